@@ -1,0 +1,49 @@
+using System.CommandLine;
+using Coldmind.Kernels;
+
+namespace Coldmind.Cli.Commands;
+
+/// <summary>Options several commands share, parsed and validated in one place.</summary>
+internal static class CommonOptions
+{
+    public static Option<string> Data() => new("--data")
+    {
+        Description = "digits (embedded, default), fashion-mnist (Debian's dataset-fashion-mnist), or a path to a .csv file",
+        DefaultValueFactory = _ => "digits",
+    };
+
+    public static Option<string?> LabelColumn() => new("--label")
+    {
+        Description = "CSV only: the label column, by header name or index (negative counts from the end; default: last)",
+    };
+
+    public static Option<ulong> Seed() => new("--seed")
+    {
+        Description = "seed for initialisation, data split and shuffling (same seed and thread count → identical result)",
+        DefaultValueFactory = _ => 0UL,
+    };
+
+    public static Option<int> Threads() => new("--threads")
+    {
+        Description = "worker threads for the kernels (default: all cores)",
+        DefaultValueFactory = _ => Environment.ProcessorCount,
+    };
+
+    public static Option<bool> Json() => new("--json") { Description = "print one JSON object on stdout instead of tables" };
+
+    public static void UseThreads(int threads)
+    {
+        if (threads < 1) throw new ColdmindException($"--threads must be at least 1, got {threads}.");
+        if (WorkerPool.Shared.Threads != threads) WorkerPool.Shared = new WorkerPool(threads);
+    }
+
+    public static int[] ParseSizes(string text, string option)
+    {
+        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var sizes = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], System.Globalization.CultureInfo.InvariantCulture, out sizes[i]) || sizes[i] < 1)
+                throw new ColdmindException($"{option} expects positive whole numbers separated by commas, e.g. 300,100; got '{text}'.");
+        return sizes;
+    }
+}

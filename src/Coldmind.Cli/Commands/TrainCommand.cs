@@ -1,0 +1,127 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Coldmind.Data;
+using Coldmind.Formats;
+using Coldmind.Nn;
+using Coldmind.Tensors;
+using Spectre.Console;
+
+namespace Coldmind.Cli.Commands;
+
+/// <summary>`coldmind train`: train an MLP or a small CNN on a data set, report test accuracy, save a checkpoint.</summary>
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var data = CommonOptions.Data();
+        var label = CommonOptions.LabelColumn();
+        var model = new Option<string>("--model") { Description = "mlp or cnn", DefaultValueFactory = _ => "mlp" };
+        model.AcceptOnlyFromAmong("mlp", "cnn");
+        var hidden = new Option<string?>("--hidden") { Description = "hidden layer sizes: for mlp e.g. 300,100 (default); for cnn the dense layer (default 128)" };
+        var channels = new Option<string>("--channels") { Description = "cnn only: channels of the conv layers", DefaultValueFactory = _ => "32,64" };
+        var epochs = new Option<int>("--epochs") { Description = "passes over the training set", DefaultValueFactory = _ => 20 };
+        var batch = new Option<int>("--batch") { Description = "mini-batch size", DefaultValueFactory = _ => 128 };
+        var lr = new Option<float>("--lr") { Description = "peak learning rate (cosine schedule with warm-up)", DefaultValueFactory = _ => 1e-3f };
+        var optimizer = new Option<string>("--optimizer") { Description = "adamw or sgd (Nesterov momentum 0.9)", DefaultValueFactory = _ => "adamw" };
+        optimizer.AcceptOnlyFromAmong("adamw", "sgd");
+        var weightDecay = new Option<float>("--weight-decay") { Description = "decoupled (AdamW) or L2 (SGD) weight decay", DefaultValueFactory = _ => 1e-4f };
+        var smoothing = new Option<float>("--label-smoothing") { Description = "label smoothing ε for the cross-entropy", DefaultValueFactory = _ => 0f };
+        var clip = new Option<float>("--clip") { Description = "clip the global gradient norm to this value (0: off)", DefaultValueFactory = _ => 0f };
+        var seed = CommonOptions.Seed();
+        var threads = CommonOptions.Threads();
+        var output = new Option<string?>("--out") { Description = "write the trained model to this .safetensors file" };
+        var json = CommonOptions.Json();
+
+        var cmd = new Command("train", "Train a classifier and report its test accuracy.")
+        {
+            data, label, model, hidden, channels, epochs, batch, lr, optimizer, weightDecay, smoothing, clip, seed, threads, output, json,
+        };
+        cmd.SetAction(r =>
+        {
+            CommonOptions.UseThreads(r.GetValue(threads));
+            string dataSpec = r.GetValue(data)!;
+            ulong s = r.GetValue(seed);
+            string? outPath = r.GetValue(output);
+            if (outPath != null && !outPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+                throw new ColdmindException($"--out must name a .safetensors file, got '{outPath}'.");
+            var splits = BuiltinData.Load(dataSpec, s, r.GetValue(label));
+            var train = splits.Train;
+            var spec = r.GetValue(model) == "cnn"
+                ? ClassifierSpec.ForCnn(train.SampleShape, train.Classes, CommonOptions.ParseSizes(r.GetValue(channels)!, "--channels"),
+                    CommonOptions.ParseSizes(r.GetValue(hidden) ?? "128", "--hidden") is [var h] ? h : throw new ColdmindException("--hidden takes one size for a cnn."))
+                : ClassifierSpec.ForMlp(train.SampleShape, train.Classes, CommonOptions.ParseSizes(r.GetValue(hidden) ?? "300,100", "--hidden"));
+            var net = spec.Build(new Rng(s));
+            var options = new TrainOptions
+            {
+                Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), Optimizer = r.GetValue(optimizer)!,
+                WeightDecay = r.GetValue(weightDecay), LabelSmoothing = r.GetValue(smoothing), ClipNorm = r.GetValue(clip), Seed = s,
+            };
+            bool asJson = r.GetValue(json);
+            if (!asJson)
+                AnsiConsole.MarkupLineInterpolated($"[bold]{spec.Describe()}[/] on [bold]{dataSpec}[/]: {train.Count} train / {splits.Validation.Count} validation / {splits.Test.Count} test, {net.ParameterCount:N0} parameters, {r.GetValue(threads)} thread(s)");
+
+            var result = asJson ? Trainer.Fit(net, train, splits.Validation, options) : TrainWithProgress(net, splits, options);
+            float testAcc = Trainer.Accuracy(net, splits.Test);
+            if (outPath != null)
+            {
+                var meta = spec.ToMetadata();
+                meta["coldmind.data"] = dataSpec;
+                meta["coldmind.seed"] = s.ToString(CultureInfo.InvariantCulture);
+                if (r.GetValue(label) is { } l) meta["coldmind.label"] = l;
+                meta["coldmind.test_accuracy"] = testAcc.ToString("R", CultureInfo.InvariantCulture);
+                Safetensors.Write(outPath, net.NamedParameters(), meta);
+            }
+            if (asJson)
+            {
+                var last = result.Epochs[^1];
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+                {
+                    ["data"] = dataSpec,
+                    ["model"] = spec.Describe(),
+                    ["parameters"] = net.ParameterCount,
+                    ["epochs"] = result.Epochs.Count,
+                    ["seed"] = s,
+                    ["threads"] = r.GetValue(threads),
+                    ["train_seconds"] = Math.Round(result.TrainSeconds, 3),
+                    ["final_train_loss"] = last.TrainLoss,
+                    ["validation_accuracy"] = float.IsNaN(last.ValidationAccuracy) ? null : last.ValidationAccuracy,
+                    ["test_accuracy"] = testAcc,
+                    ["out"] = outPath,
+                }));
+            }
+            else
+            {
+                AnsiConsole.MarkupLineInterpolated($"Test accuracy: [bold green]{testAcc:P2}[/] ({splits.Test.Count} examples) after {result.TrainSeconds:F1} s of training.");
+                if (outPath != null) AnsiConsole.MarkupLineInterpolated($"Model written to [bold]{outPath}[/]. Check it with: coldmind eval {outPath}");
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static TrainResult TrainWithProgress(Module net, DataSplits splits, TrainOptions options)
+    {
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumns("epoch", "train loss", "train acc", "validation acc", "seconds");
+        foreach (var c in table.Columns.Skip(1)) c.RightAligned();
+        TrainResult? result = null;
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask("training");
+                result = Trainer.Fit(net, splits.Train, splits.Validation, options,
+                    onStep: (step, total) => { task.MaxValue = total; task.Value = step; },
+                    onEpoch: e =>
+                    {
+                        task.Description = $"epoch {e.Epoch}/{options.Epochs}, val {e.ValidationAccuracy:P1}";
+                        table.AddRow(e.Epoch.ToString(CultureInfo.InvariantCulture), e.TrainLoss.ToString("F4", CultureInfo.InvariantCulture),
+                            e.TrainAccuracy.ToString("P2", CultureInfo.InvariantCulture), e.ValidationAccuracy.ToString("P2", CultureInfo.InvariantCulture),
+                            e.Seconds.ToString("F2", CultureInfo.InvariantCulture));
+                    });
+            });
+        AnsiConsole.Write(table);
+        return result!;
+    }
+}

@@ -1,0 +1,24 @@
+using System.CommandLine;
+using Coldmind;
+using Coldmind.Cli.Commands;
+using Spectre.Console;
+
+var root = new RootCommand("""
+    Coldmind: train, shrink, run and cost neural networks for the edge.
+    Start with `coldmind train` (digits, embedded) or `coldmind train --data fashion-mnist --model cnn`.
+    """)
+{
+    TrainCommand.Create(),
+    EvalCommand.Create(),
+};
+
+try
+{
+    return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (ColdmindException e)
+{
+    AnsiConsole.Console.Profile.Out = new AnsiConsoleOutput(Console.Error);
+    AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {e.Message}");
+    return 1;
+}

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using Coldmind.Data;
+using Coldmind.Nn.Optim;
+using Coldmind.Tensors;
+
+namespace Coldmind.Nn;
+
+public sealed record TrainOptions
+{
+    public int Epochs { get; init; } = 10;
+    public int BatchSize { get; init; } = 128;
+    public float LearningRate { get; init; } = 1e-3f;
+    /// <summary>"adamw" or "sgd" (with momentum).</summary>
+    public string Optimizer { get; init; } = "adamw";
+    public float WeightDecay { get; init; } = 1e-4f;
+    public float Momentum { get; init; } = 0.9f;
+    /// <summary>Warm-up as a fraction of all steps, before the cosine decay.</summary>
+    public float WarmupFraction { get; init; } = 0.02f;
+    /// <summary>Global gradient-norm clip; 0 turns clipping off.</summary>
+    public float ClipNorm { get; init; }
+    public float LabelSmoothing { get; init; }
+    public ulong Seed { get; init; }
+}
+
+public sealed record EpochReport(int Epoch, float TrainLoss, float TrainAccuracy, float ValidationAccuracy, double Seconds);
+
+public sealed record TrainResult(IReadOnlyList<EpochReport> Epochs, double TrainSeconds);
+
+/// <summary>Mini-batch training of a classifier with cross-entropy, a cosine schedule and seeded shuffling.</summary>
+public static class Trainer
+{
+    public static TrainResult Fit(Module model, Dataset train, Dataset? validation, TrainOptions o,
+        Action<int, int>? onStep = null, Action<EpochReport>? onEpoch = null)
+    {
+        if (o.Epochs < 1) throw new ColdmindException($"--epochs must be at least 1, got {o.Epochs}.");
+        if (o.BatchSize < 1) throw new ColdmindException($"--batch must be at least 1, got {o.BatchSize}.");
+        if (!(o.LearningRate > 0)) throw new ColdmindException($"--lr must be positive, got {o.LearningRate}.");
+        var parameters = model.Parameters().ToList();
+        Optimizer opt = o.Optimizer.ToLowerInvariant() switch
+        {
+            "adamw" or "adam" => new AdamW(parameters, o.LearningRate, weightDecay: o.WeightDecay),
+            "sgd" => new Sgd(parameters, o.LearningRate, o.Momentum, o.WeightDecay, nesterov: true),
+            _ => throw new ColdmindException($"Unknown optimizer '{o.Optimizer}'; use adamw or sgd."),
+        };
+        int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize, total = stepsPerEpoch * o.Epochs;
+        var schedule = new CosineSchedule(o.LearningRate, total, (int)(o.WarmupFraction * total));
+        var shuffle = new Rng(o.Seed ^ 0x5EED_BA7C);
+        var reports = new List<EpochReport>();
+        var all = Stopwatch.StartNew();
+        int step = 0;
+        for (int epoch = 1; epoch <= o.Epochs; epoch++)
+        {
+            var clock = Stopwatch.StartNew();
+            model.Train();
+            double lossSum = 0;
+            int correct = 0;
+            foreach (var batch in Batches.Shuffled(train.Count, o.BatchSize, shuffle))
+            {
+                opt.LearningRate = schedule.At(step);
+                var labels = train.LabelsAt(batch);
+                var logits = model.Forward(train.Inputs(batch));
+                var loss = Tensor.CrossEntropy(logits, labels, o.LabelSmoothing);
+                float value = loss.Item();
+                if (!float.IsFinite(value))
+                    throw new ColdmindException($"Training diverged: the loss became {value} at epoch {epoch}, step {step + 1} (learning rate {opt.LearningRate:G3}). Try a smaller --lr. No model was written.");
+                lossSum += value * batch.Length;
+                correct += CountCorrect(logits, labels);
+                opt.ZeroGrad();
+                loss.Backward();
+                if (o.ClipNorm > 0) opt.ClipGradNorm(o.ClipNorm);
+                opt.Step();
+                onStep?.Invoke(++step, total);
+            }
+            float valAcc = validation is { Count: > 0 } ? Accuracy(model, validation) : float.NaN;
+            var report = new EpochReport(epoch, (float)(lossSum / train.Count), (float)correct / train.Count, valAcc, clock.Elapsed.TotalSeconds);
+            reports.Add(report);
+            onEpoch?.Invoke(report);
+        }
+        model.Eval();
+        return new TrainResult(reports, all.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Logits (count, classes) for every example, in evaluation mode without recording a graph.</summary>
+    public static float[] Logits(Module model, Dataset data, int batchSize = 500)
+    {
+        bool was = model.Training;
+        model.Eval();
+        using var _ = Tensor.NoGrad();
+        var result = new float[data.Count * data.Classes];
+        foreach (var batch in Batches.InOrder(data.Count, batchSize))
+            model.Forward(data.Inputs(batch)).CopyStridedTo(result.AsSpan(batch[0] * data.Classes, batch.Length * data.Classes));
+        model.Train(was);
+        return result;
+    }
+
+    public static float Accuracy(Module model, Dataset data)
+    {
+        var logits = Logits(model, data);
+        int correct = 0, c = data.Classes;
+        for (int i = 0; i < data.Count; i++)
+            if (ArgMax(logits.AsSpan(i * c, c)) == data.Labels[i]) correct++;
+        return data.Count == 0 ? float.NaN : (float)correct / data.Count;
+    }
+
+    private static int CountCorrect(Tensor logits, int[] labels)
+    {
+        int c = logits.Shape[^1], correct = 0;
+        var values = logits.Span;
+        for (int i = 0; i < labels.Length; i++)
+            if (ArgMax(values.Slice(i * c, c)) == labels[i]) correct++;
+        return correct;
+    }
+
+    public static int ArgMax(ReadOnlySpan<float> xs) => TensorPrimitives.IndexOfMax(xs);
+}
