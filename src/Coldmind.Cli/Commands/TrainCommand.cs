@@ -21,7 +21,7 @@ internal static class TrainCommand
         var hidden = new Option<string?>("--hidden") { Description = "hidden layer sizes: for mlp e.g. 300,100 (default); for cnn the dense layer (default 128)" };
         var channels = new Option<string>("--channels") { Description = "cnn only: channels of the conv layers", DefaultValueFactory = _ => "32,64" };
         var epochs = new Option<int>("--epochs") { Description = "passes over the training set", DefaultValueFactory = _ => 20 };
-        var batch = new Option<int>("--batch") { Description = "mini-batch size", DefaultValueFactory = _ => 128 };
+        var batch = new Option<int>("--batch") { Description = "mini-batch size", DefaultValueFactory = _ => 64 };
         var lr = new Option<float>("--lr") { Description = "peak learning rate (cosine schedule with warm-up)", DefaultValueFactory = _ => 1e-3f };
         var optimizer = new Option<string>("--optimizer") { Description = "adamw or sgd (Nesterov momentum 0.9)", DefaultValueFactory = _ => "adamw" };
         optimizer.AcceptOnlyFromAmong("adamw", "sgd");

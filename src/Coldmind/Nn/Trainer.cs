@@ -69,7 +69,8 @@ public static class Trainer
                 loss.Backward();
                 if (o.ClipNorm > 0) opt.ClipGradNorm(o.ClipNorm);
                 opt.Step();
-                onStep?.Invoke(++step, total);
+                step++;
+                onStep?.Invoke(step, total);
             }
             float valAcc = validation is { Count: > 0 } ? Accuracy(model, validation) : float.NaN;
             var report = new EpochReport(epoch, (float)(lossSum / train.Count), (float)correct / train.Count, valAcc, clock.Elapsed.TotalSeconds);
