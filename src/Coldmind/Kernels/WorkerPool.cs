@@ -2,8 +2,9 @@ namespace Coldmind.Kernels;
 
 /// <summary>
 /// A persistent pool of worker threads for kernels. The caller's thread is worker 0 and the pool
-/// owns threads 1..N-1, which spin briefly and then sleep between jobs: a dispatch costs ~10 µs
-/// where Parallel.For costs 26–120 µs on this machine, which matters for per-token matrix–vector work.
+/// owns threads 1..N-1, which spin for up to <see cref="SpinMicroseconds"/> after a job (training
+/// and decoding issue kernels back to back) and then sleep: a dispatch costs ~10 µs where
+/// Parallel.For costs 26–120 µs on this machine, which matters for per-token matrix–vector work.
 /// Work is split statically (worker w runs parts w, w+N, …) so a result never depends on timing.
 /// A job started from inside a job runs inline on the calling worker.
 /// </summary>
@@ -28,6 +29,8 @@ public sealed class WorkerPool : IDisposable
     private readonly Thread[] _threads;
     private readonly ManualResetEventSlim[] _go;
     private readonly object _dispatch = new();
+    private long _generation;
+    private const int SpinMicroseconds = 500;
     private Action<int>? _job;
     private int _parts;
     private int _pending;
@@ -66,6 +69,7 @@ public sealed class WorkerPool : IDisposable
             _parts = parts;
             int active = Math.Min(Threads, parts);
             Volatile.Write(ref _pending, active - 1);
+            Interlocked.Increment(ref _generation);
             for (int w = 1; w < active; w++) _go[w - 1].Set();
             RunShare(0, body, parts);
             var spin = new SpinWait();
@@ -89,10 +93,17 @@ public sealed class WorkerPool : IDisposable
     private void WorkerLoop(int worker)
     {
         var go = _go[worker - 1];
+        long seen = 0;
+        long spinTicks = System.Diagnostics.Stopwatch.Frequency * SpinMicroseconds / 1_000_000;
         while (true)
         {
+            // Spin while jobs are likely to follow quickly, then sleep on the event.
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            while (!go.IsSet && Volatile.Read(ref _generation) == seen && System.Diagnostics.Stopwatch.GetTimestamp() - start < spinTicks)
+                Thread.SpinWait(20);
             go.Wait();
             go.Reset();
+            seen = Volatile.Read(ref _generation);
             if (_disposed) return;
             try { RunShare(worker, _job!, _parts); }
             catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }

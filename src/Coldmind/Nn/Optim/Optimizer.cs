@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
 using Coldmind.Tensors;
 
 namespace Coldmind.Nn.Optim;
@@ -77,13 +79,39 @@ public sealed class AdamW(IReadOnlyList<Tensor> parameters, float learningRate =
             var w = p.Span;
             var g = p.Grad;
             float[] m = _m[i], v = _v[i];
-            for (int j = 0; j < w.Length; j++)
+            Update(w, g, m, v, decay, stepSize, sqrtC2);
+        }
+    }
+
+    /// <summary>m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; w ← w·decay − stepSize·m / (√v/√c₂ + ε), vectorised.</summary>
+    private void Update(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v, float decay, float stepSize, float sqrtC2)
+    {
+        int j = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var b1 = new Vector<float>(beta1); var nb1 = new Vector<float>(1f - beta1);
+            var b2 = new Vector<float>(beta2); var nb2 = new Vector<float>(1f - beta2);
+            var dec = new Vector<float>(decay); var step = new Vector<float>(stepSize);
+            var invC2 = new Vector<float>(1f / sqrtC2); var e = new Vector<float>(eps);
+            var ws = MemoryMarshal.Cast<float, Vector<float>>(w);
+            var gs = MemoryMarshal.Cast<float, Vector<float>>(g);
+            var ms = MemoryMarshal.Cast<float, Vector<float>>(m);
+            var vs = MemoryMarshal.Cast<float, Vector<float>>(v);
+            for (int k = 0; k < ws.Length; k++)
             {
-                float gj = g[j];
-                float mj = m[j] = beta1 * m[j] + (1f - beta1) * gj;
-                float vj = v[j] = beta2 * v[j] + (1f - beta2) * gj * gj;
-                w[j] = w[j] * decay - stepSize * mj / (MathF.Sqrt(vj) / sqrtC2 + eps);
+                var gk = gs[k];
+                var mk = ms[k] = b1 * ms[k] + nb1 * gk;
+                var vk = vs[k] = b2 * vs[k] + nb2 * gk * gk;
+                ws[k] = ws[k] * dec - step * mk / (Vector.SquareRoot(vk) * invC2 + e);
             }
+            j = ws.Length * Vector<float>.Count;
+        }
+        for (; j < w.Length; j++)
+        {
+            float gj = g[j];
+            float mj = m[j] = beta1 * m[j] + (1f - beta1) * gj;
+            float vj = v[j] = beta2 * v[j] + (1f - beta2) * gj * gj;
+            w[j] = w[j] * decay - stepSize * mj / (MathF.Sqrt(vj) / sqrtC2 + eps);
         }
     }
 }

@@ -1,0 +1,25 @@
+using BenchmarkDotNet.Running;
+using Coldmind.Benchmarks;
+
+// dotnet run -c Release --project bench/Coldmind.Benchmarks -- gemm            GEMM GFLOP/s vs this CPU's peak
+// dotnet run -c Release --project bench/Coldmind.Benchmarks -- train-vs-torch  MLP epoch, Coldmind vs PyTorch, 1 and 2 threads
+// dotnet run -c Release --project bench/Coldmind.Benchmarks -- bdn [--filter *] BenchmarkDotNet suites
+return args.FirstOrDefault() switch
+{
+    "gemm" => GemmThroughput.Run(),
+    "train-vs-torch" => TrainVsTorch.Run(args.Skip(1).ToArray()),
+    "bdn" => RunBenchmarkDotNet(args.Skip(1).ToArray()),
+    _ => Usage(),
+};
+
+static int RunBenchmarkDotNet(string[] rest)
+{
+    BenchmarkSwitcher.FromAssembly(typeof(GemmBenchmarks).Assembly).Run(rest);
+    return 0;
+}
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: Coldmind.Benchmarks gemm | train-vs-torch [--epochs-of N] | bdn [BenchmarkDotNet args]");
+    return 2;
+}
