@@ -117,6 +117,10 @@ public class OpGradientTests
     public void Conv2d(int stride, int padding) =>
         Check(x => Tensor.Conv2d(x[0], x[1], x[2], stride, padding), [Rand(1, 2, 3, 6, 5), Rand(2, 4, 3, 3, 2), Rand(3, 4)]);
 
+    [Fact]
+    public void Conv2d_kernel_wider_than_the_image_with_padding() =>
+        Check(x => Tensor.Conv2d(x[0], x[1], null, 2, 2), [Rand(1, 2, 1, 3, 2), Rand(2, 2, 1, 5, 5)]);
+
     [Fact] public void Max_pool() => Check(x => x[0].MaxPool2d(2), [Rand(1, 2, 2, 4, 6)], h: 1e-3f);
 
     [Theory]

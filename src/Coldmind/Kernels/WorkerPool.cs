@@ -71,12 +71,13 @@ public sealed class WorkerPool : IDisposable
             Volatile.Write(ref _pending, active - 1);
             Interlocked.Increment(ref _generation);
             for (int w = 1; w < active; w++) _go[w - 1].Set();
-            RunShare(0, body, parts);
+            try { RunShare(0, body, parts); }
+            catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }
             var spin = new SpinWait();
             while (Volatile.Read(ref _pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
             _job = null;
             var error = Interlocked.Exchange(ref _error, null);
-            if (error != null) throw new AggregateException("A worker failed.", error);
+            if (error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
         }
     }
 

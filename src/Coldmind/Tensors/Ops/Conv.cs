@@ -84,16 +84,30 @@ public sealed partial class Tensor
                     for (int kx = 0; kx < KW; kx++)
                     {
                         var row = cols.AsSpan(((ch * KH + ky) * KW + kx) * ld + i * l, l);
+                        var (lo, hi) = ValidColumns(kx);
                         for (int oy = 0; oy < OH; oy++)
                         {
+                            var dst = row.Slice(oy * OW, OW);
                             int iy = oy * Stride - Padding + ky;
-                            for (int ox = 0; ox < OW; ox++)
-                            {
-                                int ix = ox * Stride - Padding + kx;
-                                row[oy * OW + ox] = (uint)iy < (uint)H && (uint)ix < (uint)W ? image[(ch * H + iy) * W + ix] : 0f;
-                            }
+                            if ((uint)iy >= (uint)H || lo >= hi) { dst.Clear(); continue; }
+                            dst[..lo].Clear();
+                            dst[hi..].Clear();
+                            var src = image.Slice((ch * H + iy) * W);
+                            int ix0 = lo * Stride - Padding + kx;
+                            if (Stride == 1) src.Slice(ix0, hi - lo).CopyTo(dst[lo..hi]);
+                            else for (int ox = lo; ox < hi; ox++) dst[ox] = src[ix0 + (ox - lo) * Stride];
                         }
                     }
+        }
+
+        /// <summary>The output columns [lo, hi) whose input column ox·stride − padding + kx lies inside the image.</summary>
+        private (int Lo, int Hi) ValidColumns(int kx)
+        {
+            int last = W - 1 + Padding - kx; // ox·stride ≤ last
+            if (last < 0) return (0, 0);
+            int lo = Math.Max(0, (Padding - kx + Stride - 1) / Stride);
+            int hi = Math.Min(OW, last / Stride + 1);
+            return (lo, Math.Max(lo, hi));
         }
 
         /// <summary>Adds image i's columns of cols back onto its pixels (the adjoint of Im2Col).</summary>
@@ -105,15 +119,16 @@ public sealed partial class Tensor
                     for (int kx = 0; kx < KW; kx++)
                     {
                         var row = cols.AsSpan(((ch * KH + ky) * KW + kx) * ld + i * l, l);
+                        var (lo, hi) = ValidColumns(kx);
+                        if (lo >= hi) continue;
                         for (int oy = 0; oy < OH; oy++)
                         {
                             int iy = oy * Stride - Padding + ky;
                             if ((uint)iy >= (uint)H) continue;
-                            for (int ox = 0; ox < OW; ox++)
-                            {
-                                int ix = ox * Stride - Padding + kx;
-                                if ((uint)ix < (uint)W) image[(ch * H + iy) * W + ix] += row[oy * OW + ox];
-                            }
+                            var src = row.Slice(oy * OW + lo, hi - lo);
+                            var dst = image.Slice((ch * H + iy) * W + lo * Stride - Padding + kx);
+                            if (Stride == 1) TensorPrimitives.Add(dst[..src.Length], src, dst[..src.Length]);
+                            else for (int j = 0; j < src.Length; j++) dst[j * Stride] += src[j];
                         }
                     }
         }

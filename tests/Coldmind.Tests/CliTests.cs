@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Xunit;
+
+namespace Coldmind.Tests;
+
+/// <summary>The `coldmind` command as a user runs it: a separate process, its exit code, stdout and stderr.</summary>
+public class CliTests
+{
+    internal static (int Exit, string Out, string Err) Run(params string[] args)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "Coldmind.Cli.dll");
+        var psi = new ProcessStartInfo("dotnet", [dll, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["NO_COLOR"] = "1";
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        p.WaitForExit();
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    [Fact]
+    public void Train_json_reports_the_promised_fields_and_the_checkpoint_evaluates_the_same()
+    {
+        using var dir = new TempDir();
+        var model = dir.File("digits.safetensors");
+        var (exit, stdout, stderr) = Run("train", "--epochs", "8", "--threads", "1", "--out", model, "--json");
+        Assert.True(exit == 0, stderr);
+        using var json = JsonDocument.Parse(stdout);
+        var root = json.RootElement;
+        float acc = root.GetProperty("test_accuracy").GetSingle();
+        Assert.InRange(acc, 0.9f, 1f);
+        Assert.Equal(64 * 300 + 300 + 300 * 100 + 100 + 100 * 10 + 10, root.GetProperty("parameters").GetInt64());
+        Assert.True(root.GetProperty("train_seconds").GetDouble() > 0);
+
+        var (evalExit, evalOut, evalErr) = Run("eval", model, "--json");
+        Assert.True(evalExit == 0, evalErr);
+        using var eval = JsonDocument.Parse(evalOut);
+        Assert.Equal(acc, eval.RootElement.GetProperty("test_accuracy").GetSingle());
+    }
+
+    [Fact]
+    public void Help_lists_the_commands_and_options()
+    {
+        var (exit, stdout, _) = Run("--help");
+        Assert.Equal(0, exit);
+        Assert.Contains("train", stdout);
+        var (trainExit, trainHelp, _) = Run("train", "--help");
+        Assert.Equal(0, trainExit);
+        foreach (var option in new[] { "--data", "--model", "--hidden", "--epochs", "--batch", "--lr", "--seed", "--threads", "--out", "--json" })
+            Assert.Contains(option, trainHelp);
+    }
+
+    [Theory]
+    [InlineData("File not found", "train", "--data", "/nonexistent/data.csv")]
+    [InlineData("Unknown data", "train", "--data", "mnist-of-my-dreams")]
+    [InlineData("--hidden expects positive whole numbers", "train", "--hidden", "300,abc")]
+    [InlineData("--threads must be at least 1", "train", "--threads", "0")]
+    [InlineData("A CNN needs image input", "train", "--data", "CSV", "--model", "cnn")]
+    [InlineData("--out must name a .safetensors file", "train", "--out", "model.bin")]
+    public void Bad_input_gives_one_clear_message_and_a_non_zero_exit(string expected, params string[] args)
+    {
+        using var dir = new TempDir();
+        var csv = dir.File("ok.csv");
+        File.WriteAllText(csv, "a,b,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{i % 3},{i % 2}\n")));
+        var (exit, _, stderr) = Run(args.Select(a => a == "CSV" ? csv : a).ToArray());
+        Assert.NotEqual(0, exit);
+        Assert.Contains(expected, stderr);
+        Assert.DoesNotContain("   at ", stderr); // no stack trace
+    }
+
+    [Fact]
+    public void Ragged_csv_names_the_line()
+    {
+        using var dir = new TempDir();
+        var csv = dir.File("ragged.csv");
+        File.WriteAllText(csv, "a,b,y\n1,2,0\n1,2\n");
+        var (exit, _, stderr) = Run("train", "--data", csv);
+        Assert.Equal(1, exit);
+        Assert.Contains("ragged.csv' line 3", stderr);
+    }
+
+    [Fact]
+    public void A_diverging_run_stops_with_a_message_and_writes_no_checkpoint()
+    {
+        using var dir = new TempDir();
+        var model = dir.File("never.safetensors");
+        var (exit, _, stderr) = Run("train", "--lr", "1e30", "--optimizer", "sgd", "--epochs", "3", "--out", model);
+        Assert.Equal(1, exit);
+        Assert.Contains("Training diverged", stderr);
+        Assert.Empty(Directory.GetFiles(dir.Path));
+    }
+
+    [Fact]
+    public void Eval_of_a_corrupt_checkpoint_is_refused()
+    {
+        using var dir = new TempDir();
+        var model = dir.File("bad.safetensors");
+        File.WriteAllBytes(model, [200, 0, 0, 0, 0, 0, 0, 0, (byte)'{']);
+        var (exit, _, stderr) = Run("eval", model);
+        Assert.Equal(1, exit);
+        Assert.Contains("bad.safetensors", stderr);
+    }
+}
