@@ -252,6 +252,17 @@ public sealed partial class Tensor
         else TensorPrimitives.Add(Grad, g, Grad);
     }
 
+    /// <summary>
+    /// Like <see cref="AccumulateGrad"/> for a buffer the caller allocated for this call alone: the first
+    /// gradient is adopted instead of copied.
+    /// </summary>
+    internal void AccumulateOwnedGrad(float[] g)
+    {
+        if (!RequiresGrad) return;
+        if (Grad == null && g.Length == Numel) Grad = g;
+        else AccumulateGrad(g);
+    }
+
     /// <summary>The gradient buffer, allocated as zeros on first use, for ops that scatter into it.</summary>
     internal float[] GradBuffer() => Grad ??= new float[Numel];
 

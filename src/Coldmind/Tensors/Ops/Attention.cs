@@ -54,7 +54,7 @@ public sealed partial class Tensor
         {
             var gx = NewBuffer(x.Numel);
             Rotate(o.Grad, gx, -1f); // the inverse rotation is the transpose
-            x.AccumulateGrad(gx);
+            x.AccumulateOwnedGrad(gx);
         });
     }
 
@@ -128,9 +128,9 @@ public sealed partial class Tensor
                     }
                 }
             });
-            qc.AccumulateGrad(gq);
-            kc.AccumulateGrad(gk);
-            vc.AccumulateGrad(gv);
+            qc.AccumulateOwnedGrad(gq);
+            kc.AccumulateOwnedGrad(gk);
+            vc.AccumulateOwnedGrad(gv);
         });
     }
 }

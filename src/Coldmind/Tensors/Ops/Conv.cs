@@ -2,12 +2,17 @@ using Coldmind.Kernels;
 
 namespace Coldmind.Tensors;
 
-/// <summary>2-D convolution (im2col + one GEMM for the whole batch) and max-pooling, NCHW layout.</summary>
+/// <summary>2-D convolution (per-image im2col + GEMM) and max-pooling, NCHW layout.</summary>
 public sealed partial class Tensor
 {
+    /// <summary>Images per chunk of the weight-gradient sum: fixed, so the summation order (and the result) is the same for any thread count.</summary>
+    private const int ConvGradientChunks = 8;
+
     /// <summary>
     /// x (n, c, h, w) ⊛ weight (o, c, kh, kw) + bias (o) → (n, o, oh, ow), with stride and zero padding.
-    /// The whole batch is unfolded into cols (c·kh·kw, n·oh·ow) so the product is one large GEMM.
+    /// Each image is unfolded into a cache-resident cols (c·kh·kw, oh·ow) and multiplied by weight
+    /// (o, c·kh·kw) straight into its output plane; images run in parallel. The backward pass unfolds
+    /// again rather than keeping a batch-sized cols buffer alive between the passes.
     /// </summary>
     public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias, int stride = 1, int padding = 0)
     {
@@ -18,72 +23,86 @@ public sealed partial class Tensor
         int o = weight.Shape[0], kh = weight.Shape[2], kw = weight.Shape[3];
         int oh = (h + 2 * padding - kh) / stride + 1, ow = (w + 2 * padding - kw) / stride + 1;
         if (oh <= 0 || ow <= 0) throw new ColdmindException($"Conv2d: a {kh}×{kw} kernel does not fit a {h}×{w} input with padding {padding}.");
-        var geom = new ConvGeometry(n, c, h, w, kh, kw, oh, ow, stride, padding);
+        var geom = new ConvGeometry(c, h, w, kh, kw, oh, ow, stride, padding);
         var xc = x.Contiguous();
         var wc = weight.Contiguous();
-        int ckk = c * kh * kw, l = oh * ow, cols = n * l;
-        var col = NewBuffer(ckk * cols);
-        WorkerPool.Shared.Run(n, i => geom.Im2Col(xc.Span.Slice(i * c * h * w, c * h * w), col, i));
-        var yAll = NewBuffer(o * cols); // (o, n·l)
-        unsafe
-        {
-            fixed (float* pw = wc.Storage, pc = col, py = yAll)
-                Gemm.Multiply(o, cols, ckk, pw + wc.Offset, ckk, 1, pc, cols, 1, py, cols, accumulate: false);
-        }
+        int ckk = c * kh * kw, l = oh * ow, image = c * h * w;
         var y = NewBuffer(n * o * l);
         var bs = bias?.Contiguous().ToArray();
-        for (int i = 0; i < n; i++)
-            for (int f = 0; f < o; f++)
+        WorkerPool.Shared.Run(n, i =>
+        {
+            var col = ConvScratch(ckk * l);
+            geom.Im2Col(xc.Span.Slice(i * image, image), col);
+            unsafe
             {
-                var dst = y.AsSpan((i * o + f) * l, l);
-                if (bs == null) yAll.AsSpan(f * cols + i * l, l).CopyTo(dst);
-                else TensorPrimitives.Add(yAll.AsSpan(f * cols + i * l, l), bs[f], dst);
+                // y_i (o, l) = W (o, ckk) @ cols (ckk, l)
+                fixed (float* pw = wc.Storage, pc = col, py = y)
+                    Gemm.Multiply(o, l, ckk, pw + wc.Offset, ckk, 1, pc, l, 1, py + (long)i * o * l, l, accumulate: false);
             }
+            if (bs != null)
+                for (int f = 0; f < o; f++) TensorPrimitives.Add(y.AsSpan((i * o + f) * l, l), bs[f], y.AsSpan((i * o + f) * l, l));
+        });
         Tensor[] parents = bias == null ? [xc, wc] : [xc, wc, bias];
         return FromOp(y, [n, o, oh, ow], parents, r =>
         {
             var g = r.Grad!;
-            var gAll = NewBuffer(o * cols); // dY as (o, n·l)
-            for (int i = 0; i < n; i++)
-                for (int f = 0; f < o; f++)
-                    g.AsSpan((i * o + f) * l, l).CopyTo(gAll.AsSpan(f * cols + i * l, l));
-            if (bias != null && bias.RequiresGrad)
+            int chunks = Math.Min(n, ConvGradientChunks);
+            var dw = new float[chunks][];
+            var db = new float[chunks][];
+            var gx = xc.RequiresGrad ? xc.GradBuffer() : null;
+            WorkerPool.Shared.Run(chunks, part =>
             {
-                var db = new float[o];
-                for (int f = 0; f < o; f++) db[f] = TensorPrimitives.Sum(gAll.AsSpan(f * cols, cols));
-                bias.AccumulateGrad(db);
-            }
-            unsafe
-            {
-                fixed (float* pg = gAll, pc = col, pw = wc.Storage)
+                var dwPart = dw[part] = new float[o * ckk];
+                var dbPart = db[part] = new float[o];
+                var col = ConvScratch(ckk * l);
+                for (int i = part * n / chunks; i < (part + 1) * n / chunks; i++)
                 {
-                    if (wc.RequiresGrad)
-                        fixed (float* pd = wc.GradBuffer()) // dW (o, ckk) += dY (o, n·l) @ cols^T (n·l, ckk)
-                            Gemm.Multiply(o, ckk, cols, pg, cols, 1, pc, 1, cols, pd, ckk, accumulate: true);
-                    if (xc.RequiresGrad)
+                    geom.Im2Col(xc.Span.Slice(i * image, image), col);
+                    unsafe
                     {
-                        // dcols (ckk, n·l) = W^T (ckk, o) @ dY (o, n·l), then folded back onto the image.
-                        fixed (float* pd = col)
-                            Gemm.Multiply(ckk, cols, o, pw + wc.Offset, 1, ckk, pg, cols, 1, pd, cols, accumulate: false);
-                        var gx = xc.GradBuffer();
-                        WorkerPool.Shared.Run(n, i => geom.Col2ImAdd(col, i, gx.AsSpan(i * c * h * w, c * h * w)));
+                        fixed (float* pg = g, pc = col, pw = wc.Storage, pd = dwPart)
+                        {
+                            float* gi = pg + (long)i * o * l;
+                            // dW (o, ckk) += dY_i (o, l) @ cols^T (l, ckk)
+                            Gemm.Multiply(o, ckk, l, gi, l, 1, pc, 1, l, pd, ckk, accumulate: true);
+                            // dcols (ckk, l) = W^T (ckk, o) @ dY_i (o, l), folded back onto image i
+                            if (gx != null) Gemm.Multiply(ckk, l, o, pw + wc.Offset, 1, ckk, gi, l, 1, pc, l, accumulate: false);
+                        }
                     }
+                    if (gx != null) geom.Col2ImAdd(col, gx.AsSpan(i * image, image));
+                    for (int f = 0; f < o; f++) dbPart[f] += TensorPrimitives.Sum(g.AsSpan((i * o + f) * l, l));
                 }
+            });
+            for (int p = 1; p < chunks; p++)
+            {
+                TensorPrimitives.Add(dw[0], dw[p], dw[0]);
+                TensorPrimitives.Add(db[0], db[p], db[0]);
             }
+            wc.AccumulateOwnedGrad(dw[0]);
+            bias?.AccumulateOwnedGrad(db[0]);
         });
     }
 
-    private readonly record struct ConvGeometry(int N, int C, int H, int W, int KH, int KW, int OH, int OW, int Stride, int Padding)
+    [ThreadStatic] private static float[]? _convScratch;
+
+    /// <summary>Per-thread cols buffer, reused across images and calls.</summary>
+    private static float[] ConvScratch(int size)
     {
-        /// <summary>Unfolds image i into its columns of cols (c·kh·kw, n·oh·ow).</summary>
-        public void Im2Col(ReadOnlySpan<float> image, float[] cols, int i)
+        if (_convScratch == null || _convScratch.Length < size) _convScratch = new float[size];
+        return _convScratch;
+    }
+
+    private readonly record struct ConvGeometry(int C, int H, int W, int KH, int KW, int OH, int OW, int Stride, int Padding)
+    {
+        /// <summary>Unfolds one image (c, h, w) into cols (c·kh·kw, oh·ow).</summary>
+        public void Im2Col(ReadOnlySpan<float> image, float[] cols)
         {
-            int l = OH * OW, ld = N * l;
+            int l = OH * OW;
             for (int ch = 0; ch < C; ch++)
                 for (int ky = 0; ky < KH; ky++)
                     for (int kx = 0; kx < KW; kx++)
                     {
-                        var row = cols.AsSpan(((ch * KH + ky) * KW + kx) * ld + i * l, l);
+                        var row = cols.AsSpan(((ch * KH + ky) * KW + kx) * l, l);
                         var (lo, hi) = ValidColumns(kx);
                         for (int oy = 0; oy < OH; oy++)
                         {
@@ -110,15 +129,15 @@ public sealed partial class Tensor
             return (lo, Math.Max(lo, hi));
         }
 
-        /// <summary>Adds image i's columns of cols back onto its pixels (the adjoint of Im2Col).</summary>
-        public void Col2ImAdd(float[] cols, int i, Span<float> image)
+        /// <summary>Adds cols (c·kh·kw, oh·ow) back onto the pixels of one image (the adjoint of Im2Col).</summary>
+        public void Col2ImAdd(float[] cols, Span<float> image)
         {
-            int l = OH * OW, ld = N * l;
+            int l = OH * OW;
             for (int ch = 0; ch < C; ch++)
                 for (int ky = 0; ky < KH; ky++)
                     for (int kx = 0; kx < KW; kx++)
                     {
-                        var row = cols.AsSpan(((ch * KH + ky) * KW + kx) * ld + i * l, l);
+                        var row = cols.AsSpan(((ch * KH + ky) * KW + kx) * l, l);
                         var (lo, hi) = ValidColumns(kx);
                         if (lo >= hi) continue;
                         for (int oy = 0; oy < OH; oy++)
@@ -134,7 +153,7 @@ public sealed partial class Tensor
         }
     }
 
-    /// <summary>Max over k×k windows with the given stride (default k): (n, c, h, w) → (n, c, oh, ow).</summary>
+    /// <summary>Max over k×k windows with the given stride (default k): (n, c, h, w) → (n, c, oh, ow). Planes run in parallel.</summary>
     public Tensor MaxPool2d(int kernel, int stride = 0)
     {
         if (stride == 0) stride = kernel;
@@ -144,24 +163,34 @@ public sealed partial class Tensor
         int planes = Shape[0] * Shape[1], h = Shape[2], w = Shape[3];
         int oh = (h - kernel) / stride + 1, ow = (w - kernel) / stride + 1;
         var y = NewBuffer(planes * oh * ow);
-        var arg = new int[y.Length];
+        var arg = new int[y.Length]; // flat input index of each maximum, for the backward scatter
         var xs = x.Storage;
         int xo = x.Offset;
-        for (int p = 0; p < planes; p++)
+        WorkerPool.Shared.Run(planes, p =>
+        {
+            var plane = xs.AsSpan(xo + p * h * w, h * w);
             for (int oy = 0; oy < oh; oy++)
                 for (int ox = 0; ox < ow; ox++)
                 {
-                    int best = (p * h + oy * stride) * w + ox * stride;
+                    int best = oy * stride * w + ox * stride;
+                    float m = plane[best];
                     for (int ky = 0; ky < kernel; ky++)
+                    {
+                        int row = (oy * stride + ky) * w + ox * stride;
                         for (int kx = 0; kx < kernel; kx++)
                         {
-                            int idx = (p * h + oy * stride + ky) * w + ox * stride + kx;
-                            if (xs[xo + idx] > xs[xo + best]) best = idx;
+                            // Branch-free: which element wins is data-dependent and unpredictable.
+                            float v = plane[row + kx];
+                            bool greater = v > m;
+                            best = greater ? row + kx : best;
+                            m = greater ? v : m;
                         }
+                    }
                     int at = (p * oh + oy) * ow + ox;
-                    y[at] = xs[xo + best];
-                    arg[at] = best;
+                    y[at] = m;
+                    arg[at] = p * h * w + best;
                 }
+        });
         return FromOp(y, [Shape[0], Shape[1], oh, ow], [x], o =>
         {
             var gx = x.GradBuffer();

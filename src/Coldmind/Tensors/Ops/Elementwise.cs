@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
 
 namespace Coldmind.Tensors;
 
@@ -135,7 +137,7 @@ public sealed partial class Tensor
         {
             var gx = NewBuffer(o.Numel);
             backward(x.Span, o.Storage, o.Grad!, gx);
-            input.AccumulateGrad(gx);
+            input.AccumulateOwnedGrad(gx);
         });
     }
 
@@ -168,12 +170,28 @@ public sealed partial class Tensor
 
     public Tensor Relu() => Unary(
         (x, y) => TensorPrimitives.Max(x, 0f, y),
-        (x, y, dy, dx) => { for (int i = 0; i < dx.Length; i++) dx[i] = x[i] > 0 ? dy[i] : 0f; });
+        (x, y, dy, dx) => PassWherePositive(x, dy, dx));
 
     /// <summary>relu(x)², the FFN activation of BitNet b1.58 2B4T.</summary>
     public Tensor SquaredRelu() => Unary(
         (x, y) => { TensorPrimitives.Max(x, 0f, y); TensorPrimitives.Multiply(y, y, y); },
-        (x, y, dy, dx) => { for (int i = 0; i < dx.Length; i++) dx[i] = x[i] > 0 ? 2f * x[i] * dy[i] : 0f; });
+        (x, y, dy, dx) => { TensorPrimitives.Max(x, 0f, dx); TensorPrimitives.Multiply(dx, dy, dx); TensorPrimitives.Multiply(dx, 2f, dx); });
+
+    /// <summary>dx = dy where x &gt; 0, else 0 — branch-free, since the sign pattern of activations is unpredictable.</summary>
+    private static void PassWherePositive(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var xs = MemoryMarshal.Cast<float, Vector<float>>(x);
+            var gs = MemoryMarshal.Cast<float, Vector<float>>(dy);
+            var ds = MemoryMarshal.Cast<float, Vector<float>>(dx);
+            for (int k = 0; k < ds.Length; k++)
+                ds[k] = Vector.ConditionalSelect(Vector.GreaterThan(xs[k], Vector<float>.Zero), gs[k], Vector<float>.Zero);
+            i = ds.Length * Vector<float>.Count;
+        }
+        for (; i < dx.Length; i++) dx[i] = x[i] > 0 ? dy[i] : 0f;
+    }
 
     public Tensor Sigmoid() => Unary(
         (x, y) => TensorPrimitives.Sigmoid(x, y),

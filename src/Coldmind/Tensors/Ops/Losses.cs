@@ -43,7 +43,7 @@ public sealed partial class Tensor
                 row[labels[i]] -= on - off;
                 TensorPrimitives.Multiply(row, g * (weights?[i] ?? 1f), row);
             }
-            x.AccumulateGrad(gx);
+            x.AccumulateOwnedGrad(gx);
         });
     }
 

@@ -43,7 +43,7 @@ public sealed partial class Tensor
             for (int b = 0; b < outer; b++)
                 for (int a = 0; a < len; a++)
                     TensorPrimitives.Multiply(g.AsSpan(b * inner, inner), scale, gx.AsSpan((b * len + a) * inner, inner));
-            x.AccumulateGrad(gx);
+            x.AccumulateOwnedGrad(gx);
         });
     }
 
@@ -88,7 +88,7 @@ public sealed partial class Tensor
         {
             var gx = NewBuffer(x.Numel);
             gx.AsSpan().Fill(o.Grad![0]);
-            x.AccumulateGrad(gx);
+            x.AccumulateOwnedGrad(gx);
         });
     }
 

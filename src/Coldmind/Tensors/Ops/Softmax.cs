@@ -23,7 +23,7 @@ public sealed partial class Tensor
                 TensorPrimitives.Subtract(gr, dot, dst);
                 TensorPrimitives.Multiply(dst, yr, dst);
             }
-            x.AccumulateGrad(gx);
+            x.AccumulateOwnedGrad(gx);
         });
     }
 
@@ -46,7 +46,7 @@ public sealed partial class Tensor
                 TensorPrimitives.Multiply(dst, -sum, dst);
                 TensorPrimitives.Add(dst, gr, dst);
             }
-            x.AccumulateGrad(gx);
+            x.AccumulateOwnedGrad(gx);
         });
     }
 
