@@ -26,6 +26,9 @@ public sealed class WorkerPool : IDisposable
 
     [ThreadStatic] private static bool _insideJob;
 
+    /// <summary>True on a thread that is running a part of a pool job (where a nested job runs inline).</summary>
+    public static bool InsideJob => _insideJob;
+
     private readonly Thread[] _threads;
     private readonly ManualResetEventSlim[] _go;
     private readonly object _dispatch = new();
