@@ -89,6 +89,25 @@ public class OptimizerTests
     }
 
     [Fact]
+    public void AdamW_split_over_the_pool_is_bit_identical_to_one_thread()
+    {
+        float[] Run(int threads)
+        {
+            using var pool = new WorkerPool(threads);
+            var w = Tensor.Normal(new Rng(1), 1f, 100_003).AsParameter();
+            var opt = new AdamW([w], 0.01f, pool: pool);
+            for (int t = 0; t < 3; t++)
+            {
+                w.ZeroGrad();
+                w.AccumulateGrad(Tensor.Normal(new Rng((ulong)t + 7), 1f, 100_003).ToArray());
+                opt.Step();
+            }
+            return w.ToArray();
+        }
+        Assert.Equal(Run(1), Run(2));
+    }
+
+    [Fact]
     public void Sgd_with_nesterov_momentum_matches_the_formula()
     {
         var w = Tensor.FromArray([1f, -2f, 3f], 3).AsParameter();

@@ -35,9 +35,13 @@ public static unsafe class Gemm
         pool ??= WorkerPool.Shared;
         var p = path ?? Simd.Best;
         int parts = (long)m * n * k < ParallelMinFlops || WorkerPool.InsideJob ? 1 : pool.Threads;
-        if (parts == 1) { Serial(p, m, n, k, a, rsA, csA, b, rsB, csB, c, ldc, accumulate); return; }
+        if (parts == 1) Serial(p, m, n, k, a, rsA, csA, b, rsB, csB, c, ldc, accumulate);
+        else InBands(pool, parts, p, m, n, k, a, rsA, csA, b, rsB, csB, c, ldc, accumulate);
+    }
 
-        // Split the larger of m and n into bands aligned to the tile size.
+    /// <summary>Splits the larger of m and n into bands aligned to the tile size, one per part (kept apart so the serial path allocates no closure).</summary>
+    private static void InBands(WorkerPool pool, int parts, SimdPath p, int m, int n, int k, float* a, int rsA, int csA, float* b, int rsB, int csB, float* c, int ldc, bool accumulate)
+    {
         bool byColumns = n >= m;
         int extent = byColumns ? n : m, align = byColumns ? 32 : MR;
         int band = (extent + parts - 1) / parts;

@@ -12,7 +12,7 @@ public sealed class WorkerPool : IDisposable
 {
     private static WorkerPool _shared = new(Environment.ProcessorCount);
 
-    /// <summary>The pool every kernel uses unless told otherwise; replace it to change the thread count.</summary>
+    /// <summary>The pool every kernel uses unless told otherwise; replace it to change the thread count (the old pool is disposed).</summary>
     public static WorkerPool Shared
     {
         get => _shared;

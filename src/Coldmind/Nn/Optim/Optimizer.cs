@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
+using Coldmind.Kernels;
 using Coldmind.Tensors;
 
 namespace Coldmind.Nn.Optim;
@@ -58,9 +59,12 @@ public sealed class Sgd(IReadOnlyList<Tensor> parameters, float learningRate, fl
     }
 }
 
-/// <summary>AdamW (Loshchilov &amp; Hutter): Adam with decoupled weight decay, as torch.optim.AdamW.</summary>
+/// <summary>
+/// AdamW (Loshchilov &amp; Hutter): Adam with decoupled weight decay, as torch.optim.AdamW. Large tensors
+/// are updated in parallel on <paramref name="pool"/> (default: the shared pool).
+/// </summary>
 public sealed class AdamW(IReadOnlyList<Tensor> parameters, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
-    float eps = 1e-8f, float weightDecay = 0.01f) : Optimizer(parameters, learningRate)
+    float eps = 1e-8f, float weightDecay = 0.01f, WorkerPool? pool = null) : Optimizer(parameters, learningRate)
 {
     private readonly float[][] _m = parameters.Select(p => new float[p.Numel]).ToArray();
     private readonly float[][] _v = parameters.Select(p => new float[p.Numel]).ToArray();
@@ -79,9 +83,20 @@ public sealed class AdamW(IReadOnlyList<Tensor> parameters, float learningRate =
             var w = p.Span;
             var g = p.Grad;
             float[] m = _m[i], v = _v[i];
-            Update(w, g, m, v, decay, stepSize, sqrtC2);
+            // Element-wise, so splitting a large tensor over the pool changes no result bit.
+            var workers = pool ?? WorkerPool.Shared;
+            int parts = w.Length >= ParallelMinElements ? workers.Threads : 1;
+            if (parts == 1) { Update(w, g, m, v, decay, stepSize, sqrtC2); continue; }
+            int n = w.Length, chunk = (n / parts + 63) / 64 * 64;
+            workers.Run(parts, part =>
+            {
+                int start = Math.Min(part * chunk, n), len = Math.Min(chunk, n - start);
+                Update(p.Storage.AsSpan(p.Offset + start, len), g.AsSpan(start, len), m.AsSpan(start, len), v.AsSpan(start, len), decay, stepSize, sqrtC2);
+            });
         }
     }
+
+    private const int ParallelMinElements = 1 << 15;
 
     /// <summary>m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; w ← w·decay − stepSize·m / (√v/√c₂ + ε), vectorised.</summary>
     private void Update(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v, float decay, float stepSize, float sqrtC2)
@@ -111,7 +126,7 @@ public sealed class AdamW(IReadOnlyList<Tensor> parameters, float learningRate =
             float gj = g[j];
             float mj = m[j] = beta1 * m[j] + (1f - beta1) * gj;
             float vj = v[j] = beta2 * v[j] + (1f - beta2) * gj * gj;
-            w[j] = w[j] * decay - stepSize * mj / (MathF.Sqrt(vj) / sqrtC2 + eps);
+            w[j] = w[j] * decay - stepSize * mj / (MathF.Sqrt(vj) * (1f / sqrtC2) + eps);
         }
     }
 }
