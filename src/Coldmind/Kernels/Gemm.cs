@@ -15,7 +15,7 @@ namespace Coldmind.Kernels;
 public static unsafe class Gemm
 {
     private const int MR = 6;      // rows of the C tile held in registers
-    private const int KC = 256;    // depth of one packed block (A sliver 6 KB, B sliver ≤ 16 KB: L1/L2)
+    private const int KC = 256;    // largest depth of one packed block (A sliver 6 KB, B sliver ≤ 32 KB: L1/L2)
     private const int MC = 96;     // rows of A packed at once (96×256×4 = 96 KB, L2)
     private const int NC = 2048;   // columns of B packed at once (≤ 2 MB)
     private const long ParallelMinFlops = 1L << 18;
@@ -76,14 +76,16 @@ public static unsafe class Gemm
         if (_packA == null || _packA.Length < needA) _packA = GC.AllocateUninitializedArray<float>(needA, pinned: true);
         if (_packB == null || _packB.Length < needB) _packB = GC.AllocateUninitializedArray<float>(needB, pinned: true);
         float* tile = stackalloc float[MR * 32];
+        // Equal K blocks (784 → 4 × 196, not 3 × 256 + 16): a short last block would pay a full pass over C for little work.
+        int kBlocks = (k + KC - 1) / KC, kBlock = (k + kBlocks - 1) / kBlocks;
         fixed (float* packA = _packA, packB = _packB)
         {
             for (int jc = 0; jc < n; jc += NC)
             {
                 int nc = Math.Min(NC, n - jc);
-                for (int pc = 0; pc < k; pc += KC)
+                for (int pc = 0; pc < k; pc += kBlock)
                 {
-                    int kc = Math.Min(KC, k - pc);
+                    int kc = Math.Min(kBlock, k - pc);
                     bool add = accumulate || pc > 0;
                     PackB(kc, nc, nr, b + (long)pc * rsB + (long)jc * csB, rsB, csB, packB);
                     for (int ic = 0; ic < m; ic += MC)
