@@ -32,10 +32,11 @@ internal static class TrainCommand
         var threads = CommonOptions.Threads();
         var output = new Option<string?>("--out") { Description = "write the trained model to this .safetensors file" };
         var json = CommonOptions.Json();
+        var report = new Option<string?>("--report") { Description = "write an HTML report (learning curves, per-epoch table) to this file" };
 
         var cmd = new Command("train", "Train a classifier and report its test accuracy.")
         {
-            data, label, model, hidden, channels, epochs, batch, lr, optimizer, weightDecay, smoothing, clip, seed, threads, output, json,
+            data, label, model, hidden, channels, epochs, batch, lr, optimizer, weightDecay, smoothing, clip, seed, threads, output, json, report,
         };
         cmd.SetAction(r =>
         {
@@ -45,6 +46,9 @@ internal static class TrainCommand
             string? outPath = r.GetValue(output);
             if (outPath != null && !outPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
                 throw new ColdmindException($"--out must name a .safetensors file, got '{outPath}'.");
+            string? reportPath = r.GetValue(report);
+            if (reportPath != null && !reportPath.EndsWith(".html", StringComparison.OrdinalIgnoreCase))
+                throw new ColdmindException($"--report must name an .html file, got '{reportPath}'.");
             var splits = BuiltinData.Load(dataSpec, s, r.GetValue(label));
             var train = splits.Train;
             var spec = r.GetValue(model) == "cnn"
@@ -72,6 +76,7 @@ internal static class TrainCommand
                 meta["coldmind.test_accuracy"] = testAcc.ToString("R", CultureInfo.InvariantCulture);
                 Safetensors.Write(outPath, net.NamedParameters(), meta);
             }
+            if (reportPath != null) WriteReport(reportPath, spec, dataSpec, net.ParameterCount, result, testAcc);
             if (asJson)
             {
                 var last = result.Epochs[^1];
@@ -88,16 +93,37 @@ internal static class TrainCommand
                     ["validation_accuracy"] = float.IsNaN(last.ValidationAccuracy) ? null : last.ValidationAccuracy,
                     ["test_accuracy"] = testAcc,
                     ["out"] = outPath,
+                    ["report"] = reportPath,
                 }));
             }
             else
             {
                 AnsiConsole.MarkupLineInterpolated($"Test accuracy: [bold green]{testAcc:P2}[/] ({splits.Test.Count} examples) after {result.TrainSeconds:F1} s of training.");
                 if (outPath != null) AnsiConsole.MarkupLineInterpolated($"Model written to [bold]{outPath}[/]. Check it with: coldmind eval {outPath}");
+                if (reportPath != null) AnsiConsole.MarkupLineInterpolated($"Report written to [bold]{reportPath}[/].");
             }
             return 0;
         });
         return cmd;
+    }
+
+    private static void WriteReport(string path, ClassifierSpec spec, string data, long parameters, TrainResult result, float testAccuracy)
+    {
+        var epochs = result.Epochs.Select(e => (double)e.Epoch).ToArray();
+        string Pct(float v) => float.IsNaN(v) ? "–" : v.ToString("P2", CultureInfo.InvariantCulture);
+        new Reports.HtmlReport($"coldmind train: {spec.Describe()} on {data}")
+            .Table(["model", "data", "parameters", "epochs", "training seconds", "test accuracy"],
+                [[spec.Describe(), data, parameters.ToString("N0", CultureInfo.InvariantCulture), result.Epochs.Count.ToString(CultureInfo.InvariantCulture),
+                  result.TrainSeconds.ToString("F1", CultureInfo.InvariantCulture), Pct(testAccuracy)]])
+            .Chart(new Reports.LineChart("Training loss", "epoch", "cross-entropy")
+                .Add(new Reports.Series("train loss", epochs, result.Epochs.Select(e => (double)e.TrainLoss).ToArray())))
+            .Chart(new Reports.LineChart("Accuracy", "epoch", "accuracy")
+                .Add(new Reports.Series("train", epochs, result.Epochs.Select(e => (double)e.TrainAccuracy).ToArray()))
+                .Add(new Reports.Series("validation", epochs, result.Epochs.Select(e => (double)e.ValidationAccuracy).ToArray())))
+            .Table(["epoch", "train loss", "train accuracy", "validation accuracy", "seconds"],
+                result.Epochs.Select(e => (IReadOnlyList<string>)[e.Epoch.ToString(CultureInfo.InvariantCulture), e.TrainLoss.ToString("F4", CultureInfo.InvariantCulture),
+                    Pct(e.TrainAccuracy), Pct(e.ValidationAccuracy), e.Seconds.ToString("F2", CultureInfo.InvariantCulture)]))
+            .Write(path);
     }
 
     private static TrainResult TrainWithProgress(Module net, DataSplits splits, TrainOptions options)
