@@ -122,6 +122,23 @@ public class OpGradientTests
         Check(x => Tensor.Conv2d(x[0], x[1], null, 2, 2), [Rand(1, 2, 1, 3, 2), Rand(2, 2, 1, 5, 5)]);
 
     [Fact] public void Max_pool() => Check(x => x[0].MaxPool2d(2), [Rand(1, 2, 2, 4, 6)], h: 1e-3f);
+    [Fact] public void Max_pool_general_window() => Check(x => x[0].MaxPool2d(3, 2), [Rand(1, 2, 2, 7, 6)], h: 1e-3f);
+
+    [Fact]
+    public void Max_pool_2x2_matches_the_naive_maximum_on_odd_sizes_and_ties()
+    {
+        var x = Rand(4, 3, 2, 5, 7);
+        var s = x.Span;
+        for (int i = 0; i < s.Length; i += 5) s[i] = 1f; // ties: the first maximum must win, as in the general path
+        var y = x.MaxPool2d(2);
+        Assert.Equal([3, 2, 2, 3], y.Shape);
+        for (int n = 0; n < 3; n++) for (int c = 0; c < 2; c++) for (int oy = 0; oy < 2; oy++) for (int ox = 0; ox < 3; ox++)
+        {
+            float m = float.MinValue;
+            for (int ky = 0; ky < 2; ky++) for (int kx = 0; kx < 2; kx++) m = Math.Max(m, x[n, c, 2 * oy + ky, 2 * ox + kx]);
+            Assert.Equal(m, y[n, c, oy, ox]);
+        }
+    }
 
     [Theory]
     [InlineData(RopeMode.Interleaved)] [InlineData(RopeMode.NeoX)]

@@ -168,28 +168,8 @@ public sealed partial class Tensor
         int xo = x.Offset;
         WorkerPool.Shared.Run(planes, p =>
         {
-            var plane = xs.AsSpan(xo + p * h * w, h * w);
-            for (int oy = 0; oy < oh; oy++)
-                for (int ox = 0; ox < ow; ox++)
-                {
-                    int best = oy * stride * w + ox * stride;
-                    float m = plane[best];
-                    for (int ky = 0; ky < kernel; ky++)
-                    {
-                        int row = (oy * stride + ky) * w + ox * stride;
-                        for (int kx = 0; kx < kernel; kx++)
-                        {
-                            // Branch-free: which element wins is data-dependent and unpredictable.
-                            float v = plane[row + kx];
-                            bool greater = v > m;
-                            best = greater ? row + kx : best;
-                            m = greater ? v : m;
-                        }
-                    }
-                    int at = (p * oh + oy) * ow + ox;
-                    y[at] = m;
-                    arg[at] = p * h * w + best;
-                }
+            if (kernel == 2 && stride == 2) Pool2x2(xs, xo + p * h * w, w, oh, ow, y, arg, p * oh * ow, p * h * w);
+            else PoolPlane(xs.AsSpan(xo + p * h * w, h * w), w, oh, ow, kernel, stride, y.AsSpan(p * oh * ow, oh * ow), arg.AsSpan(p * oh * ow, oh * ow), p * h * w);
         });
         return FromOp(y, [Shape[0], Shape[1], oh, ow], [x], o =>
         {
@@ -197,5 +177,56 @@ public sealed partial class Tensor
             var g = o.Grad!;
             for (int i = 0; i < g.Length; i++) gx[arg[i]] += g[i];
         });
+    }
+
+    /// <summary>One plane, any window: y and arg (its flat input index, offset by <paramref name="argBase"/>) per output.</summary>
+    private static void PoolPlane(ReadOnlySpan<float> plane, int w, int oh, int ow, int kernel, int stride, Span<float> y, Span<int> arg, int argBase)
+    {
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++)
+            {
+                int best = oy * stride * w + ox * stride;
+                float m = plane[best];
+                for (int ky = 0; ky < kernel; ky++)
+                {
+                    int row = (oy * stride + ky) * w + ox * stride;
+                    for (int kx = 0; kx < kernel; kx++)
+                    {
+                        // Branch-free: which element wins is data-dependent and unpredictable.
+                        float v = plane[row + kx];
+                        bool greater = v > m;
+                        best = greater ? row + kx : best;
+                        m = greater ? v : m;
+                    }
+                }
+                y[oy * ow + ox] = m;
+                arg[oy * ow + ox] = argBase + best;
+            }
+    }
+
+    /// <summary>The 2×2, stride-2 window of every small CNN, unrolled: same results as <see cref="PoolPlane"/>, first maximum wins.</summary>
+    private static unsafe void Pool2x2(float[] xs, int planeOffset, int w, int oh, int ow, float[] y, int[] arg, int outOffset, int argBase)
+    {
+        fixed (float* px = &xs[planeOffset], py = &y[outOffset])
+        fixed (int* pa = &arg[outOffset])
+        {
+            for (int oy = 0; oy < oh; oy++)
+            {
+                int r0 = 2 * oy * w;
+                float* o = py + oy * ow;
+                int* a = pa + oy * ow;
+                for (int ox = 0; ox < ow; ox++)
+                {
+                    int i = r0 + 2 * ox;
+                    float m = px[i];
+                    int best = i;
+                    float v = px[i + 1]; bool g = v > m; best = g ? i + 1 : best; m = g ? v : m;
+                    v = px[i + w]; g = v > m; best = g ? i + w : best; m = g ? v : m;
+                    v = px[i + w + 1]; g = v > m; best = g ? i + w + 1 : best; m = g ? v : m;
+                    o[ox] = m;
+                    a[ox] = argBase + best;
+                }
+            }
+        }
     }
 }
