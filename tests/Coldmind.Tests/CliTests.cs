@@ -40,6 +40,21 @@ public class CliTests
     }
 
     [Fact]
+    public void The_same_seed_gives_the_same_checkpoint_bytes_on_1_and_2_threads()
+    {
+        using var dir = new TempDir();
+        byte[] Train(int threads)
+        {
+            var path = dir.File($"t{threads}.safetensors");
+            var (exit, _, stderr) = Run("train", "--model", "cnn", "--channels", "4,8", "--hidden", "16", "--epochs", "2", "--seed", "5",
+                "--threads", threads.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", path, "--json");
+            Assert.True(exit == 0, stderr);
+            return File.ReadAllBytes(path);
+        }
+        Assert.Equal(Train(1), Train(2));
+    }
+
+    [Fact]
     public void Help_lists_the_commands_and_options()
     {
         var (exit, stdout, _) = Run("--help");

@@ -45,6 +45,21 @@ public class ModuleTests
     }
 
     [Fact]
+    public void Embedding_and_norm_modules_have_their_shapes_and_names()
+    {
+        var emb = new Embedding(11, 6, new Rng(1));
+        var ids = Tensor.FromArray([1f, 10f, 3f, 3f], 2, 2);
+        var x = emb.Forward(ids);
+        Assert.Equal([2, 2, 6], x.Shape);
+        Assert.Equal(emb.Weight.ToArray().AsSpan(3 * 6, 6).ToArray(), x.ToArray().AsSpan(3 * 6, 6).ToArray());
+        var ln = new LayerNorm(6);
+        var y = ln.Forward(x).ToArray();
+        Assert.Equal(0, y.Take(6).Average(), 5); // centred, unit scale at initialisation
+        Assert.Equal(["weight", "bias"], ln.NamedParameters().Select(p => p.Name));
+        Assert.Equal([2, 2, 6], new RmsNorm(6).Forward(x).Shape);
+    }
+
+    [Fact]
     public void Dropout_is_active_only_in_training_mode()
     {
         var drop = new Dropout(0.5f, new Rng(1));

@@ -28,7 +28,7 @@ public sealed partial class Tensor
 
     public int Rank => Shape.Length;
 
-    public Tensor(float[] storage, int[] shape, int[]? strides = null, int offset = 0, bool requiresGrad = false)
+    public Tensor(float[] storage, int[] shape, int[]? strides = null, int offset = 0)
     {
         Storage = storage;
         Shape = shape;
@@ -38,7 +38,6 @@ public sealed partial class Tensor
         IsContiguous = strides == null || Strides.AsSpan().SequenceEqual(Tensors.Shape.ContiguousStrides(shape));
         if (IsContiguous && offset + Numel > storage.Length)
             throw new ColdmindException($"Storage of {storage.Length} floats is too small for shape {Tensors.Shape.Format(shape)} at offset {offset}.");
-        RequiresGrad = requiresGrad;
     }
 
     // ---- creation -------------------------------------------------------------------------
@@ -58,8 +57,6 @@ public sealed partial class Tensor
             throw new ColdmindException($"{data.Length} values do not fill shape {Tensors.Shape.Format(shape)}.");
         return new Tensor(data, shape);
     }
-
-    public static Tensor Scalar(float value) => new([value], []);
 
     public static Tensor Uniform(Rng rng, float low, float high, params int[] shape)
     {
