@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
+using Coldmind.Kernels;
 
 namespace Coldmind.Tensors;
 
@@ -125,19 +126,39 @@ public sealed partial class Tensor
 
     /// <summary>
     /// An element-wise op y = f(x). <paramref name="backward"/> gets (x, y, dy) and writes dx;
-    /// x and y are dense row-major views of the input and output.
+    /// x and y are dense row-major views of the input and output. Large tensors are processed in
+    /// chunks on the worker pool; chunks start at multiples of 64, so every element takes the same
+    /// vector or tail path as in a single pass and the result does not depend on the thread count.
     /// </summary>
     private Tensor Unary(SpanAction forward, BackwardRule backward)
     {
         var x = IsContiguous ? this : Detach();
         var y = NewBuffer(Numel);
-        forward(x.Span, y);
+        float[] xs = x.Storage;
+        int xo = x.Offset;
+        InChunks(Numel, (start, n) => forward(xs.AsSpan(xo + start, n), y.AsSpan(start, n)));
         var input = this;
         return FromOp(y, Shape, [this], o =>
         {
             var gx = NewBuffer(o.Numel);
-            backward(x.Span, o.Storage, o.Grad!, gx);
+            float[] ys = o.Storage, dy = o.Grad!;
+            InChunks(o.Numel, (start, n) => backward(xs.AsSpan(xo + start, n), ys.AsSpan(start, n), dy.AsSpan(start, n), gx.AsSpan(start, n)));
             input.AccumulateOwnedGrad(gx);
+        });
+    }
+
+    private const int ParallelElements = 1 << 15;
+
+    /// <summary>body(start, length) over [0, n): one call, or one contiguous chunk per worker when n is large.</summary>
+    private static void InChunks(int n, Action<int, int> body)
+    {
+        var pool = WorkerPool.Shared;
+        if (n < ParallelElements || pool.Threads == 1 || WorkerPool.InsideJob) { body(0, n); return; }
+        int parts = pool.Threads, chunk = (n / parts + 63) / 64 * 64;
+        pool.Run(parts, p =>
+        {
+            int start = Math.Min(p * chunk, n);
+            body(start, Math.Min(chunk, n - start));
         });
     }
 
@@ -244,8 +265,6 @@ public sealed partial class Tensor
         var mask = new float[Numel];
         float keep = 1f / (1f - p);
         for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextFloat() >= p ? keep : 0f;
-        return Unary(
-            (x, y) => TensorPrimitives.Multiply(x, mask, y),
-            (x, y, dy, dx) => TensorPrimitives.Multiply(dy, mask, dx));
+        return this * FromArray(mask, Shape);
     }
 }
