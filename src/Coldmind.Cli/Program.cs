@@ -12,6 +12,9 @@ var root = new RootCommand("""
     EvalCommand.Create(),
 };
 
+// Plain text when piped into a file or another program (logs, CI); colours and live progress on a terminal.
+if (Console.IsOutputRedirected) AnsiConsole.Console.Profile.Capabilities.Ansi = false;
+
 try
 {
     return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
