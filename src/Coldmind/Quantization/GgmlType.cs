@@ -1,0 +1,72 @@
+namespace Coldmind.Quantization;
+
+/// <summary>ggml's tensor types, with the numeric ids GGUF files store (ggml.h).</summary>
+public enum GgmlType : uint
+{
+    F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q8_1 = 9,
+    Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
+    IQ2_XXS = 16, IQ2_XS = 17, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ3_S = 21, IQ2_S = 22, IQ4_XS = 23,
+    I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30, TQ1_0 = 34, TQ2_0 = 35,
+}
+
+/// <summary>values (n) → packed blocks (n / BlockSize × BytesPerBlock).</summary>
+public delegate void Quantizer(ReadOnlySpan<float> values, Span<byte> blocks);
+
+/// <summary>packed blocks → values.</summary>
+public delegate void Dequantizer(ReadOnlySpan<byte> blocks, Span<float> values);
+
+/// <summary>What ggml's type_traits table says of a type: block geometry and its converters.</summary>
+public sealed record TypeTraits(GgmlType Type, string Name, int BlockSize, int BytesPerBlock, Quantizer FromFloat, Dequantizer ToFloat)
+{
+    public double BitsPerWeight => 8.0 * BytesPerBlock / BlockSize;
+
+    /// <summary>Bytes that <paramref name="count"/> values occupy; the count must fill whole blocks.</summary>
+    public long ByteCount(long count)
+    {
+        if (count < 0 || count % BlockSize != 0)
+            throw new ColdmindException($"{Name} packs values in blocks of {BlockSize}; {count} values do not fill whole blocks.");
+        return count / BlockSize * BytesPerBlock;
+    }
+
+    /// <summary>Packs values into a new byte array.</summary>
+    public byte[] Quantize(ReadOnlySpan<float> values)
+    {
+        var blocks = new byte[ByteCount(values.Length)];
+        FromFloat(values, blocks);
+        return blocks;
+    }
+
+    /// <summary>Unpacks <paramref name="count"/> values from blocks.</summary>
+    public float[] Dequantize(ReadOnlySpan<byte> blocks, int count)
+    {
+        if (blocks.Length != ByteCount(count))
+            throw new ColdmindException($"{Name}: {blocks.Length} bytes do not hold {count} values ({ByteCount(count)} bytes expected).");
+        var values = new float[count];
+        ToFloat(blocks, values);
+        return values;
+    }
+}
+
+/// <summary>The traits of every type Coldmind can pack and unpack: one table, no switches elsewhere.</summary>
+public static class GgmlTypes
+{
+    private static readonly Dictionary<GgmlType, TypeTraits> Table = new TypeTraits[]
+    {
+        new(GgmlType.F32, "F32", 1, 4, FloatFormats.QuantizeF32, FloatFormats.DequantizeF32),
+        new(GgmlType.F16, "F16", 1, 2, FloatFormats.QuantizeF16, FloatFormats.DequantizeF16),
+        new(GgmlType.BF16, "BF16", 1, 2, FloatFormats.QuantizeBF16, FloatFormats.DequantizeBF16),
+        new(GgmlType.Q8_0, "Q8_0", Q8_0.BlockSize, Q8_0.BytesPerBlock, Q8_0.Quantize, Q8_0.Dequantize),
+        new(GgmlType.Q4_0, "Q4_0", Q4_0.BlockSize, Q4_0.BytesPerBlock, Q4_0.Quantize, Q4_0.Dequantize),
+        new(GgmlType.TQ1_0, "TQ1_0", TQ1_0.BlockSize, TQ1_0.BytesPerBlock, TQ1_0.Quantize, TQ1_0.Dequantize),
+        new(GgmlType.TQ2_0, "TQ2_0", TQ2_0.BlockSize, TQ2_0.BytesPerBlock, TQ2_0.Quantize, TQ2_0.Dequantize),
+    }.ToDictionary(t => t.Type);
+
+    public static IReadOnlyCollection<TypeTraits> Supported => Table.Values;
+
+    public static TypeTraits Traits(GgmlType type) => Table.TryGetValue(type, out var traits) ? traits
+        : throw new ColdmindException($"Tensor type {type} (ggml id {(uint)type}) is not supported; supported: {string.Join(", ", Table.Values.Select(t => t.Name))}.");
+
+    public static TypeTraits Parse(string name) =>
+        Table.Values.FirstOrDefault(t => string.Equals(t.Name, name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new ColdmindException($"Unknown tensor type '{name}'; supported: {string.Join(", ", Table.Values.Select(t => t.Name.ToLowerInvariant()))}.");
+}
