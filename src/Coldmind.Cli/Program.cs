@@ -10,6 +10,8 @@ var root = new RootCommand("""
 {
     TrainCommand.Create(),
     EvalCommand.Create(),
+    QuantizeCommand.Create(),
+    InspectCommand.Create(),
 };
 
 // Plain text when piped into a file or another program (logs, CI); colours and live progress on a terminal.

@@ -15,7 +15,8 @@ public static class Safetensors
 {
     private const long MaxHeaderBytes = 100_000_000; // the limit the reference implementation enforces
 
-    public sealed record File(IReadOnlyDictionary<string, Tensor> Tensors, IReadOnlyDictionary<string, string> Metadata);
+    /// <summary>Tensors as float32, each tensor's stored dtype (F32, F16, BF16), and the __metadata__ pairs.</summary>
+    public sealed record File(IReadOnlyDictionary<string, Tensor> Tensors, IReadOnlyDictionary<string, string> DTypes, IReadOnlyDictionary<string, string> Metadata);
 
     public static void Write(string path, IEnumerable<(string Name, Tensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
@@ -78,6 +79,7 @@ public static class Safetensors
         }
         long dataStart = 8 + (long)headerLen, dataLen = bytes.Length - dataStart;
         var tensors = new Dictionary<string, Tensor>();
+        var dtypes = new Dictionary<string, string>();
         var metadata = new Dictionary<string, string>();
         foreach (var (name, node) in header)
         {
@@ -98,13 +100,14 @@ public static class Safetensors
                 if (off.Length != 2 || off[0] < 0 || off[1] > dataLen || off[1] - off[0] != n * elem)
                     throw new ColdmindException($"'{path}': tensor '{name}' claims bytes [{string.Join(", ", off)}] for {n} {dtype} values, which does not fit the {dataLen}-byte data section.");
                 tensors[name] = Tensor.FromArray(Decode(bytes.AsSpan((int)(dataStart + off[0]), (int)(n * elem)), dtype), shape);
+                dtypes[name] = dtype;
             }
             catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException or JsonException)
             {
                 throw new ColdmindException($"'{path}': the header entry for tensor '{name}' is malformed.", e);
             }
         }
-        return new File(tensors, metadata);
+        return new File(tensors, dtypes, metadata);
     }
 
     private static float[] Decode(ReadOnlySpan<byte> raw, string dtype)

@@ -1,0 +1,109 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Coldmind.Formats;
+using Coldmind.Quantization;
+using Spectre.Console;
+
+namespace Coldmind.Cli.Commands;
+
+/// <summary>
+/// `coldmind quantize IN --type T --out OUT.gguf`: packs every matrix (2 or more dimensions, rows of whole
+/// blocks) as T and keeps 1-D tensors (norms, biases) as they are, like llama.cpp's quantizer; reports the
+/// error each tensor takes.
+/// </summary>
+internal static class QuantizeCommand
+{
+    /// <summary>llama.cpp's general.file_type (LLAMA_FTYPE_*) for a file whose matrices are all of one type.</summary>
+    private static readonly Dictionary<GgmlType, uint> FileTypes = new()
+    {
+        [GgmlType.F32] = 0, [GgmlType.F16] = 1, [GgmlType.Q4_0] = 2, [GgmlType.Q8_0] = 7,
+        [GgmlType.BF16] = 32, [GgmlType.TQ1_0] = 36, [GgmlType.TQ2_0] = 37,
+    };
+
+    private sealed record Source(string Name, long[] Dims, GgmlType Type, Func<float[]> Values, Func<byte[]> Raw);
+
+    public static Command Create()
+    {
+        var input = new Argument<string>("IN") { Description = "a .gguf or .safetensors file with float tensors" };
+        var type = new Option<string>("--type") { Description = "target type: " + string.Join(", ", GgmlTypes.Supported.Select(t => t.Name.ToLowerInvariant())), Required = true };
+        var output = new Option<string>("--out") { Description = "the .gguf file to write", Required = true };
+        var json = CommonOptions.Json();
+        var cmd = new Command("quantize", "Pack a model's matrices into a ggml type and write GGUF; report each tensor's error.") { input, type, output, json };
+        cmd.SetAction(r =>
+        {
+            string inPath = r.GetValue(input)!, outPath = r.GetValue(output)!;
+            if (!outPath.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)) throw new ColdmindException($"--out must name a .gguf file, got '{outPath}'.");
+            var target = GgmlTypes.Parse(r.GetValue(type)!);
+            var writer = new GgufWriter();
+            GgufFile? gguf = null;
+            List<Source> sources;
+            try
+            {
+                if (inPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+                {
+                    var st = Safetensors.Read(inPath);
+                    writer.Set("general.name", GgufValue.Of(Path.GetFileNameWithoutExtension(inPath)));
+                    foreach (var (k, v) in st.Metadata) writer.Set(k, GgufValue.Of(v));
+                    // safetensors shapes are row-major outermost-first; ggml's dims are innermost-first.
+                    sources = st.Tensors.Select(kv => new Source(kv.Key, kv.Value.Shape.Reverse().Select(d => (long)d).ToArray(), GgmlType.F32,
+                        () => kv.Value.ToArray(), () => GgmlTypes.Traits(GgmlType.F32).Quantize(kv.Value.ToArray()))).ToList();
+                }
+                else
+                {
+                    gguf = GgufFile.Open(inPath);
+                    foreach (var (k, v) in gguf.Metadata) writer.Set(k, v);
+                    var file = gguf;
+                    sources = gguf.Tensors.Select(t => new Source(t.Name, t.Dims, t.Type, () => file.ReadFloats(t), () => file.Data(t).ToArray())).ToList();
+                }
+                writer.Set("general.quantization_version", GgufValue.Of(2u));
+                if (FileTypes.TryGetValue(target.Type, out uint fileType)) writer.Set("general.file_type", GgufValue.Of(fileType));
+
+                var rows = new List<(string Name, string From, string To, long Before, long After, double Rmse)>();
+                foreach (var s in sources)
+                {
+                    var from = GgmlTypes.Traits(s.Type);
+                    long count = s.Dims.Aggregate(1L, (a, b) => a * b);
+                    bool pack = s.Dims.Length >= 2 && s.Dims[0] % target.BlockSize == 0 && from.CanConvert;
+                    if (!pack)
+                    {
+                        writer.AddTensor(s.Name, s.Dims, s.Type, s.Raw());
+                        rows.Add((s.Name, from.Name, from.Name, from.ByteCount(count), from.ByteCount(count), 0));
+                        continue;
+                    }
+                    var values = s.Values();
+                    var blocks = target.Quantize(values);
+                    writer.AddTensor(s.Name, s.Dims, target.Type, blocks);
+                    rows.Add((s.Name, from.Name, target.Name, from.ByteCount(count), blocks.Length, NormalizedRmse(values, target.Dequantize(blocks, values.Length))));
+                }
+                writer.Write(outPath);
+                long before = rows.Sum(x => x.Before), after = rows.Sum(x => x.After);
+                if (r.GetValue(json))
+                {
+                    Console.WriteLine(JsonSerializer.Serialize(new
+                    {
+                        input = inPath, output = outPath, type = target.Name, bytes_before = before, bytes_after = after,
+                        tensors = rows.Select(x => new { name = x.Name, from = x.From, to = x.To, bytes_before = x.Before, bytes_after = x.After, normalized_rmse = x.Rmse }),
+                    }));
+                    return 0;
+                }
+                var table = new Table().Border(TableBorder.Rounded).AddColumns("tensor", "from", "to", "bytes before", "bytes after", "normalized RMSE");
+                foreach (var x in rows)
+                    table.AddRow(Markup.Escape(x.Name), x.From, x.To, x.Before.ToString("N0", CultureInfo.InvariantCulture), x.After.ToString("N0", CultureInfo.InvariantCulture),
+                        x.From == x.To ? "kept" : x.Rmse.ToString("0.0000", CultureInfo.InvariantCulture));
+                AnsiConsole.Write(table);
+                AnsiConsole.MarkupLineInterpolated($"Wrote [bold]{outPath}[/]: {before:N0} → {after:N0} bytes ({(double)before / Math.Max(after, 1):F2}× smaller).");
+                return 0;
+            }
+            finally { gguf?.Dispose(); }
+        });
+        return cmd;
+    }
+
+    private static double NormalizedRmse(float[] x, float[] y)
+    {
+        double err = 0, sig = 0;
+        for (int i = 0; i < x.Length; i++) { err += (x[i] - y[i]) * (double)(x[i] - y[i]); sig += x[i] * (double)x[i]; }
+        return sig == 0 ? 0 : Math.Sqrt(err / sig);
+    }
+}
