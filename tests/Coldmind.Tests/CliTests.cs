@@ -56,6 +56,19 @@ public class CliTests
     }
 
     [Fact]
+    public void A_ternary_checkpoint_is_rebuilt_as_ternary_by_eval()
+    {
+        using var dir = new TempDir();
+        var model = dir.File("ternary.safetensors");
+        var (exit, stdout, stderr) = Run("train", "--ternary", "--hidden", "64", "--epochs", "3", "--quant-warmup", "1", "--out", model, "--json");
+        Assert.True(exit == 0, stderr);
+        float trained = JsonDocument.Parse(stdout).RootElement.GetProperty("test_accuracy").GetSingle();
+        (exit, stdout, stderr) = Run("eval", model, "--json");
+        Assert.True(exit == 0, stderr);
+        Assert.Equal(trained, JsonDocument.Parse(stdout).RootElement.GetProperty("test_accuracy").GetSingle());
+    }
+
+    [Fact]
     public void Help_lists_the_commands_and_options()
     {
         var (exit, stdout, _) = Run("--help");

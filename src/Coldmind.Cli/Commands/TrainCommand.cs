@@ -33,10 +33,14 @@ internal static class TrainCommand
         var output = new Option<string?>("--out") { Description = "write the trained model to this .safetensors file" };
         var json = CommonOptions.Json();
         var report = new Option<string?>("--report") { Description = "write an HTML report (learning curves, per-epoch table) to this file" };
+        var ternary = new Option<bool>("--ternary") { Description = "mlp only: BitNet b1.58 hidden layers (ternary weights, int8 activations, trained with a straight-through estimator)" };
+        var init = new Option<string?>("--init") { Description = "start from the weights of this .safetensors model (e.g. a float model to convert to --ternary)" };
+        var quantWarmup = new Option<float>("--quant-warmup") { Description = "fraction of training over which --ternary layers go from float to fully quantized (λ 0 → 1); 0.5 suits --init", DefaultValueFactory = _ => 0f };
 
         var cmd = new Command("train", "Train a classifier and report its test accuracy.")
         {
             data, label, model, hidden, channels, epochs, batch, lr, optimizer, weightDecay, smoothing, clip, seed, threads, output, json, report,
+            ternary, init, quantWarmup,
         };
         cmd.SetAction(r =>
         {
@@ -51,15 +55,22 @@ internal static class TrainCommand
                 throw new ColdmindException($"--report must name an .html file, got '{reportPath}'.");
             var splits = BuiltinData.Load(dataSpec, s, r.GetValue(label));
             var train = splits.Train;
+            if (r.GetValue(ternary) && r.GetValue(model) == "cnn") throw new ColdmindException("--ternary is implemented for --model mlp only.");
             var spec = r.GetValue(model) == "cnn"
                 ? ClassifierSpec.ForCnn(train.SampleShape, train.Classes, CommonOptions.ParseSizes(r.GetValue(channels)!, "--channels"),
                     CommonOptions.ParseSizes(r.GetValue(hidden) ?? "128", "--hidden") is [var h] ? h : throw new ColdmindException("--hidden takes one size for a cnn."))
-                : ClassifierSpec.ForMlp(train.SampleShape, train.Classes, CommonOptions.ParseSizes(r.GetValue(hidden) ?? "300,100", "--hidden"));
+                : ClassifierSpec.ForMlp(train.SampleShape, train.Classes, CommonOptions.ParseSizes(r.GetValue(hidden) ?? "300,100", "--hidden"), r.GetValue(ternary));
             var net = spec.Build(new Rng(s));
+            if (r.GetValue(init) is { } initPath)
+            {
+                int loaded = net.LoadState(Safetensors.Read(initPath).Tensors, partial: true);
+                if (loaded == 0) throw new ColdmindException($"'{initPath}' has no tensor whose name matches this model ({spec.Describe()}).");
+            }
             var options = new TrainOptions
             {
                 Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), Optimizer = r.GetValue(optimizer)!,
                 WeightDecay = r.GetValue(weightDecay), LabelSmoothing = r.GetValue(smoothing), ClipNorm = r.GetValue(clip), Seed = s,
+                QuantizationWarmup = r.GetValue(quantWarmup),
             };
             bool asJson = r.GetValue(json);
             if (!asJson)

@@ -7,11 +7,11 @@ namespace Coldmind.Nn;
 /// What a classifier is, enough to rebuild it: stored in a checkpoint's metadata so that a safetensors
 /// file alone can be loaded back (by <see cref="FromMetadata"/>) and run.
 /// </summary>
-public sealed record ClassifierSpec(string Kind, int[] InputShape, int Classes, int[] Hidden, int[] Channels)
+public sealed record ClassifierSpec(string Kind, int[] InputShape, int Classes, int[] Hidden, int[] Channels, bool Ternary = false)
 {
     public const string Mlp = "mlp", Cnn = "cnn";
 
-    public static ClassifierSpec ForMlp(int[] inputShape, int classes, int[] hidden) => new(Mlp, inputShape, classes, hidden, []);
+    public static ClassifierSpec ForMlp(int[] inputShape, int classes, int[] hidden, bool ternary = false) => new(Mlp, inputShape, classes, hidden, [], ternary);
 
     public static ClassifierSpec ForCnn(int[] inputShape, int classes, int[] channels, int hidden) =>
         inputShape.Length == 3 ? new(Cnn, inputShape, classes, [hidden], channels)
@@ -19,13 +19,13 @@ public sealed record ClassifierSpec(string Kind, int[] InputShape, int Classes, 
 
     public Module Build(Rng rng) => Kind switch
     {
-        Mlp => new Nn.Mlp(Tensors.Shape.Numel(InputShape), Hidden, Classes, rng),
+        Mlp => new Nn.Mlp(Tensors.Shape.Numel(InputShape), Hidden, Classes, rng, ternary: Ternary),
         Cnn => new SmallCnn(InputShape[0], InputShape[1], InputShape[2], Channels, Hidden[0], Classes, rng),
         _ => throw new ColdmindException($"Unknown model kind '{Kind}'; known: mlp, cnn."),
     };
 
     public string Describe() => Kind == Mlp
-        ? $"MLP {string.Join("-", [Tensors.Shape.Numel(InputShape), .. Hidden, Classes])}"
+        ? $"{(Ternary ? "ternary (BitNet b1.58) " : "")}MLP {string.Join("-", [Tensors.Shape.Numel(InputShape), .. Hidden, Classes])}"
         : $"CNN conv {string.Join(",", Channels)} → {Hidden[0]} → {Classes}";
 
     public Dictionary<string, string> ToMetadata() => new()
@@ -35,6 +35,7 @@ public sealed record ClassifierSpec(string Kind, int[] InputShape, int Classes, 
         ["coldmind.classes"] = Classes.ToString(CultureInfo.InvariantCulture),
         ["coldmind.hidden"] = Join(Hidden),
         ["coldmind.channels"] = Join(Channels),
+        ["coldmind.ternary"] = Ternary ? "true" : "false",
     };
 
     public static ClassifierSpec FromMetadata(IReadOnlyDictionary<string, string> meta, string path)
@@ -44,7 +45,7 @@ public sealed record ClassifierSpec(string Kind, int[] InputShape, int Classes, 
         try
         {
             return new ClassifierSpec(Get("coldmind.model"), Split(Get("coldmind.input_shape")), int.Parse(Get("coldmind.classes"), CultureInfo.InvariantCulture),
-                Split(Get("coldmind.hidden")), Split(Get("coldmind.channels")));
+                Split(Get("coldmind.hidden")), Split(Get("coldmind.channels")), meta.GetValueOrDefault("coldmind.ternary") == "true");
         }
         catch (FormatException e)
         {

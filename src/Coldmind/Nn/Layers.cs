@@ -116,3 +116,28 @@ public sealed class Flatten : Module
 {
     public override Tensor Forward(Tensor x) => x.Reshape(x.Shape[0], -1);
 }
+
+/// <summary>
+/// BitNet b1.58's linear layer: y = ternary(W) · int8(RMSNorm(x)), no bias. The weight stays a float
+/// "latent" parameter that the optimizer updates; the forward pass uses its absmean ternarization, and the
+/// input goes through an RMSNorm (SubLN placement of BitNet b1.58 2B4T) and per-token absmax int8
+/// quantization. <see cref="Lambda"/> blends float and quantized values for a gradual conversion.
+/// </summary>
+public sealed class BitLinear : Module
+{
+    public Tensor Weight { get; }
+    public RmsNorm Norm { get; }
+
+    /// <summary>0: a float layer (after the norm); 1: fully quantized. Set by the trainer's warm-up.</summary>
+    public float Lambda { get; set; } = 1f;
+
+    public BitLinear(int inFeatures, int outFeatures, Rng rng)
+    {
+        float bound = 1f / MathF.Sqrt(inFeatures);
+        Weight = Parameter("weight", Tensor.Uniform(rng, -bound, bound, outFeatures, inFeatures));
+        Norm = Child("norm", new RmsNorm(inFeatures));
+    }
+
+    public override Tensor Forward(Tensor x) =>
+        Tensor.Linear(Norm.Forward(x).Int8ActivationsSte(Lambda), Weight.TernaryWeightsSte(Lambda), null);
+}

@@ -2,18 +2,22 @@ using Coldmind.Tensors;
 
 namespace Coldmind.Nn;
 
-/// <summary>A multi-layer perceptron: Linear → activation (→ dropout) for each hidden size, then a Linear head.</summary>
+/// <summary>
+/// A multi-layer perceptron: Linear → activation (→ dropout) for each hidden size, then a Linear head.
+/// With <paramref name="ternary"/> the hidden layers are <see cref="BitLinear"/> (BitNet b1.58) and the
+/// head stays float, as BitNet keeps embeddings and output heads in high precision.
+/// </summary>
 public sealed class Mlp : Module
 {
     private readonly Sequential _net;
 
-    public Mlp(int inputs, IReadOnlyList<int> hidden, int outputs, Rng rng, Activation activation = Activation.Relu, float dropout = 0f)
+    public Mlp(int inputs, IReadOnlyList<int> hidden, int outputs, Rng rng, Activation activation = Activation.Relu, float dropout = 0f, bool ternary = false)
     {
         var layers = new List<Module> { new Flatten() };
         int width = inputs;
         foreach (int h in hidden)
         {
-            layers.Add(new Linear(width, h, rng));
+            layers.Add(ternary ? new BitLinear(width, h, rng) : new Linear(width, h, rng));
             layers.Add(new ActivationLayer(activation));
             if (dropout > 0) layers.Add(new Dropout(dropout, rng.Fork()));
             width = h;

@@ -38,6 +38,14 @@ public abstract class Module
 
     public IEnumerable<Tensor> Parameters() => NamedParameters().Select(p => p.Tensor);
 
+    /// <summary>This module and all modules below it.</summary>
+    public IEnumerable<Module> Modules()
+    {
+        yield return this;
+        foreach (var (_, child) in _children)
+            foreach (var m in child.Modules()) yield return m;
+    }
+
     public long ParameterCount => Parameters().Sum(p => (long)p.Numel);
 
     public void Train(bool on = true)
@@ -48,17 +56,28 @@ public abstract class Module
 
     public void Eval() => Train(false);
 
-    /// <summary>Copies values into the parameters by name; every parameter must be present with its shape.</summary>
-    public void LoadState(IReadOnlyDictionary<string, Tensor> state)
+    /// <summary>
+    /// Copies values into the parameters by name. Every parameter must be present with its shape, unless
+    /// <paramref name="partial"/>: then parameters the state lacks keep their values (e.g. the norms a
+    /// ternary model adds when it starts from a float one) and tensors it has beyond them are ignored.
+    /// Returns how many parameters were loaded.
+    /// </summary>
+    public int LoadState(IReadOnlyDictionary<string, Tensor> state, bool partial = false)
     {
+        int loaded = 0;
         foreach (var (name, p) in NamedParameters())
         {
             if (!state.TryGetValue(name, out var value))
+            {
+                if (partial) continue;
                 throw new ColdmindException($"The checkpoint has no tensor '{name}'.");
+            }
             if (!Tensors.Shape.SameShape(value.Shape, p.Shape))
                 throw new ColdmindException($"Tensor '{name}' has shape {Tensors.Shape.Format(value.Shape)} in the checkpoint, the model needs {Tensors.Shape.Format(p.Shape)}.");
             value.CopyStridedTo(p.Span);
+            loaded++;
         }
+        return loaded;
     }
 }
 

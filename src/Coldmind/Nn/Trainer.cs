@@ -19,6 +19,11 @@ public sealed record TrainOptions
     /// <summary>Global gradient-norm clip; 0 turns clipping off.</summary>
     public float ClipNorm { get; init; }
     public float LabelSmoothing { get; init; }
+    /// <summary>
+    /// Fraction of all steps over which quantized layers (<see cref="BitLinear"/>) go from float (λ = 0) to
+    /// fully quantized (λ = 1); 0 trains quantized from the first step.
+    /// </summary>
+    public float QuantizationWarmup { get; init; }
     public ulong Seed { get; init; }
 }
 
@@ -35,6 +40,7 @@ public static class Trainer
         if (o.Epochs < 1) throw new ColdmindException($"--epochs must be at least 1, got {o.Epochs}.");
         if (o.BatchSize < 1) throw new ColdmindException($"--batch must be at least 1, got {o.BatchSize}.");
         if (!(o.LearningRate > 0)) throw new ColdmindException($"--lr must be positive, got {o.LearningRate}.");
+        if (o.QuantizationWarmup is < 0 or > 1) throw new ColdmindException($"--quant-warmup must be a fraction in [0, 1], got {o.QuantizationWarmup}.");
         var parameters = model.Parameters().ToList();
         Optimizer opt = o.Optimizer.ToLowerInvariant() switch
         {
@@ -45,6 +51,8 @@ public static class Trainer
         int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize, total = stepsPerEpoch * o.Epochs;
         var schedule = new CosineSchedule(o.LearningRate, total, (int)(o.WarmupFraction * total));
         var shuffle = new Rng(o.Seed ^ 0x5EED_BA7C);
+        var quantized = model.Modules().OfType<BitLinear>().ToArray();
+        int quantWarmup = (int)(o.QuantizationWarmup * total);
         var reports = new List<EpochReport>();
         var all = Stopwatch.StartNew();
         int step = 0;
@@ -57,6 +65,7 @@ public static class Trainer
             foreach (var batch in Batches.Shuffled(train.Count, o.BatchSize, shuffle))
             {
                 opt.LearningRate = schedule.At(step);
+                foreach (var layer in quantized) layer.Lambda = quantWarmup > 0 ? Math.Min(1f, (float)step / quantWarmup) : 1f;
                 var labels = train.LabelsAt(batch);
                 var logits = model.Forward(train.Inputs(batch));
                 var loss = Tensor.CrossEntropy(logits, labels, o.LabelSmoothing);
@@ -77,6 +86,7 @@ public static class Trainer
             reports.Add(report);
             onEpoch?.Invoke(report);
         }
+        foreach (var layer in quantized) layer.Lambda = 1f; // what a reloaded checkpoint runs with
         model.Eval();
         return new TrainResult(reports, all.Elapsed.TotalSeconds);
     }
