@@ -66,7 +66,7 @@ public class QuantizationTests
     {
         var traits = GgmlTypes.Parse(type);
         var x = Tensor.Normal(new Rng(9), 0.02f, 256 * 40).ToArray();
-        Assert.InRange(NormalizedRmse(x, traits.Dequantize(traits.Quantize(x), x.Length)), 0, budget);
+        Assert.InRange(QuantizationError.NormalizedRmse(x, traits.Dequantize(traits.Quantize(x), x.Length)), 0, budget);
     }
 
     [Theory]
@@ -76,7 +76,7 @@ public class QuantizationTests
         var traits = GgmlTypes.Parse(type);
         var rng = new Rng(3);
         var x = Enumerable.Range(0, 256 * 8).Select(_ => (rng.NextInt(3) - 1) * 0.0137f).ToArray();
-        Assert.InRange(NormalizedRmse(x, traits.Dequantize(traits.Quantize(x), x.Length)), 0, 1e-3); // half has 11 bits
+        Assert.InRange(QuantizationError.NormalizedRmse(x, traits.Dequantize(traits.Quantize(x), x.Length)), 0, 1e-3); // half has 11 bits
     }
 
     [Fact]
@@ -89,12 +89,5 @@ public class QuantizationTests
         Assert.Equal(6.5625, q6k.BitsPerWeight); // geometry is known for every ggml type …
         Assert.Contains("Q6_K blocks cannot be unpacked by Coldmind yet", Assert.Throws<ColdmindException>(() => q6k.Dequantize(new byte[210], 256)).Message);
         Assert.Contains("Unknown tensor type 'q3'", Assert.Throws<ColdmindException>(() => GgmlTypes.Parse("q3")).Message);
-    }
-
-    private static double NormalizedRmse(float[] x, float[] y)
-    {
-        double err = 0, sig = 0;
-        for (int i = 0; i < x.Length; i++) { err += (x[i] - y[i]) * (double)(x[i] - y[i]); sig += x[i] * (double)x[i]; }
-        return Math.Sqrt(err / sig);
     }
 }

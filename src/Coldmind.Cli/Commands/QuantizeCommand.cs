@@ -74,7 +74,7 @@ internal static class QuantizeCommand
                     var values = s.Values();
                     var blocks = target.Quantize(values);
                     writer.AddTensor(s.Name, s.Dims, target.Type, blocks);
-                    rows.Add((s.Name, from.Name, target.Name, from.ByteCount(count), blocks.Length, NormalizedRmse(values, target.Dequantize(blocks, values.Length))));
+                    rows.Add((s.Name, from.Name, target.Name, from.ByteCount(count), blocks.Length, QuantizationError.NormalizedRmse(values, target.Dequantize(blocks, values.Length))));
                 }
                 writer.Write(outPath);
                 long before = rows.Sum(x => x.Before), after = rows.Sum(x => x.After);
@@ -98,12 +98,5 @@ internal static class QuantizeCommand
             finally { gguf?.Dispose(); }
         });
         return cmd;
-    }
-
-    private static double NormalizedRmse(float[] x, float[] y)
-    {
-        double err = 0, sig = 0;
-        for (int i = 0; i < x.Length; i++) { err += (x[i] - y[i]) * (double)(x[i] - y[i]); sig += x[i] * (double)x[i]; }
-        return sig == 0 ? 0 : Math.Sqrt(err / sig);
     }
 }
