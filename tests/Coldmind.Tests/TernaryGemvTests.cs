@@ -11,7 +11,7 @@ public class TernaryGemvTests
     private static sbyte[] RandomTrits(Rng rng, int n) => Enumerable.Range(0, n).Select(_ => (sbyte)(rng.NextInt(3) - 1)).ToArray();
 
     [Theory]
-    [InlineData(1, 1)] [InlineData(3, 7)] [InlineData(4, 256)] [InlineData(5, 300)] [InlineData(17, 513)] [InlineData(64, 1024)] [InlineData(131, 2560)]
+    [InlineData(1, 1)] [InlineData(3, 7)] [InlineData(4, 256)] [InlineData(5, 300)] [InlineData(17, 513)] [InlineData(64, 1024)] [InlineData(131, 2560)] [InlineData(6, 5120)] [InlineData(4, 4097)]
     public void Every_path_and_thread_count_equals_the_reference_exactly(int rows, int cols)
     {
         var rng = new Rng((ulong)(rows * 1000 + cols));
@@ -27,6 +27,21 @@ public class TernaryGemvTests
                 TernaryGemv.Multiply(w, x, y, pool, path);
                 Assert.True(expected.AsSpan().SequenceEqual(y), $"{path}, {threads} threads: {string.Join(", ", y.Take(4))} vs {string.Join(", ", expected.Take(4))}");
             }
+    }
+
+    [Theory]
+    [InlineData(127f)] [InlineData(-127f)]
+    public void Extreme_values_do_not_overflow_the_16_bit_partial_sums(float value)
+    {
+        int rows = 4, cols = 256 * 40; // 40 chunks: more than one 16-chunk span between widenings
+        using var w = TernaryMatrix.FromTrits(Enumerable.Repeat((sbyte)1, rows * cols).ToArray(), rows, cols, 1f);
+        var x = new TernaryGemv.Activations(Enumerable.Repeat(value, cols).ToArray(), w.Chunks);
+        foreach (var path in Simd.Available)
+        {
+            var y = new float[rows];
+            TernaryGemv.Multiply(w, x, y, path: path);
+            Assert.All(y, v => Assert.Equal(cols * 127f * Math.Sign(value) * x.Scale, v));
+        }
     }
 
     [Fact]

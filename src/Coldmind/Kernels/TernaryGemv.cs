@@ -104,32 +104,41 @@ public static unsafe class TernaryGemv
                     for (int l = 0; l < 4; l++) dots[r] += ((w[i] >> (2 * l)) & 3) * x[64 * l + i];
     }
 
+    /// <summary>Chunks whose i16 partial sums can be added before widening: 16 × 2032 = 32 512 ≤ 32 767.</summary>
+    private const int ChunksPerWiden = 16;
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Group512(byte* w, sbyte* x, int chunks, int* dots)
     {
+        var ones = Vector512.Create((short)1);
         var a0 = Vector512<int>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
-        for (int c = 0; c < chunks; c++, x += 256, w += 256)
+        for (int c0 = 0; c0 < chunks; c0 += ChunksPerWiden)
         {
-            var x0 = Vector512.Load(x); var x1 = Vector512.Load(x + 64); var x2 = Vector512.Load(x + 128); var x3 = Vector512.Load(x + 192);
-            a0 += Row512(w, x0, x1, x2, x3);
-            a1 += Row512(w + 64, x0, x1, x2, x3);
-            a2 += Row512(w + 128, x0, x1, x2, x3);
-            a3 += Row512(w + 192, x0, x1, x2, x3);
+            var s0 = Vector512<short>.Zero; var s1 = s0; var s2 = s0; var s3 = s0;
+            for (int c = c0; c < Math.Min(chunks, c0 + ChunksPerWiden); c++, x += 256, w += 256)
+            {
+                var x0 = Vector512.Load(x); var x1 = Vector512.Load(x + 64); var x2 = Vector512.Load(x + 128); var x3 = Vector512.Load(x + 192);
+                s0 += Row512(w, x0, x1, x2, x3);
+                s1 += Row512(w + 64, x0, x1, x2, x3);
+                s2 += Row512(w + 128, x0, x1, x2, x3);
+                s3 += Row512(w + 192, x0, x1, x2, x3);
+            }
+            a0 += Avx512BW.MultiplyAddAdjacent(s0, ones); a1 += Avx512BW.MultiplyAddAdjacent(s1, ones);
+            a2 += Avx512BW.MultiplyAddAdjacent(s2, ones); a3 += Avx512BW.MultiplyAddAdjacent(s3, ones);
         }
         dots[0] = Vector512.Sum(a0); dots[1] = Vector512.Sum(a1); dots[2] = Vector512.Sum(a2); dots[3] = Vector512.Sum(a3);
     }
 
-    /// <summary>One row's 64-byte group against a 256-value activation chunk: the four code planes, maddubs, widen to i32.</summary>
+    /// <summary>One row's 64-byte group against a 256-value activation chunk: the four code planes through maddubs, in i16 (≤ 2032 a lane).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> Row512(byte* w, Vector512<sbyte> x0, Vector512<sbyte> x1, Vector512<sbyte> x2, Vector512<sbyte> x3)
+    private static Vector512<short> Row512(byte* w, Vector512<sbyte> x0, Vector512<sbyte> x1, Vector512<sbyte> x2, Vector512<sbyte> x3)
     {
         var mask = Vector512.Create((byte)3);
         var b = Vector512.Load(w);
-        var s = Avx512BW.MultiplyAddAdjacent(b & mask, x0)
-              + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(b.AsUInt16(), 2).AsByte() & mask, x1)
-              + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(b.AsUInt16(), 4).AsByte() & mask, x2)
-              + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(b.AsUInt16(), 6).AsByte() & mask, x3);
-        return Avx512BW.MultiplyAddAdjacent(s, Vector512.Create((short)1));
+        return Avx512BW.MultiplyAddAdjacent(b & mask, x0)
+             + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(b.AsUInt16(), 2).AsByte() & mask, x1)
+             + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(b.AsUInt16(), 4).AsByte() & mask, x2)
+             + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(b.AsUInt16(), 6).AsByte() & mask, x3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
