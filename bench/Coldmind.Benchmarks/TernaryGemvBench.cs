@@ -9,7 +9,8 @@ namespace Coldmind.Benchmarks;
 
 /// <summary>
 /// Ternary GEMV at the BitNet-b1.58-2B-4T shapes, as GB/s of packed weights read and as a share of the
-/// read bandwidth measured in the same run, beside a float32 GEMV on the same shapes. Each timing pass
+/// read bandwidth measured in the same run, for both ternary kernels (maddubs multiply-add and the
+/// multiplication-free add/subtract), beside a float32 GEMV on the same shapes. Each timing pass
 /// runs over enough distinct matrices (≥ 512 MB) that the weights stream from memory, not from cache.
 /// </summary>
 internal static unsafe class TernaryGemvBench
@@ -27,7 +28,7 @@ internal static unsafe class TernaryGemvBench
             bandwidth[t] = ReadBandwidth(pool);
             Console.WriteLine($"  {t} thread(s): {bandwidth[t]:F1} GB/s");
         }
-        Console.WriteLine($"{"rows×cols",-12} {"threads",7} {"ternary µs",11} {"GB/s",6} {"% bw",5} {"float32 µs",11} {"GB/s",6} {"% bw",5} {"speed-up",9}");
+        Console.WriteLine($"{"rows×cols",-12} {"threads",7} {"maddubs µs",11} {"GB/s",6} {"% bw",5} {"add/sub µs",11} {"GB/s",6} {"% bw",5} {"float32 µs",11} {"GB/s",6} {"% bw",5} {"best vs f32",12}");
         foreach (var (rows, cols) in shapes)
         {
             var rng = new Rng(1);
@@ -46,10 +47,11 @@ internal static unsafe class TernaryGemvBench
             {
                 using var pool = new WorkerPool(t);
                 var act = new TernaryGemv.Activations(x, first.Chunks);
-                double tern = MedianSeconds(() => { foreach (var m in ternary) TernaryGemv.Multiply(m, act, y, pool); }) / ternary.Count;
+                double madd = MedianSeconds(() => { foreach (var m in ternary) TernaryGemv.Multiply(m, act, y, pool); }) / ternary.Count;
+                double addsub = MedianSeconds(() => { foreach (var m in ternary) TernaryGemv.Multiply(m, act, y, pool, kernel: TernaryKernel.AddSubtract); }) / ternary.Count;
                 double flt = MedianSeconds(() => { foreach (var m in dense) FloatGemv(m, rows, cols, x, y, pool); }) / dense.Count;
-                double tGb = first.PackedBytes / tern / 1e9, fGb = floatBytes / flt / 1e9;
-                Console.WriteLine($"{$"{rows}×{cols}",-12} {t,7} {tern * 1e6,11:F0} {tGb,6:F1} {100 * tGb / bandwidth[t],4:F0}% {flt * 1e6,11:F0} {fGb,6:F1} {100 * fGb / bandwidth[t],4:F0}% {flt / tern,8:F1}×");
+                double mGb = first.PackedBytes / madd / 1e9, aGb = first.PackedBytes / addsub / 1e9, fGb = floatBytes / flt / 1e9;
+                Console.WriteLine($"{$"{rows}×{cols}",-12} {t,7} {madd * 1e6,11:F0} {mGb,6:F1} {100 * mGb / bandwidth[t],4:F0}% {addsub * 1e6,11:F0} {aGb,6:F1} {100 * aGb / bandwidth[t],4:F0}% {flt * 1e6,11:F0} {fGb,6:F1} {100 * fGb / bandwidth[t],4:F0}% {flt / Math.Min(madd, addsub),11:F1}×");
             }
             foreach (var m in ternary.Skip(1)) m.Dispose();
         }

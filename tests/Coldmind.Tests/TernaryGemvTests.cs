@@ -19,29 +19,31 @@ public class TernaryGemvTests
         var x = new TernaryGemv.Activations(Tensor.Normal(rng, 1f, cols).ToArray(), w.Chunks);
         var expected = new float[rows];
         TernaryGemv.MultiplyReference(w, x, expected);
-        foreach (var path in Simd.Available)
-            foreach (int threads in new[] { 1, 2, 3 })
-            {
-                using var pool = new WorkerPool(threads);
-                var y = new float[rows];
-                TernaryGemv.Multiply(w, x, y, pool, path);
-                Assert.True(expected.AsSpan().SequenceEqual(y), $"{path}, {threads} threads: {string.Join(", ", y.Take(4))} vs {string.Join(", ", expected.Take(4))}");
-            }
+        foreach (var kernel in Enum.GetValues<TernaryKernel>())
+            foreach (var path in Simd.Available)
+                foreach (int threads in new[] { 1, 2, 3 })
+                {
+                    using var pool = new WorkerPool(threads);
+                    var y = new float[rows];
+                    TernaryGemv.Multiply(w, x, y, pool, path, kernel);
+                    Assert.True(expected.AsSpan().SequenceEqual(y), $"{kernel}, {path}, {threads} threads: {string.Join(", ", y.Take(4))} vs {string.Join(", ", expected.Take(4))}");
+                }
     }
 
     [Theory]
     [InlineData(127f)] [InlineData(-127f)]
     public void Extreme_values_do_not_overflow_the_16_bit_partial_sums(float value)
     {
-        int rows = 4, cols = 256 * 40; // 40 chunks: more than one 16-chunk span between widenings
+        int rows = 4, cols = 256 * 70; // 70 chunks: past the 16- and 64-chunk spans between widenings
         using var w = TernaryMatrix.FromTrits(Enumerable.Repeat((sbyte)1, rows * cols).ToArray(), rows, cols, 1f);
         var x = new TernaryGemv.Activations(Enumerable.Repeat(value, cols).ToArray(), w.Chunks);
-        foreach (var path in Simd.Available)
-        {
-            var y = new float[rows];
-            TernaryGemv.Multiply(w, x, y, path: path);
-            Assert.All(y, v => Assert.Equal(cols * 127f * Math.Sign(value) * x.Scale, v));
-        }
+        foreach (var kernel in Enum.GetValues<TernaryKernel>())
+            foreach (var path in Simd.Available)
+            {
+                var y = new float[rows];
+                TernaryGemv.Multiply(w, x, y, path: path, kernel: kernel);
+                Assert.All(y, v => Assert.Equal(cols * 127f * Math.Sign(value) * x.Scale, v));
+            }
     }
 
     [Fact]

@@ -10,8 +10,10 @@ namespace Coldmind.Kernels;
 /// quantized per tensor to int8 (absmax), the products are integer, and only the final per-row sum is
 /// scaled by scale_W · scale_x. With codes q = t + 1, Σ t·x = Σ q·x − Σ x, so the SIMD paths use the
 /// unsigned×signed byte multiply-add (maddubs: |q·x| ≤ 254, a pair ≤ 508, four pairs ≤ 2032 fit in i16)
-/// and subtract Σ x once per row. Integer arithmetic makes every path equal to the scalar reference bit
-/// for bit. Row groups are split statically over the worker pool, one sequential stream per worker.
+/// and subtract Σ x once per row. <see cref="TernaryKernel.AddSubtract"/> instead does no multiplication at
+/// all: each trit selects adding, subtracting or skipping its activation. Integer arithmetic makes every
+/// path of both kernels equal to the scalar reference bit for bit. Row groups are split statically over
+/// the worker pool, one sequential stream per worker.
 /// </summary>
 public static unsafe class TernaryGemv
 {
@@ -40,14 +42,16 @@ public static unsafe class TernaryGemv
     }
 
     /// <summary>y = W @ x, with x quantized to int8 here.</summary>
-    public static void Multiply(TernaryMatrix w, ReadOnlySpan<float> x, Span<float> y, WorkerPool? pool = null, SimdPath? path = null)
+    public static void Multiply(TernaryMatrix w, ReadOnlySpan<float> x, Span<float> y, WorkerPool? pool = null, SimdPath? path = null,
+        TernaryKernel kernel = TernaryKernel.MultiplyAdd)
     {
         if (x.Length != w.Columns || y.Length != w.Rows)
             throw new ColdmindException($"Ternary GEMV: a {w.Rows}×{w.Columns} matrix needs x of {w.Columns} and y of {w.Rows}, got {x.Length} and {y.Length}.");
-        Multiply(w, new Activations(x, w.Chunks), y, pool, path);
+        Multiply(w, new Activations(x, w.Chunks), y, pool, path, kernel);
     }
 
-    public static void Multiply(TernaryMatrix w, Activations x, Span<float> y, WorkerPool? pool = null, SimdPath? path = null)
+    public static void Multiply(TernaryMatrix w, Activations x, Span<float> y, WorkerPool? pool = null, SimdPath? path = null,
+        TernaryKernel kernel = TernaryKernel.MultiplyAdd)
     {
         pool ??= WorkerPool.Shared;
         var p = path ?? Simd.Best;
@@ -65,9 +69,11 @@ public static unsafe class TernaryGemv
                     for (int g = part * groups / parts; g < (part + 1) * groups / parts; g++)
                     {
                         byte* wg = w.GroupStart(g * TernaryMatrix.RowsPerGroup, 0);
-                        Group(p, wg, (sbyte*)xPtr, w.Chunks, dots);
+                        int bias = kernel == TernaryKernel.MultiplyAdd ? x.Sum : 0; // maddubs sums q·x = (t + 1)·x
+                        if (kernel == TernaryKernel.MultiplyAdd) Group(p, wg, (sbyte*)xPtr, w.Chunks, dots);
+                        else GroupAddSubtract(p, wg, (sbyte*)xPtr, w.Chunks, dots);
                         for (int r = 0; r < TernaryMatrix.RowsPerGroup && g * TernaryMatrix.RowsPerGroup + r < w.Rows; r++)
-                            ((float*)yPtr)[g * TernaryMatrix.RowsPerGroup + r] = (dots[r] - x.Sum) * scale;
+                            ((float*)yPtr)[g * TernaryMatrix.RowsPerGroup + r] = (dots[r] - bias) * scale;
                     }
                 });
             }
@@ -180,4 +186,136 @@ public static unsafe class TernaryGemv
                 }
         for (int r = 0; r < TernaryMatrix.RowsPerGroup; r++) dots[r] = Vector128.Sum(acc[r]);
     }
+
+    /// <summary>Σ t·x for the four rows of a group with additions and subtractions only.</summary>
+    private static void GroupAddSubtract(SimdPath path, byte* w, sbyte* x, int chunks, int* dots)
+    {
+        if (path == SimdPath.Vector512 && Vector512.IsHardwareAccelerated) AddSubtract512(w, x, chunks, dots);
+        else if (path >= SimdPath.Vector256 && Vector256.IsHardwareAccelerated) AddSubtract256(w, x, chunks, dots);
+        else AddSubtractScalar(w, x, chunks, dots);
+    }
+
+    private static void AddSubtractScalar(byte* w, sbyte* x, int chunks, int* dots)
+    {
+        for (int r = 0; r < TernaryMatrix.RowsPerGroup; r++) dots[r] = 0;
+        for (int c = 0; c < chunks; c++, x += TernaryMatrix.ChunkColumns)
+            for (int r = 0; r < TernaryMatrix.RowsPerGroup; r++, w += TernaryMatrix.GroupBytes)
+                for (int i = 0; i < TernaryMatrix.GroupBytes; i++)
+                    for (int l = 0; l < 4; l++)
+                    {
+                        int code = (w[i] >> (2 * l)) & 3, v = x[64 * l + i];
+                        dots[r] += code == 2 ? v : code == 0 ? -v : 0;
+                    }
+    }
+
+    /// <summary>
+    /// Chunks an i16 add/subtract accumulator takes before widening. A 512-bit lane receives 8 activations a
+    /// chunk (4 planes × 2 halves; 32 × 8 × 127 = 32 512 ≤ 32 767), a 256-bit lane 16 (16 × 16 × 127 = 32 512).
+    /// </summary>
+    private const int AddSubtract512ChunksPerWiden = 32, AddSubtract256ChunksPerWiden = 16;
+
+    /// <summary>
+    /// Activations widened once per chunk to 16 lanes-of-i16 vectors; for each row and code plane, trit +1
+    /// lanes add, −1 lanes subtract (masked vpaddw / vpsubw), 0 lanes keep. Partial sums are widened by sign
+    /// extension, so no instruction multiplies.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddSubtract512(byte* w, sbyte* x, int chunks, int* dots)
+    {
+        var xs = stackalloc Vector512<short>[8]; // the chunk's 256 activations: plane l, half h at [2l + h]
+        var acc = stackalloc Vector512<int>[TernaryMatrix.RowsPerGroup];
+        for (int r = 0; r < TernaryMatrix.RowsPerGroup; r++) acc[r] = Vector512<int>.Zero;
+        var three = Vector512.Create((short)3);
+        var plus = Vector512.Create((short)2);
+        var s = stackalloc Vector512<short>[TernaryMatrix.RowsPerGroup];
+        for (int c0 = 0; c0 < chunks; c0 += AddSubtract512ChunksPerWiden)
+        {
+            for (int r = 0; r < TernaryMatrix.RowsPerGroup; r++) s[r] = Vector512<short>.Zero;
+            for (int c = c0; c < Math.Min(chunks, c0 + AddSubtract512ChunksPerWiden); c++, x += 256)
+            {
+                for (int l = 0; l < 4; l++)
+                {
+                    var v = Vector512.Load(x + 64 * l);
+                    xs[2 * l] = Vector512.WidenLower(v);
+                    xs[2 * l + 1] = Vector512.WidenUpper(v);
+                }
+                for (int r = 0; r < TernaryMatrix.RowsPerGroup; r++, w += 64)
+                {
+                    var b = Vector512.Load(w);
+                    var lo = Vector512.WidenLower(b).AsInt16();
+                    var hi = Vector512.WidenUpper(b).AsInt16();
+                    var sum = s[r];
+                    for (int l = 0; l < 4; l++)
+                    {
+                        var qlo = Vector512.ShiftRightLogical(lo, 2 * l) & three;
+                        var qhi = Vector512.ShiftRightLogical(hi, 2 * l) & three;
+                        sum = Vector512.ConditionalSelect(Vector512.Equals(qlo, plus), sum + xs[2 * l], sum);
+                        sum = Vector512.ConditionalSelect(Vector512.Equals(qlo, Vector512<short>.Zero), sum - xs[2 * l], sum);
+                        sum = Vector512.ConditionalSelect(Vector512.Equals(qhi, plus), sum + xs[2 * l + 1], sum);
+                        sum = Vector512.ConditionalSelect(Vector512.Equals(qhi, Vector512<short>.Zero), sum - xs[2 * l + 1], sum);
+                    }
+                    s[r] = sum;
+                }
+            }
+            for (int r = 0; r < TernaryMatrix.RowsPerGroup; r++) acc[r] += Vector512.WidenLower(s[r]) + Vector512.WidenUpper(s[r]);
+        }
+        for (int r = 0; r < TernaryMatrix.RowsPerGroup; r++) dots[r] = Vector512.Sum(acc[r]);
+    }
+
+    /// <summary><see cref="AddSubtract512"/> on 256-bit vectors: each 64-byte group as two 32-byte halves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddSubtract256(byte* w, sbyte* x, int chunks, int* dots)
+    {
+        var xs = stackalloc Vector256<short>[16]; // plane l, quarter k at [4l + k]
+        var acc = stackalloc Vector256<int>[TernaryMatrix.RowsPerGroup];
+        for (int r = 0; r < TernaryMatrix.RowsPerGroup; r++) acc[r] = Vector256<int>.Zero;
+        var three = Vector256.Create((short)3);
+        var plus = Vector256.Create((short)2);
+        var s = stackalloc Vector256<short>[TernaryMatrix.RowsPerGroup];
+        for (int c0 = 0; c0 < chunks; c0 += AddSubtract256ChunksPerWiden)
+        {
+            for (int r = 0; r < TernaryMatrix.RowsPerGroup; r++) s[r] = Vector256<short>.Zero;
+            for (int c = c0; c < Math.Min(chunks, c0 + AddSubtract256ChunksPerWiden); c++, x += 256)
+            {
+                for (int l = 0; l < 4; l++)
+                    for (int h = 0; h < 2; h++)
+                    {
+                        var v = Vector256.Load(x + 64 * l + 32 * h);
+                        xs[4 * l + 2 * h] = Vector256.WidenLower(v);
+                        xs[4 * l + 2 * h + 1] = Vector256.WidenUpper(v);
+                    }
+                for (int r = 0; r < TernaryMatrix.RowsPerGroup; r++, w += 64)
+                {
+                    var sum = s[r];
+                    for (int h = 0; h < 2; h++)
+                    {
+                        var b = Vector256.Load(w + 32 * h);
+                        var lo = Vector256.WidenLower(b).AsInt16();
+                        var hi = Vector256.WidenUpper(b).AsInt16();
+                        for (int l = 0; l < 4; l++)
+                        {
+                            var qlo = Vector256.ShiftRightLogical(lo, 2 * l) & three;
+                            var qhi = Vector256.ShiftRightLogical(hi, 2 * l) & three;
+                            sum = Vector256.ConditionalSelect(Vector256.Equals(qlo, plus), sum + xs[4 * l + 2 * h], sum);
+                            sum = Vector256.ConditionalSelect(Vector256.Equals(qlo, Vector256<short>.Zero), sum - xs[4 * l + 2 * h], sum);
+                            sum = Vector256.ConditionalSelect(Vector256.Equals(qhi, plus), sum + xs[4 * l + 2 * h + 1], sum);
+                            sum = Vector256.ConditionalSelect(Vector256.Equals(qhi, Vector256<short>.Zero), sum - xs[4 * l + 2 * h + 1], sum);
+                        }
+                    }
+                    s[r] = sum;
+                }
+            }
+            for (int r = 0; r < TernaryMatrix.RowsPerGroup; r++) acc[r] += Vector256.WidenLower(s[r]) + Vector256.WidenUpper(s[r]);
+        }
+        for (int r = 0; r < TernaryMatrix.RowsPerGroup; r++) dots[r] = Vector256.Sum(acc[r]);
+    }
+}
+
+/// <summary>How the ternary GEMV turns trits into sums.</summary>
+public enum TernaryKernel
+{
+    /// <summary>Byte multiply-add of the codes q = t + 1 (maddubs), as llama.cpp and bitnet.cpp do.</summary>
+    MultiplyAdd,
+    /// <summary>No multiplications: each trit selects adding, subtracting or skipping its activation.</summary>
+    AddSubtract,
 }
