@@ -26,6 +26,24 @@ public class QuantizationTests
         Assert.Equal(sha256, Convert.ToHexStringLower(SHA256.HashData(blocks)));
     }
 
+    /// <summary>
+    /// Q6_K: ggml's own blocks for <see cref="GoldenInput"/> (its quantizer; Coldmind does not pack Q6_K yet)
+    /// must unpack to exactly the floats ggml's dequantize_row_q6_K gives (their SHA-256).
+    /// </summary>
+    [Fact]
+    public void Q6_K_blocks_unpack_to_exactly_the_values_ggml_gives()
+    {
+        var blocks = Convert.FromBase64String(GgmlQ6KBlocks);
+        Assert.Equal("9208b728cec3a2128a2549d82ade6147fdf58d9a1f22d51aa0cfbfb6d6e1b349", Convert.ToHexStringLower(SHA256.HashData(blocks)));
+        var values = GgmlTypes.Traits(GgmlType.Q6_K).Dequantize(blocks, 1024);
+        Assert.Equal("659b5393ed60b5f9a353949c432be1a012c87c4ef540cd8a5e28f769eefc6817",
+            Convert.ToHexStringLower(SHA256.HashData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()))));
+        Assert.InRange(QuantizationError.NormalizedRmse(GoldenInput(), values), 0, 0.02);
+    }
+
+    private const string GgmlQ6KBlocks =
+        "0FewNb4nDACOAnzweQJQ0MlB6mMLcPt0HZUeByDIQcm/NQ0QnASM8moBYNFHzze+CnDslA11LQcAxyDoUMoC4GffWMEJsCqiK5McBfB27lfOWgEwsxqQLIMPgOx4/1XRCEDWbuVt9QsAmxKqMLgAwNEpswuTDHD+ht5n/wfQKbEasYdosRtshhuxyhyx526ypJs55K460444k03kkjmkSpiqBdhiBq+yGK9F6KIFn3rIY64WY4kYfskjvsSjuRRjdYB6hnqGfIuBjXqGf3mEd3QSHacPsDDIQNpiC2D7hQ2VHgrQaLFF3ygMAJ8TfPCKA2AhyEDXXgZw9XwDiwMKILkxV7A1DiCsBY4CfABw0lfQSQQQdj6nD8cB8GHKgvxUDIATqiG5MAhA1l7mbfQMAJsSlz65AMBC6WDscg5wHJcepdAJwEe/Na0WCwCN8mvgaQE4n2Xqn7XoQjXvQiifSeiS5h6xh2ixG2zGG7HKHLHrbiniTribTeSjOuSOOdNOJJKGq1n2KKH2XIErXLYrUvase4yAin2IfIV8g3aIdH57g2SSBY0De/EJ0FjQSM4nDyCdE4T9dg5g31jASbEKoBuUDIUOBeB4zlrhJwMAkCxzD5YMoC+3MMhACmDrY/uFDQUQpr0WmwRwAmvgacEH0Di9Fp/sBAB1LZcPxwDgUMpy61MLgBObIqogCDDHX9dt5Q0AjB+WLagPwEHZUNtyDXALhg3Kl3nKEK3KYL4bYMonvsqgegSjbdaiidh+CaN+FKNJ1HkbrGbasYbYcQesctusStuOKeJOtJtN5KM65I45004keoKMhXt+doN4hXuJeoqAhWcS1g7gffSMA5sCoDG4QMdfBqAbkh10/wbgaO9HwTkAMJIVnAOLAmDiWdFYvwewJa0Egx0F8IfOaPA4AgChO3MdpUDXXtZ99QwAiwKqIrkBsF813hesBYASXPCJwgfwOc4HYusD8HQdlh6mD8BAyVHaUwaQBI3ya+AJ0EfPOL0mDxCB5l6Bq1iGK2H2KIH7XIErYsmUeskTrspjvRhjySS+yZI6p0k60G02kIrrkTrkTjqsuRtsphpxhhixx2yyG6zKgniAeX6FhYyAin2Je4x7g2qS";
+
     /// <summary>1024 values, exact in float32 so C and C# see the same bits: ((37i mod 101) − 50) / 16, every 7th zero.</summary>
     private static float[] GoldenInput() =>
         Enumerable.Range(0, 1024).Select(i => i % 7 == 0 ? 0f : ((i * 37 % 101) - 50) / 16f).ToArray();
@@ -86,8 +104,10 @@ public class QuantizationTests
         Assert.Contains("blocks of 32; 33 values", Assert.Throws<ColdmindException>(() => q4.Quantize(new float[33])).Message);
         Assert.Contains("bytes do not hold", Assert.Throws<ColdmindException>(() => q4.Dequantize(new byte[17], 32)).Message);
         var q6k = GgmlTypes.Traits(GgmlType.Q6_K);
-        Assert.Equal(6.5625, q6k.BitsPerWeight); // geometry is known for every ggml type …
-        Assert.Contains("Q6_K blocks cannot be unpacked by Coldmind yet", Assert.Throws<ColdmindException>(() => q6k.Dequantize(new byte[210], 256)).Message);
+        Assert.Equal(6.5625, q6k.BitsPerWeight);
+        Assert.Contains("Q6_K blocks cannot be packed by Coldmind yet", Assert.Throws<ColdmindException>(() => q6k.Quantize(new float[256])).Message);
+        var q5k = GgmlTypes.Traits(GgmlType.Q5_K); // geometry is known for every ggml type, converters for some
+        Assert.Contains("Q5_K blocks cannot be unpacked by Coldmind yet", Assert.Throws<ColdmindException>(() => q5k.Dequantize(new byte[176], 256)).Message);
         Assert.Contains("Unknown tensor type 'q3'", Assert.Throws<ColdmindException>(() => GgmlTypes.Parse("q3")).Message);
     }
 }

@@ -64,7 +64,7 @@ internal static class QuantizeCommand
                 {
                     var from = GgmlTypes.Traits(s.Type);
                     long count = s.Dims.Aggregate(1L, (a, b) => a * b);
-                    bool pack = s.Dims.Length >= 2 && s.Dims[0] % target.BlockSize == 0 && from.CanConvert;
+                    bool pack = s.Dims.Length >= 2 && s.Dims[0] % target.BlockSize == 0 && from.CanUnpack;
                     if (!pack)
                     {
                         writer.AddTensor(s.Name, s.Dims, s.Type, s.Raw());

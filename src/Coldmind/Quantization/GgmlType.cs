@@ -21,7 +21,8 @@ public delegate void Dequantizer(ReadOnlySpan<byte> blocks, Span<float> values);
 /// </summary>
 public sealed record TypeTraits(GgmlType Type, string Name, int BlockSize, int BytesPerBlock, Quantizer? FromFloat = null, Dequantizer? ToFloat = null)
 {
-    public bool CanConvert => FromFloat != null && ToFloat != null;
+    public bool CanPack => FromFloat != null;
+    public bool CanUnpack => ToFloat != null;
 
     public double BitsPerWeight => 8.0 * BytesPerBlock / BlockSize;
 
@@ -54,7 +55,7 @@ public sealed record TypeTraits(GgmlType Type, string Name, int BlockSize, int B
     }
 
     private ColdmindException NotImplemented(string verb) => new(
-        $"{Name} blocks cannot be {verb} by Coldmind yet; it converts {string.Join(", ", GgmlTypes.Supported.Select(t => t.Name))}.");
+        $"{Name} blocks cannot be {verb} by Coldmind yet; it packs and unpacks {string.Join(", ", GgmlTypes.Supported.Select(t => t.Name))}.");
 }
 
 /// <summary>
@@ -73,9 +74,10 @@ public static class GgmlTypes
         new(GgmlType.Q4_0, "Q4_0", Q4_0.BlockSize, Q4_0.BytesPerBlock, Q4_0.Quantize, Q4_0.Dequantize),
         new(GgmlType.TQ1_0, "TQ1_0", TQ1_0.BlockSize, TQ1_0.BytesPerBlock, TQ1_0.Quantize, TQ1_0.Dequantize),
         new(GgmlType.TQ2_0, "TQ2_0", TQ2_0.BlockSize, TQ2_0.BytesPerBlock, TQ2_0.Quantize, TQ2_0.Dequantize),
+        new(GgmlType.Q6_K, "Q6_K", Q6_K.BlockSize, Q6_K.BytesPerBlock, ToFloat: Q6_K.Dequantize),
         new(GgmlType.Q4_1, "Q4_1", 32, 20), new(GgmlType.Q5_0, "Q5_0", 32, 22), new(GgmlType.Q5_1, "Q5_1", 32, 24),
         new(GgmlType.Q8_1, "Q8_1", 32, 36), new(GgmlType.Q2_K, "Q2_K", 256, 84), new(GgmlType.Q3_K, "Q3_K", 256, 110),
-        new(GgmlType.Q4_K, "Q4_K", 256, 144), new(GgmlType.Q5_K, "Q5_K", 256, 176), new(GgmlType.Q6_K, "Q6_K", 256, 210),
+        new(GgmlType.Q4_K, "Q4_K", 256, 144), new(GgmlType.Q5_K, "Q5_K", 256, 176),
         new(GgmlType.Q8_K, "Q8_K", 256, 292), new(GgmlType.IQ2_XXS, "IQ2_XXS", 256, 66), new(GgmlType.IQ2_XS, "IQ2_XS", 256, 74),
         new(GgmlType.IQ3_XXS, "IQ3_XXS", 256, 98), new(GgmlType.IQ1_S, "IQ1_S", 256, 50), new(GgmlType.IQ4_NL, "IQ4_NL", 32, 18),
         new(GgmlType.IQ3_S, "IQ3_S", 256, 110), new(GgmlType.IQ2_S, "IQ2_S", 256, 82), new(GgmlType.IQ4_XS, "IQ4_XS", 256, 136),
@@ -83,8 +85,8 @@ public static class GgmlTypes
         new(GgmlType.F64, "F64", 1, 8), new(GgmlType.IQ1_M, "IQ1_M", 256, 56),
     }.ToDictionary(t => t.Type);
 
-    /// <summary>The types Coldmind can pack and unpack.</summary>
-    public static IReadOnlyList<TypeTraits> Supported { get; } = Table.Values.Where(t => t.CanConvert).ToArray();
+    /// <summary>The types Coldmind can both pack and unpack.</summary>
+    public static IReadOnlyList<TypeTraits> Supported { get; } = Table.Values.Where(t => t.CanPack && t.CanUnpack).ToArray();
 
     public static TypeTraits Traits(GgmlType type) => Table.TryGetValue(type, out var traits) ? traits
         : throw new ColdmindException($"Unknown ggml tensor type id {(uint)type}.");
