@@ -189,6 +189,47 @@ public class SafetensorsTests
     }
 
     [Fact]
+    public void Int8_and_uint8_tensors_round_trip_and_out_of_range_values_are_refused()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("ints.safetensors");
+        var i8 = Tensor.FromArray([-128f, -1f, 0f, 127f], 2, 2);
+        var u8 = Tensor.FromArray([0f, 1f, 255f], 3);
+        Safetensors.Write(path, [("i8", i8), ("u8", u8), ("f", Tensor.Full(0.5f, 2))], dtypes: new Dictionary<string, string> { ["i8"] = "I8", ["u8"] = "U8" });
+        Assert.Equal(8 + 4 + 3 + 8, new FileInfo(path).Length - (long)BinaryPrimitives.ReadUInt64LittleEndian(File.ReadAllBytes(path)));
+        var read = Safetensors.Read(path);
+        Assert.Equal(i8.ToArray(), read.Tensors["i8"].ToArray());
+        Assert.Equal(u8.ToArray(), read.Tensors["u8"].ToArray());
+        Assert.Equal("I8", read.DTypes["i8"]);
+        Assert.Equal("U8", read.DTypes["u8"]);
+        var e = Assert.Throws<ColdmindException>(() => Safetensors.Write(path, [("bad", Tensor.FromArray([1.5f], 1))], dtypes: new Dictionary<string, string> { ["bad"] = "I8" }));
+        Assert.Contains("not a whole number in [-128, 127]", e.Message);
+    }
+
+    [Fact]
+    public void Fuzzed_files_never_crash_the_reader()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("seed.safetensors");
+        var rng = new Rng(77);
+        Safetensors.Write(path, [("a.weight", Tensor.Normal(rng, 1f, 4, 8)), ("b", Tensor.Normal(rng, 1f, 16))], new Dictionary<string, string> { ["kind"] = "test" });
+        var seed = File.ReadAllBytes(path);
+        var mutant = dir.File("mutant.safetensors");
+        int refused = 0;
+        for (int i = 0; i < 3000; i++)
+        {
+            var bytes = (byte[])seed.Clone();
+            if (i % 3 == 0) bytes = bytes[..rng.NextInt(bytes.Length)];
+            else
+                for (int f = rng.NextInt(8) + 1; f > 0; f--) bytes[rng.NextInt(bytes.Length)] ^= (byte)(1 << rng.NextInt(8));
+            File.WriteAllBytes(mutant, bytes);
+            try { Safetensors.Read(mutant); }
+            catch (ColdmindException) { refused++; }
+        }
+        Assert.True(refused > 1000, $"only {refused} of 3000 mutants were refused");
+    }
+
+    [Fact]
     public void A_failed_write_leaves_the_old_file_and_no_temporary()
     {
         using var dir = new TempDir();

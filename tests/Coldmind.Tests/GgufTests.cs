@@ -103,6 +103,23 @@ public class GgufTests
         Assert.Contains("File not found", Assert.Throws<ColdmindException>(() => GgufFile.Open(dir.File("none.gguf"))).Message);
     }
 
+    [Theory]
+    [InlineData(0L, 1L << 61)]               // 2^61 F32 values: 2^63 bytes, which overflows a long
+    [InlineData(long.MaxValue - 31, 32L)]    // an aligned offset so large that offset + data start overflows
+    public void Sizes_and_offsets_that_overflow_are_refused(long offset, long dim)
+    {
+        using var dir = new TempDir();
+        var path = dir.File("o.gguf");
+        new GgufWriter().AddTensor("w", [32], GgmlType.F32, new byte[128]).Write(path);
+        var bytes = File.ReadAllBytes(path);
+        // Tensor info of "w": name length (8), "w", n_dims (4), dims[0] (8), type (4), offset (8).
+        int at = bytes.AsSpan().IndexOf("\u0001\0\0\0\0\0\0\0w"u8) + 9;
+        BitConverter.TryWriteBytes(bytes.AsSpan(at + 4), dim);
+        BitConverter.TryWriteBytes(bytes.AsSpan(at + 16), offset);
+        File.WriteAllBytes(path, bytes);
+        Assert.Throws<ColdmindException>(() => GgufFile.Open(path));
+    }
+
     [Fact]
     public void Fuzzed_files_never_crash_the_reader()
     {

@@ -146,8 +146,8 @@ public sealed unsafe class GgufFile : IDisposable
             {
                 if (t.Offset < 0 || t.Offset % Alignment != 0)
                     throw new ColdmindException($"'{path}': tensor '{t.Name}' has offset {t.Offset}, not a multiple of the alignment {Alignment}.");
-                long bytes = t.ByteCount;
-                if (DataOffset + t.Offset > _length || bytes > _length - DataOffset - t.Offset)
+                long bytes = t.ByteCount, room = _length - DataOffset; // compared without sums that could overflow
+                if (t.Offset > room || bytes > room - t.Offset)
                     throw new ColdmindException($"'{path}' is truncated or corrupt: tensor '{t.Name}' needs bytes {t.Offset}..{t.Offset + bytes} of a data section of {_length - DataOffset} bytes.");
             }
             Tensors = tensors;

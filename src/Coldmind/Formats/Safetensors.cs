@@ -9,7 +9,8 @@ namespace Coldmind.Formats;
 /// <summary>
 /// The Hugging Face safetensors format: an 8-byte little-endian header length, a JSON header mapping each
 /// tensor name to {dtype, shape, data_offsets} (plus an optional "__metadata__" of string pairs), then
-/// the raw little-endian data. We write F32; we read F32, F16 and BF16 (converted to float32).
+/// the raw little-endian data. We write F32, or I8/U8 for integer tensors; we read F32, F16, BF16, I8 and U8
+/// (converted to float32).
 /// </summary>
 public static class Safetensors
 {
@@ -18,7 +19,12 @@ public static class Safetensors
     /// <summary>Tensors as float32, each tensor's stored dtype (F32, F16, BF16), and the __metadata__ pairs.</summary>
     public sealed record File(IReadOnlyDictionary<string, Tensor> Tensors, IReadOnlyDictionary<string, string> DTypes, IReadOnlyDictionary<string, string> Metadata);
 
-    public static void Write(string path, IEnumerable<(string Name, Tensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    /// <summary>
+    /// Writes tensors as F32, or as the dtype <paramref name="dtypes"/> names for them ("I8" or "U8": the values
+    /// must then be whole numbers in range).
+    /// </summary>
+    public static void Write(string path, IEnumerable<(string Name, Tensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata = null,
+        IReadOnlyDictionary<string, string>? dtypes = null)
     {
         var list = tensors.ToList();
         var header = new JsonObject();
@@ -29,13 +35,17 @@ public static class Safetensors
             header["__metadata__"] = meta;
         }
         long offset = 0;
+        var encoded = new List<byte[]>();
         foreach (var (name, t) in list)
         {
             if (header.ContainsKey(name)) throw new ColdmindException($"Two tensors are named '{name}'.");
-            long bytes = (long)t.Numel * 4;
+            string dtype = dtypes?.GetValueOrDefault(name) ?? "F32";
+            var data = Encode(name, t.ToArray(), dtype);
+            encoded.Add(data);
+            long bytes = data.Length;
             header[name] = new JsonObject
             {
-                ["dtype"] = "F32",
+                ["dtype"] = dtype,
                 ["shape"] = new JsonArray(t.Shape.Select(d => (JsonNode)d).ToArray()),
                 ["data_offsets"] = new JsonArray(offset, offset + bytes),
             };
@@ -50,13 +60,7 @@ public static class Safetensors
             s.Write(len);
             s.Write(json);
             for (int i = json.Length; i < padded; i++) s.WriteByte((byte)' ');
-            foreach (var (_, t) in list)
-            {
-                var values = t.ToArray();
-                if (!BitConverter.IsLittleEndian)
-                    for (int i = 0; i < values.Length; i++) values[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReverseEndianness(BitConverter.SingleToInt32Bits(values[i])));
-                s.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
-            }
+            foreach (var data in encoded) s.Write(data);
         });
     }
 
@@ -68,15 +72,21 @@ public static class Safetensors
         ulong headerLen = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
         if (headerLen > MaxHeaderBytes || 8 + (long)headerLen > bytes.Length)
             throw new ColdmindException($"'{path}' is not a valid safetensors file: header length {headerLen} does not fit its {bytes.Length} bytes.");
-        JsonObject header;
         try
         {
-            header = JsonNode.Parse(bytes.AsSpan(8, (int)headerLen))?.AsObject() ?? throw new JsonException("empty header");
+            return Parse(path, bytes, (int)headerLen);
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException
+            or DecoderFallbackException or NullReferenceException or OverflowException or KeyNotFoundException)
         {
+            // System.Text.Json reports some problems (invalid UTF-8, wrong value kinds) only while the header is enumerated.
             throw new ColdmindException($"'{path}' has a corrupt safetensors header: {e.Message}", e);
         }
+    }
+
+    private static File Parse(string path, byte[] bytes, int headerLen)
+    {
+        var header = JsonNode.Parse(bytes.AsSpan(8, headerLen))?.AsObject() ?? throw new JsonException("empty header");
         long dataStart = 8 + (long)headerLen, dataLen = bytes.Length - dataStart;
         var tensors = new Dictionary<string, Tensor>();
         var dtypes = new Dictionary<string, string>();
@@ -85,34 +95,58 @@ public static class Safetensors
         {
             if (name == "__metadata__")
             {
-                if (node is JsonObject meta)
-                    foreach (var (k, v) in meta) metadata[k] = v?.GetValue<string>() ?? "";
+                foreach (var (k, v) in node!.AsObject()) metadata[k] = v?.GetValue<string>() ?? "";
                 continue;
             }
-            try
-            {
-                var info = node!.AsObject();
-                string dtype = info["dtype"]!.GetValue<string>();
-                var shape = info["shape"]!.AsArray().Select(d => d!.GetValue<int>()).ToArray();
-                var off = info["data_offsets"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
-                int elem = dtype switch { "F32" => 4, "F16" or "BF16" => 2, _ => throw new ColdmindException($"'{path}': tensor '{name}' has dtype {dtype}; F32, F16 and BF16 are supported.") };
-                long n = Tensors.Shape.Numel(shape);
-                if (off.Length != 2 || off[0] < 0 || off[1] > dataLen || off[1] - off[0] != n * elem)
-                    throw new ColdmindException($"'{path}': tensor '{name}' claims bytes [{string.Join(", ", off)}] for {n} {dtype} values, which does not fit the {dataLen}-byte data section.");
-                tensors[name] = Tensor.FromArray(Decode(bytes.AsSpan((int)(dataStart + off[0]), (int)(n * elem)), dtype), shape);
-                dtypes[name] = dtype;
-            }
-            catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException or JsonException)
-            {
-                throw new ColdmindException($"'{path}': the header entry for tensor '{name}' is malformed.", e);
-            }
+            var info = node!.AsObject();
+            string dtype = info["dtype"]!.GetValue<string>();
+            var shape = info["shape"]!.AsArray().Select(d => d!.GetValue<int>()).ToArray();
+            var off = info["data_offsets"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
+            int elem = ElementSize(dtype) ?? throw new ColdmindException($"'{path}': tensor '{name}' has dtype {dtype}; F32, F16, BF16, I8 and U8 are supported.");
+            long n = Tensors.Shape.Numel(shape);
+            if (off.Length != 2 || off[0] < 0 || off[1] > dataLen || off[1] - off[0] != n * elem)
+                throw new ColdmindException($"'{path}': tensor '{name}' claims bytes [{string.Join(", ", off)}] for {n} {dtype} values, which does not fit the {dataLen}-byte data section.");
+            tensors[name] = Tensor.FromArray(Decode(bytes.AsSpan((int)(dataStart + off[0]), (int)(n * elem)), dtype), shape);
+            dtypes[name] = dtype;
         }
         return new File(tensors, dtypes, metadata);
     }
 
+    private static byte[] Encode(string name, float[] values, string dtype)
+    {
+        switch (dtype)
+        {
+            case "F32":
+                var bytes = new byte[values.Length * 4];
+                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(4 * i), values[i]);
+                return bytes;
+            case "I8" or "U8":
+                float lo = dtype == "I8" ? sbyte.MinValue : byte.MinValue, hi = dtype == "I8" ? sbyte.MaxValue : byte.MaxValue;
+                var ints = new byte[values.Length];
+                for (int i = 0; i < values.Length; i++)
+                {
+                    float v = values[i];
+                    if (v != MathF.Round(v) || v < lo || v > hi)
+                        throw new ColdmindException($"Tensor '{name}' cannot be written as {dtype}: value {v} at {i} is not a whole number in [{lo}, {hi}].");
+                    ints[i] = dtype == "I8" ? (byte)(sbyte)v : (byte)v;
+                }
+                return ints;
+            default:
+                throw new ColdmindException($"Tensor '{name}': safetensors dtype {dtype} cannot be written; use F32, I8 or U8.");
+        }
+    }
+
+    private static int? ElementSize(string dtype) => dtype switch
+    {
+        "F32" => 4,
+        "F16" or "BF16" => 2,
+        "I8" or "U8" => 1,
+        _ => null,
+    };
+
     private static float[] Decode(ReadOnlySpan<byte> raw, string dtype)
     {
-        int n = raw.Length / (dtype == "F32" ? 4 : 2);
+        int n = raw.Length / ElementSize(dtype)!.Value;
         var result = new float[n];
         for (int i = 0; i < n; i++)
         {
@@ -120,6 +154,8 @@ public static class Safetensors
             {
                 "F32" => BinaryPrimitives.ReadSingleLittleEndian(raw[(4 * i)..]),
                 "F16" => (float)BinaryPrimitives.ReadHalfLittleEndian(raw[(2 * i)..]),
+                "I8" => (sbyte)raw[i],
+                "U8" => raw[i],
                 _ => BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(raw[(2 * i)..]) << 16),
             };
         }

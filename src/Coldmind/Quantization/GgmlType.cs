@@ -31,7 +31,9 @@ public sealed record TypeTraits(GgmlType Type, string Name, int BlockSize, int B
     {
         if (count < 0 || count % BlockSize != 0)
             throw new ColdmindException($"{Name} packs values in blocks of {BlockSize}; {count} values do not fill whole blocks.");
-        return count / BlockSize * BytesPerBlock;
+        long blocks = count / BlockSize;
+        if (blocks > long.MaxValue / BytesPerBlock) throw new ColdmindException($"{count} {Name} values would take more bytes than any file holds.");
+        return blocks * BytesPerBlock;
     }
 
     /// <summary>Packs values into a new byte array.</summary>
