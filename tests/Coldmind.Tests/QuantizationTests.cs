@@ -20,6 +20,7 @@ public class QuantizationTests
     [InlineData("Q4_0", "7774add41f63a251aeb03f6a8b8c567bbf2873bc1fae373cfe7c1b0089145868")]
     [InlineData("TQ1_0", "523bd144c097f5e0f063b4e4edee4e296287085810f979d85bb9cd1dd7faf2d9")]
     [InlineData("TQ2_0", "9c23ab4c649519c2a587c7af1cdcac8d713475d68a63bc121475ff29944bca59")]
+    [InlineData("Q6_K", "9208b728cec3a2128a2549d82ade6147fdf58d9a1f22d51aa0cfbfb6d6e1b349")]
     public void Blocks_are_byte_identical_to_ggml(string type, string sha256)
     {
         var blocks = GgmlTypes.Parse(type).Quantize(GoldenInput());
@@ -27,8 +28,8 @@ public class QuantizationTests
     }
 
     /// <summary>
-    /// Q6_K: ggml's own blocks for <see cref="GoldenInput"/> (its quantizer; Coldmind does not pack Q6_K yet)
-    /// must unpack to exactly the floats ggml's dequantize_row_q6_K gives (their SHA-256).
+    /// Q6_K: ggml's own blocks for <see cref="GoldenInput"/>, stored here as ggml wrote them, must unpack to
+    /// exactly the floats ggml's dequantize_row_q6_K gives (their SHA-256).
     /// </summary>
     [Fact]
     public void Q6_K_blocks_unpack_to_exactly_the_values_ggml_gives()
@@ -62,10 +63,11 @@ public class QuantizationTests
         Assert.Equal(16, GgmlTypes.Traits(GgmlType.BF16).BitsPerWeight);
     }
 
-    public static TheoryData<string> Types => new(GgmlTypes.Supported.Select(t => t.Name));
+    /// <summary>The formats whose quantizer is a projection (one absmax-style scale); Q6_K's scale search is not.</summary>
+    public static TheoryData<string> ProjectionTypes => new(GgmlTypes.Supported.Where(t => t.Type != GgmlType.Q6_K).Select(t => t.Name));
 
     [Theory]
-    [MemberData(nameof(Types))]
+    [MemberData(nameof(ProjectionTypes))]
     public void Quantizing_dequantized_blocks_gives_the_same_bytes(string type)
     {
         var traits = GgmlTypes.Parse(type);
@@ -74,12 +76,23 @@ public class QuantizationTests
         Assert.Equal(blocks, traits.Quantize(traits.Dequantize(blocks, x.Length)));
     }
 
+    [Fact]
+    public void Requantizing_q6_k_stays_within_its_error_budget()
+    {
+        var q6k = GgmlTypes.Traits(GgmlType.Q6_K);
+        var x = Tensor.Normal(new Rng(5), 0.05f, 256 * 12).ToArray();
+        var once = q6k.Dequantize(q6k.Quantize(x), x.Length);
+        var twice = q6k.Dequantize(q6k.Quantize(once), x.Length);
+        Assert.InRange(QuantizationError.NormalizedRmse(once, twice), 0, 0.03);
+    }
+
     [Theory]
     [InlineData("F32", 0.0)]
     [InlineData("F16", 5e-4)]
     [InlineData("BF16", 4e-3)]
     [InlineData("Q8_0", 0.01)]
     [InlineData("Q4_0", 0.12)]
+    [InlineData("Q6_K", 0.03)]
     public void Error_stays_within_its_budget_on_gaussian_weights(string type, double budget)
     {
         var traits = GgmlTypes.Parse(type);
@@ -103,10 +116,9 @@ public class QuantizationTests
         var q4 = GgmlTypes.Traits(GgmlType.Q4_0);
         Assert.Contains("blocks of 32; 33 values", Assert.Throws<ColdmindException>(() => q4.Quantize(new float[33])).Message);
         Assert.Contains("bytes do not hold", Assert.Throws<ColdmindException>(() => q4.Dequantize(new byte[17], 32)).Message);
-        var q6k = GgmlTypes.Traits(GgmlType.Q6_K);
-        Assert.Equal(6.5625, q6k.BitsPerWeight);
-        Assert.Contains("Q6_K blocks cannot be packed by Coldmind yet", Assert.Throws<ColdmindException>(() => q6k.Quantize(new float[256])).Message);
+        Assert.Equal(6.5625, GgmlTypes.Traits(GgmlType.Q6_K).BitsPerWeight);
         var q5k = GgmlTypes.Traits(GgmlType.Q5_K); // geometry is known for every ggml type, converters for some
+        Assert.Contains("Q5_K blocks cannot be packed by Coldmind yet", Assert.Throws<ColdmindException>(() => q5k.Quantize(new float[256])).Message);
         Assert.Contains("Q5_K blocks cannot be unpacked by Coldmind yet", Assert.Throws<ColdmindException>(() => q5k.Dequantize(new byte[176], 256)).Message);
         Assert.Contains("Unknown tensor type 'q3'", Assert.Throws<ColdmindException>(() => GgmlTypes.Parse("q3")).Message);
     }

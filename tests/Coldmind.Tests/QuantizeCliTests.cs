@@ -50,6 +50,27 @@ public class QuantizeCliTests
     }
 
     [Theory]
+    [InlineData("auto", GgmlType.Q6_K)]
+    [InlineData("q4_0", GgmlType.Q4_0)]
+    public void Embeddings_and_output_head_get_q6_k_below_its_precision_as_llama_cpp_does(string headType, GgmlType expected)
+    {
+        using var dir = new TempDir();
+        var source = dir.File("f32.gguf");
+        var f32 = GgmlTypes.Traits(GgmlType.F32);
+        var rng = new Coldmind.Tensors.Rng(4);
+        new GgufWriter()
+            .AddTensor("token_embd.weight", [256, 4], GgmlType.F32, f32.Quantize(Coldmind.Tensors.Tensor.Normal(rng, 1f, 1024).ToArray()))
+            .AddTensor("blk.0.attn_q.weight", [256, 4], GgmlType.F32, f32.Quantize(Coldmind.Tensors.Tensor.Normal(rng, 1f, 1024).ToArray()))
+            .Write(source);
+        var output = dir.File("q4.gguf");
+        var (exit, _, stderr) = CliTests.Run("quantize", source, "--type", "q4_0", "--head-type", headType, "--out", output, "--json");
+        Assert.True(exit == 0, stderr);
+        using var packed = GgufFile.Open(output);
+        Assert.Equal(expected, packed.Tensor("token_embd.weight").Type);
+        Assert.Equal(GgmlType.Q4_0, packed.Tensor("blk.0.attn_q.weight").Type);
+    }
+
+    [Theory]
     [InlineData("Unknown tensor type 'q3'", "--type", "q3", "--out", "x.gguf")]
     [InlineData("--out must name a .gguf file", "--type", "q8_0", "--out", "x.bin")]
     public void Bad_quantize_arguments_are_clear_errors(string expected, params string[] args)

@@ -9,8 +9,9 @@ namespace Coldmind.Cli.Commands;
 
 /// <summary>
 /// `coldmind quantize IN --type T --out OUT.gguf`: packs every matrix (2 or more dimensions, rows of whole
-/// blocks) as T and keeps 1-D tensors (norms, biases) as they are, like llama.cpp's quantizer; reports the
-/// error each tensor takes.
+/// blocks) as T and keeps 1-D tensors (norms, biases) as they are, like llama.cpp's quantizer; the token
+/// embedding and output head go to Q6_K when T is smaller (llama.cpp's choice: they are the most
+/// sensitive tensors). Reports the error each tensor takes.
 /// </summary>
 internal static class QuantizeCommand
 {
@@ -28,13 +29,21 @@ internal static class QuantizeCommand
         var input = new Argument<string>("IN") { Description = "a .gguf or .safetensors file with float tensors" };
         var type = new Option<string>("--type") { Description = "target type: " + string.Join(", ", GgmlTypes.Supported.Select(t => t.Name.ToLowerInvariant())), Required = true };
         var output = new Option<string>("--out") { Description = "the .gguf file to write", Required = true };
+        var head = new Option<string>("--head-type")
+        {
+            Description = "type for token_embd.weight and output.weight: auto (q6_k when --type is smaller, as llama.cpp does) or a type name",
+            DefaultValueFactory = _ => "auto",
+        };
         var json = CommonOptions.Json();
-        var cmd = new Command("quantize", "Pack a model's matrices into a ggml type and write GGUF; report each tensor's error.") { input, type, output, json };
+        var cmd = new Command("quantize", "Pack a model's matrices into a ggml type and write GGUF; report each tensor's error.") { input, type, output, head, json };
         cmd.SetAction(r =>
         {
             string inPath = r.GetValue(input)!, outPath = r.GetValue(output)!;
             if (!outPath.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)) throw new ColdmindException($"--out must name a .gguf file, got '{outPath}'.");
             var target = GgmlTypes.Parse(r.GetValue(type)!);
+            var q6k = GgmlTypes.Traits(GgmlType.Q6_K);
+            string headSpec = r.GetValue(head)!;
+            var headType = headSpec == "auto" ? (target.BitsPerWeight < q6k.BitsPerWeight ? q6k : target) : GgmlTypes.Parse(headSpec);
             var writer = new GgufWriter();
             GgufFile? gguf = null;
             List<Source> sources;
@@ -63,8 +72,9 @@ internal static class QuantizeCommand
                 foreach (var s in sources)
                 {
                     var from = GgmlTypes.Traits(s.Type);
+                    var to = s.Name is "token_embd.weight" or "output.weight" ? headType : target;
                     long count = s.Dims.Aggregate(1L, (a, b) => a * b);
-                    bool pack = s.Dims.Length >= 2 && s.Dims[0] % target.BlockSize == 0 && from.CanUnpack;
+                    bool pack = s.Dims.Length >= 2 && s.Dims[0] % to.BlockSize == 0 && from.CanUnpack;
                     if (!pack)
                     {
                         writer.AddTensor(s.Name, s.Dims, s.Type, s.Raw());
@@ -72,9 +82,9 @@ internal static class QuantizeCommand
                         continue;
                     }
                     var values = s.Values();
-                    var blocks = target.Quantize(values);
-                    writer.AddTensor(s.Name, s.Dims, target.Type, blocks);
-                    rows.Add((s.Name, from.Name, target.Name, from.ByteCount(count), blocks.Length, QuantizationError.NormalizedRmse(values, target.Dequantize(blocks, values.Length))));
+                    var blocks = to.Quantize(values);
+                    writer.AddTensor(s.Name, s.Dims, to.Type, blocks);
+                    rows.Add((s.Name, from.Name, to.Name, from.ByteCount(count), blocks.Length, QuantizationError.NormalizedRmse(values, to.Dequantize(blocks, values.Length))));
                 }
                 writer.Write(outPath);
                 long before = rows.Sum(x => x.Before), after = rows.Sum(x => x.After);

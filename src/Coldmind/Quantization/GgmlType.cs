@@ -76,7 +76,7 @@ public static class GgmlTypes
         new(GgmlType.Q4_0, "Q4_0", Q4_0.BlockSize, Q4_0.BytesPerBlock, Q4_0.Quantize, Q4_0.Dequantize),
         new(GgmlType.TQ1_0, "TQ1_0", TQ1_0.BlockSize, TQ1_0.BytesPerBlock, TQ1_0.Quantize, TQ1_0.Dequantize),
         new(GgmlType.TQ2_0, "TQ2_0", TQ2_0.BlockSize, TQ2_0.BytesPerBlock, TQ2_0.Quantize, TQ2_0.Dequantize),
-        new(GgmlType.Q6_K, "Q6_K", Q6_K.BlockSize, Q6_K.BytesPerBlock, ToFloat: Q6_K.Dequantize),
+        new(GgmlType.Q6_K, "Q6_K", Q6_K.BlockSize, Q6_K.BytesPerBlock, Q6_K.Quantize, Q6_K.Dequantize),
         new(GgmlType.Q4_1, "Q4_1", 32, 20), new(GgmlType.Q5_0, "Q5_0", 32, 22), new(GgmlType.Q5_1, "Q5_1", 32, 24),
         new(GgmlType.Q8_1, "Q8_1", 32, 36), new(GgmlType.Q2_K, "Q2_K", 256, 84), new(GgmlType.Q3_K, "Q3_K", 256, 110),
         new(GgmlType.Q4_K, "Q4_K", 256, 144), new(GgmlType.Q5_K, "Q5_K", 256, 176),
