@@ -87,6 +87,15 @@ public sealed unsafe class TernaryMatrix : IDisposable
 
     public void Dispose()
     {
+        Free();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Native memory is freed even when a caller forgets to dispose.</summary>
+    ~TernaryMatrix() => Free();
+
+    private void Free()
+    {
         if (Packed != null) NativeMemory.AlignedFree(Packed);
         Packed = null;
     }
