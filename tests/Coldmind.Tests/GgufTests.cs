@@ -136,12 +136,8 @@ public class GgufTests
         var seed = File.ReadAllBytes(path);
         int parsed = 0, refused = 0;
         var mutant = dir.File("mutant.gguf");
-        for (int i = 0; i < 3000; i++)
+        foreach (var bytes in Fuzzing.Mutants(seed, rng, 3000))
         {
-            var bytes = (byte[])seed.Clone();
-            if (i % 3 == 0) bytes = bytes[..rng.NextInt(bytes.Length)];
-            else
-                for (int f = rng.NextInt(8) + 1; f > 0; f--) bytes[rng.NextInt(bytes.Length)] ^= (byte)(1 << rng.NextInt(8));
             File.WriteAllBytes(mutant, bytes);
             try
             {
