@@ -18,7 +18,7 @@ internal static class QuantizeCommand
     /// <summary>llama.cpp's general.file_type (LLAMA_FTYPE_*) for a file whose matrices are all of one type.</summary>
     private static readonly Dictionary<GgmlType, uint> FileTypes = new()
     {
-        [GgmlType.F32] = 0, [GgmlType.F16] = 1, [GgmlType.Q4_0] = 2, [GgmlType.Q8_0] = 7,
+        [GgmlType.F32] = 0, [GgmlType.F16] = 1, [GgmlType.Q4_0] = 2, [GgmlType.Q8_0] = 7, [GgmlType.Q6_K] = 18,
         [GgmlType.BF16] = 32, [GgmlType.TQ1_0] = 36, [GgmlType.TQ2_0] = 37,
     };
 

@@ -34,7 +34,7 @@ public static unsafe class Gemm
         }
         pool ??= WorkerPool.Shared;
         var p = path ?? Simd.Best;
-        int parts = (long)m * n * k < ParallelMinFlops || WorkerPool.InsideJob ? 1 : pool.Threads;
+        int parts = (long)m * n * k < ParallelMinFlops ? 1 : pool.AvailableThreads;
         if (parts == 1) Serial(p, m, n, k, a, rsA, csA, b, rsB, csB, c, ldc, accumulate);
         else InBands(pool, parts, p, m, n, k, a, rsA, csA, b, rsB, csB, c, ldc, accumulate);
     }

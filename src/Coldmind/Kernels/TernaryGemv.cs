@@ -17,7 +17,7 @@ namespace Coldmind.Kernels;
 /// </summary>
 public static unsafe class TernaryGemv
 {
-    /// <summary>Int8 activations, padded with zeros to whole chunks: x ≈ scale · q, q in [−127, 127].</summary>
+    /// <summary>Int8 activations (<see cref="BitNetQuantizer.QuantizeInt8"/>), padded with zeros to whole chunks: x ≈ Scale · Values.</summary>
     public sealed class Activations
     {
         public sbyte[] Values { get; }
@@ -27,16 +27,9 @@ public static unsafe class TernaryGemv
         public Activations(ReadOnlySpan<float> x, int chunks)
         {
             Values = GC.AllocateArray<sbyte>(chunks * TernaryMatrix.ChunkColumns, pinned: true);
-            float amax = MathF.Abs(TensorPrimitives.MaxMagnitude(x));
-            Scale = amax > 0 ? amax / 127f : 1f;
-            float inv = 1f / Scale;
+            Scale = BitNetQuantizer.QuantizeInt8(x, Values);
             int sum = 0;
-            for (int i = 0; i < x.Length; i++)
-            {
-                int q = (int)MathF.Round(x[i] * inv, MidpointRounding.AwayFromZero);
-                Values[i] = (sbyte)q;
-                sum += q;
-            }
+            foreach (sbyte v in Values) sum += v;
             Sum = sum;
         }
     }
@@ -55,8 +48,9 @@ public static unsafe class TernaryGemv
     {
         pool ??= WorkerPool.Shared;
         var p = path ?? Simd.Best;
-        int groups = w.Groups, parts = WorkerPool.InsideJob ? 1 : Math.Min(pool.Threads, groups);
+        int groups = w.Groups, parts = Math.Min(pool.AvailableThreads, groups);
         float scale = w.Scale * x.Scale;
+        int bias = kernel == TernaryKernel.MultiplyAdd ? x.Sum : 0; // maddubs sums q·x = (t + 1)·x
         fixed (float* py = y)
         {
             nint yPtr = (nint)py;
@@ -69,7 +63,6 @@ public static unsafe class TernaryGemv
                     for (int g = part * groups / parts; g < (part + 1) * groups / parts; g++)
                     {
                         byte* wg = w.GroupStart(g * TernaryMatrix.RowsPerGroup, 0);
-                        int bias = kernel == TernaryKernel.MultiplyAdd ? x.Sum : 0; // maddubs sums q·x = (t + 1)·x
                         if (kernel == TernaryKernel.MultiplyAdd) Group(p, wg, (sbyte*)xPtr, w.Chunks, dots);
                         else GroupAddSubtract(p, wg, (sbyte*)xPtr, w.Chunks, dots);
                         for (int r = 0; r < TernaryMatrix.RowsPerGroup && g * TernaryMatrix.RowsPerGroup + r < w.Rows; r++)

@@ -4,7 +4,7 @@ namespace Coldmind.Kernels;
 /// A persistent pool of worker threads for kernels. The caller's thread is worker 0 and the pool
 /// owns threads 1..N-1, which spin for up to <see cref="SpinMicroseconds"/> after a job (training
 /// and decoding issue kernels back to back) and then sleep: an empty dispatch measured under 2 µs here,
-/// where Parallel.For costs 26–120 µs, which matters for per-token matrix–vector work.
+/// where Parallel.For costs 26–120 µs (performance-notes.md), which matters for per-token matrix–vector work.
 /// Work is split statically (worker w runs parts w, w+N, …) so a result never depends on timing.
 /// A job started from inside a job runs inline on the calling worker.
 /// </summary>
@@ -26,8 +26,6 @@ public sealed class WorkerPool : IDisposable
 
     [ThreadStatic] private static bool _insideJob;
 
-    /// <summary>True on a thread that is running a part of a pool job (where a nested job runs inline).</summary>
-    public static bool InsideJob => _insideJob;
 
     private readonly ManualResetEventSlim[] _go;
     private readonly object _dispatch = new();
@@ -39,6 +37,9 @@ public sealed class WorkerPool : IDisposable
     private volatile bool _disposed;
 
     public int Threads { get; }
+
+    /// <summary>How many parts are worth splitting work into here: 1 inside a job (a nested job runs inline), else <see cref="Threads"/>.</summary>
+    public int AvailableThreads => _insideJob ? 1 : Threads;
 
     public WorkerPool(int threads)
     {

@@ -34,9 +34,7 @@ public sealed unsafe class TernaryMatrix : IDisposable
         Scale = scale;
         PackedBytes = (long)Groups * Chunks * RowsPerGroup * GroupBytes;
         Packed = (byte*)NativeMemory.AlignedAlloc((nuint)PackedBytes, 64);
-        new Span<byte>(Packed, (int)Math.Min(PackedBytes, int.MaxValue)).Fill(0b01010101); // every code 1: trit 0
-        for (long done = int.MaxValue; done < PackedBytes; done += int.MaxValue)
-            new Span<byte>(Packed + done, (int)Math.Min(PackedBytes - done, int.MaxValue)).Fill(0b01010101);
+        NativeMemory.Fill(Packed, (nuint)PackedBytes, 0b01010101); // every code 1: trit 0
     }
 
     /// <summary>Packs trits (rows × columns, row-major, each −1, 0 or 1) with a scale.</summary>
@@ -56,13 +54,11 @@ public sealed unsafe class TernaryMatrix : IDisposable
         return m;
     }
 
-    /// <summary>BitNet b1.58's absmean ternarization of float weights (rows × columns, row-major): scale = mean|W|.</summary>
+    /// <summary>BitNet b1.58's absmean ternarization of float weights (rows × columns, row-major), as in training.</summary>
     public static TernaryMatrix Quantize(ReadOnlySpan<float> weights, int rows, int columns)
     {
-        float scale = TensorPrimitives.SumOfMagnitudes(weights) / Math.Max(weights.Length, 1);
-        float inv = 1f / (scale + 1e-5f);
         var trits = new sbyte[weights.Length];
-        for (int i = 0; i < trits.Length; i++) trits[i] = (sbyte)Math.Clamp(MathF.Round(weights[i] * inv, MidpointRounding.AwayFromZero), -1f, 1f);
+        float scale = BitNetQuantizer.Ternarize(weights, trits);
         return FromTrits(trits, rows, columns, scale);
     }
 

@@ -153,8 +153,9 @@ public sealed partial class Tensor
     private static void InChunks(int n, Action<int, int> body)
     {
         var pool = WorkerPool.Shared;
-        if (n < ParallelElements || pool.Threads == 1 || WorkerPool.InsideJob) { body(0, n); return; }
-        int parts = pool.Threads, chunk = (n / parts + 63) / 64 * 64;
+        int parts = pool.AvailableThreads;
+        if (n < ParallelElements || parts == 1) { body(0, n); return; }
+        int chunk = (n / parts + 63) / 64 * 64;
         pool.Run(parts, p =>
         {
             int start = Math.Min(p * chunk, n);

@@ -17,6 +17,7 @@ public sealed partial class Tensor
             throw new ColdmindException($"Norm weight {Tensors.Shape.Format(weight.Shape)} does not fit input {Tensors.Shape.Format(x.Shape)}.");
         var xc = x.Contiguous();
         var w = weight.Contiguous();
+        var b = bias?.Contiguous();
         int rows = xc.Numel / Math.Max(d, 1);
         var xhat = NewBuffer(xc.Numel);
         var inv = new float[rows];
@@ -32,7 +33,7 @@ public sealed partial class Tensor
             TensorPrimitives.Multiply(h, inv[r], h);
             var dst = y.AsSpan(r * d, d);
             TensorPrimitives.Multiply(h, w.Span, dst);
-            if (bias != null) TensorPrimitives.Add(dst, bias.Contiguous().Span, dst);
+            if (b != null) TensorPrimitives.Add(dst, b.Span, dst);
         }
         Tensor[] parents = bias == null ? [xc, w] : [xc, w, bias];
         return FromOp(y, x.Shape, parents, o =>
