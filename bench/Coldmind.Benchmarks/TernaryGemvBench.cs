@@ -66,7 +66,7 @@ internal static unsafe class TernaryGemvBench
                 y[r] = System.Numerics.Tensors.TensorPrimitives.Dot(w.AsSpan(r * cols, cols), x);
         });
 
-    private static double ReadBandwidth(WorkerPool pool)
+    internal static double ReadBandwidth(WorkerPool pool)
     {
         const int bytes = 1 << 30;
         var buffer = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
@@ -87,7 +87,7 @@ internal static unsafe class TernaryGemvBench
         finally { NativeMemory.AlignedFree(buffer); }
     }
 
-    private static double MedianSeconds(Action pass)
+    internal static double MedianSeconds(Action pass)
     {
         pass();
         var times = new List<double>();

@@ -178,6 +178,9 @@ public sealed unsafe class GgufFile : IDisposable
         return new ReadOnlySpan<byte>(_base + DataOffset + t.Offset, (int)bytes);
     }
 
+    /// <summary>The tensor's first byte in the mapping, for tensors of any size (valid until the file is disposed).</summary>
+    public byte* Pointer(GgufTensorInfo t) => _base + DataOffset + t.Offset;
+
     /// <summary>The tensor's values as float32 (dequantized).</summary>
     public float[] ReadFloats(GgufTensorInfo t) => GgmlTypes.Traits(t.Type).Dequantize(Data(t), checked((int)t.Count));
 

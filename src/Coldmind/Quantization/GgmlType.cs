@@ -1,3 +1,5 @@
+using Coldmind.Kernels;
+
 namespace Coldmind.Quantization;
 
 /// <summary>ggml's tensor types, with the numeric ids GGUF files store (ggml.h).</summary>
@@ -17,12 +19,16 @@ public delegate void Dequantizer(ReadOnlySpan<byte> blocks, Span<float> values);
 
 /// <summary>
 /// What ggml's type_traits table says of a type: block geometry and, where Coldmind implements the
-/// format, its converters (null otherwise: such tensors can be read, sized and copied, not unpacked).
+/// format, its converters (null otherwise: such tensors can be read, sized and copied, not unpacked), and
+/// its dot kernel with the type the other operand (the activations) is packed in first.
 /// </summary>
-public sealed record TypeTraits(GgmlType Type, string Name, int BlockSize, int BytesPerBlock, Quantizer? FromFloat = null, Dequantizer? ToFloat = null)
+public sealed record TypeTraits(GgmlType Type, string Name, int BlockSize, int BytesPerBlock, Quantizer? FromFloat = null, Dequantizer? ToFloat = null,
+    VecDot? Dot = null, GgmlType DotType = GgmlType.F32)
 {
     public bool CanPack => FromFloat != null;
     public bool CanUnpack => ToFloat != null;
+    /// <summary>Packable types that files hold; Q8_K exists only for activations, as in ggml.</summary>
+    public bool ForFiles => CanPack && CanUnpack && Type != GgmlType.Q8_K;
 
     public double BitsPerWeight => 8.0 * BytesPerBlock / BlockSize;
 
@@ -65,30 +71,31 @@ public sealed record TypeTraits(GgmlType Type, string Name, int BlockSize, int B
 /// (block sizes and sizeof of each block struct, read off libggml-base); converters for the formats
 /// Coldmind implements.
 /// </summary>
-public static class GgmlTypes
+public static unsafe class GgmlTypes
 {
     private static readonly Dictionary<GgmlType, TypeTraits> Table = new TypeTraits[]
     {
-        new(GgmlType.F32, "F32", 1, 4, FloatFormats.QuantizeF32, FloatFormats.DequantizeF32),
-        new(GgmlType.F16, "F16", 1, 2, FloatFormats.QuantizeF16, FloatFormats.DequantizeF16),
-        new(GgmlType.BF16, "BF16", 1, 2, FloatFormats.QuantizeBF16, FloatFormats.DequantizeBF16),
-        new(GgmlType.Q8_0, "Q8_0", Q8_0.BlockSize, Q8_0.BytesPerBlock, Q8_0.Quantize, Q8_0.Dequantize),
-        new(GgmlType.Q4_0, "Q4_0", Q4_0.BlockSize, Q4_0.BytesPerBlock, Q4_0.Quantize, Q4_0.Dequantize),
-        new(GgmlType.TQ1_0, "TQ1_0", TQ1_0.BlockSize, TQ1_0.BytesPerBlock, TQ1_0.Quantize, TQ1_0.Dequantize),
-        new(GgmlType.TQ2_0, "TQ2_0", TQ2_0.BlockSize, TQ2_0.BytesPerBlock, TQ2_0.Quantize, TQ2_0.Dequantize),
-        new(GgmlType.Q6_K, "Q6_K", Q6_K.BlockSize, Q6_K.BytesPerBlock, Q6_K.Quantize, Q6_K.Dequantize),
+        new(GgmlType.F32, "F32", 1, 4, FloatFormats.QuantizeF32, FloatFormats.DequantizeF32, VecDots.F32),
+        new(GgmlType.F16, "F16", 1, 2, FloatFormats.QuantizeF16, FloatFormats.DequantizeF16, VecDots.F16),
+        new(GgmlType.BF16, "BF16", 1, 2, FloatFormats.QuantizeBF16, FloatFormats.DequantizeBF16, VecDots.BF16),
+        new(GgmlType.Q8_0, "Q8_0", Q8_0.BlockSize, Q8_0.BytesPerBlock, Q8_0.Quantize, Q8_0.Dequantize, VecDots.Q8_0, GgmlType.Q8_0),
+        new(GgmlType.Q4_0, "Q4_0", Q4_0.BlockSize, Q4_0.BytesPerBlock, Q4_0.Quantize, Q4_0.Dequantize, VecDots.Q4_0, GgmlType.Q8_0),
+        new(GgmlType.TQ1_0, "TQ1_0", TQ1_0.BlockSize, TQ1_0.BytesPerBlock, TQ1_0.Quantize, TQ1_0.Dequantize, VecDots.TQ1_0, GgmlType.Q8_K),
+        new(GgmlType.TQ2_0, "TQ2_0", TQ2_0.BlockSize, TQ2_0.BytesPerBlock, TQ2_0.Quantize, TQ2_0.Dequantize, VecDots.TQ2_0, GgmlType.Q8_K),
+        new(GgmlType.Q6_K, "Q6_K", Q6_K.BlockSize, Q6_K.BytesPerBlock, Q6_K.Quantize, Q6_K.Dequantize, VecDots.Q6_K, GgmlType.Q8_K),
+        new(GgmlType.Q8_K, "Q8_K", Q8_K.BlockSize, Q8_K.BytesPerBlock, Q8_K.Quantize, Q8_K.Dequantize),
         new(GgmlType.Q4_1, "Q4_1", 32, 20), new(GgmlType.Q5_0, "Q5_0", 32, 22), new(GgmlType.Q5_1, "Q5_1", 32, 24),
         new(GgmlType.Q8_1, "Q8_1", 32, 36), new(GgmlType.Q2_K, "Q2_K", 256, 84), new(GgmlType.Q3_K, "Q3_K", 256, 110),
         new(GgmlType.Q4_K, "Q4_K", 256, 144), new(GgmlType.Q5_K, "Q5_K", 256, 176),
-        new(GgmlType.Q8_K, "Q8_K", 256, 292), new(GgmlType.IQ2_XXS, "IQ2_XXS", 256, 66), new(GgmlType.IQ2_XS, "IQ2_XS", 256, 74),
+new(GgmlType.IQ2_XXS, "IQ2_XXS", 256, 66), new(GgmlType.IQ2_XS, "IQ2_XS", 256, 74),
         new(GgmlType.IQ3_XXS, "IQ3_XXS", 256, 98), new(GgmlType.IQ1_S, "IQ1_S", 256, 50), new(GgmlType.IQ4_NL, "IQ4_NL", 32, 18),
         new(GgmlType.IQ3_S, "IQ3_S", 256, 110), new(GgmlType.IQ2_S, "IQ2_S", 256, 82), new(GgmlType.IQ4_XS, "IQ4_XS", 256, 136),
         new(GgmlType.I8, "I8", 1, 1), new(GgmlType.I16, "I16", 1, 2), new(GgmlType.I32, "I32", 1, 4), new(GgmlType.I64, "I64", 1, 8),
         new(GgmlType.F64, "F64", 1, 8), new(GgmlType.IQ1_M, "IQ1_M", 256, 56),
     }.ToDictionary(t => t.Type);
 
-    /// <summary>The types Coldmind can both pack and unpack.</summary>
-    public static IReadOnlyList<TypeTraits> Supported { get; } = Table.Values.Where(t => t.CanPack && t.CanUnpack).ToArray();
+    /// <summary>The types Coldmind can both pack and unpack in files.</summary>
+    public static IReadOnlyList<TypeTraits> Supported { get; } = Table.Values.Where(t => t.ForFiles).ToArray();
 
     public static TypeTraits Traits(GgmlType type) => Table.TryGetValue(type, out var traits) ? traits
         : throw new ColdmindException($"Unknown ggml tensor type id {(uint)type}.");

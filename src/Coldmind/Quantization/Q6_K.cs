@@ -115,7 +115,7 @@ public static class Q6_K
     }
 
     /// <summary>ggml's nearest_int: round half to even via the 1.5·2²³ float trick (|x| ≤ 4 194 303).</summary>
-    private static int NearestInt(float x) => (BitConverter.SingleToInt32Bits(x + 12582912f) & 0x007fffff) - 0x00400000;
+    internal static int NearestInt(float x) => (BitConverter.SingleToInt32Bits(x + 12582912f) & 0x007fffff) - 0x00400000;
 
     public static unsafe void Dequantize(ReadOnlySpan<byte> bytes, Span<float> y)
     {

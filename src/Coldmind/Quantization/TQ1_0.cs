@@ -49,14 +49,22 @@ public static class TQ1_0
     public static unsafe void Dequantize(ReadOnlySpan<byte> bytes, Span<float> y)
     {
         var blocks = MemoryMarshal.Cast<byte, Block>(bytes);
-        int o = 0;
+        Span<sbyte> trits = stackalloc sbyte[BlockSize];
         for (int b = 0; b < blocks.Length; b++)
         {
+            Trits(blocks[b], trits);
             float d = (float)blocks[b].D;
-            for (int n = 0; n < 5; n++) for (int m = 0; m < 32; m++) y[o++] = Unpack(blocks[b].Qs[m], n) * d;
-            for (int n = 0; n < 5; n++) for (int m = 0; m < 16; m++) y[o++] = Unpack(blocks[b].Qs[32 + m], n) * d;
-            for (int n = 0; n < 4; n++) for (int j = 0; j < 4; j++) y[o++] = Unpack(blocks[b].Qh[j], n) * d;
+            for (int j = 0; j < BlockSize; j++) y[b * BlockSize + j] = trits[j] * d;
         }
+    }
+
+    /// <summary>The block's 256 trits (−1, 0, 1) in element order.</summary>
+    public static unsafe void Trits(in Block block, Span<sbyte> trits)
+    {
+        int o = 0;
+        for (int n = 0; n < 5; n++) for (int m = 0; m < 32; m++) trits[o++] = (sbyte)Unpack(block.Qs[m], n);
+        for (int n = 0; n < 5; n++) for (int m = 0; m < 16; m++) trits[o++] = (sbyte)Unpack(block.Qs[32 + m], n);
+        for (int n = 0; n < 4; n++) for (int j = 0; j < 4; j++) trits[o++] = (sbyte)Unpack(block.Qh[j], n);
     }
 
     /// <summary>Trit n of a packed byte, as −1, 0 or 1.</summary>
