@@ -11,6 +11,7 @@ var root = new RootCommand("""
     TrainCommand.Create(),
     EvalCommand.Create(),
     QuantizeCommand.Create(),
+    PtqCommand.Create(),
     InspectCommand.Create(),
 };
 

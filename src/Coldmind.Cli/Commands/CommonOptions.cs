@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Coldmind.Kernels;
+using Spectre.Console;
 
 namespace Coldmind.Cli.Commands;
 
@@ -35,6 +36,23 @@ internal static class CommonOptions
     {
         if (threads < 1) throw new ColdmindException($"--threads must be at least 1, got {threads}.");
         if (WorkerPool.Shared.Threads != threads) WorkerPool.Shared = new WorkerPool(threads);
+    }
+
+    /// <summary>Runs <paramref name="work"/> under a progress bar of <paramref name="steps"/> steps (quietly with --json); work calls tick once a step.</summary>
+    public static void WithProgress(string label, int steps, bool quiet, Action<Action> work)
+    {
+        if (quiet)
+        {
+            work(() => { });
+            return;
+        }
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask(label, maxValue: steps);
+                work(() => task.Increment(1));
+            });
     }
 
     public static int[] ParseSizes(string text, string option)
