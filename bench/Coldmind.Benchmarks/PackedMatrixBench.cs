@@ -46,6 +46,34 @@ internal static class PackedMatrixBench
                 Console.WriteLine($"{first.Traits.Name,-6} {first.Traits.BitsPerWeight,6:F3} {t,7} {gemv * 1e6,9:F0} {gb,6:F1} {100 * gb / bandwidth[t],4:F0}% {gemm * 1e3,9:F1} {PromptTokens / gemm,8:F0} {2.0 * Rows * Cols * PromptTokens / gemm / 1e9,7:F1}");
             }
         }
+        Sparse(weights, x, bandwidth);
         return 0;
+    }
+
+    /// <summary>Magnitude-pruned f32 matrices as CSR beside the dense f32 GEMV: bytes and time both shrink with sparsity.</summary>
+    private static void Sparse(float[] weights, float[] x, Dictionary<int, double> bandwidth)
+    {
+        Console.WriteLine($"Pruned {Rows}×{Cols} (smallest magnitudes zeroed), CSR f32 + u16 index vs dense f32 GEMV:");
+        Console.WriteLine($"{"sparsity",8} {"threads",7} {"MB",6} {"sparse µs",10} {"dense µs",9} {"speed-up",9}");
+        var sorted = weights.Select(MathF.Abs).ToArray();
+        Array.Sort(sorted);
+        var y = new float[Rows];
+        var dense = PackedMatrix.Pack(weights, Rows, Cols, GgmlType.F32);
+        var denseCopies = new List<PackedMatrix> { dense };
+        while (denseCopies.Count * dense.ByteCount < StreamBytes) denseCopies.Add(dense.Clone());
+        foreach (double sparsity in new[] { 0.5, 0.75, 0.9, 0.95 })
+        {
+            float threshold = sorted[(int)(sparsity * sorted.Length)];
+            var pruned = weights.Select(w => MathF.Abs(w) < threshold ? 0f : w).ToArray();
+            var m = SparseMatrix.FromDense(pruned, Rows, Cols);
+            var copies = Enumerable.Range(0, (int)Math.Max(1, StreamBytes / m.ByteCount)).Select(_ => SparseMatrix.FromDense(pruned, Rows, Cols)).ToList();
+            foreach (int t in new[] { 1, 2 })
+            {
+                using var pool = new WorkerPool(t);
+                double sparse = TernaryGemvBench.MedianSeconds(() => { foreach (var c in copies) c.Multiply(x.AsSpan(0, Cols), y, pool); }) / copies.Count;
+                double full = TernaryGemvBench.MedianSeconds(() => { foreach (var c in denseCopies) c.Multiply(x.AsSpan(0, Cols), y, pool); }) / denseCopies.Count;
+                Console.WriteLine($"{m.Sparsity,8:P0} {t,7} {m.ByteCount / 1e6,6:F1} {sparse * 1e6,10:F0} {full * 1e6,9:F0} {full / sparse,8:F1}×");
+            }
+        }
     }
 }
