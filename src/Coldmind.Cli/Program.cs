@@ -22,9 +22,19 @@ try
 {
     return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (ColdmindException e)
+catch (Exception e) when (e is ColdmindException or IOException or UnauthorizedAccessException)
+{
+    return Fail(e.Message, 1);
+}
+catch (Exception e) when (Environment.GetEnvironmentVariable("COLDMIND_DEBUG") == null)
+{
+    // A bug of ours: one line, not a stack dump; COLDMIND_DEBUG=1 shows the trace.
+    return Fail($"internal error ({e.GetType().Name}: {e.Message}); please report it, with COLDMIND_DEBUG=1 for the trace.", 70);
+}
+
+static int Fail(string message, int code)
 {
     AnsiConsole.Console.Profile.Out = new AnsiConsoleOutput(Console.Error);
-    AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {e.Message}");
-    return 1;
+    AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {message}");
+    return code;
 }

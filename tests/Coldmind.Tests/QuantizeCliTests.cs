@@ -47,6 +47,10 @@ public class QuantizeCliTests
         Assert.True(exit == 0, stderr);
         using var st = JsonDocument.Parse(stdout);
         Assert.Equal(47, st.RootElement.GetProperty("tensors").GetArrayLength()); // the same 47 tensors as the GGUF
+
+        (exit, stdout, stderr) = CliTests.Run("inspect", SharedFiles.Require("models/stories260K/stories260K.f32.gguf"));
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("[64, 512]", stdout); // shapes in brackets are text, not markup
     }
 
     [Theory]

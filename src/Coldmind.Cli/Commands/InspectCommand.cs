@@ -38,7 +38,7 @@ internal static class InspectCommand
             if (metadata.Count > 0) AnsiConsole.Write(meta);
             var table = new Table().Border(TableBorder.Rounded).AddColumns("tensor", "type", "shape", "bytes", "bits/weight");
             foreach (var t in rows)
-                table.AddRow(Markup.Escape(t.Name), t.Type, "[" + string.Join(", ", t.Shape) + "]", t.Bytes.ToString("N0", CultureInfo.InvariantCulture), t.BitsPerWeight.ToString("0.####", CultureInfo.InvariantCulture));
+                table.AddRow(Markup.Escape(t.Name), t.Type, Markup.Escape("[" + string.Join(", ", t.Shape) + "]"), t.Bytes.ToString("N0", CultureInfo.InvariantCulture), t.BitsPerWeight.ToString("0.####", CultureInfo.InvariantCulture));
             AnsiConsole.Write(table);
             return 0;
         });
