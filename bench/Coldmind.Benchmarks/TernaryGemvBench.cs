@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 using Coldmind.Kernels;
 using Coldmind.Quantization;
 using Coldmind.Tensors;
@@ -66,26 +64,7 @@ internal static unsafe class TernaryGemvBench
                 y[r] = System.Numerics.Tensors.TensorPrimitives.Dot(w.AsSpan(r * cols, cols), x);
         });
 
-    internal static double ReadBandwidth(WorkerPool pool)
-    {
-        const int bytes = 1 << 30;
-        var buffer = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
-        try
-        {
-            new Span<byte>(buffer, (int)bytes).Fill(1);
-            var sums = new long[pool.Threads];
-            double s = MedianSeconds(() => pool.Run(pool.Threads, part =>
-            {
-                long n = bytes / pool.Threads / 64;
-                var p = (Vector512<long>*)(buffer + part * (bytes / pool.Threads));
-                var acc = Vector512<long>.Zero;
-                for (long i = 0; i < n; i++) acc += p[i];
-                sums[part] = Vector512.Sum(acc);
-            }));
-            return bytes / s / 1e9;
-        }
-        finally { NativeMemory.AlignedFree(buffer); }
-    }
+    internal static double ReadBandwidth(WorkerPool pool) => MemoryBandwidth.Measure(pool);
 
     internal static double MedianSeconds(Action pass)
     {

@@ -13,6 +13,10 @@ var root = new RootCommand("""
     QuantizeCommand.Create(),
     PtqCommand.Create(),
     InspectCommand.Create(),
+    RunCommand.Create(),
+    ChatCommand.Create(),
+    BenchCommand.Create(),
+    SynthCommand.Create(),
 };
 
 // Plain text when piped into a file or another program (logs, CI); colours and live progress on a terminal.

@@ -1,0 +1,96 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Coldmind.Kernels;
+using Coldmind.Runtime;
+using Spectre.Console;
+
+namespace Coldmind.Cli.Commands;
+
+/// <summary>
+/// `coldmind bench MODEL.gguf`: prompt processing (pp: one batch of P tokens) and token generation (tg: N
+/// single-token steps) in tokens/s, like llama-bench, each the median of several repetitions on a fresh
+/// context. Generation reads every weight once a token, so beside it stands the roofline: the read bandwidth
+/// measured in the same run divided by the bytes a token reads, and how close generation comes to it.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var model = new Argument<string>("MODEL") { Description = "a GGUF language model (llama or bitnet)" };
+        var prompt = new Option<int>("-p", "--n-prompt") { Description = "prompt tokens (pp test; 0 skips it)", DefaultValueFactory = _ => 128 };
+        var gen = new Option<int>("-n", "--n-gen") { Description = "generated tokens (tg test; 0 skips it)", DefaultValueFactory = _ => 64 };
+        var reps = new Option<int>("-r", "--repetitions") { Description = "repetitions of each test (the median is reported)", DefaultValueFactory = _ => 3 };
+        var threads = CommonOptions.Threads();
+        var json = CommonOptions.Json();
+        var cmd = new Command("bench", "Measure prompt and generation tokens/s, and the bandwidth roofline of generation.") { model, prompt, gen, reps, threads, json };
+        cmd.SetAction(r =>
+        {
+            CommonOptions.UseThreads(r.GetValue(threads));
+            int p = r.GetValue(prompt), n = r.GetValue(gen), repetitions = r.GetValue(reps);
+            if (p < 0 || n < 0 || p + n == 0) throw new ColdmindException($"-p and -n must not be negative and not both 0; got {p} and {n}.");
+            if (repetitions < 1) throw new ColdmindException($"-r must be at least 1, got {repetitions}.");
+            using var lm = LanguageModel.Load(r.GetValue(model)!);
+            if (Math.Max(p, n + 1) > lm.Config.ContextLength) throw new ColdmindException($"The model's context holds {lm.Config.ContextLength} tokens; -p {p} / -n {n} do not fit.");
+            var rng = new Tensors.Rng(1);
+            int[] RandomTokens(int count) => Enumerable.Range(0, count).Select(_ => rng.NextInt(lm.Config.VocabSize)).ToArray();
+            var session = lm.CreateSession(Math.Max(p, n + 1));
+
+            double? pp = null, tg = null;
+            CommonOptions.WithProgress("benchmarking", repetitions * ((p > 0 ? 1 : 0) + (n > 0 ? 1 : 0)) + 1, r.GetValue(json), tick =>
+            {
+                session.Evaluate(RandomTokens(Math.Min(8, p > 0 ? p : 1))); // warm-up: page the weights in, JIT the kernels
+                session.Reset();
+                tick();
+                if (p > 0)
+                    pp = p / Median(repetitions, () =>
+                    {
+                        session.Reset();
+                        var tokens = RandomTokens(p);
+                        var clock = Stopwatch.StartNew();
+                        session.Evaluate(tokens);
+                        tick();
+                        return clock.Elapsed.TotalSeconds;
+                    });
+                if (n > 0)
+                    tg = n / Median(repetitions, () =>
+                    {
+                        session.Reset();
+                        var tokens = RandomTokens(n);
+                        var clock = Stopwatch.StartNew();
+                        foreach (int t in tokens) session.Evaluate([t]);
+                        tick();
+                        return clock.Elapsed.TotalSeconds;
+                    });
+            });
+            double bandwidth = MemoryBandwidth.Measure(WorkerPool.Shared);
+            double roofline = bandwidth * 1e9 / lm.BytesPerToken;
+            if (r.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    model = lm.Path, architecture = lm.Config.Architecture.ToString().ToLowerInvariant(), threads = WorkerPool.Shared.Threads,
+                    file_bytes = lm.FileBytes, bytes_per_token = lm.BytesPerToken, n_prompt = p, n_gen = n,
+                    pp_tokens_per_second = pp, tg_tokens_per_second = tg, bandwidth_gb_per_second = bandwidth,
+                    roofline_tokens_per_second = roofline, tg_percent_of_roofline = tg / roofline * 100,
+                }));
+                return 0;
+            }
+            var table = new Table().Border(TableBorder.Rounded).AddColumns("model", "size", "threads", "test", "tokens/s", "roofline");
+            string name = Markup.Escape(Path.GetFileName(lm.Path)), size = $"{lm.FileBytes / 1e9:F2} GB";
+            if (pp is { } ppv) table.AddRow(name, size, WorkerPool.Shared.Threads.ToString(CultureInfo.InvariantCulture), $"pp{p}", $"{ppv:F1}", "");
+            if (tg is { } tgv) table.AddRow(name, size, WorkerPool.Shared.Threads.ToString(CultureInfo.InvariantCulture), $"tg{n}", $"{tgv:F1}", $"{100 * tgv / roofline:F0} % of {roofline:F1}");
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLineInterpolated($"[grey]roofline: {bandwidth:F1} GB/s read (measured now) ÷ {lm.BytesPerToken / 1e6:F0} MB of weights per token = {roofline:F1} tokens/s[/]");
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static double Median(int repetitions, Func<double> run)
+    {
+        var times = Enumerable.Range(0, repetitions).Select(_ => run()).Order().ToArray();
+        return times[times.Length / 2];
+    }
+}
