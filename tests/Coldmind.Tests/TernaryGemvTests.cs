@@ -46,6 +46,48 @@ public class TernaryGemvTests
             }
     }
 
+    [Theory]
+    [InlineData(4, 256, 4)] [InlineData(9, 513, 7)] [InlineData(130, 2560, 9)] [InlineData(5, 256 * 40, 5)]
+    public void Gemm_equals_a_gemv_per_token_on_every_path(int rows, int cols, int tokens)
+    {
+        var rng = new Rng((ulong)(rows + cols + tokens));
+        using var w = TernaryMatrix.FromTrits(RandomTrits(rng, rows * cols), rows, cols, 0.5f);
+        var x = Enumerable.Range(0, tokens).Select(_ => new TernaryGemv.Activations(Tensor.Normal(rng, 3f, cols).ToArray(), w.Chunks)).ToArray();
+        var expected = new float[tokens * rows];
+        for (int t = 0; t < tokens; t++) TernaryGemv.MultiplyReference(w, x[t], expected.AsSpan(t * rows, rows));
+        foreach (var path in Simd.Available)
+            foreach (int threads in new[] { 1, 2 })
+            {
+                using var pool = new WorkerPool(threads);
+                var y = new float[tokens * rows];
+                TernaryGemv.Multiply(w, x, y, pool, path);
+                Assert.True(expected.AsSpan().SequenceEqual(y), $"{path}, {threads} threads");
+            }
+    }
+
+    [Theory]
+    [InlineData(GgmlType.TQ2_0)] [InlineData(GgmlType.TQ1_0)]
+    public unsafe void Ggml_ternary_rows_repack_into_the_fast_layout_when_blocks_share_a_scale(GgmlType type)
+    {
+        var rng = new Rng(8);
+        int rows = 7, cols = 768;
+        var trits = RandomTrits(rng, rows * cols);
+        for (int i = 256; i < 512; i++) trits[3 * cols + i] = 0; // one all-zero block: scale 0, still repackable
+        var traits = GgmlTypes.Traits(type);
+        var packed = traits.Quantize(trits.Select(t => 0.25f * t).ToArray());
+        fixed (byte* p = packed)
+        {
+            using var m = TernaryMatrix.Repack(type, p, rows, cols);
+            Assert.NotNull(m);
+            Assert.Equal(0.25f, m!.Scale);
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < cols; c++) Assert.Equal(trits[r * cols + c], m.Trit(r, c));
+        }
+        var uneven = trits.Select((t, i) => (i < cols ? 0.5f : 0.25f) * t).ToArray(); // first row's blocks scaled differently
+        var unevenPacked = traits.Quantize(uneven);
+        fixed (byte* p = unevenPacked) Assert.Null(TernaryMatrix.Repack(type, p, rows, cols));
+    }
+
     [Fact]
     public void Packing_round_trips_every_trit()
     {

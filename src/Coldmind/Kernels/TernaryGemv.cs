@@ -73,6 +73,106 @@ public static unsafe class TernaryGemv
         }
     }
 
+    /// <summary>Tokens a GEMM tile multiplies with each decoded row group.</summary>
+    public const int TileTokens = 4;
+
+    /// <summary>
+    /// Y (tokens × rows) = X Wᵀ for a batch of tokens (a prompt), each token's activations quantized on their
+    /// own. With AVX-512 the codes of each row group are decoded once per chunk and multiplied with
+    /// <see cref="TileTokens"/> tokens (4 rows × 4 tokens of i16 partial sums); leftover tokens, and the other
+    /// paths, run the GEMV kernel per token. All paths give the same integers, so the result equals a GEMV per token.
+    /// </summary>
+    public static void Multiply(TernaryMatrix w, IReadOnlyList<Activations> x, Span<float> y, WorkerPool? pool = null, SimdPath? path = null)
+    {
+        int tokens = x.Count;
+        if (y.Length != (long)tokens * w.Rows) throw new ColdmindException($"Ternary GEMM: {tokens} tokens × {w.Rows} rows need y of {(long)tokens * w.Rows}, got {y.Length}.");
+        foreach (var a in x)
+            if (a.Values.Length != w.Chunks * TernaryMatrix.ChunkColumns) throw new ColdmindException($"Ternary GEMM: activations of {a.Values.Length} values for a matrix of {w.Chunks} chunks.");
+        pool ??= WorkerPool.Shared;
+        var p = path ?? Simd.Best;
+        bool tiled = p == SimdPath.Vector512 && Avx512BW.IsSupported;
+        int groups = w.Groups, parts = Math.Min(pool.AvailableThreads, groups), rows = w.Rows;
+        var handles = x.Select(a => System.Runtime.InteropServices.GCHandle.Alloc(a.Values, System.Runtime.InteropServices.GCHandleType.Pinned)).ToArray();
+        try
+        {
+            var xPtrs = handles.Select(h => h.AddrOfPinnedObject()).ToArray();
+            fixed (float* py = y)
+            {
+                nint yPtr = (nint)py;
+                pool.Run(parts, part =>
+                {
+                    int* dots = stackalloc int[TernaryMatrix.RowsPerGroup * TileTokens];
+                    sbyte** tile = stackalloc sbyte*[TileTokens];
+                    for (int g = part * groups / parts; g < (part + 1) * groups / parts; g++)
+                    {
+                        byte* wg = w.GroupStart(g * TernaryMatrix.RowsPerGroup, 0);
+                        int t = 0;
+                        for (; tiled && t + TileTokens <= tokens; t += TileTokens)
+                        {
+                            for (int k = 0; k < TileTokens; k++) tile[k] = (sbyte*)xPtrs[t + k];
+                            GroupTile512(wg, tile, w.Chunks, dots);
+                            for (int k = 0; k < TileTokens; k++) Store(w, x[t + k], g, dots + k * TernaryMatrix.RowsPerGroup, (float*)yPtr + (long)(t + k) * rows);
+                        }
+                        for (; t < tokens; t++)
+                        {
+                            Group(p, wg, (sbyte*)xPtrs[t], w.Chunks, dots);
+                            Store(w, x[t], g, dots, (float*)yPtr + (long)(t) * rows);
+                        }
+                    }
+                });
+            }
+        }
+        finally
+        {
+            foreach (var h in handles) h.Free();
+        }
+    }
+
+    /// <summary>y[rows of group g] = (Σ q·x − Σ x) · scale_W · scale_x.</summary>
+    private static void Store(TernaryMatrix w, Activations x, int g, int* dots, float* y)
+    {
+        float scale = w.Scale * x.Scale;
+        for (int r = 0; r < TernaryMatrix.RowsPerGroup && g * TernaryMatrix.RowsPerGroup + r < w.Rows; r++)
+            y[g * TernaryMatrix.RowsPerGroup + r] = (dots[r] - x.Sum) * scale;
+    }
+
+    /// <summary>
+    /// Σ q·x of a row group's four rows with four tokens' activations (dots[4·token + row]): each row's 64-byte
+    /// group is split into its four code planes once per chunk and meets the four tokens' chunks there.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GroupTile512(byte* w, sbyte** x, int chunks, int* dots)
+    {
+        const int Pairs = TernaryMatrix.RowsPerGroup * TileTokens;
+        var mask = Vector512.Create((byte)3);
+        var ones = Vector512.Create((short)1);
+        var acc = stackalloc Vector512<int>[Pairs];
+        var sums = stackalloc Vector512<short>[Pairs];
+        for (int i = 0; i < Pairs; i++) acc[i] = Vector512<int>.Zero;
+        for (int c0 = 0; c0 < chunks; c0 += ChunksPerWiden)
+        {
+            for (int i = 0; i < Pairs; i++) sums[i] = Vector512<short>.Zero;
+            for (int c = c0; c < Math.Min(chunks, c0 + ChunksPerWiden); c++)
+                for (int r = 0; r < TernaryMatrix.RowsPerGroup; r++)
+                {
+                    var b = Vector512.Load(w + ((long)c * TernaryMatrix.RowsPerGroup + r) * TernaryMatrix.GroupBytes);
+                    var q0 = b & mask;
+                    var q1 = Vector512.ShiftRightLogical(b.AsUInt16(), 2).AsByte() & mask;
+                    var q2 = Vector512.ShiftRightLogical(b.AsUInt16(), 4).AsByte() & mask;
+                    var q3 = Vector512.ShiftRightLogical(b.AsUInt16(), 6).AsByte() & mask;
+                    for (int t = 0; t < TileTokens; t++)
+                    {
+                        sbyte* xc = x[t] + c * TernaryMatrix.ChunkColumns;
+                        sums[t * TernaryMatrix.RowsPerGroup + r] +=
+                              Avx512BW.MultiplyAddAdjacent(q0, Vector512.Load(xc)) + Avx512BW.MultiplyAddAdjacent(q1, Vector512.Load(xc + 64))
+                            + Avx512BW.MultiplyAddAdjacent(q2, Vector512.Load(xc + 128)) + Avx512BW.MultiplyAddAdjacent(q3, Vector512.Load(xc + 192));
+                    }
+                }
+            for (int i = 0; i < Pairs; i++) acc[i] += Avx512BW.MultiplyAddAdjacent(sums[i], ones);
+        }
+        for (int i = 0; i < Pairs; i++) dots[i] = Vector512.Sum(acc[i]);
+    }
+
     /// <summary>The reference: Σ_c t(r, c) · x_c per row, one trit at a time.</summary>
     public static void MultiplyReference(TernaryMatrix w, Activations x, Span<float> y)
     {

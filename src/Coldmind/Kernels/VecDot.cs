@@ -153,9 +153,12 @@ public static unsafe class VecDots
 
     // ---- TQ2_0 · Q8_K ------------------------------------------------------------------------------
 
+    /// <summary>
+    /// (AVX2 also where AVX-512 exists: TQ2_0's two 128-value halves need a cross-lane shuffle to meet x in
+    /// 512-bit vectors, and the 512-bit variants measured slower here; <see cref="TernaryMatrix"/> is the fast layout.)
+    /// </summary>
     public static float TQ2_0(byte* w, byte* x, int n, SimdPath path) =>
-        path == SimdPath.Vector512 && Avx512BW.IsSupported ? TQ2_0Avx512(w, x, n)
-        : path >= SimdPath.Vector256 && Avx2.IsSupported ? TQ2_0Avx2(w, x, n) : TQ2_0Reference(w, x, n);
+        path >= SimdPath.Vector256 && Avx2.IsSupported ? TQ2_0Avx2(w, x, n) : TQ2_0Reference(w, x, n);
 
     public static float TQ2_0Reference(byte* w, byte* x, int n)
     {
@@ -199,32 +202,6 @@ public static unsafe class VecDots
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(xb->D * ToSingle(wb->D)), Avx.ConvertToVector256Single(dot), acc);
         }
         return Vector256.Sum(acc);
-    }
-
-    /// <summary><see cref="TQ2_0Avx2"/> with a whole block's 64 code bytes in one vector.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float TQ2_0Avx512(byte* w, byte* x, int n)
-    {
-        var wb = (Quantization.TQ2_0.Block*)w;
-        var xb = (Q8_K.Block*)x;
-        var mask = Vector512.Create((byte)3);
-        var ones = Vector512.Create((short)1);
-        var acc = Vector512<float>.Zero;
-        for (int b = 0; b < n / Quantization.TQ2_0.BlockSize; b++, wb++, xb++)
-        {
-            // byte j + m (j = 0, 32) holds elements 128·(j/32) + m + 32·l; x regrouped to match: lane half j/32, plane l
-            var q = Vector512.Load(wb->Qs);
-            sbyte* xs = xb->Qs;
-            var s = Avx512BW.MultiplyAddAdjacent(q & mask, Pair(xs, xs + 128))
-                  + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(q.AsUInt16(), 2).AsByte() & mask, Pair(xs + 32, xs + 160))
-                  + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & mask, Pair(xs + 64, xs + 192))
-                  + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(q.AsUInt16(), 6).AsByte() & mask, Pair(xs + 96, xs + 224));
-            var dot = Avx512BW.MultiplyAddAdjacent(s, ones) - Vector512.Create(BlockSums(xb), Vector256<int>.Zero);
-            acc = Vector512.FusedMultiplyAdd(Vector512.Create(xb->D * ToSingle(wb->D)), Avx512F.ConvertToVector512Single(dot), acc);
-        }
-        return Vector512.Sum(acc);
-
-        static Vector512<sbyte> Pair(sbyte* lo, sbyte* hi) => Vector512.Create(Vector256.Load(lo), Vector256.Load(hi));
     }
 
     /// <summary>The block's Σ x as eight i32 lanes (from its sixteen 16-value sums).</summary>

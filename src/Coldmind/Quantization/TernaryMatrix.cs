@@ -62,6 +62,55 @@ public sealed unsafe class TernaryMatrix : IDisposable
         return FromTrits(trits, rows, columns, scale);
     }
 
+    /// <summary>
+    /// Repacks a TQ2_0 or TQ1_0 matrix (rows × columns, ggml rows) into this layout, the runtime's fast path for
+    /// ternary GGUF weights. Possible when every block carries the same scale, as in BitNet models (a block of
+    /// all zeros may have scale 0); returns null otherwise, and the caller keeps the ggml layout.
+    /// </summary>
+    public static TernaryMatrix? Repack(GgmlType type, byte* data, int rows, int columns, Kernels.WorkerPool? pool = null)
+    {
+        if (type is not (GgmlType.TQ2_0 or GgmlType.TQ1_0) || columns % ChunkColumns != 0) return null;
+        var traits = GgmlTypes.Traits(type);
+        int blocksPerRow = columns / ChunkColumns;
+        long blocks = (long)rows * blocksPerRow;
+        Half scale = default;
+        for (long b = 0; b < blocks; b++)
+        {
+            // the scale is the block's last two bytes in both formats
+            Half d = *(Half*)(data + (b + 1) * traits.BytesPerBlock - 2);
+            if (d == Half.Zero) continue;
+            if (scale == Half.Zero) scale = d;
+            else if (d != scale) return null;
+        }
+        var m = new TernaryMatrix(rows, columns, (float)scale);
+        pool ??= Kernels.WorkerPool.Shared;
+        int parts = Math.Min(pool.AvailableThreads, rows);
+        pool.Run(parts, part =>
+        {
+            byte* codes = stackalloc byte[ChunkColumns];
+            sbyte* trits = stackalloc sbyte[ChunkColumns];
+            for (int r = part * rows / parts; r < (part + 1) * rows / parts; r++)
+                for (int c = 0; c < blocksPerRow; c++)
+                {
+                    byte* block = data + ((long)r * blocksPerRow + c) * traits.BytesPerBlock;
+                    if (*(Half*)(block + traits.BytesPerBlock - 2) == Half.Zero) continue; // stays all code 1 (trit 0)
+                    if (type == GgmlType.TQ2_0)
+                        for (int j = 0; j < 64; j += 32)
+                            for (int l = 0; l < 4; l++)
+                                for (int i = 0; i < 32; i++) codes[4 * j + 32 * l + i] = (byte)((block[j + i] >> (2 * l)) & 3);
+                    else
+                    {
+                        TQ1_0.Trits(*(TQ1_0.Block*)block, new Span<sbyte>(trits, ChunkColumns));
+                        for (int i = 0; i < ChunkColumns; i++) codes[i] = (byte)(trits[i] + 1);
+                    }
+                    byte* group = m.GroupStart(r, c);
+                    for (int i = 0; i < GroupBytes; i++)
+                        group[i] = (byte)(codes[i] | codes[64 + i] << 2 | codes[128 + i] << 4 | codes[192 + i] << 6);
+                }
+        });
+        return m;
+    }
+
     /// <summary>An independent copy (its own packed buffer).</summary>
     public TernaryMatrix Clone()
     {

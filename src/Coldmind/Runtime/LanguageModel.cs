@@ -4,8 +4,49 @@ using Coldmind.Quantization;
 
 namespace Coldmind.Runtime;
 
-/// <summary>A linear projection: a packed weight matrix and the per-tensor scale BitNet files may keep beside it.</summary>
-public sealed record Projection(PackedMatrix Matrix, float Scale)
+/// <summary>A weight matrix the runtime multiplies with: Y (tokens × Rows) = X (tokens × Columns) Wᵀ.</summary>
+public interface IWeightMatrix
+{
+    int Rows { get; }
+    int Columns { get; }
+    /// <summary>Bytes one multiplication reads.</summary>
+    long ByteCount { get; }
+    string Layout { get; }
+    void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y);
+}
+
+/// <summary>A matrix in its GGUF type, multiplied in place in the mapping.</summary>
+public sealed class GgufMatrix(PackedMatrix matrix) : IWeightMatrix
+{
+    public int Rows => matrix.Rows;
+    public int Columns => matrix.Columns;
+    public long ByteCount => matrix.ByteCount;
+    public string Layout => matrix.Traits.Name;
+    public void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y) => matrix.Multiply(x, tokens, y);
+}
+
+/// <summary>A TQ2_0/TQ1_0 matrix repacked at load into <see cref="TernaryMatrix"/>'s layout, with int8 activations per token (BitNet's absmax).</summary>
+public sealed class RepackedTernary(TernaryMatrix matrix, string from) : IWeightMatrix, IDisposable
+{
+    public int Rows => matrix.Rows;
+    public int Columns => matrix.Columns;
+    public long ByteCount => matrix.PackedBytes;
+    public string Layout => $"I2×4 (from {from})";
+
+    public void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
+    {
+        if (x.Length != (long)tokens * Columns) throw new ColdmindException($"A {Rows}×{Columns} matrix times {tokens} token(s) needs x of {(long)tokens * Columns}, got {x.Length}.");
+        var activations = new TernaryGemv.Activations[tokens];
+        for (int t = 0; t < tokens; t++) activations[t] = new TernaryGemv.Activations(x.Slice(t * Columns, Columns), matrix.Chunks);
+        if (tokens == 1) TernaryGemv.Multiply(matrix, activations[0], y);
+        else TernaryGemv.Multiply(matrix, activations, y);
+    }
+
+    public void Dispose() => matrix.Dispose();
+}
+
+/// <summary>A linear projection: a weight matrix and the per-tensor scale BitNet files may keep beside it.</summary>
+public sealed record Projection(IWeightMatrix Matrix, float Scale)
 {
     /// <summary>Y (tokens × Rows) = X (tokens × Columns) Wᵀ · scale.</summary>
     public void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
@@ -25,7 +66,7 @@ public sealed record LayerWeights(
 /// own type (F32 … TQ1_0) and are multiplied in place; only the small norm vectors are copied. Create an
 /// <see cref="InferenceSession"/> per conversation: it owns the KV cache.
 /// </summary>
-public sealed class LanguageModel : IDisposable
+public sealed unsafe class LanguageModel : IDisposable
 {
     private readonly GgufFile _file;
 
@@ -41,9 +82,12 @@ public sealed class LanguageModel : IDisposable
     public long BytesPerToken { get; }
     public long FileBytes { get; }
 
-    private LanguageModel(GgufFile file)
+    private readonly bool _repackTernary;
+
+    private LanguageModel(GgufFile file, bool repackTernary)
     {
         _file = file;
+        _repackTernary = repackTernary;
         Config = ModelConfig.FromGguf(file);
         Tokenizer = Tokenizer.FromGguf(file);
         var c = Config;
@@ -71,11 +115,15 @@ public sealed class LanguageModel : IDisposable
         FileBytes = new FileInfo(file.Path).Length;
     }
 
-    /// <summary>Opens a GGUF model; the file stays mapped until the model is disposed.</summary>
-    public static LanguageModel Load(string path)
+    /// <summary>
+    /// Opens a GGUF model; the file stays mapped until the model is disposed. Ternary matrices (TQ2_0, TQ1_0)
+    /// whose blocks share one scale are repacked into <see cref="TernaryMatrix"/>'s layout unless
+    /// <paramref name="repackTernary"/> is false; every other matrix is used in place.
+    /// </summary>
+    public static LanguageModel Load(string path, bool repackTernary = true)
     {
         var file = GgufFile.Open(path);
-        try { return new LanguageModel(file); }
+        try { return new LanguageModel(file, repackTernary); }
         catch
         {
             file.Dispose();
@@ -108,8 +156,18 @@ public sealed class LanguageModel : IDisposable
     private Projection Project(string name, int rows, int columns)
     {
         var scale = _file.Tensors.FirstOrDefault(t => t.Name == name + ".scale");
-        return new Projection(Matrix(name + ".weight", rows, columns), scale == null ? 1f : _file.ReadFloats(Tensor(scale.Name, 1))[0]);
+        var packed = Matrix(name + ".weight", rows, columns);
+        IWeightMatrix weights = _repackTernary && TernaryMatrix.Repack(packed.Traits.Type, _file.Pointer(Tensor(name + ".weight", columns, rows)), rows, columns) is { } ternary
+            ? new RepackedTernary(ternary, packed.Traits.Name)
+            : new GgufMatrix(packed);
+        return new Projection(weights, scale == null ? 1f : _file.ReadFloats(Tensor(scale.Name, 1))[0]);
     }
 
-    public void Dispose() => _file.Dispose();
+    public void Dispose()
+    {
+        foreach (var l in Layers)
+            foreach (var p in new[] { l.Query, l.Key, l.Value, l.Output, l.Gate, l.Up, l.Down })
+                (p.Matrix as IDisposable)?.Dispose();
+        _file.Dispose();
+    }
 }
