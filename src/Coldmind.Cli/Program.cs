@@ -38,7 +38,12 @@ catch (Exception e) when (Environment.GetEnvironmentVariable("COLDMIND_DEBUG") =
 
 static int Fail(string message, int code)
 {
-    AnsiConsole.Console.Profile.Out = new AnsiConsoleOutput(Console.Error);
-    AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {message}");
+    // unwrapped when piped, so logs and scripts see the whole message on one line
+    if (Console.IsErrorRedirected) Console.Error.WriteLine($"error: {message}");
+    else
+    {
+        AnsiConsole.Console.Profile.Out = new AnsiConsoleOutput(Console.Error);
+        AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {message}");
+    }
     return code;
 }

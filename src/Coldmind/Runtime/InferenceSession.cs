@@ -47,8 +47,11 @@ public sealed class InferenceSession
     /// <summary>Forgets the conversation (the cache is overwritten from position 0).</summary>
     public void Reset() => Position = 0;
 
-    /// <summary>Runs <paramref name="tokens"/> at the next positions; returns the logits after the last one.</summary>
-    public float[] Evaluate(ReadOnlySpan<int> tokens)
+    /// <summary>
+    /// Runs <paramref name="tokens"/> at the next positions; returns the logits after the last one.
+    /// <paramref name="onLayer"/>, when given, sees the residual stream (tokens × embedding) after each block.
+    /// </summary>
+    public float[] Evaluate(ReadOnlySpan<int> tokens, Action<int, float[]>? onLayer = null)
     {
         var c = _model.Config;
         int n = tokens.Length;
@@ -95,6 +98,7 @@ public sealed class InferenceSession
             }
             w.Down.Multiply(gate, n, b.H.AsSpan(0, n * d));
             TensorPrimitives.Add(x, b.H.AsSpan(0, n * d), x);
+            onLayer?.Invoke(l, x.ToArray());
         }
         Position += n;
 
