@@ -181,6 +181,23 @@ public sealed unsafe class GgufFile : IDisposable
     /// <summary>The tensor's first byte in the mapping, for tensors of any size (valid until the file is disposed).</summary>
     public byte* Pointer(GgufTensorInfo t) => _base + DataOffset + t.Offset;
 
+    /// <summary>
+    /// Tells the kernel this process is done with the tensor's pages (madvise DONTNEED on Linux): they leave the
+    /// resident set now instead of when memory runs short, e.g. after a tensor was repacked into its own memory.
+    /// A later read maps them in again from the page cache; elsewhere this does nothing.
+    /// </summary>
+    public void Release(GgufTensorInfo t)
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        const long Page = 4096;
+        long start = (long)(_base + DataOffset + t.Offset), end = start + t.ByteCount;
+        long first = (start + Page - 1) / Page * Page, last = end / Page * Page;
+        if (last > first) _ = Madvise((nint)first, (nuint)(last - first), 4 /* MADV_DONTNEED */);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "madvise")]
+    private static extern int Madvise(nint address, nuint length, int advice);
+
     /// <summary>The tensor's values as float32 (dequantized).</summary>
     public float[] ReadFloats(GgufTensorInfo t) => GgmlTypes.Traits(t.Type).Dequantize(Data(t), checked((int)t.Count));
 

@@ -26,11 +26,7 @@ public sealed class InferenceSession
         ContextLength = contextLength;
         _keys = new float[c.Layers][];
         _values = new float[c.Layers][];
-        for (int l = 0; l < c.Layers; l++)
-        {
-            _keys[l] = new float[(long)contextLength * c.KvLength];
-            _values[l] = new float[(long)contextLength * c.KvLength];
-        }
+        Reserve(Math.Min(contextLength, 256));
         // RoPE angles pos · base^(−2i / rot), as llama2.c and ggml's rope (NORM: adjacent pairs)
         int half = c.RopeDimensions / 2;
         _cos = new float[(long)contextLength * half];
@@ -42,6 +38,19 @@ public sealed class InferenceSession
                 _cos[pos * half + i] = MathF.Cos(angle);
                 _sin[pos * half + i] = MathF.Sin(angle);
             }
+    }
+
+    /// <summary>Grows the cache to hold <paramref name="positions"/> (doubling, up to the context), so memory follows use.</summary>
+    private void Reserve(int positions)
+    {
+        var c = _model.Config;
+        if (_keys[0] != null && _keys[0].Length >= (long)positions * c.KvLength) return;
+        int capacity = Math.Min(ContextLength, Math.Max(positions, 2 * (_keys[0]?.Length ?? 0) / c.KvLength));
+        for (int l = 0; l < c.Layers; l++)
+        {
+            Array.Resize(ref _keys[l], capacity * c.KvLength);
+            Array.Resize(ref _values[l], capacity * c.KvLength);
+        }
     }
 
     /// <summary>Forgets the conversation (the cache is overwritten from position 0).</summary>
@@ -58,6 +67,7 @@ public sealed class InferenceSession
         if (n == 0) throw new ColdmindException("Nothing to evaluate: no tokens.");
         if (Position + n > ContextLength)
             throw new ColdmindException($"{Position + n} tokens do not fit the context of {ContextLength}; shorten the prompt or generate fewer tokens.");
+        Reserve(Position + n);
         var b = _buffers is { } existing && existing.Tokens >= n ? existing : _buffers = new Buffers(c, n);
         int d = c.EmbeddingLength, kv = c.KvLength, ff = c.FeedForwardLength;
         var x = b.X.AsSpan(0, n * d);

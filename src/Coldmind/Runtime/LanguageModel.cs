@@ -157,9 +157,13 @@ public sealed unsafe class LanguageModel : IDisposable
     {
         var scale = _file.Tensors.FirstOrDefault(t => t.Name == name + ".scale");
         var packed = Matrix(name + ".weight", rows, columns);
-        IWeightMatrix weights = _repackTernary && TernaryMatrix.Repack(packed.Traits.Type, _file.Pointer(Tensor(name + ".weight", columns, rows)), rows, columns) is { } ternary
-            ? new RepackedTernary(ternary, packed.Traits.Name)
-            : new GgufMatrix(packed);
+        var tensor = Tensor(name + ".weight", columns, rows);
+        IWeightMatrix weights = new GgufMatrix(packed);
+        if (_repackTernary && TernaryMatrix.Repack(packed.Traits.Type, _file.Pointer(tensor), rows, columns) is { } ternary)
+        {
+            weights = new RepackedTernary(ternary, packed.Traits.Name);
+            _file.Release(tensor); // the repacked copy is used; the file's pages need not stay resident
+        }
         return new Projection(weights, scale == null ? 1f : _file.ReadFloats(Tensor(scale.Name, 1))[0]);
     }
 

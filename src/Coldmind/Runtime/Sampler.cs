@@ -41,10 +41,10 @@ public sealed class Sampler
                 scores[t] = scores[t] > 0 ? scores[t] / o.RepeatPenalty : scores[t] * o.RepeatPenalty; // as llama.cpp / CTRL
         if (o.Temperature == 0) return ArgMax(scores);
 
-        // candidates by score, highest first; top-k keeps k of them
-        int[] order = Enumerable.Range(0, scores.Length).ToArray();
+        // candidates by score, highest first (ties: lower id first); top-k keeps k of them
+        int[] order = o.TopK > 0 && o.TopK < scores.Length ? TopK(scores, o.TopK) : Enumerable.Range(0, scores.Length).ToArray();
         Array.Sort(order, (a, b) => scores[b].CompareTo(scores[a]) is var c && c != 0 ? c : a.CompareTo(b));
-        int keep = o.TopK > 0 ? Math.Min(o.TopK, order.Length) : order.Length;
+        int keep = order.Length;
         // top-p: the smallest prefix whose probability (at temperature 1) reaches p
         var probabilities = Softmax(order, keep, scores, 1f);
         double cumulative = 0;
@@ -61,6 +61,20 @@ public sealed class Sampler
             if (u < sum) return order[i];
         }
         return order[keep - 1];
+    }
+
+    /// <summary>The ids of the k highest scores (ties: lower id), in no order: one pass with a k-element heap, not a sort of the vocabulary.</summary>
+    private static int[] TopK(float[] scores, int k)
+    {
+        var heap = new PriorityQueue<int, (float Score, int NegId)>(k + 1);
+        for (int i = 0; i < scores.Length; i++)
+        {
+            heap.Enqueue(i, (scores[i], -i));
+            if (heap.Count > k) heap.Dequeue(); // drops the lowest (score, then the higher id)
+        }
+        var ids = new int[k];
+        for (int i = 0; i < k; i++) ids[i] = heap.Dequeue();
+        return ids;
     }
 
     public static int ArgMax(ReadOnlySpan<float> scores)
