@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Coldmind.Kernels;
@@ -29,41 +28,10 @@ internal static class BenchCommand
         {
             CommonOptions.UseThreads(r.GetValue(threads));
             int p = r.GetValue(prompt), n = r.GetValue(gen), repetitions = r.GetValue(reps);
-            if (p < 0 || n < 0 || p + n == 0) throw new ColdmindException($"-p and -n must not be negative and not both 0; got {p} and {n}.");
-            if (repetitions < 1) throw new ColdmindException($"-r must be at least 1, got {repetitions}.");
             using var lm = LanguageModel.Load(r.GetValue(model)!);
-            if (Math.Max(p, n + 1) > lm.Config.ContextLength) throw new ColdmindException($"The model's context holds {lm.Config.ContextLength} tokens; -p {p} / -n {n} do not fit.");
-            var rng = new Tensors.Rng(1);
-            int[] RandomTokens(int count) => Enumerable.Range(0, count).Select(_ => rng.NextInt(lm.Config.VocabSize)).ToArray();
-            var session = lm.CreateSession(Math.Max(p, n + 1));
-
             double? pp = null, tg = null;
-            CommonOptions.WithProgress("benchmarking", repetitions * ((p > 0 ? 1 : 0) + (n > 0 ? 1 : 0)) + 1, r.GetValue(json), tick =>
-            {
-                session.Evaluate(RandomTokens(Math.Min(8, p > 0 ? p : 1))); // warm-up: page the weights in, JIT the kernels
-                session.Reset();
-                tick();
-                if (p > 0)
-                    pp = p / Median(repetitions, () =>
-                    {
-                        session.Reset();
-                        var tokens = RandomTokens(p);
-                        var clock = Stopwatch.StartNew();
-                        session.Evaluate(tokens);
-                        tick();
-                        return clock.Elapsed.TotalSeconds;
-                    });
-                if (n > 0)
-                    tg = n / Median(repetitions, () =>
-                    {
-                        session.Reset();
-                        var tokens = RandomTokens(n);
-                        var clock = Stopwatch.StartNew();
-                        foreach (int t in tokens) session.Evaluate([t]);
-                        tick();
-                        return clock.Elapsed.TotalSeconds;
-                    });
-            });
+            CommonOptions.WithProgress("benchmarking", repetitions * ((p > 0 ? 1 : 0) + (n > 0 ? 1 : 0)), r.GetValue(json),
+                tick => (pp, tg) = ModelBenchmark.Measure(lm, p, n, repetitions, tick));
             double bandwidth = MemoryBandwidth.Measure(WorkerPool.Shared);
             double roofline = bandwidth * 1e9 / lm.BytesPerToken;
             if (r.GetValue(json))
@@ -86,11 +54,5 @@ internal static class BenchCommand
             return 0;
         });
         return cmd;
-    }
-
-    private static double Median(int repetitions, Func<double> run)
-    {
-        var times = Enumerable.Range(0, repetitions).Select(_ => run()).Order().ToArray();
-        return times[times.Length / 2];
     }
 }
