@@ -99,12 +99,17 @@ public sealed class InferenceSession
             w.Up.Multiply(b.H.AsSpan(0, n * d), n, up);
             if (c.Architecture == Architecture.BitNet)
             {
-                for (int i = 0; i < gate.Length; i++) gate[i] = gate[i] > 0 ? gate[i] * gate[i] * up[i] : 0f; // relu(g)² · u
+                TensorPrimitives.Max(gate, 0f, gate); // relu(g)² · u
+                TensorPrimitives.Multiply(gate, gate, gate);
+                TensorPrimitives.Multiply(gate, up, gate);
                 RmsNorm(gate, w.FeedForwardSubNorm!, gate, c.RmsEpsilon);
             }
             else
             {
-                for (int i = 0; i < gate.Length; i++) gate[i] = gate[i] / (1f + MathF.Exp(-gate[i])) * up[i]; // silu(g) · u
+                var sigmoid = b.Sigmoid.AsSpan(0, n * ff); // silu(g) · u = g · σ(g) · u
+                TensorPrimitives.Sigmoid(gate, sigmoid);
+                TensorPrimitives.Multiply(gate, sigmoid, gate);
+                TensorPrimitives.Multiply(gate, up, gate);
             }
             w.Down.Multiply(gate, n, b.H.AsSpan(0, n * d));
             TensorPrimitives.Add(x, b.H.AsSpan(0, n * d), x);
@@ -189,5 +194,6 @@ public sealed class InferenceSession
         public float[] Attention { get; } = new float[tokens * c.EmbeddingLength];
         public float[] Gate { get; } = new float[tokens * c.FeedForwardLength];
         public float[] Up { get; } = new float[tokens * c.FeedForwardLength];
+        public float[] Sigmoid { get; } = new float[tokens * c.FeedForwardLength];
     }
 }
