@@ -17,6 +17,7 @@ var root = new RootCommand("""
     ChatCommand.Create(),
     BenchCommand.Create(),
     SynthCommand.Create(),
+    TrainLmCommand.Create(),
 };
 
 // Plain text when piped into a file or another program (logs, CI); colours and live progress on a terminal.

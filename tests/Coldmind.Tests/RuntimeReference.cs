@@ -48,8 +48,8 @@ internal sealed class RuntimeReference
             for (int i = 0; i < _c.RopeDimensions / 2; i++)
             {
                 double angle = pos / Math.Pow(_c.RopeBase, 2.0 * i / _c.RopeDimensions);
-                int k = h * _c.HeadDim + 2 * i;
-                (v[k], v[k + 1]) = (v[k] * Math.Cos(angle) - v[k + 1] * Math.Sin(angle), v[k] * Math.Sin(angle) + v[k + 1] * Math.Cos(angle));
+                int k = h * _c.HeadDim + (_c.RopeNeox ? i : 2 * i), k2 = k + (_c.RopeNeox ? _c.RopeDimensions / 2 : 1);
+                (v[k], v[k2]) = (v[k] * Math.Cos(angle) - v[k2] * Math.Sin(angle), v[k] * Math.Sin(angle) + v[k2] * Math.Cos(angle));
             }
     }
 
@@ -87,9 +87,10 @@ internal sealed class RuntimeReference
             h = Norm(x, p + "ffn_norm.weight");
             var gate = Project(p + "ffn_gate", h);
             var up = Project(p + "ffn_up", h);
-            var act = _c.Architecture == Architecture.BitNet
-                ? Norm(gate.Select((g, i) => Math.Max(g, 0) * Math.Max(g, 0) * up[i]).ToArray(), p + "ffn_sub_norm.weight")
-                : gate.Select((g, i) => g / (1 + Math.Exp(-g)) * up[i]).ToArray();
+            var act = _c.SiluFeedForward
+                ? gate.Select((g, i) => g / (1 + Math.Exp(-g)) * up[i]).ToArray()
+                : gate.Select((g, i) => Math.Max(g, 0) * Math.Max(g, 0) * up[i]).ToArray();
+            if (_c.Architecture == Architecture.BitNet) act = Norm(act, p + "ffn_sub_norm.weight");
             var down = Project(p + "ffn_down", act);
             x = x.Select((val, i) => val + down[i]).ToArray();
             layers.Add(x);

@@ -31,15 +31,16 @@ internal static class RunCommand
         var prompt = new Option<string>("--prompt", "-p") { Description = "the text to continue", DefaultValueFactory = _ => "" };
         var count = new Option<int>("-n", "--n-predict") { Description = "tokens to generate", DefaultValueFactory = _ => 128 };
         var sampling = new SamplingOptions();
+        var noRepack = new Option<bool>("--no-repack") { Description = "multiply TQ1_0/TQ2_0 matrices in their GGUF layout with Q8_K activations, as llama.cpp does, instead of repacking them" };
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
-        var cmd = new Command("run", "Generate text with a GGUF model, streaming it, then print tokens/s.") { model, prompt, count, threads, json };
+        var cmd = new Command("run", "Generate text with a GGUF model, streaming it, then print tokens/s.") { model, prompt, count, noRepack, threads, json };
         foreach (var o in sampling.All) cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
             CommonOptions.UseThreads(r.GetValue(threads));
             var sampler = sampling.Sampler(r);
-            using var lm = LanguageModel.Load(r.GetValue(model)!);
+            using var lm = LanguageModel.Load(r.GetValue(model)!, repackTernary: !r.GetValue(noRepack));
             var session = lm.CreateSession(ContextLength(lm, r.GetValue(sampling.Context)));
             var tokens = lm.Tokenizer.Encode(r.GetValue(prompt)!);
             bool asJson = r.GetValue(json);

@@ -48,7 +48,7 @@ public sealed class Embedding : Module
 {
     public Tensor Weight { get; }
 
-    public Embedding(int vocab, int dim, Rng rng) => Weight = Parameter("weight", Tensor.Normal(rng, 1f, vocab, dim));
+    public Embedding(int vocab, int dim, Rng rng, float std = 1f) => Weight = Parameter("weight", Tensor.Normal(rng, std, vocab, dim));
 
     public Tensor Forward(int[] ids, params int[] shape) => Tensor.Embedding(Weight, ids, shape);
 
@@ -126,18 +126,19 @@ public sealed class Flatten : Module
 public sealed class BitLinear : Module
 {
     public Tensor Weight { get; }
-    public RmsNorm Norm { get; }
+    /// <summary>The norm before activation quantization; null where the model puts one in front of the layer (BitNet 2B4T's attn_norm, sub-norms).</summary>
+    public RmsNorm? Norm { get; }
 
     /// <summary>0: a float layer (after the norm); 1: fully quantized. Set by the trainer's warm-up.</summary>
     public float Lambda { get; set; } = 1f;
 
-    public BitLinear(int inFeatures, int outFeatures, Rng rng)
+    public BitLinear(int inFeatures, int outFeatures, Rng rng, bool norm = true)
     {
         float bound = 1f / MathF.Sqrt(inFeatures);
         Weight = Parameter("weight", Tensor.Uniform(rng, -bound, bound, outFeatures, inFeatures));
-        Norm = Child("norm", new RmsNorm(inFeatures));
+        if (norm) Norm = Child("norm", new RmsNorm(inFeatures));
     }
 
     public override Tensor Forward(Tensor x) =>
-        Tensor.Linear(Norm.Forward(x).Int8ActivationsSte(Lambda), Weight.TernaryWeightsSte(Lambda), null);
+        Tensor.Linear((Norm?.Forward(x) ?? x).Int8ActivationsSte(Lambda), Weight.TernaryWeightsSte(Lambda), null);
 }

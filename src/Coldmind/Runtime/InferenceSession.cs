@@ -97,20 +97,20 @@ public sealed class InferenceSession
             var up = b.Up.AsSpan(0, n * ff);
             w.Gate.Multiply(b.H.AsSpan(0, n * d), n, gate);
             w.Up.Multiply(b.H.AsSpan(0, n * d), n, up);
-            if (c.Architecture == Architecture.BitNet)
-            {
-                TensorPrimitives.Max(gate, 0f, gate); // relu(g)² · u
-                TensorPrimitives.Multiply(gate, gate, gate);
-                TensorPrimitives.Multiply(gate, up, gate);
-                RmsNorm(gate, w.FeedForwardSubNorm!, gate, c.RmsEpsilon);
-            }
-            else
+            if (c.SiluFeedForward)
             {
                 var sigmoid = b.Sigmoid.AsSpan(0, n * ff); // silu(g) · u = g · σ(g) · u
                 TensorPrimitives.Sigmoid(gate, sigmoid);
                 TensorPrimitives.Multiply(gate, sigmoid, gate);
                 TensorPrimitives.Multiply(gate, up, gate);
             }
+            else
+            {
+                TensorPrimitives.Max(gate, 0f, gate); // relu(g)² · u
+                TensorPrimitives.Multiply(gate, gate, gate);
+                TensorPrimitives.Multiply(gate, up, gate);
+            }
+            if (w.FeedForwardSubNorm != null) RmsNorm(gate, w.FeedForwardSubNorm, gate, c.RmsEpsilon);
             w.Down.Multiply(gate, n, b.H.AsSpan(0, n * d));
             TensorPrimitives.Add(x, b.H.AsSpan(0, n * d), x);
             onLayer?.Invoke(l, x.ToArray());
@@ -137,11 +137,14 @@ public sealed class InferenceSession
         }
     }
 
-    /// <summary>Rotates the first RopeDimensions of each head by the angles of <paramref name="pos"/>, adjacent pairs.</summary>
+    /// <summary>
+    /// Rotates the first RopeDimensions of each head by the angles of <paramref name="pos"/>: pairs (2i, 2i + 1)
+    /// for llama (ggml's NORM), (i, i + rot/2) for bitnet (NEOX), as llama.cpp does for each architecture.
+    /// </summary>
     private void Rope(Span<float> v, int heads, int pos)
     {
         var c = _model.Config;
-        int half = c.RopeDimensions / 2;
+        int half = c.RopeDimensions / 2, stride = c.RopeNeox ? 1 : 2, offset = c.RopeNeox ? half : 1;
         var cos = _cos.AsSpan(pos * half, half);
         var sin = _sin.AsSpan(pos * half, half);
         for (int h = 0; h < heads; h++)
@@ -149,9 +152,10 @@ public sealed class InferenceSession
             var head = v.Slice(h * c.HeadDim, c.HeadDim);
             for (int i = 0; i < half; i++)
             {
-                float a = head[2 * i], b = head[2 * i + 1];
-                head[2 * i] = a * cos[i] - b * sin[i];
-                head[2 * i + 1] = a * sin[i] + b * cos[i];
+                int j = stride * i;
+                float a = head[j], b = head[j + offset];
+                head[j] = a * cos[i] - b * sin[i];
+                head[j + offset] = a * sin[i] + b * cos[i];
             }
         }
     }

@@ -18,9 +18,14 @@ public enum Architecture
 /// <summary>A model's hyper-parameters, read from the GGUF metadata under its architecture's prefix.</summary>
 public sealed record ModelConfig(
     Architecture Architecture, int EmbeddingLength, int Layers, int Heads, int KvHeads, int FeedForwardLength,
-    int ContextLength, int VocabSize, int RopeDimensions, float RopeBase, float RmsEpsilon)
+    int ContextLength, int VocabSize, int RopeDimensions, float RopeBase, float RmsEpsilon, bool SiluFeedForward)
 {
+    /// <summary>Coldmind's mark on a bitnet-architecture file whose FFN uses SiLU (as llama.cpp's bitnet graph) instead of 2B4T's relu².</summary>
+    public const string FfnActivationKey = "coldmind.ffn_activation";
+
     public int HeadDim => EmbeddingLength / Heads;
+    /// <summary>RoPE on the halves (i, i + rot/2) as llama.cpp does for bitnet (NEOX), or on adjacent pairs for llama (NORM).</summary>
+    public bool RopeNeox => Architecture == Architecture.BitNet;
     public int KvLength => KvHeads * HeadDim;
 
     public static ModelConfig FromGguf(GgufFile file)
@@ -52,7 +57,8 @@ public sealed record ModelConfig(
             ?? throw new ColdmindException($"'{file.Path}' has no token_embd.weight tensor.");
         var config = new ModelConfig(architecture, embd, Int("block_count"), heads, Int("attention.head_count_kv", heads), Int("feed_forward_length"),
             Int("context_length", 2048), Int("vocab_size", tokens?.Length ?? (int)embedding.Dims[^1]), Int("rope.dimension_count", embd / heads),
-            Float("rope.freq_base", 10000f), Float("attention.layer_norm_rms_epsilon", 1e-5f));
+            Float("rope.freq_base", 10000f), Float("attention.layer_norm_rms_epsilon", 1e-5f),
+            architecture == Architecture.Llama || file.Get(FfnActivationKey)?.Value as string == "silu");
         if (embd % heads != 0 || heads % config.KvHeads != 0 || config.RopeDimensions > config.HeadDim || config.RopeDimensions % 2 != 0)
             throw new ColdmindException($"'{file.Path}': {heads} heads, {config.KvHeads} KV heads, {embd} embedding and {config.RopeDimensions} rotary dimensions do not fit together.");
         return config;

@@ -1,0 +1,56 @@
+using Coldmind.Formats;
+using Coldmind.Nn;
+using Coldmind.Quantization;
+
+namespace Coldmind.Runtime;
+
+/// <summary>
+/// Writes a trained <see cref="TinyLm"/> as a GGUF of the bitnet architecture, which Coldmind's runtime and
+/// llama.cpp load: parameter names are already GGUF's. Ternary projections are ternarized as in training
+/// (absmean scale, trits) and stored as TQ2_0, whose per-block scale then holds the tensor's scale exactly
+/// up to f16 rounding; float projections, norms and the embedding stay F32. llama.cpp's bitnet graph uses a
+/// SiLU-gated FFN: a model trained with SiLU is marked coldmind.ffn_activation = silu so that Coldmind does
+/// the same, and then both runtimes compute the same function; with relu² (2B4T's default here) only Coldmind does.
+/// </summary>
+public static class TinyLmExport
+{
+    public static void Write(TinyLm model, CharacterVocabulary vocabulary, string path, string name)
+    {
+        var c = model.Config;
+        if (vocabulary.Size != c.Vocab) throw new ColdmindException($"The vocabulary has {vocabulary.Size} tokens, the model {c.Vocab}.");
+        var w = new GgufWriter();
+        w.Set("general.architecture", GgufValue.Of("bitnet"));
+        w.Set("general.name", GgufValue.Of(name));
+        w.Set("general.alignment", GgufValue.Of(32u));
+        w.Set("general.quantization_version", GgufValue.Of(2u));
+        w.Set("general.file_type", GgufValue.Of(c.Ternary ? 37u : 0u)); // MOSTLY_TQ2_0 or ALL_F32
+        w.Set("bitnet.context_length", GgufValue.Of(2048u));
+        w.Set("bitnet.embedding_length", GgufValue.Of((uint)c.Dim));
+        w.Set("bitnet.block_count", GgufValue.Of((uint)c.Layers));
+        w.Set("bitnet.feed_forward_length", GgufValue.Of((uint)c.FfnDim));
+        w.Set("bitnet.attention.head_count", GgufValue.Of((uint)c.Heads));
+        w.Set("bitnet.attention.head_count_kv", GgufValue.Of((uint)c.KvHeads));
+        w.Set("bitnet.rope.dimension_count", GgufValue.Of((uint)c.HeadDim));
+        w.Set("bitnet.rope.freq_base", GgufValue.Of(c.RopeTheta));
+        w.Set("bitnet.attention.layer_norm_rms_epsilon", GgufValue.Of(c.NormEps));
+        w.Set("bitnet.vocab_size", GgufValue.Of((uint)c.Vocab));
+        if (c.FfnActivation == Activation.Silu) w.Set(ModelConfig.FfnActivationKey, GgufValue.Of("silu"));
+        vocabulary.WriteTo(w);
+        var f32 = GgmlTypes.Traits(GgmlType.F32);
+        var tq2 = GgmlTypes.Traits(GgmlType.TQ2_0);
+        foreach (var (tensorName, t) in model.NamedParameters())
+        {
+            var values = t.ToArray();
+            long[] dims = t.Shape.Reverse().Select(d => (long)d).ToArray(); // ggml order: row length first
+            bool ternary = c.Ternary && t.Rank == 2 && tensorName.StartsWith("blk.", StringComparison.Ordinal);
+            if (ternary)
+            {
+                var trits = new sbyte[values.Length];
+                float scale = BitNetQuantizer.Ternarize(values, trits);
+                w.AddTensor(tensorName, dims, GgmlType.TQ2_0, tq2.Quantize(trits.Select(v => v * scale).ToArray()));
+            }
+            else w.AddTensor(tensorName, dims, GgmlType.F32, f32.Quantize(values));
+        }
+        w.Write(path);
+    }
+}

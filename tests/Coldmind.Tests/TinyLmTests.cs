@@ -1,0 +1,62 @@
+using Coldmind.Nn;
+using Coldmind.Runtime;
+using Coldmind.Tensors;
+using Xunit;
+
+namespace Coldmind.Tests;
+
+public class TinyLmTests
+{
+    private static string Text() => File.ReadAllText(SharedFiles.Require("data/text/tinyshakespeare.txt"))[..40_000];
+
+    [Theory]
+    [InlineData(true, Activation.SquaredRelu, 2e-3)]
+    [InlineData(true, Activation.Silu, 2e-3)]
+    [InlineData(false, Activation.SquaredRelu, 1e-4)]
+    public void Training_lowers_the_loss_and_the_exported_gguf_computes_what_the_model_computes(bool ternary, Activation activation, double tolerance)
+    {
+        string text = Text();
+        var vocabulary = new CharacterVocabulary(text);
+        var ids = vocabulary.Encode(text);
+        var config = new TinyLmConfig(vocabulary.Size, Dim: 256, Layers: 1, Heads: 4, KvHeads: 2, FfnDim: 256, Ternary: ternary, FfnActivation: activation);
+        var model = new TinyLm(config, new Rng(1));
+        int[] train = ids[..36_000], validation = ids[36_000..];
+        float before = LmTrainer.ValidationLoss(model, validation, 32, 16);
+        var steps = LmTrainer.Train(model, train, validation, new LmTrainOptions(Steps: 40, Batch: 4, Context: 32, LearningRate: 3e-3f, EvalEvery: 40, EvalWindows: 16));
+        Assert.True(steps[^1].ValidationLoss < before - 0.5f, $"validation loss {before} → {steps[^1].ValidationLoss}");
+
+        using var dir = new TempDir();
+        var path = dir.File("lm.gguf");
+        TinyLmExport.Write(model, vocabulary, path, "test");
+        using var lm = LanguageModel.Load(path);
+        Assert.Equal(config.Vocab, lm.Config.VocabSize);
+        var prompt = vocabulary.Encode("ROMEO:\nWhat say");
+        Assert.Equal(prompt, lm.Tokenizer.Encode("ROMEO:\nWhat say"));
+        var runtime = lm.CreateSession(64).Evaluate(prompt);
+        float[] trained;
+        using (Tensor.NoGrad()) trained = model.Logits(prompt, 1, prompt.Length).ToArray()[^config.Vocab..];
+        double err = 0, norm = 0;
+        for (int i = 0; i < trained.Length; i++) { err += Math.Pow(runtime[i] - trained[i], 2); norm += Math.Pow(trained[i], 2); }
+        Assert.True(Math.Sqrt(err / norm) < tolerance, $"relative distance {Math.Sqrt(err / norm)}");
+    }
+
+    [Fact]
+    public void Train_lm_command_reports_both_losses_and_writes_a_model_the_runtime_runs()
+    {
+        using var dir = new TempDir();
+        var textFile = dir.File("t.txt");
+        File.WriteAllText(textFile, Text());
+        var output = dir.File("tiny.gguf");
+        var (exit, stdout, err) = CliTests.Run("train-lm", "--text", textFile, "--out", output, "--steps", "6", "--layers", "1", "--ffn", "256",
+            "--batch", "2", "--context", "32", "--json");
+        Assert.True(exit == 0, err);
+        using var json = System.Text.Json.JsonDocument.Parse(stdout);
+        Assert.True(json.RootElement.GetProperty("ternary_validation_loss").GetSingle() > 0);
+        Assert.True(json.RootElement.GetProperty("float_validation_loss").GetSingle() > 0);
+        (exit, stdout, err) = CliTests.Run("run", output, "-p", "KING:", "-n", "8", "--json");
+        Assert.True(exit == 0, err);
+        (exit, _, err) = CliTests.Run("train-lm", "--text", textFile, "--out", output, "--dim", "200");
+        Assert.Equal(1, exit);
+        Assert.Contains("multiples of 256", err);
+    }
+}
