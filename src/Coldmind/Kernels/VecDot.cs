@@ -12,7 +12,10 @@ namespace Coldmind.Kernels;
 public unsafe delegate float VecDot(byte* row, byte* x, int n, SimdPath path);
 
 /// <summary>
-/// The dot kernels of the traits table, each beside its scalar reference. The quantized ones sum integer
+/// The dot kernels of the traits table, each beside its scalar reference, with SSSE3 (Vector128) and AVX2
+/// (Vector256) paths for Q8_0, Q4_0 and TQ2_0 and AVX2 for Q6_K and TQ1_0; no AVX-512 path, since meeting
+/// these block layouts in 512-bit vectors takes cross-lane shuffles that measured slower here (the runtime's
+/// repacked <see cref="TernaryMatrix"/> layout is where AVX-512 pays). The quantized ones sum integer
 /// products per block exactly and scale each block's sum once; the SIMD paths keep the scaled sums in float
 /// lanes (no horizontal sum per block), as ggml does, so they agree with the reference to rounding.
 /// f16 block scales go through a 64 K-entry table: the hot scales stay cached and no conversion code runs.
@@ -74,7 +77,8 @@ public static unsafe class VecDots
     // ---- Q8_0 · Q8_0 -------------------------------------------------------------------------------
 
     public static float Q8_0(byte* w, byte* x, int n, SimdPath path) =>
-        path >= SimdPath.Vector256 && Avx2.IsSupported ? Q8_0Avx2(w, x, n) : Q8_0Reference(w, x, n);
+        path >= SimdPath.Vector256 && Avx2.IsSupported ? Q8_0Avx2(w, x, n)
+        : path >= SimdPath.Vector128 && Ssse3.IsSupported ? Q8_0Ssse3(w, x, n) : Q8_0Reference(w, x, n);
 
     public static float Q8_0Reference(byte* w, byte* x, int n)
     {
@@ -104,6 +108,26 @@ public static unsafe class VecDots
         return Vector256.Sum(acc);
     }
 
+    /// <summary><see cref="Q8_0Avx2"/> on 128-bit vectors: each block as two 16-byte halves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float Q8_0Ssse3(byte* w, byte* x, int n)
+    {
+        var wb = (Quantization.Q8_0.Block*)w;
+        var xb = (Quantization.Q8_0.Block*)x;
+        var acc = Vector128<float>.Zero;
+        for (int b = 0; b < n / Quantization.Q8_0.BlockSize; b++, wb++, xb++)
+        {
+            var dot = SignedDot(Vector128.Load(wb->Qs), Vector128.Load(xb->Qs)) + SignedDot(Vector128.Load(wb->Qs + 16), Vector128.Load(xb->Qs + 16));
+            acc += Vector128.Create(ToSingle(wb->D) * ToSingle(xb->D)) * Sse2.ConvertToVector128Single(dot);
+        }
+        return Vector128.Sum(acc);
+    }
+
+    /// <summary>Four partial sums of w·x for 16 signed bytes (SSSE3's maddubs, as <see cref="SignedDot(Vector256{sbyte}, Vector256{sbyte})"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<int> SignedDot(Vector128<sbyte> w, Vector128<sbyte> x) =>
+        Sse2.MultiplyAddAdjacent(Ssse3.MultiplyAddAdjacent(Ssse3.Abs(w), Ssse3.Sign(x, w)), Vector128.Create((short)1));
+
     /// <summary>
     /// Eight partial sums of w·x for 32 signed bytes. maddubs multiplies unsigned by signed, so it takes |w|
     /// and x with w's sign (|w|, |x| ≤ 127: a pair ≤ 32 258 fits i16).
@@ -115,7 +139,8 @@ public static unsafe class VecDots
     // ---- Q4_0 · Q8_0 -------------------------------------------------------------------------------
 
     public static float Q4_0(byte* w, byte* x, int n, SimdPath path) =>
-        path >= SimdPath.Vector256 && Avx2.IsSupported ? Q4_0Avx2(w, x, n) : Q4_0Reference(w, x, n);
+        path >= SimdPath.Vector256 && Avx2.IsSupported ? Q4_0Avx2(w, x, n)
+        : path >= SimdPath.Vector128 && Ssse3.IsSupported ? Q4_0Ssse3(w, x, n) : Q4_0Reference(w, x, n);
 
     public static float Q4_0Reference(byte* w, byte* x, int n)
     {
@@ -151,14 +176,31 @@ public static unsafe class VecDots
         return Vector256.Sum(acc);
     }
 
+    /// <summary><see cref="Q4_0Avx2"/> on 128-bit vectors: low nibbles meet x[0..16), high nibbles x[16..32).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float Q4_0Ssse3(byte* w, byte* x, int n)
+    {
+        var wb = (Quantization.Q4_0.Block*)w;
+        var xb = (Quantization.Q8_0.Block*)x;
+        var acc = Vector128<float>.Zero;
+        var nibble = Vector128.Create((byte)0xF);
+        var eight = Vector128.Create((sbyte)8);
+        for (int b = 0; b < n / Quantization.Q4_0.BlockSize; b++, wb++, xb++)
+        {
+            var packed = Vector128.Load(wb->Qs);
+            var low = (packed & nibble).AsSByte() - eight;
+            var high = (Vector128.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & nibble).AsSByte() - eight;
+            var dot = SignedDot(low, Vector128.Load(xb->Qs)) + SignedDot(high, Vector128.Load(xb->Qs + 16));
+            acc += Vector128.Create(ToSingle(wb->D) * ToSingle(xb->D)) * Sse2.ConvertToVector128Single(dot);
+        }
+        return Vector128.Sum(acc);
+    }
+
     // ---- TQ2_0 · Q8_K ------------------------------------------------------------------------------
 
-    /// <summary>
-    /// (AVX2 also where AVX-512 exists: TQ2_0's two 128-value halves need a cross-lane shuffle to meet x in
-    /// 512-bit vectors, and the 512-bit variants measured slower here; <see cref="TernaryMatrix"/> is the fast layout.)
-    /// </summary>
     public static float TQ2_0(byte* w, byte* x, int n, SimdPath path) =>
-        path >= SimdPath.Vector256 && Avx2.IsSupported ? TQ2_0Avx2(w, x, n) : TQ2_0Reference(w, x, n);
+        path >= SimdPath.Vector256 && Avx2.IsSupported ? TQ2_0Avx2(w, x, n)
+        : path >= SimdPath.Vector128 && Ssse3.IsSupported ? TQ2_0Ssse3(w, x, n) : TQ2_0Reference(w, x, n);
 
     public static float TQ2_0Reference(byte* w, byte* x, int n)
     {
@@ -202,6 +244,34 @@ public static unsafe class VecDots
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(xb->D * ToSingle(wb->D)), Avx.ConvertToVector256Single(dot), acc);
         }
         return Vector256.Sum(acc);
+    }
+
+    /// <summary><see cref="TQ2_0Avx2"/> on 128-bit vectors: each 32-byte code group as two 16-byte halves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float TQ2_0Ssse3(byte* w, byte* x, int n)
+    {
+        var wb = (Quantization.TQ2_0.Block*)w;
+        var xb = (Q8_K.Block*)x;
+        var mask = Vector128.Create((byte)3);
+        var ones = Vector128.Create((short)1);
+        var acc = Vector128<float>.Zero;
+        for (int b = 0; b < n / Quantization.TQ2_0.BlockSize; b++, wb++, xb++)
+        {
+            var sums = Vector128.Load(xb->BSums);
+            var dot = -Sse2.MultiplyAddAdjacent(sums, ones) - Sse2.MultiplyAddAdjacent(Vector128.Load(xb->BSums + 8), ones);
+            for (int j = 0; j < 64; j += 16)
+            {
+                var q = Vector128.Load(wb->Qs + j);
+                sbyte* xs = xb->Qs + 128 * (j / 32) + j % 32;
+                var s = Ssse3.MultiplyAddAdjacent(q & mask, Vector128.Load(xs))
+                      + Ssse3.MultiplyAddAdjacent(Vector128.ShiftRightLogical(q.AsUInt16(), 2).AsByte() & mask, Vector128.Load(xs + 32))
+                      + Ssse3.MultiplyAddAdjacent(Vector128.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & mask, Vector128.Load(xs + 64))
+                      + Ssse3.MultiplyAddAdjacent(Vector128.ShiftRightLogical(q.AsUInt16(), 6).AsByte() & mask, Vector128.Load(xs + 96));
+                dot += Sse2.MultiplyAddAdjacent(s, ones);
+            }
+            acc += Vector128.Create(xb->D * ToSingle(wb->D)) * Sse2.ConvertToVector128Single(dot);
+        }
+        return Vector128.Sum(acc);
     }
 
     /// <summary>The block's Σ x as eight i32 lanes (from its sixteen 16-value sums).</summary>
