@@ -91,6 +91,16 @@ public class RuntimeCliTests
     }
 
     [Fact]
+    public void Chat_answers_each_line_and_ends_at_an_empty_one()
+    {
+        var model = SharedFiles.Require("models/stories260K/stories260K.f32.gguf");
+        var (exit, stdout, err) = CliTests.RunWithInput("Tell me a story\nAnother one\n\nnever read\n", "chat", model, "-n", "12", "--temp", "0");
+        Assert.True(exit == 0, err);
+        Assert.Contains("plain chat format", stdout); // stories260K has no chat template
+        Assert.Equal(2, err.Split('\n').Count(l => l.Contains("generation:", StringComparison.Ordinal))); // one answer per line, none after the empty one
+    }
+
+    [Fact]
     public void Bench_reports_pp_tg_and_the_roofline()
     {
         using var dir = new TempDir();
