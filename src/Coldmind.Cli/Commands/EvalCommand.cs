@@ -1,10 +1,5 @@
 using System.CommandLine;
-using System.Globalization;
 using System.Text.Json;
-using Coldmind.Data;
-using Coldmind.Formats;
-using Coldmind.Nn;
-using Coldmind.Tensors;
 using Spectre.Console;
 
 namespace Coldmind.Cli.Commands;
@@ -24,16 +19,9 @@ internal static class EvalCommand
         {
             CommonOptions.UseThreads(r.GetValue(threads));
             string path = r.GetValue(modelPath)!;
-            var file = Safetensors.Read(path);
-            var spec = ClassifierSpec.FromMetadata(file.Metadata, path);
-            var net = spec.Build(new Rng(0));
-            net.LoadState(file.Tensors);
-            string dataSpec = r.GetValue(data) ?? file.Metadata.GetValueOrDefault("coldmind.data") ?? "digits";
-            ulong s = r.GetValue(seed) ?? (file.Metadata.TryGetValue("coldmind.seed", out var sv) ? ulong.Parse(sv, CultureInfo.InvariantCulture) : 0);
-            var test = BuiltinData.Load(dataSpec, s, file.Metadata.GetValueOrDefault("coldmind.label")).Test;
-            if (!test.SampleShape.SequenceEqual(spec.InputShape) || test.Classes != spec.Classes)
-                throw new ColdmindException($"'{path}' expects inputs {Shape.Format(spec.InputShape)} and {spec.Classes} classes; '{dataSpec}' has {Shape.Format(test.SampleShape)} and {test.Classes}.");
-            float acc = Trainer.Accuracy(net, test);
+            var checkpoint = TrainedCheckpoint.Load(path, r.GetValue(data), r.GetValue(seed));
+            var (spec, dataSpec, test) = (checkpoint.Spec, checkpoint.DataSpec, checkpoint.Test);
+            float acc = checkpoint.Accuracy();
             if (r.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["model"] = path, ["data"] = dataSpec, ["test_accuracy"] = acc, ["examples"] = test.Count }));
             else

@@ -1,9 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Coldmind.Data;
 using Coldmind.Formats;
-using Coldmind.Nn;
 using Coldmind.Quantization;
 using Coldmind.Tensors;
 using Spectre.Console;
@@ -42,16 +40,13 @@ internal static class PtqCommand
             if (savePath != null && chosen.Length != 1) throw new ColdmindException($"--save writes one quantized model; {chosen.Length} schemes were given.");
             if (savePath != null && !savePath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) throw new ColdmindException($"--save must name a .safetensors file, got '{savePath}'.");
 
-            var file = Safetensors.Read(path);
-            var spec = ClassifierSpec.FromMetadata(file.Metadata, path);
-            string dataSpec = file.Metadata.GetValueOrDefault("coldmind.data") ?? "digits";
-            ulong seed = file.Metadata.TryGetValue("coldmind.seed", out var sv) ? ulong.Parse(sv, CultureInfo.InvariantCulture) : 0;
-            var test = BuiltinData.Load(dataSpec, seed, file.Metadata.GetValueOrDefault("coldmind.label")).Test;
+            var checkpoint = TrainedCheckpoint.Load(path);
+            var (file, spec, dataSpec, test) = (checkpoint.File, checkpoint.Spec, checkpoint.DataSpec, checkpoint.Test);
             var matrices = file.Tensors.Where(kv => kv.Value.Rank >= 2).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToArray();
             long matrixWeights = matrices.Sum(n => (long)file.Tensors[n].Numel);
             long otherWeights = file.Tensors.Where(kv => kv.Value.Rank < 2).Sum(kv => (long)kv.Value.Numel);
 
-            float baseline = Accuracy(spec, file.Tensors, test);
+            float baseline = checkpoint.Accuracy();
             var results = new List<(PtqScheme Scheme, float Accuracy, long Bytes, Dictionary<string, double> Errors)>();
             CommonOptions.WithProgress("quantizing and evaluating", chosen.Length, r.GetValue(json), tick =>
             {
@@ -68,7 +63,7 @@ internal static class PtqCommand
                         state[name] = Tensor.FromArray(q, t.Shape);
                     }
                     long bytes = (long)Math.Ceiling(matrixWeights * scheme.BitsPerWeight / 8) + 4 * otherWeights;
-                    results.Add((scheme, Accuracy(spec, state, test), bytes, errors));
+                    results.Add((scheme, checkpoint.Accuracy(state), bytes, errors));
                     if (savePath != null)
                     {
                         var meta = new Dictionary<string, string>(file.Metadata) { ["coldmind.ptq"] = scheme.Name };
@@ -108,12 +103,5 @@ internal static class PtqCommand
             return 0;
         });
         return cmd;
-    }
-
-    private static float Accuracy(ClassifierSpec spec, IReadOnlyDictionary<string, Tensor> state, Dataset test)
-    {
-        var net = spec.Build(new Rng(0));
-        net.LoadState(state);
-        return Trainer.Accuracy(net, test);
     }
 }
