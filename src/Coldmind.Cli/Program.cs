@@ -5,9 +5,12 @@ using Spectre.Console;
 
 var root = new RootCommand("""
     Coldmind: train, shrink, run and cost neural networks for the edge.
-    Start with `coldmind train` (digits, embedded) or `coldmind train --data fashion-mnist --model cnn`.
+    Start with `coldmind shrink` (digits, embedded): teacher → distilled student → lottery ticket → ternary.
     """)
 {
+    ShrinkCommand.Create(),
+    PredictCommand.Create(),
+    LotteryCommand.Create(),
     TrainCommand.Create(),
     EvalCommand.Create(),
     QuantizeCommand.Create(),

@@ -9,8 +9,8 @@ namespace Coldmind.Formats;
 /// <summary>
 /// The Hugging Face safetensors format: an 8-byte little-endian header length, a JSON header mapping each
 /// tensor name to {dtype, shape, data_offsets} (plus an optional "__metadata__" of string pairs), then
-/// the raw little-endian data. We write F32, or I8/U8 for integer tensors; we read F32, F16, BF16, I8 and U8
-/// (converted to float32).
+/// the raw little-endian data. We write F32, or I8/U8/U16/I32 for integer tensors (indices, codes); we read
+/// F32, F16, BF16, I8, U8, U16 and I32 (converted to float32, so integers must stay within ±2²⁴).
 /// </summary>
 public static class Safetensors
 {
@@ -20,8 +20,8 @@ public static class Safetensors
     public sealed record File(IReadOnlyDictionary<string, Tensor> Tensors, IReadOnlyDictionary<string, string> DTypes, IReadOnlyDictionary<string, string> Metadata);
 
     /// <summary>
-    /// Writes tensors as F32, or as the dtype <paramref name="dtypes"/> names for them ("I8" or "U8": the values
-    /// must then be whole numbers in range).
+    /// Writes tensors as F32, or as the dtype <paramref name="dtypes"/> names for them ("I8", "U8", "U16" or "I32":
+    /// the values must then be whole numbers in range).
     /// </summary>
     public static void Write(string path, IEnumerable<(string Name, Tensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata = null,
         IReadOnlyDictionary<string, string>? dtypes = null)
@@ -102,7 +102,7 @@ public static class Safetensors
             string dtype = info["dtype"]!.GetValue<string>();
             var shape = info["shape"]!.AsArray().Select(d => d!.GetValue<int>()).ToArray();
             var off = info["data_offsets"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
-            int elem = ElementSize(dtype) ?? throw new ColdmindException($"'{path}': tensor '{name}' has dtype {dtype}; F32, F16, BF16, I8 and U8 are supported.");
+            int elem = ElementSize(dtype) ?? throw new ColdmindException($"'{path}': tensor '{name}' has dtype {dtype}; F32, F16, BF16, I8, U8, U16 and I32 are supported.");
             long n = Tensors.Shape.Numel(shape);
             if (off.Length != 2 || off[0] < 0 || off[1] > dataLen || off[1] - off[0] != n * elem)
                 throw new ColdmindException($"'{path}': tensor '{name}' claims bytes [{string.Join(", ", off)}] for {n} {dtype} values, which does not fit the {dataLen}-byte data section.");
@@ -120,27 +120,39 @@ public static class Safetensors
                 var bytes = new byte[values.Length * 4];
                 for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(4 * i), values[i]);
                 return bytes;
-            case "I8" or "U8":
-                float lo = dtype == "I8" ? sbyte.MinValue : byte.MinValue, hi = dtype == "I8" ? sbyte.MaxValue : byte.MaxValue;
-                var ints = new byte[values.Length];
+            case "I8" or "U8" or "U16" or "I32":
+                var (lo, hi, size) = dtype switch
+                {
+                    "I8" => (sbyte.MinValue, sbyte.MaxValue, 1),
+                    "U8" => (0, byte.MaxValue, 1),
+                    "U16" => (0, ushort.MaxValue, 2),
+                    _ => (-(1 << 24), 1 << 24, 4), // float32 holds every integer up to 2²⁴ exactly
+                };
+                var ints = new byte[values.Length * size];
                 for (int i = 0; i < values.Length; i++)
                 {
                     float v = values[i];
                     if (v != MathF.Round(v) || v < lo || v > hi)
                         throw new ColdmindException($"Tensor '{name}' cannot be written as {dtype}: value {v} at {i} is not a whole number in [{lo}, {hi}].");
-                    ints[i] = dtype == "I8" ? (byte)(sbyte)v : (byte)v;
+                    switch (size)
+                    {
+                        case 1: ints[i] = (byte)(int)v; break;
+                        case 2: BinaryPrimitives.WriteUInt16LittleEndian(ints.AsSpan(2 * i), (ushort)v); break;
+                        default: BinaryPrimitives.WriteInt32LittleEndian(ints.AsSpan(4 * i), (int)v); break;
+                    }
                 }
                 return ints;
             default:
-                throw new ColdmindException($"Tensor '{name}': safetensors dtype {dtype} cannot be written; use F32, I8 or U8.");
+                throw new ColdmindException($"Tensor '{name}': safetensors dtype {dtype} cannot be written; use F32, I8, U8, U16 or I32.");
         }
     }
 
     private static int? ElementSize(string dtype) => dtype switch
     {
         "F32" => 4,
-        "F16" or "BF16" => 2,
+        "F16" or "BF16" or "U16" => 2,
         "I8" or "U8" => 1,
+        "I32" => 4,
         _ => null,
     };
 
@@ -156,6 +168,8 @@ public static class Safetensors
                 "F16" => (float)BinaryPrimitives.ReadHalfLittleEndian(raw[(2 * i)..]),
                 "I8" => (sbyte)raw[i],
                 "U8" => raw[i],
+                "U16" => BinaryPrimitives.ReadUInt16LittleEndian(raw[(2 * i)..]),
+                "I32" => BinaryPrimitives.ReadInt32LittleEndian(raw[(4 * i)..]),
                 _ => BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(raw[(2 * i)..]) << 16),
             };
         }

@@ -55,6 +55,17 @@ public sealed class SparseMatrix
         return new SparseMatrix(rows, columns, rowStart, index, values);
     }
 
+    /// <summary>From CSR arrays (as stored by PyTorch's sparse CSR layout), validated: offsets ascending, indices in range.</summary>
+    public static SparseMatrix FromCsr(int rows, int columns, int[] rowStart, ushort[] columnIndex, float[] values)
+    {
+        if (rows <= 0 || columns <= 0 || columns > ushort.MaxValue + 1) throw new ColdmindException($"A sparse matrix of {rows}×{columns} is not possible (columns index in 16 bits).");
+        if (rowStart.Length != rows + 1 || rowStart[0] != 0 || rowStart[rows] != values.Length || columnIndex.Length != values.Length)
+            throw new ColdmindException("CSR row offsets, column indices and values do not match.");
+        for (int r = 0; r < rows; r++) if (rowStart[r] > rowStart[r + 1]) throw new ColdmindException($"CSR row {r} has a negative length.");
+        foreach (ushort c in columnIndex) if (c >= columns) throw new ColdmindException($"CSR column {c} is outside {columns} columns.");
+        return new SparseMatrix(rows, columns, rowStart, columnIndex, values);
+    }
+
     /// <summary>y (rows) = W x (columns).</summary>
     public void Multiply(ReadOnlySpan<float> x, Span<float> y, WorkerPool? pool = null, SimdPath? path = null)
     {

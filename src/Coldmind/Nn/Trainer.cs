@@ -25,6 +25,15 @@ public sealed record TrainOptions
     /// </summary>
     public float QuantizationWarmup { get; init; }
     public ulong Seed { get; init; }
+    /// <summary>
+    /// Distillation: the teacher's logits for every training example (count × classes). The loss becomes
+    /// α · T² · KL(softmax(teacher/T) ‖ softmax(student/T)) + (1 − α) · cross-entropy on the labels (Hinton et al. 2015).
+    /// </summary>
+    public float[]? TeacherLogits { get; init; }
+    public float DistillTemperature { get; init; } = 4f;
+    public float DistillAlpha { get; init; } = 0.7f;
+    /// <summary>Weights kept at zero after every step (lottery-ticket masks); null trains every weight.</summary>
+    public PruningMask? Mask { get; init; }
 }
 
 public sealed record EpochReport(int Epoch, float TrainLoss, float TrainAccuracy, float ValidationAccuracy, double Seconds);
@@ -41,6 +50,11 @@ public static class Trainer
         if (o.BatchSize < 1) throw new ColdmindException($"--batch must be at least 1, got {o.BatchSize}.");
         if (!(o.LearningRate > 0)) throw new ColdmindException($"--lr must be positive, got {o.LearningRate}.");
         if (o.QuantizationWarmup is < 0 or > 1) throw new ColdmindException($"--quant-warmup must be a fraction in [0, 1], got {o.QuantizationWarmup}.");
+        if (o.TeacherLogits != null && o.TeacherLogits.Length != train.Count * train.Classes)
+            throw new ColdmindException($"Teacher logits for {o.TeacherLogits.Length / Math.Max(1, train.Classes)} examples, the training set has {train.Count}.");
+        if (o.DistillAlpha is < 0 or > 1 || !(o.DistillTemperature > 0))
+            throw new ColdmindException($"Distillation needs α in [0, 1] and T > 0, got α = {o.DistillAlpha}, T = {o.DistillTemperature}.");
+        o.Mask?.Apply();
         var parameters = model.Parameters().ToList();
         Optimizer opt = o.Optimizer.ToLowerInvariant() switch
         {
@@ -69,6 +83,13 @@ public static class Trainer
                 var labels = train.LabelsAt(batch);
                 var logits = model.Forward(train.Inputs(batch));
                 var loss = Tensor.CrossEntropy(logits, labels, o.LabelSmoothing);
+                if (o.TeacherLogits is { } teacher)
+                {
+                    int c = train.Classes;
+                    var soft = new float[batch.Length * c];
+                    for (int i = 0; i < batch.Length; i++) teacher.AsSpan(batch[i] * c, c).CopyTo(soft.AsSpan(i * c, c));
+                    loss = Tensor.KlDivergence(logits, Tensor.FromArray(soft, batch.Length, c), o.DistillTemperature) * o.DistillAlpha + loss * (1 - o.DistillAlpha);
+                }
                 float value = loss.Item();
                 if (!float.IsFinite(value))
                     throw new ColdmindException($"Training diverged: the loss became {value} at epoch {epoch}, step {step + 1} (learning rate {opt.LearningRate:G3}). Try a smaller --lr. No model was written.");
@@ -78,6 +99,7 @@ public static class Trainer
                 loss.Backward();
                 if (o.ClipNorm > 0) opt.ClipGradNorm(o.ClipNorm);
                 opt.Step();
+                o.Mask?.Apply();
                 step++;
                 onStep?.Invoke(step, total);
             }

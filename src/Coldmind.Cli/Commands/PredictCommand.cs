@@ -1,0 +1,42 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Coldmind.Data;
+using Coldmind.Runtime;
+using Spectre.Console;
+
+namespace Coldmind.Cli.Commands;
+
+/// <summary>`coldmind predict MODEL --data D`: runs a model written by `coldmind shrink` on a data set's test split, one example at a time.</summary>
+internal static class PredictCommand
+{
+    public static Command Create()
+    {
+        var modelPath = new Argument<string>("MODEL") { Description = "a .safetensors model written by `coldmind shrink`" };
+        var data = new Option<string?>("--data") { Description = "data to predict (default: the data the model was shrunk on)" };
+        var label = CommonOptions.LabelColumn();
+        var json = CommonOptions.Json();
+        var cmd = new Command("predict", "Run a shrunk model on a data set's test split: accuracy and time per inference.") { modelPath, data, label, json };
+        cmd.SetAction(r =>
+        {
+            string path = r.GetValue(modelPath)!;
+            var model = CompactClassifier.Load(path);
+            string dataSpec = r.GetValue(data) ?? model.Metadata.GetValueOrDefault("coldmind.data") ?? "digits";
+            ulong seed = model.Metadata.TryGetValue("coldmind.seed", out var sv) ? ulong.Parse(sv, CultureInfo.InvariantCulture) : 0;
+            var test = BuiltinData.Load(dataSpec, seed, r.GetValue(label) ?? model.Metadata.GetValueOrDefault("coldmind.label")).Test;
+            if (test.FeatureCount != model.Inputs || test.Classes != model.Classes)
+                throw new ColdmindException($"'{path}' takes {model.Inputs} features and {model.Classes} classes; '{dataSpec}' has {test.FeatureCount} and {test.Classes}.");
+            float accuracy = model.Accuracy(test); // the first pass also compiles the code
+            var clock = Stopwatch.StartNew();
+            model.Accuracy(test);
+            double microseconds = clock.Elapsed.TotalSeconds * 1e6 / Math.Max(1, test.Count);
+            if (r.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(new { model = path, data = dataSpec, examples = test.Count, test_accuracy = accuracy, microseconds_per_inference = microseconds, layers = model.Describe() }));
+            else
+                AnsiConsole.MarkupLineInterpolated($"{model.Describe()} from [bold]{path}[/] on {dataSpec}: test accuracy [bold green]{accuracy:P2}[/] ({test.Count} examples, {microseconds:F1} µs each).");
+            return 0;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,117 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Coldmind.Data;
+using Coldmind.Nn;
+using Coldmind.Reports;
+using Coldmind.Runtime;
+using Spectre.Console;
+
+namespace Coldmind.Cli.Commands;
+
+/// <summary>`coldmind shrink`: teacher → distilled student → lottery ticket → ternary, each stage measured; the final model exported for `coldmind predict`.</summary>
+internal static class ShrinkCommand
+{
+    public static Command Create()
+    {
+        var data = CommonOptions.Data();
+        var label = CommonOptions.LabelColumn();
+        var teacher = new Option<string>("--teacher") { Description = "teacher hidden sizes", DefaultValueFactory = _ => "256,128" };
+        var student = new Option<string>("--student") { Description = "student hidden sizes", DefaultValueFactory = _ => "128" };
+        var epochs = new Option<int>("--epochs") { Description = "epochs of each training (teacher, student, every pruning round, ternary)", DefaultValueFactory = _ => 100 };
+        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 64 };
+        var lr = new Option<float>("--lr") { DefaultValueFactory = _ => 2e-3f };
+        var temperature = new Option<float>("--temperature") { Description = "distillation temperature T", DefaultValueFactory = _ => 2f };
+        var alpha = new Option<float>("--alpha") { Description = "weight of the soft (teacher) loss against the labels (0: labels only)", DefaultValueFactory = _ => 0.5f };
+        var curate = new Option<float>("--curate") { Description = "drop training examples whose label the teacher gives less than this probability (0: keep all)", DefaultValueFactory = _ => 0f };
+        var rounds = new Option<int>("--rounds") { Description = "pruning rounds", DefaultValueFactory = _ => 3 };
+        var rate = new Option<double>("--prune-rate") { Description = "fraction of the remaining weights pruned each round", DefaultValueFactory = _ => 0.5 };
+        var prune = new Option<string>("--prune") { Description = "global (one threshold over all layers) or layer (each layer, the output layer at half rate)", DefaultValueFactory = _ => "global" };
+        var rewind = new Option<int>("--rewind") { Description = "training step the survivors are reset to each round (0: the initialisation)", DefaultValueFactory = _ => 0 };
+        var seed = CommonOptions.Seed();
+        var threads = CommonOptions.Threads();
+        var output = new Option<string>("--out") { Description = "the final model (.safetensors, for `coldmind predict`)", DefaultValueFactory = _ => "shrunk.safetensors" };
+        var report = new Option<string?>("--report") { Description = "write an HTML report with the plots" };
+        var json = CommonOptions.Json();
+        var cmd = new Command("shrink", "Teacher → distilled student → lottery ticket → ternary: what each stage buys in accuracy, bytes, time and joules.")
+            { data, label, teacher, student, epochs, batch, lr, temperature, alpha, curate, rounds, rate, prune, rewind, seed, threads, output, report, json };
+        cmd.SetAction(r =>
+        {
+            CommonOptions.UseThreads(r.GetValue(threads));
+            string outPath = r.GetValue(output)!;
+            if (!outPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) throw new ColdmindException($"--out must name a .safetensors file, got '{outPath}'.");
+            string dataSpec = r.GetValue(data)!;
+            ulong s = r.GetValue(seed);
+            var splits = BuiltinData.Load(dataSpec, s, r.GetValue(label));
+            var options = new ShrinkOptions
+            {
+                TeacherHidden = CommonOptions.ParseSizes(r.GetValue(teacher)!, "--teacher"), StudentHidden = CommonOptions.ParseSizes(r.GetValue(student)!, "--student"),
+                Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), Temperature = r.GetValue(temperature), Alpha = r.GetValue(alpha),
+                Curate = r.GetValue(curate), Rounds = r.GetValue(rounds), PruneRate = r.GetValue(rate), RewindStep = r.GetValue(rewind), Seed = s,
+                GlobalPruning = r.GetValue(prune) switch { "global" => true, "layer" => false, var p => throw new ColdmindException($"--prune must be global or layer, got '{p}'.") },
+            };
+            if (options.Curate is < 0 or >= 1) throw new ColdmindException($"--curate must be a probability in [0, 1), got {options.Curate}.");
+            bool asJson = r.GetValue(json);
+            if (!asJson)
+                AnsiConsole.MarkupLineInterpolated($"Shrinking on [bold]{dataSpec}[/]: {splits.Train.Count} train / {splits.Validation.Count} validation / {splits.Test.Count} test, {r.GetValue(threads)} thread(s)");
+
+            IReadOnlyList<ShrinkStage> stages = [];
+            IReadOnlyList<TicketRound> ticketRounds = [];
+            CompactClassifier? final = null;
+            CommonOptions.WithProgress("teacher", ShrinkPipeline.Steps(splits, options), asJson, tick =>
+                (stages, final, ticketRounds) = ShrinkPipeline.Run(splits, options, onStep: tick));
+            var meta = new Dictionary<string, string>
+            {
+                ["coldmind.data"] = dataSpec, ["coldmind.seed"] = s.ToString(CultureInfo.InvariantCulture),
+                ["coldmind.test_accuracy"] = stages[^1].TestAccuracy.ToString("R", CultureInfo.InvariantCulture),
+            };
+            if (r.GetValue(label) is { } l) meta["coldmind.label"] = l;
+            final!.WithMetadata(meta).Save(outPath);
+            if (r.GetValue(report) is { } reportPath) WriteReport(reportPath, dataSpec, stages, ticketRounds);
+
+            if (asJson)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    data = dataSpec, output = outPath,
+                    stages = stages.Select(x => new
+                    {
+                        name = x.Name, description = x.Description, test_accuracy = x.TestAccuracy, expected_calibration_error = x.CalibrationError,
+                        parameters = x.Parameters, nonzero_parameters = x.NonZeroParameters, bits_per_weight = x.BitsPerWeight, bytes = x.Bytes,
+                        latency_us = x.LatencyMicroseconds, joules_per_inference = x.JoulesPerInference, seconds = x.Seconds,
+                    }),
+                    ticket_rounds = ticketRounds.Select(t => new { round = t.Round, density = t.Density, test_accuracy = t.TestAccuracy }),
+                }));
+                return 0;
+            }
+            var table = new Table().Border(TableBorder.Rounded)
+                .AddColumns("stage", "test acc", "ECE", "non-zero w", "bits/w", "bytes", "µs", "µJ est.");
+            foreach (var c in table.Columns.Skip(1)) c.RightAligned();
+            foreach (var x in stages)
+                table.AddRow(x.Name, $"{x.TestAccuracy:P2}", x.CalibrationError.ToString("F3", CultureInfo.InvariantCulture),
+                    x.NonZeroParameters.ToString("N0", CultureInfo.InvariantCulture), x.BitsPerWeight.ToString("F2", CultureInfo.InvariantCulture), x.Bytes.ToString("N0", CultureInfo.InvariantCulture),
+                    x.LatencyMicroseconds is { } us ? us.ToString("F2", CultureInfo.InvariantCulture) : "—", (x.JoulesPerInference * 1e6).ToString("F3", CultureInfo.InvariantCulture));
+            AnsiConsole.Write(table);
+            foreach (var x in stages) AnsiConsole.MarkupLineInterpolated($"[grey]{x.Name}: {x.Description}[/]");
+            var first = stages[0];
+            var last = stages[^1];
+            AnsiConsole.MarkupLineInterpolated($"Wrote [bold]{outPath}[/]: {last.TestAccuracy:P2} test accuracy ({100 * (last.TestAccuracy - first.TestAccuracy):+0.00;−0.00} pt vs the teacher), {(double)first.Bytes / last.Bytes:F1}× smaller, {first.LatencyMicroseconds / last.LatencyMicroseconds:F1}× faster per inference. Run it: coldmind predict {outPath}");
+            AnsiConsole.MarkupLine("[grey]Joules are estimated from operation and byte counts (45 nm energies, Horowitz 2014), not measured.[/]");
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static void WriteReport(string path, string dataSpec, IReadOnlyList<ShrinkStage> stages, IReadOnlyList<TicketRound> rounds)
+    {
+        var bytes = new LineChart("Test accuracy against bytes on disk, stage by stage", "bytes (log10)", "test accuracy (%)");
+        bytes.Add(new Series("stages", stages.Select(x => Math.Log10(x.Bytes)).ToArray(), stages.Select(x => 100.0 * x.TestAccuracy).ToArray()));
+        var ticket = new LineChart("Lottery ticket: test accuracy against weights remaining", "weights remaining (%)", "test accuracy (%)");
+        ticket.Add(new Series("ticket (rewound)", rounds.Select(t => 100 * t.Density).ToArray(), rounds.Select(t => 100.0 * t.TestAccuracy).ToArray()));
+        new HtmlReport($"coldmind shrink on {dataSpec}")
+            .Table(["stage", "test accuracy", "bytes", "µs/inference", "µJ (estimated)", "what"],
+                stages.Select(x => (IReadOnlyList<string>)[x.Name, $"{100 * x.TestAccuracy:F2} %", x.Bytes.ToString("N0", CultureInfo.InvariantCulture),
+                    x.LatencyMicroseconds?.ToString("F1", CultureInfo.InvariantCulture) ?? "—", (x.JoulesPerInference * 1e6).ToString("F3", CultureInfo.InvariantCulture), x.Description]))
+            .Chart(bytes).Chart(ticket).Write(path);
+    }
+}

@@ -1,0 +1,227 @@
+using System.Globalization;
+using Coldmind.Formats;
+using Coldmind.Kernels;
+using Coldmind.Nn;
+using Coldmind.Quantization;
+using Coldmind.Tensors;
+
+namespace Coldmind.Runtime;
+
+/// <summary>
+/// A trained MLP compiled for inference one example at a time, in the form that makes pruning and ternary
+/// weights pay in bytes and time: each layer is dense float32, sparse float32 (CSR, when at least 40 % of its
+/// weights are zero) or sparse ternary (a <see cref="BitLinear"/>: RMSNorm, int8 activations, the nonzero
+/// trits' columns only). Saved as safetensors: dense weights as F32, CSR as PyTorch's crow_indices (I32),
+/// col_indices (U16) and values, ternary as column indices of the +1 and −1 trits; the layer list and shapes in
+/// the metadata.
+/// </summary>
+public sealed class CompactClassifier
+{
+    /// <summary>A sparse float layer pays from this fraction of zeros on (6 bytes a kept weight against 4 a dense one, and gathers).</summary>
+    public const double SparseFrom = 0.4;
+
+    private readonly IReadOnlyList<Layer> _layers;
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    private CompactClassifier(IReadOnlyList<Layer> layers, IReadOnlyDictionary<string, string> metadata) => (_layers, Metadata) = (layers, metadata);
+
+    public int Inputs => _layers[0].Columns;
+    public int Classes => _layers[^1].Rows;
+    public long Parameters => _layers.Sum(l => (long)l.Rows * l.Columns + l.Rows * (l.Bias != null ? 1 : 0) + (l is TernaryLayer t ? t.NormWeight.Length : 0));
+    public long NonZeroParameters => _layers.Sum(l => l.NonZeros + (l.Bias?.Length ?? 0) + (l is TernaryLayer t ? t.NormWeight.Length : 0));
+    public long WeightBytes => _layers.Sum(l => l.Bytes);
+    /// <summary>
+    /// Operations per inference: float multiply-adds (dense rows × columns, sparse its kept weights, and the
+    /// ternary layers' norm, activation scaling and one multiply per row) and integer additions (one per kept trit).
+    /// </summary>
+    public (long FloatMacs, long IntegerAdds) Operations() =>
+        (_layers.Sum(l => l switch
+        {
+            DenseLayer => (long)l.Rows * l.Columns,
+            TernaryLayer => 3L * l.Columns + l.Rows,
+            _ => l.NonZeros,
+        } + (l.Bias?.Length ?? 0)), _layers.OfType<TernaryLayer>().Sum(l => l.NonZeros));
+
+    public string Describe() => string.Join(" → ", _layers.Select(l => $"{l.Kind} {l.Columns}×{l.Rows}"));
+
+    /// <summary>Compiles an <see cref="Mlp"/>: its Linear and BitLinear layers in order, ReLU between them.</summary>
+    public static CompactClassifier Compile(Module mlp, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var layers = new List<Layer>();
+        var modules = mlp.Modules().ToList();
+        for (int i = 0; i < modules.Count; i++)
+        {
+            bool relu = modules.Skip(i + 1).TakeWhile(m => m is not (Linear or BitLinear)).OfType<ActivationLayer>().Any(a => a.Kind == Activation.Relu);
+            switch (modules[i])
+            {
+                case Linear l:
+                    var w = l.Weight.ToArray();
+                    int rows = l.Weight.Shape[0], cols = l.Weight.Shape[1];
+                    layers.Add(w.Count(v => v == 0) >= SparseFrom * w.Length
+                        ? new SparseLayer(SparseMatrix.FromDense(w, rows, cols), l.Bias?.ToArray(), relu)
+                        : new DenseLayer(w, rows, cols, l.Bias?.ToArray(), relu));
+                    break;
+                case BitLinear b:
+                    var latent = b.Weight.ToArray();
+                    var trits = new sbyte[latent.Length];
+                    float scale = BitNetQuantizer.Ternarize(latent, trits);
+                    var norm = b.Norm ?? throw new ColdmindException("Only BitLinear layers with their own norm compile to a compact classifier.");
+                    layers.Add(new TernaryLayer(SparseTernaryMatrix.FromTrits(trits, b.Weight.Shape[0], b.Weight.Shape[1], scale), norm.Weight.ToArray(), norm.Eps, relu));
+                    break;
+                case Conv2d:
+                    throw new ColdmindException("Compact inference covers MLPs; convolutional models are not compiled yet.");
+            }
+        }
+        if (layers.Count == 0) throw new ColdmindException("The model has no linear layers to compile.");
+        return new CompactClassifier(layers, metadata ?? new Dictionary<string, string>());
+    }
+
+    /// <summary>The same model with <paramref name="metadata"/> to save beside it (data, seed, accuracy).</summary>
+    public CompactClassifier WithMetadata(IReadOnlyDictionary<string, string> metadata) => new(_layers, metadata);
+
+    /// <summary>Logits of one example.</summary>
+    public float[] Predict(ReadOnlySpan<float> x)
+    {
+        if (x.Length != Inputs) throw new ColdmindException($"The model takes {Inputs} features, got {x.Length}.");
+        float[] current = x.ToArray();
+        foreach (var layer in _layers)
+        {
+            var next = new float[layer.Rows];
+            layer.Forward(current, next);
+            if (layer.Bias != null) TensorPrimitives.Add(next, layer.Bias, next);
+            if (layer.Relu) TensorPrimitives.Max(next, 0f, next);
+            current = next;
+        }
+        return current;
+    }
+
+    /// <summary>Fraction of <paramref name="data"/> classified correctly, one example at a time.</summary>
+    public float Accuracy(Data.Dataset data)
+    {
+        int correct = 0;
+        for (int i = 0; i < data.Count; i++)
+            if (Sampler.ArgMax(Predict(data.Features.AsSpan(i * data.FeatureCount, data.FeatureCount))) == data.Labels[i]) correct++;
+        return (float)correct / Math.Max(1, data.Count);
+    }
+
+    public void Save(string path)
+    {
+        var tensors = new List<(string, Tensor)>();
+        var dtypes = new Dictionary<string, string>();
+        var meta = new Dictionary<string, string>(Metadata) { ["coldmind.format"] = "compact-classifier", ["coldmind.layers"] = _layers.Count.ToString(CultureInfo.InvariantCulture) };
+        for (int i = 0; i < _layers.Count; i++)
+        {
+            string p = $"layers.{i}.";
+            var l = _layers[i];
+            meta[p + "kind"] = l.Kind;
+            meta[p + "shape"] = $"{l.Rows}x{l.Columns}";
+            meta[p + "relu"] = l.Relu ? "1" : "0";
+            if (l.Bias != null) tensors.Add((p + "bias", Tensor.FromArray(l.Bias, l.Bias.Length)));
+            foreach (var (name, values, dtype) in l.Tensors())
+            {
+                tensors.Add((p + name, Tensor.FromArray(values, values.Length)));
+                dtypes[p + name] = dtype;
+            }
+            if (l is TernaryLayer t) meta[p + "eps"] = t.Eps.ToString("R", CultureInfo.InvariantCulture);
+        }
+        Safetensors.Write(path, tensors, meta, dtypes);
+    }
+
+    public static CompactClassifier Load(string path)
+    {
+        var file = Safetensors.Read(path);
+        var meta = file.Metadata;
+        if (meta.GetValueOrDefault("coldmind.format") != "compact-classifier")
+            throw new ColdmindException($"'{path}' is not a compact classifier written by `coldmind shrink` (no coldmind.format = compact-classifier).");
+        if (!int.TryParse(meta.GetValueOrDefault("coldmind.layers"), CultureInfo.InvariantCulture, out int count) || count is < 1 or > 1000)
+            throw new ColdmindException($"'{path}': coldmind.layers is missing or out of range.");
+        var layers = new List<Layer>();
+        for (int i = 0; i < count; i++)
+        {
+            string p = $"layers.{i}.";
+            float[] T(string name) => file.Tensors.TryGetValue(p + name, out var t) ? t.ToArray() : throw new ColdmindException($"'{path}' lacks tensor '{p + name}'.");
+            var shape = (meta.GetValueOrDefault(p + "shape") ?? "").Split('x');
+            if (shape.Length != 2 || !int.TryParse(shape[0], CultureInfo.InvariantCulture, out int rows) || !int.TryParse(shape[1], CultureInfo.InvariantCulture, out int cols) || rows < 1 || cols < 1)
+                throw new ColdmindException($"'{path}': {p}shape is missing or malformed.");
+            bool relu = meta.GetValueOrDefault(p + "relu") == "1";
+            float[]? bias = file.Tensors.ContainsKey(p + "bias") ? T("bias") : null;
+            if (bias != null && bias.Length != rows) throw new ColdmindException($"'{path}': {p}bias has {bias.Length} values for {rows} rows.");
+            int[] Ints(string name) => T(name).Select(v => (int)v).ToArray();
+            layers.Add(meta.GetValueOrDefault(p + "kind") switch
+            {
+                "dense" => new DenseLayer(T("weight") is var w && w.Length == rows * cols ? w : throw new ColdmindException($"'{path}': {p}weight is not {rows}×{cols}."), rows, cols, bias, relu),
+                "sparse" => new SparseLayer(SparseMatrix.FromCsr(rows, cols, Ints("crow_indices"), T("col_indices").Select(v => (ushort)v).ToArray(), T("values")), bias, relu),
+                "ternary" => new TernaryLayer(new SparseTernaryMatrix(rows, cols, T("scale")[0], Ints("crow_indices"), Ints("negative_start"), T("col_indices").Select(v => (ushort)v).ToArray()),
+                    T("norm"), float.Parse(meta.GetValueOrDefault(p + "eps") ?? "1e-6", CultureInfo.InvariantCulture), relu),
+                var k => throw new ColdmindException($"'{path}': layer {i} has unknown kind '{k}'."),
+            });
+            if (i > 0 && layers[i].Columns != layers[i - 1].Rows) throw new ColdmindException($"'{path}': layer {i} takes {layers[i].Columns} inputs, layer {i - 1} gives {layers[i - 1].Rows}.");
+        }
+        return new CompactClassifier(layers, meta);
+    }
+
+    private abstract class Layer(int rows, int columns, float[]? bias, bool relu)
+    {
+        public int Rows => rows;
+        public int Columns => columns;
+        public float[]? Bias => bias;
+        public bool Relu => relu;
+        public abstract string Kind { get; }
+        public abstract long NonZeros { get; }
+        /// <summary>Bytes of the weights as stored for inference (bias and norm excluded).</summary>
+        public abstract long Bytes { get; }
+        public abstract void Forward(float[] x, Span<float> y);
+        public abstract IEnumerable<(string Name, float[] Values, string DType)> Tensors();
+    }
+
+    private sealed class DenseLayer(float[] w, int rows, int columns, float[]? bias, bool relu) : Layer(rows, columns, bias, relu)
+    {
+        public override string Kind => "dense";
+        public override long NonZeros => w.Count(v => v != 0);
+        public override long Bytes => 4L * w.Length;
+        public override void Forward(float[] x, Span<float> y)
+        {
+            for (int r = 0; r < Rows; r++) y[r] = TensorPrimitives.Dot(w.AsSpan(r * Columns, Columns), x);
+        }
+        public override IEnumerable<(string, float[], string)> Tensors() => [("weight", w, "F32")];
+    }
+
+    private sealed class SparseLayer(SparseMatrix m, float[]? bias, bool relu) : Layer(m.Rows, m.Columns, bias, relu)
+    {
+        public override string Kind => "sparse";
+        public override long NonZeros => m.NonZeros;
+        public override long Bytes => m.ByteCount;
+        public override void Forward(float[] x, Span<float> y) => m.Multiply(x, y);
+        public override IEnumerable<(string, float[], string)> Tensors() =>
+            [("crow_indices", m.RowStart.Select(v => (float)v).ToArray(), "I32"), ("col_indices", m.ColumnIndex.Select(v => (float)v).ToArray(), "U16"), ("values", m.Values, "F32")];
+    }
+
+    private sealed class TernaryLayer(SparseTernaryMatrix m, float[] norm, float eps, bool relu) : Layer(m.Rows, m.Columns, null, relu)
+    {
+        public float[] NormWeight => norm;
+        public float Eps => eps;
+        public override string Kind => "ternary";
+        public override long NonZeros => m.NonZeros;
+        public override long Bytes => m.ByteCount;
+
+        /// <summary>BitLinear's forward: RMSNorm with its gain, absmax int8, then the trits' sums.</summary>
+        public override void Forward(float[] x, Span<float> y)
+        {
+            Span<float> h = x.Length <= 4096 ? stackalloc float[x.Length] : new float[x.Length];
+            float rms = MathF.Sqrt(TensorPrimitives.Dot(x, x) / x.Length + eps);
+            TensorPrimitives.Multiply(x, 1f / rms, h);
+            TensorPrimitives.Multiply(h, norm, h);
+            Span<sbyte> q = x.Length <= 4096 ? stackalloc sbyte[x.Length] : new sbyte[x.Length];
+            float scale = BitNetQuantizer.QuantizeInt8(h, q);
+            Span<int> wide = x.Length <= 4096 ? stackalloc int[x.Length] : new int[x.Length];
+            for (int i = 0; i < q.Length; i++) wide[i] = q[i];
+            m.Multiply(wide, scale, y);
+        }
+
+        public override IEnumerable<(string, float[], string)> Tensors() =>
+        [
+            ("crow_indices", m.RowStart.Select(v => (float)v).ToArray(), "I32"), ("negative_start", m.NegativeStart.Select(v => (float)v).ToArray(), "I32"),
+            ("col_indices", m.Index.Select(v => (float)v).ToArray(), "U16"), ("scale", [m.Scale], "F32"), ("norm", norm, "F32"),
+        ];
+    }
+}

@@ -1,0 +1,166 @@
+using System.Diagnostics;
+using Coldmind.Cost;
+using Coldmind.Data;
+using Coldmind.Nn;
+using Coldmind.Quantization;
+using Coldmind.Tensors;
+
+namespace Coldmind.Runtime;
+
+public sealed record ShrinkOptions
+{
+    public int[] TeacherHidden { get; init; } = [256, 128];
+    public int[] StudentHidden { get; init; } = [128];
+    public int Epochs { get; init; } = 100;
+    public int BatchSize { get; init; } = 64;
+    public float LearningRate { get; init; } = 2e-3f;
+    public float Temperature { get; init; } = 2f;
+    public float Alpha { get; init; } = 0.5f;
+    /// <summary>Drop training examples whose label the teacher gives less than this probability (0: keep all).</summary>
+    public float Curate { get; init; }
+    public int Rounds { get; init; } = 3;
+    public double PruneRate { get; init; } = 0.5;
+    public bool GlobalPruning { get; init; } = true;
+    public int RewindStep { get; init; }
+    public ulong Seed { get; init; }
+}
+
+/// <summary>What one stage produced, measured on the held-out test set.</summary>
+public sealed record ShrinkStage(string Name, string Description, float TestAccuracy, float CalibrationError, long Parameters, long NonZeroParameters,
+    double BitsPerWeight, long Bytes, double? LatencyMicroseconds, double JoulesPerInference, double Seconds);
+
+/// <summary>
+/// `coldmind shrink`: teacher → distilled student → lottery ticket → ternary. The teacher is a wide MLP; the
+/// student a narrow one trained on the teacher's softened outputs (optionally on the examples the teacher
+/// finds plausible only); the ticket is found by iterative magnitude pruning of the student with rewinding,
+/// still distilled; the ternary model is the ticket's survivors trained as BitNet b1.58 layers with the masks
+/// held. Int8 and int4 rounding of the ticket are measured beside it. Every model is compiled to its
+/// inference form (<see cref="CompactClassifier"/>: sparse where pruned, ternary where ternary) and measured
+/// there: accuracy, calibration, bytes on disk, latency at batch 1, estimated joules.
+/// </summary>
+public static class ShrinkPipeline
+{
+    public static (IReadOnlyList<ShrinkStage> Stages, CompactClassifier Final, IReadOnlyList<TicketRound> Rounds) Run(
+        DataSplits data, ShrinkOptions o, Action<string>? onStage = null, Action? onStep = null)
+    {
+        if (data.Train.Classes < 2) throw new ColdmindException($"The data has {data.Train.Classes} class; shrinking a classifier needs at least 2.");
+        if (data.Train.Count < data.Train.Classes) throw new ColdmindException($"{data.Train.Count} training examples for {data.Train.Classes} classes: too few to learn from.");
+        if (data.Test.Count == 0) throw new ColdmindException("The test split is empty; nothing to measure on.");
+        int inputs = data.Train.FeatureCount, classes = data.Train.Classes;
+        var training = new TrainOptions { Epochs = o.Epochs, BatchSize = o.BatchSize, LearningRate = o.LearningRate, Seed = o.Seed };
+        var stages = new List<ShrinkStage>();
+        var clock = Stopwatch.StartNew();
+        void Add(string name, string description, CompactClassifier compact, float? accuracy = null, long? bytes = null, bool timed = true)
+        {
+            stages.Add(Measure(name, description, compact, data.Test, accuracy, bytes, timed, clock.Elapsed.TotalSeconds));
+            clock.Restart();
+        }
+
+        onStage?.Invoke("teacher");
+        var teacher = new Mlp(inputs, o.TeacherHidden, classes, new Rng(o.Seed));
+        Trainer.Fit(teacher, data.Train, data.Validation, training, onStep: (_, _) => onStep?.Invoke());
+        Add("teacher", $"float MLP {inputs}-{string.Join("-", o.TeacherHidden)}-{classes}", CompactClassifier.Compile(teacher));
+
+        onStage?.Invoke("student");
+        var train = data.Train;
+        var soft = Trainer.Logits(teacher, train);
+        if (o.Curate > 0)
+        {
+            var keep = Enumerable.Range(0, train.Count).Where(i => Probability(soft, i, classes, train.Labels[i]) >= o.Curate).ToArray();
+            if (keep.Length < classes) throw new ColdmindException($"--curate {o.Curate} keeps {keep.Length} examples; lower it.");
+            train = train.Subset(keep, train.Name + " (curated)");
+            soft = Trainer.Logits(teacher, train);
+        }
+        var curated = data with { Train = train };
+        var distill = training with { TeacherLogits = soft, DistillTemperature = o.Temperature, DistillAlpha = o.Alpha };
+        var student = new Mlp(inputs, o.StudentHidden, classes, new Rng(o.Seed + 1));
+        Trainer.Fit(student, train, data.Validation, distill, onStep: (_, _) => onStep?.Invoke());
+        string studentShape = $"{inputs}-{string.Join("-", o.StudentHidden)}-{classes}";
+        Add("student", $"float MLP {studentShape}, distilled (T {o.Temperature}, α {o.Alpha})" + (o.Curate > 0 ? $", {train.Count}/{data.Train.Count} examples kept" : ""),
+            CompactClassifier.Compile(student));
+
+        onStage?.Invoke("ticket");
+        var (ticket, mask, rounds) = LotteryTicket.Find(rng => new Mlp(inputs, o.StudentHidden, classes, rng), curated, distill,
+            new LotteryTicket.Options(o.Rounds, o.PruneRate, o.GlobalPruning, o.RewindStep), o.Seed + 1, onStep: onStep);
+        var ticketCompact = CompactClassifier.Compile(ticket);
+        Add("ticket", $"{mask.Density:P1} of weights left after {o.Rounds} rounds of {o.PruneRate:P0} magnitude pruning, rewound to step {o.RewindStep}", ticketCompact);
+
+        foreach (var scheme in new[] { PtqScheme.Parse("int8/g32"), PtqScheme.Parse("int4/g32") })
+        {
+            var state = ticket.NamedParameters().ToDictionary(p => p.Name, p => p.Tensor.Rank >= 2
+                ? Tensor.FromArray(scheme.Apply(p.Tensor.ToArray(), p.Tensor.Numel / p.Tensor.Shape[0]), p.Tensor.Shape) : p.Tensor);
+            var rounded = new Mlp(inputs, o.StudentHidden, classes, new Rng(0));
+            rounded.LoadState(state);
+            var compact = CompactClassifier.Compile(rounded);
+            // stored as a sparse layout of its own would take the codes plus the 16-bit column indices and the group scales
+            long bytes = (long)Math.Ceiling(mask.Remaining * (scheme.CodeBits + 16) / 8 + mask.Total * 16.0 / 8 / scheme.GroupSize);
+            Add($"ticket {scheme.Method.ToString().ToLowerInvariant()}", $"the ticket's weights rounded after training ({scheme.Name}); accuracy only, no sparse {scheme.Method} kernel",
+                compact, Trainer.Accuracy(rounded, data.Test), bytes, timed: false);
+        }
+
+        onStage?.Invoke("ternary");
+        var ternary = new Mlp(inputs, o.StudentHidden, classes, new Rng(o.Seed + 2), ternary: true);
+        ternary.LoadState(ticket.NamedParameters().ToDictionary(p => p.Name, p => p.Tensor), partial: true);
+        Trainer.Fit(ternary, train, data.Validation, distill with { Mask = mask.For(ternary) }, onStep: (_, _) => onStep?.Invoke());
+        var final = CompactClassifier.Compile(ternary);
+        Add("ternary", "the ticket's hidden layers as BitNet b1.58 (ternary weights, int8 activations), masks held, distilled; float head", final);
+        return (stages, final, rounds);
+    }
+
+    /// <summary>Training steps the pipeline takes, for a progress bar.</summary>
+    public static int Steps(DataSplits data, ShrinkOptions o)
+    {
+        int perFit = (data.Train.Count + o.BatchSize - 1) / o.BatchSize * o.Epochs;
+        return perFit * (2 + (o.Rounds + 1) + 1);
+    }
+
+    /// <summary>Bytes of the model's file as <see cref="CompactClassifier.Save"/> writes it.</summary>
+    private static long FileBytes(CompactClassifier model)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"coldmind-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            model.Save(path);
+            return new FileInfo(path).Length;
+        }
+        finally { File.Delete(path); }
+    }
+
+    private static float Probability(float[] logits, int row, int classes, int label)
+    {
+        var z = logits.AsSpan(row * classes, classes);
+        float max = TensorPrimitives.Max(z), sum = 0;
+        foreach (float v in z) sum += MathF.Exp(v - max);
+        return MathF.Exp(z[label] - max) / sum;
+    }
+
+    private static ShrinkStage Measure(string name, string description, CompactClassifier model, Dataset test, float? accuracy, long? bytes, bool timed, double seconds)
+    {
+        int classes = test.Classes;
+        var probabilities = new float[test.Count * classes];
+        int correct = 0;
+        for (int i = 0; i < test.Count; i++)
+        {
+            var logits = model.Predict(test.Features.AsSpan(i * test.FeatureCount, test.FeatureCount));
+            TensorPrimitives.SoftMax(logits, probabilities.AsSpan(i * classes, classes));
+            if (Sampler.ArgMax(logits) == test.Labels[i]) correct++;
+        }
+        double? latency = null;
+        if (timed)
+        {
+            var times = new List<double>();
+            for (int pass = 0; pass < 5; pass++)
+            {
+                var clock = Stopwatch.StartNew();
+                int n = Math.Min(test.Count, 200);
+                for (int i = 0; i < n; i++) model.Predict(test.Features.AsSpan(i * test.FeatureCount, test.FeatureCount));
+                times.Add(clock.Elapsed.TotalSeconds * 1e6 / n);
+            }
+            times.Sort();
+            latency = times[2];
+        }
+        long stored = bytes ?? FileBytes(model);
+        return new ShrinkStage(name, description, accuracy ?? (float)correct / test.Count, Calibration.ExpectedCalibrationError(probabilities, test.Labels, classes),
+            model.Parameters, model.NonZeroParameters, 8.0 * stored / model.Parameters, stored, latency, EnergyEstimate.Joules(model), seconds);
+    }
+}
