@@ -1,0 +1,172 @@
+using System.Text.Json;
+using Coldmind.Data;
+using Coldmind.Kernels;
+using Coldmind.Nn;
+using Coldmind.Runtime;
+using Coldmind.Tensors;
+using Xunit;
+
+namespace Coldmind.Tests;
+
+public class PruningTests
+{
+    [Fact]
+    public void Pruning_removes_the_requested_fraction_of_the_smallest_remaining_weights_and_apply_zeroes_them()
+    {
+        var model = new Mlp(20, [30], 5, new Rng(1));
+        var dense = PruningMask.Dense(model);
+        Assert.Equal(20 * 30 + 30 * 5, dense.Total);
+        var half = dense.Prune(0.5, global: true);
+        Assert.Equal(dense.Total / 2, half.Remaining);
+        var quarter = half.Prune(0.5, global: true);
+        Assert.InRange(quarter.Remaining, dense.Total / 4 - 1, dense.Total / 4 + 1);
+        // every pruned weight is no larger than every kept one (global magnitude)
+        var weights = model.NamedParameters().Where(p => p.Tensor.Rank >= 2).SelectMany(p => p.Tensor.ToArray().Select(MathF.Abs)).ToArray();
+        var keep = quarter.ByName.Values.SelectMany(k => k).ToArray();
+        Assert.True(weights.Where((_, i) => !keep[i]).Max() <= weights.Where((_, i) => keep[i]).Min());
+        quarter.Apply();
+        Assert.Equal(dense.Total - quarter.Remaining, model.NamedParameters().Where(p => p.Tensor.Rank >= 2).Sum(p => p.Tensor.ToArray().Count(v => v == 0)));
+        var perLayer = dense.Prune(0.2, global: false).ByName.Values.Select(k => k.Count(x => !x)).ToArray();
+        Assert.Equal([120, 15], perLayer); // 20 % of the hidden layer, 10 % of the output layer
+        Assert.Throws<ColdmindException>(() => dense.Prune(1.0, true));
+    }
+
+    [Fact]
+    public void Masked_training_keeps_pruned_weights_at_zero_and_rewinding_restores_survivors()
+    {
+        var splits = BuiltinData.Load("digits");
+        var (model, mask, rounds) = LotteryTicket.Find(rng => new Mlp(64, [32], 10, rng), splits,
+            new TrainOptions { Epochs = 3, BatchSize = 64, LearningRate = 3e-3f }, new LotteryTicket.Options(Rounds: 2, Rate: 0.5, Global: true, RandomControl: true), 0);
+        Assert.Equal(3, rounds.Count);
+        Assert.Equal(0.25, rounds[^1].Density, 2);
+        Assert.All(rounds.Skip(1), r => Assert.NotNull(r.RandomReinitAccuracy));
+        var kept = mask.ByName;
+        foreach (var (name, p) in model.NamedParameters().Where(p => p.Tensor.Rank >= 2))
+        {
+            var w = p.ToArray();
+            for (int i = 0; i < w.Length; i++) if (!kept[name][i]) Assert.Equal(0f, w[i]);
+        }
+        Assert.True(rounds[^1].TestAccuracy > 0.5f, $"{rounds[^1].TestAccuracy}"); // far above chance (10 %) after 3 epochs at a quarter of the weights
+    }
+}
+
+public class DistillationAndCalibrationTests
+{
+    [Fact]
+    public void Expected_calibration_error_on_a_hand_computed_case()
+    {
+        // two examples at confidence 0.9 (one right), two at 0.6 (both right): |0.5 − 0.9|·2/4 + |1 − 0.6|·2/4 = 0.4
+        float[] p = [0.9f, 0.1f, 0.9f, 0.1f, 0.6f, 0.4f, 0.4f, 0.6f];
+        int[] labels = [0, 1, 0, 1];
+        Assert.Equal(0.4f, Calibration.ExpectedCalibrationError(p, labels, 2), 5);
+        Assert.Equal(0f, Calibration.ExpectedCalibrationError([1f, 0f], [0], 2), 5);
+    }
+
+    [Fact]
+    public void Distilling_with_alpha_one_follows_the_teacher_even_against_the_labels()
+    {
+        var splits = BuiltinData.Load("digits");
+        var train = splits.Train;
+        // a "teacher" that always says class 3: a student trained on it alone learns to say 3
+        var teacher = new float[train.Count * train.Classes];
+        for (int i = 0; i < train.Count; i++) teacher[i * train.Classes + 3] = 10f;
+        var student = new Mlp(64, [32], 10, new Rng(2));
+        Trainer.Fit(student, train, null, new TrainOptions { Epochs = 3, TeacherLogits = teacher, DistillAlpha = 1f, DistillTemperature = 2f });
+        var logits = Trainer.Logits(student, splits.Test);
+        int threes = Enumerable.Range(0, splits.Test.Count).Count(i => Sampler.ArgMax(logits.AsSpan(i * 10, 10)) == 3);
+        Assert.True(threes > 0.9 * splits.Test.Count, $"{threes} of {splits.Test.Count}");
+        Assert.Throws<ColdmindException>(() => Trainer.Fit(student, train, null, new TrainOptions { Epochs = 1, TeacherLogits = new float[10] }));
+    }
+}
+
+public class CompactClassifierTests
+{
+    [Fact]
+    public void Sparse_ternary_products_equal_the_reference_on_every_path()
+    {
+        var rng = new Rng(4);
+        int rows = 37, cols = 300;
+        var trits = Enumerable.Range(0, rows * cols).Select(_ => (sbyte)(rng.NextDouble() < 0.8 ? 0 : rng.NextInt(2) * 2 - 1)).ToArray();
+        var m = SparseTernaryMatrix.FromTrits(trits, rows, cols, 0.5f);
+        var q = Enumerable.Range(0, cols).Select(_ => rng.NextInt(255) - 127).ToArray();
+        foreach (var path in Simd.Available)
+        {
+            var y = new float[rows];
+            m.Multiply(q, 0.1f, y, path);
+            for (int r = 0; r < rows; r++)
+            {
+                int dot = 0;
+                for (int c = 0; c < cols; c++) dot += trits[r * cols + c] * q[c];
+                Assert.Equal(dot * 0.5f * 0.1f, y[r]);
+            }
+        }
+        Assert.Equal(2L * trits.Count(t => t != 0), m.ByteCount - 8L * rows - 4);
+    }
+
+    [Fact]
+    public void Compiled_models_predict_what_the_modules_predict_and_survive_save_and_load()
+    {
+        var splits = BuiltinData.Load("digits");
+        var test = splits.Test;
+        using var dir = new TempDir();
+        foreach (bool ternary in new[] { false, true })
+        {
+            var model = new Mlp(64, [48], 10, new Rng(3), ternary: ternary);
+            Trainer.Fit(model, splits.Train, null, new TrainOptions { Epochs = 4 });
+            var mask = PruningMask.Dense(model).Prune(0.6, global: true);
+            mask.Apply();
+            var compact = CompactClassifier.Compile(model);
+            Assert.Contains(ternary ? "ternary" : "sparse", compact.Describe());
+            var path = dir.File($"m{ternary}.safetensors");
+            compact.Save(path);
+            var loaded = CompactClassifier.Load(path);
+            var logits = Trainer.Logits(model, test);
+            for (int i = 0; i < test.Count; i++)
+            {
+                var x = test.Features.AsSpan(i * 64, 64);
+                var a = compact.Predict(x);
+                var b = loaded.Predict(x);
+                Assert.Equal(a, b);
+                for (int c = 0; c < 10; c++) Assert.Equal(logits[i * 10 + c], a[c], 2e-3f * (1 + Math.Abs(logits[i * 10 + c])));
+            }
+        }
+    }
+
+    [Fact]
+    public void Shrink_reports_every_stage_and_its_model_runs_in_predict()
+    {
+        using var dir = new TempDir();
+        var output = dir.File("shrunk.safetensors");
+        var (exit, stdout, err) = CliTests.Run("shrink", "--epochs", "10", "--out", output, "--json");
+        Assert.True(exit == 0, err);
+        using var json = JsonDocument.Parse(stdout);
+        var stages = json.RootElement.GetProperty("stages").EnumerateArray().ToArray();
+        Assert.Equal(["teacher", "student", "ticket", "ticket int8", "ticket int4", "ternary"], stages.Select(s => s.GetProperty("name").GetString()));
+        foreach (var key in new[] { "test_accuracy", "bytes", "nonzero_parameters", "bits_per_weight", "joules_per_inference" })
+            Assert.All(stages, s => Assert.True(s.GetProperty(key).GetDouble() > 0, key));
+        var teacher = stages[0];
+        var final = stages[^1];
+        Assert.True(final.GetProperty("bytes").GetInt64() * 10 < teacher.GetProperty("bytes").GetInt64(), "the final model is not 10× smaller");
+        Assert.True(final.GetProperty("test_accuracy").GetDouble() > 0.85, $"{final.GetProperty("test_accuracy")}");
+        (exit, stdout, err) = CliTests.Run("predict", output, "--json");
+        Assert.True(exit == 0, err);
+        using var predicted = JsonDocument.Parse(stdout);
+        Assert.Equal(final.GetProperty("test_accuracy").GetDouble(), predicted.RootElement.GetProperty("test_accuracy").GetDouble(), 5);
+    }
+
+    [Fact]
+    public void One_class_too_few_examples_and_foreign_files_are_clear_errors_that_write_nothing()
+    {
+        using var dir = new TempDir();
+        var oneClass = dir.File("one.csv");
+        File.WriteAllLines(oneClass, ["a,b,label", .. Enumerable.Range(0, 50).Select(i => $"{i},{i * 2},x")]);
+        var output = dir.File("out.safetensors");
+        var (exit, _, err) = CliTests.Run("shrink", "--data", oneClass, "--out", output);
+        Assert.Equal(1, exit);
+        Assert.Contains("class", err);
+        Assert.False(File.Exists(output));
+        (exit, _, err) = CliTests.Run("predict", SharedFiles.Require("models/stories260K/stories260K.safetensors"));
+        Assert.Equal(1, exit);
+        Assert.Contains("not a compact classifier", err);
+    }
+}
