@@ -11,6 +11,7 @@ var root = new RootCommand("""
     ShrinkCommand.Create(),
     PredictCommand.Create(),
     LotteryCommand.Create(),
+    SearchCommand.Create(),
     TrainCommand.Create(),
     EvalCommand.Create(),
     QuantizeCommand.Create(),

@@ -1,0 +1,93 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Coldmind.Data;
+using Coldmind.Nn;
+using Coldmind.Reports;
+using Coldmind.Runtime;
+using Coldmind.Tensors;
+using Spectre.Console;
+
+namespace Coldmind.Cli.Commands;
+
+/// <summary>`coldmind search`: per-layer bit width and sparsity of a trained MLP under a budget, by NSGA-II; the Pareto front and the chosen model.</summary>
+internal static class SearchCommand
+{
+    public static Command Create()
+    {
+        var data = CommonOptions.Data();
+        var label = CommonOptions.LabelColumn();
+        var hidden = new Option<string>("--hidden") { DefaultValueFactory = _ => "128" };
+        var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 30 };
+        var maxBytes = new Option<long?>("--max-bytes") { Description = "budget: bytes of the weights" };
+        var maxJoules = new Option<double?>("--max-joules") { Description = "budget: estimated joules per inference" };
+        var population = new Option<int>("--population") { DefaultValueFactory = _ => 32 };
+        var generations = new Option<int>("--generations") { DefaultValueFactory = _ => 20 };
+        var seed = CommonOptions.Seed();
+        var threads = CommonOptions.Threads();
+        var report = new Option<string?>("--report") { Description = "write the Pareto front as an HTML report" };
+        var json = CommonOptions.Json();
+        var cmd = new Command("search", "Search per-layer bit width and sparsity under a budget (NSGA-II): the Pareto front of accuracy, bytes and joules.")
+            { data, label, hidden, epochs, maxBytes, maxJoules, population, generations, seed, threads, report, json };
+        cmd.SetAction(r =>
+        {
+            CommonOptions.UseThreads(r.GetValue(threads));
+            var budget = new SearchBudget(r.GetValue(maxBytes), r.GetValue(maxJoules));
+            if (budget.MaxBytes is <= 0 || budget.MaxJoules is <= 0) throw new ColdmindException("Budgets must be positive.");
+            string dataSpec = r.GetValue(data)!;
+            ulong s = r.GetValue(seed);
+            var splits = BuiltinData.Load(dataSpec, s, r.GetValue(label));
+            if (splits.Train.Classes < 2) throw new ColdmindException($"The data has {splits.Train.Classes} class; a classifier needs at least 2.");
+            if (splits.Validation.Count == 0) throw new ColdmindException("The validation split is empty; the search scores candidates on it.");
+            int[] sizes = CommonOptions.ParseSizes(r.GetValue(hidden)!, "--hidden");
+            int inputs = splits.Train.FeatureCount, classes = splits.Train.Classes;
+            Module Build() => new Mlp(inputs, sizes, classes, new Rng(s));
+            var model = Build();
+            IReadOnlyList<Candidate> front = [], all = [];
+            bool quiet = r.GetValue(json);
+            int steps = (splits.Train.Count + 63) / 64 * r.GetValue(epochs) + r.GetValue(generations);
+            CommonOptions.WithProgress("training, then searching", steps, quiet, tick =>
+            {
+                Trainer.Fit(model, splits.Train, splits.Validation, new TrainOptions { Epochs = r.GetValue(epochs), BatchSize = 64, LearningRate = 2e-3f, Seed = s }, onStep: (_, _) => tick());
+                (front, all) = ModelSearch.Run(model, Build, splits.Validation, budget, r.GetValue(population), r.GetValue(generations), s, tick);
+            });
+            var feasible = front.Where(c => budget.Violation(c) == 0).ToList();
+            if (feasible.Count == 0)
+            {
+                var closest = all.OrderBy(budget.Violation).ThenByDescending(c => c.Accuracy).First();
+                throw new ColdmindException($"No model meets the budget ({Describe(budget)}). Closest reached: {closest.Bytes:N0} bytes, {closest.Joules * 1e6:F3} µJ, {closest.Accuracy:P2} validation accuracy ({closest.Describe()}).");
+            }
+            var chosen = feasible.OrderByDescending(c => c.Accuracy).ThenBy(c => c.Bytes).First();
+            var trial = Build();
+            trial.LoadState(ModelSearch.Apply(model, chosen.Layers));
+            float test = Trainer.Accuracy(trial, splits.Test);
+            if (r.GetValue(report) is { } reportPath)
+            {
+                var chart = new LineChart("Pareto front: validation accuracy against bytes", "bytes (log10)", "validation accuracy (%)");
+                chart.Add(new Series("front", front.Select(c => Math.Log10(c.Bytes)).ToArray(), front.Select(c => 100.0 * c.Accuracy).ToArray()));
+                new HtmlReport($"coldmind search on {dataSpec}").Paragraph($"Budget: {Describe(budget)}. Chosen: {chosen.Describe()}, {test:P2} test accuracy.")
+                    .Chart(chart).Write(reportPath);
+            }
+            if (quiet)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    data = dataSpec, evaluated = all.Count,
+                    front = front.Select(c => new { layers = c.Layers.Select(l => l.Name), validation_accuracy = c.Accuracy, bytes = c.Bytes, joules_per_inference = c.Joules, feasible = budget.Violation(c) == 0 }),
+                    chosen = new { layers = chosen.Layers.Select(l => l.Name), validation_accuracy = chosen.Accuracy, test_accuracy = test, bytes = chosen.Bytes, joules_per_inference = chosen.Joules },
+                }));
+                return 0;
+            }
+            var table = new Table().Border(TableBorder.Rounded).Title($"Pareto front ({all.Count} candidates scored)").AddColumns("layers (bits@sparsity)", "val acc", "bytes", "µJ est.", "in budget");
+            foreach (var c in front)
+                table.AddRow(Markup.Escape(c.Describe()), $"{c.Accuracy:P2}", c.Bytes.ToString("N0", CultureInfo.InvariantCulture), (c.Joules * 1e6).ToString("F3", CultureInfo.InvariantCulture), budget.Violation(c) == 0 ? "yes" : "no");
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLineInterpolated($"Chosen: [bold]{chosen.Describe()}[/], {chosen.Bytes:N0} bytes, {test:P2} test accuracy (rounded and pruned after training; retraining it would recover more).");
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static string Describe(SearchBudget b) =>
+        string.Join(", ", new[] { b.MaxBytes is { } x ? $"≤ {x:N0} bytes" : null, b.MaxJoules is { } j ? $"≤ {j * 1e6:F3} µJ" : null }.Where(t => t != null)) is { Length: > 0 } d ? d : "none";
+}

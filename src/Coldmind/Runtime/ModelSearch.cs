@@ -1,0 +1,170 @@
+using Coldmind.Cost;
+using Coldmind.Data;
+using Coldmind.Nn;
+using Coldmind.Quantization;
+using Coldmind.Tensors;
+
+namespace Coldmind.Runtime;
+
+/// <summary>One layer's choice: how its weights are rounded (null: float32) and the fraction pruned.</summary>
+public sealed record LayerChoice(PtqMethod? Bits, double Sparsity)
+{
+    public string Name => $"{(Bits?.ToString().ToLowerInvariant() ?? "f32")}@{Sparsity:P0}";
+    public double CodeBits => Bits is { } m ? new PtqScheme(m, 32).CodeBits : 32;
+}
+
+/// <summary>A candidate: a choice per layer and what it scores (validation accuracy, bytes, estimated joules).</summary>
+public sealed record Candidate(LayerChoice[] Layers, float Accuracy, long Bytes, double Joules)
+{
+    public string Describe() => string.Join(" | ", Layers.Select(l => l.Name));
+}
+
+public sealed record SearchBudget(long? MaxBytes = null, double? MaxJoules = null)
+{
+    /// <summary>How far a candidate is over budget, as a sum of relative excesses (0: within).</summary>
+    public double Violation(Candidate c) =>
+        (MaxBytes is { } b && c.Bytes > b ? (double)(c.Bytes - b) / b : 0) + (MaxJoules is { } j && c.Joules > j ? (c.Joules - j) / j : 0);
+}
+
+/// <summary>
+/// "Models that optimize models": NSGA-II (Deb et al. 2002) over per-layer bit width (ternary, 2, 4, 8 bit, float)
+/// and sparsity (magnitude pruning to 0, 50, 75 or 90 %) of a trained MLP, maximising validation accuracy while
+/// minimising bytes and estimated joules, under a budget handled by constrained domination (a feasible candidate
+/// beats an infeasible one; two infeasible ones compare by violation). A candidate is scored after training, by
+/// rounding and pruning the trained weights: fast enough to score thousands, and the chosen one is then the
+/// starting point for retraining (as `shrink` does for its ternary ticket).
+/// </summary>
+public static class ModelSearch
+{
+    public static readonly PtqMethod?[] BitChoices = [PtqMethod.Ternary, PtqMethod.Int2, PtqMethod.Int4, PtqMethod.Int8, null];
+    public static readonly double[] SparsityChoices = [0, 0.5, 0.75, 0.9];
+
+    /// <param name="model">the trained model whose weights are pruned and rounded</param>
+    /// <param name="build">a fresh model of the same shape, to load each candidate's weights into</param>
+    public static (IReadOnlyList<Candidate> Front, IReadOnlyList<Candidate> All) Run(Module model, Func<Module> build, Dataset validation, SearchBudget budget,
+        int population = 32, int generations = 20, ulong seed = 0, Action? onGeneration = null)
+    {
+        var weights = model.NamedParameters().Where(p => p.Tensor.Rank >= 2).ToArray();
+        if (weights.Length == 0) throw new ColdmindException("The model has no weight matrices to search over.");
+        if (population < 4 || generations < 1) throw new ColdmindException($"A search needs a population of at least 4 and one generation, got {population} and {generations}.");
+        var rng = new Rng(seed);
+        var cache = new Dictionary<string, Candidate>();
+        Candidate Score(LayerChoice[] genome)
+        {
+            string key = string.Join(",", genome.Select(g => g.Name));
+            if (cache.TryGetValue(key, out var known)) return known;
+            return cache[key] = Evaluate(model, build(), weights, genome, validation);
+        }
+        LayerChoice Random() => new(BitChoices[rng.NextInt(BitChoices.Length)], SparsityChoices[rng.NextInt(SparsityChoices.Length)]);
+        // seed the population with the two extremes so the front spans them
+        var people = new List<Candidate>
+        {
+            Score(weights.Select(_ => new LayerChoice(null, 0)).ToArray()),
+            Score(weights.Select(_ => new LayerChoice(PtqMethod.Ternary, 0.9)).ToArray()),
+        };
+        while (people.Count < population) people.Add(Score(weights.Select(_ => Random()).ToArray()));
+        for (int g = 0; g < generations; g++)
+        {
+            var ranked = Rank(people, budget);
+            var children = new List<Candidate>();
+            while (children.Count < population)
+            {
+                var a = Tournament(ranked, rng);
+                var b = Tournament(ranked, rng);
+                var child = a.Layers.Select((l, i) => rng.NextInt(2) == 0 ? l : b.Layers[i]).ToArray(); // uniform crossover
+                for (int i = 0; i < child.Length; i++)
+                    if (rng.NextDouble() < 1.0 / child.Length) child[i] = rng.NextInt(2) == 0 ? child[i] with { Bits = BitChoices[rng.NextInt(BitChoices.Length)] } : child[i] with { Sparsity = SparsityChoices[rng.NextInt(SparsityChoices.Length)] };
+                children.Add(Score(child));
+            }
+            people = Rank([.. people, .. children], budget).Take(population).Select(r => r.Candidate).ToList();
+            onGeneration?.Invoke();
+        }
+        var all = cache.Values.ToList();
+        var front = Rank(all, budget).Where(r => r.Front == 0).Select(r => r.Candidate).DistinctBy(c => (c.Accuracy, c.Bytes)).OrderBy(c => c.Bytes).ToList();
+        return (front, all);
+    }
+
+    /// <summary>The trained model with <paramref name="genome"/> applied: pruned by magnitude within each layer, then rounded.</summary>
+    public static Dictionary<string, Tensor> Apply(Module model, LayerChoice[] genome)
+    {
+        var state = model.NamedParameters().ToDictionary(p => p.Name, p => p.Tensor);
+        var matrices = model.NamedParameters().Where(p => p.Tensor.Rank >= 2).ToArray();
+        for (int i = 0; i < matrices.Length; i++)
+        {
+            var (name, t) = matrices[i];
+            var w = t.ToArray();
+            if (genome[i].Sparsity > 0)
+            {
+                var sorted = w.Select(MathF.Abs).Order().ToArray();
+                float threshold = sorted[(int)(genome[i].Sparsity * (sorted.Length - 1))];
+                for (int k = 0; k < w.Length; k++) if (MathF.Abs(w[k]) <= threshold) w[k] = 0;
+            }
+            if (genome[i].Bits is { } bits) w = new PtqScheme(bits, 32).Apply(w, t.Numel / t.Shape[0]);
+            state[name] = Tensor.FromArray(w, t.Shape);
+        }
+        return state;
+    }
+
+    private static Candidate Evaluate(Module model, Module trial, (string Name, Tensor Tensor)[] matrices, LayerChoice[] genome, Dataset validation)
+    {
+        var state = Apply(model, genome);
+        trial.LoadState(state);
+        float accuracy = Trainer.Accuracy(trial, validation);
+        long bytes = 0;
+        double joules = 0;
+        for (int i = 0; i < matrices.Length; i++)
+        {
+            var w = state[matrices[i].Name].ToArray();
+            long total = w.Length, kept = w.Count(v => v != 0), rows = matrices[i].Tensor.Shape[0];
+            bool sparse = genome[i].Sparsity > 0;
+            double bits = kept * (genome[i].CodeBits + (sparse ? 16 : 0)) + (sparse ? 32.0 * (rows + 1) : (total - kept) * genome[i].CodeBits)
+                + (genome[i].Bits != null ? 16.0 * Math.Ceiling(total / 32.0) : 0);
+            long layerBytes = (long)Math.Ceiling(bits / 8);
+            bytes += layerBytes;
+            long ops = sparse ? kept : total;
+            joules += ops * (genome[i].Bits is PtqMethod.Ternary ? EnergyEstimate.Int32Add : genome[i].Bits != null ? EnergyEstimate.Int8Mac : EnergyEstimate.Fp32Mac);
+        }
+        joules += bytes * EnergyEstimate.PerByte(bytes);
+        return new Candidate(genome, accuracy, bytes, joules);
+    }
+
+    private sealed record Ranked(Candidate Candidate, int Front, double Crowding);
+
+    /// <summary>Non-dominated sorting with constrained domination, then crowding distance within each front; best first.</summary>
+    private static List<Ranked> Rank(List<Candidate> people, SearchBudget budget)
+    {
+        bool Dominates(Candidate a, Candidate b)
+        {
+            double va = budget.Violation(a), vb = budget.Violation(b);
+            if (va != vb) return va < vb;
+            bool noWorse = a.Accuracy >= b.Accuracy && a.Bytes <= b.Bytes && a.Joules <= b.Joules;
+            bool better = a.Accuracy > b.Accuracy || a.Bytes < b.Bytes || a.Joules < b.Joules;
+            return noWorse && better;
+        }
+        var remaining = people.Distinct().ToList(); // the cache hands out one object per genome
+        var ranked = new List<Ranked>();
+        for (int front = 0; remaining.Count > 0; front++)
+        {
+            var layer = remaining.Where(p => !remaining.Any(q => Dominates(q, p))).ToList();
+            var crowding = layer.ToDictionary(c => c, _ => 0.0);
+            foreach (var objective in new Func<Candidate, double>[] { c => c.Accuracy, c => c.Bytes, c => c.Joules })
+            {
+                var sorted = layer.OrderBy(objective).ToList();
+                double span = objective(sorted[^1]) - objective(sorted[0]);
+                crowding[sorted[0]] = crowding[sorted[^1]] = double.PositiveInfinity;
+                for (int i = 1; i + 1 < sorted.Count; i++)
+                    crowding[sorted[i]] += span > 0 ? (objective(sorted[i + 1]) - objective(sorted[i - 1])) / span : 0;
+            }
+            ranked.AddRange(layer.OrderByDescending(c => crowding[c]).Select(c => new Ranked(c, front, crowding[c])));
+            remaining.RemoveAll(layer.Contains);
+        }
+        return ranked;
+    }
+
+    private static Candidate Tournament(List<Ranked> ranked, Rng rng)
+    {
+        var a = ranked[rng.NextInt(ranked.Count)];
+        var b = ranked[rng.NextInt(ranked.Count)];
+        return (a.Front, -a.Crowding).CompareTo((b.Front, -b.Crowding)) <= 0 ? a.Candidate : b.Candidate;
+    }
+}
