@@ -48,6 +48,7 @@ internal static class ShrinkCommand
                 TeacherHidden = CommonOptions.ParseSizes(r.GetValue(teacher)!, "--teacher"), StudentHidden = CommonOptions.ParseSizes(r.GetValue(student)!, "--student"),
                 Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), Temperature = r.GetValue(temperature), Alpha = r.GetValue(alpha),
                 Curate = r.GetValue(curate), Rounds = r.GetValue(rounds), PruneRate = r.GetValue(rate), RewindStep = r.GetValue(rewind), Seed = s,
+                RandomControl = r.GetValue(report) != null, // the report plots winning tickets against random re-initialisation
                 GlobalPruning = r.GetValue(prune) switch { "global" => true, "layer" => false, var p => throw new ColdmindException($"--prune must be global or layer, got '{p}'.") },
             };
             if (options.Curate is < 0 or >= 1) throw new ColdmindException($"--curate must be a probability in [0, 1), got {options.Curate}.");
@@ -80,7 +81,7 @@ internal static class ShrinkCommand
                         parameters = x.Parameters, nonzero_parameters = x.NonZeroParameters, bits_per_weight = x.BitsPerWeight, bytes = x.Bytes,
                         latency_us = x.LatencyMicroseconds, joules_per_inference = x.JoulesPerInference, seconds = x.Seconds,
                     }),
-                    ticket_rounds = ticketRounds.Select(t => new { round = t.Round, density = t.Density, test_accuracy = t.TestAccuracy }),
+                    ticket_rounds = ticketRounds.Select(t => new { round = t.Round, density = t.Density, test_accuracy = t.TestAccuracy, random_reinit_accuracy = t.RandomReinitAccuracy }),
                 }));
                 return 0;
             }
@@ -104,10 +105,17 @@ internal static class ShrinkCommand
 
     private static void WriteReport(string path, string dataSpec, IReadOnlyList<ShrinkStage> stages, IReadOnlyList<TicketRound> rounds)
     {
-        var bytes = new LineChart("Test accuracy against bytes on disk, stage by stage", "bytes (log10)", "test accuracy (%)");
+        // the stages no other stage beats on both accuracy and bytes
+        var front = stages.Where(a => !stages.Any(b => b.TestAccuracy >= a.TestAccuracy && b.Bytes <= a.Bytes && (b.TestAccuracy > a.TestAccuracy || b.Bytes < a.Bytes)))
+            .OrderBy(x => x.Bytes).ToArray();
+        var bytes = new LineChart("Test accuracy against bytes on disk", "bytes (log10)", "test accuracy (%)");
         bytes.Add(new Series("stages", stages.Select(x => Math.Log10(x.Bytes)).ToArray(), stages.Select(x => 100.0 * x.TestAccuracy).ToArray()));
+        bytes.Add(new Series("Pareto front", front.Select(x => Math.Log10(x.Bytes)).ToArray(), front.Select(x => 100.0 * x.TestAccuracy).ToArray()));
         var ticket = new LineChart("Lottery ticket: test accuracy against weights remaining", "weights remaining (%)", "test accuracy (%)");
-        ticket.Add(new Series("ticket (rewound)", rounds.Select(t => 100 * t.Density).ToArray(), rounds.Select(t => 100.0 * t.TestAccuracy).ToArray()));
+        ticket.Add(new Series("ticket", rounds.Select(t => 100 * t.Density).ToArray(), rounds.Select(t => 100.0 * t.TestAccuracy).ToArray()));
+        var control = rounds.Where(t => t.RandomReinitAccuracy != null).ToArray();
+        if (control.Length > 0)
+            ticket.Add(new Series("random init", control.Select(t => 100 * t.Density).ToArray(), control.Select(t => 100.0 * t.RandomReinitAccuracy!.Value).ToArray()));
         new HtmlReport($"coldmind shrink on {dataSpec}")
             .Table(["stage", "test accuracy", "bytes", "µs/inference", "µJ (estimated)", "what"],
                 stages.Select(x => (IReadOnlyList<string>)[x.Name, $"{100 * x.TestAccuracy:F2} %", x.Bytes.ToString("N0", CultureInfo.InvariantCulture),

@@ -22,6 +22,8 @@ public sealed record ShrinkOptions
     public double PruneRate { get; init; } = 0.5;
     public bool GlobalPruning { get; init; } = true;
     public int RewindStep { get; init; }
+    /// <summary>Also train each round's mask from a random re-initialisation (the lottery-ticket control).</summary>
+    public bool RandomControl { get; init; }
     public ulong Seed { get; init; }
 }
 
@@ -81,7 +83,7 @@ public static class ShrinkPipeline
 
         onStage?.Invoke("ticket");
         var (ticket, mask, rounds) = LotteryTicket.Find(rng => new Mlp(inputs, o.StudentHidden, classes, rng), curated, distill,
-            new LotteryTicket.Options(o.Rounds, o.PruneRate, o.GlobalPruning, o.RewindStep), o.Seed + 1, onStep: onStep);
+            new LotteryTicket.Options(o.Rounds, o.PruneRate, o.GlobalPruning, o.RewindStep, RandomControl: o.RandomControl), o.Seed + 1, onStep: onStep);
         var ticketCompact = CompactClassifier.Compile(ticket);
         Add("ticket", $"{mask.Density:P1} of weights left after {o.Rounds} rounds of {o.PruneRate:P0} magnitude pruning, rewound to step {o.RewindStep}", ticketCompact);
 
@@ -111,7 +113,7 @@ public static class ShrinkPipeline
     public static int Steps(DataSplits data, ShrinkOptions o)
     {
         int perFit = (data.Train.Count + o.BatchSize - 1) / o.BatchSize * o.Epochs;
-        return perFit * (2 + (o.Rounds + 1) + 1);
+        return perFit * (2 + (o.Rounds + 1) + (o.RandomControl ? o.Rounds : 0) + 1);
     }
 
     /// <summary>Bytes of the model's file as <see cref="CompactClassifier.Save"/> writes it.</summary>
