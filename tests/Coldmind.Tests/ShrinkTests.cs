@@ -155,6 +155,22 @@ public class CompactClassifierTests
     }
 
     [Fact]
+    public void A_cnn_teacher_distills_into_the_mlp_student()
+    {
+        using var dir = new TempDir();
+        var (exit, stdout, err) = CliTests.Run("shrink", "--teacher-cnn", "8", "--teacher", "32", "--epochs", "6", "--rounds", "1", "--out", dir.File("s.safetensors"), "--json");
+        Assert.True(exit == 0, err);
+        using var json = JsonDocument.Parse(stdout);
+        var teacher = json.RootElement.GetProperty("stages")[0];
+        Assert.Contains("CNN", teacher.GetProperty("description").GetString());
+        Assert.True(teacher.GetProperty("test_accuracy").GetDouble() > 0.8);
+        Assert.True(teacher.GetProperty("latency_us").GetDouble() > 0);
+        (exit, _, err) = CliTests.Run("shrink", "--data", SharedFiles.Require("data/digits/digits.csv.gz"), "--teacher-cnn", "8", "--out", dir.File("x.safetensors"));
+        Assert.Equal(1, exit);
+        Assert.Contains("images", err);
+    }
+
+    [Fact]
     public void One_class_too_few_examples_and_foreign_files_are_clear_errors_that_write_nothing()
     {
         using var dir = new TempDir();

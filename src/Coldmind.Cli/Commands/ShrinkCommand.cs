@@ -16,7 +16,8 @@ internal static class ShrinkCommand
     {
         var data = CommonOptions.Data();
         var label = CommonOptions.LabelColumn();
-        var teacher = new Option<string>("--teacher") { Description = "teacher hidden sizes", DefaultValueFactory = _ => "256,128" };
+        var teacher = new Option<string>("--teacher") { Description = "teacher hidden sizes (a CNN teacher: one size)", DefaultValueFactory = _ => "256,128" };
+        var teacherChannels = new Option<string?>("--teacher-cnn") { Description = "make the teacher a CNN with these channels, e.g. 16,32 (image data)" };
         var student = new Option<string>("--student") { Description = "student hidden sizes", DefaultValueFactory = _ => "128" };
         var epochs = new Option<int>("--epochs") { Description = "epochs of each training (teacher, student, every pruning round, ternary)", DefaultValueFactory = _ => 100 };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 64 };
@@ -34,7 +35,7 @@ internal static class ShrinkCommand
         var report = new Option<string?>("--report") { Description = "write an HTML report with the plots" };
         var json = CommonOptions.Json();
         var cmd = new Command("shrink", "Teacher → distilled student → lottery ticket → ternary: what each stage buys in accuracy, bytes, time and joules.")
-            { data, label, teacher, student, epochs, batch, lr, temperature, alpha, curate, rounds, rate, prune, rewind, seed, threads, output, report, json };
+            { data, label, teacher, teacherChannels, student, epochs, batch, lr, temperature, alpha, curate, rounds, rate, prune, rewind, seed, threads, output, report, json };
         cmd.SetAction(r =>
         {
             CommonOptions.UseThreads(r.GetValue(threads));
@@ -45,7 +46,8 @@ internal static class ShrinkCommand
             var splits = BuiltinData.Load(dataSpec, s, r.GetValue(label));
             var options = new ShrinkOptions
             {
-                TeacherHidden = CommonOptions.ParseSizes(r.GetValue(teacher)!, "--teacher"), StudentHidden = CommonOptions.ParseSizes(r.GetValue(student)!, "--student"),
+                TeacherHidden = CommonOptions.ParseSizes(r.GetValue(teacher)!, "--teacher"),
+                TeacherChannels = r.GetValue(teacherChannels) is { } tc ? CommonOptions.ParseSizes(tc, "--teacher-cnn") : null, StudentHidden = CommonOptions.ParseSizes(r.GetValue(student)!, "--student"),
                 Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), Temperature = r.GetValue(temperature), Alpha = r.GetValue(alpha),
                 Curate = r.GetValue(curate), Rounds = r.GetValue(rounds), PruneRate = r.GetValue(rate), RewindStep = r.GetValue(rewind), Seed = s,
                 RandomControl = r.GetValue(report) != null, // the report plots winning tickets against random re-initialisation

@@ -10,6 +10,8 @@ namespace Coldmind.Runtime;
 public sealed record ShrinkOptions
 {
     public int[] TeacherHidden { get; init; } = [256, 128];
+    /// <summary>When set, the teacher is a small CNN with these channels (3×3 convolutions, each pooled by 2) and TeacherHidden[0] hidden units.</summary>
+    public int[]? TeacherChannels { get; init; }
     public int[] StudentHidden { get; init; } = [128];
     public int Epochs { get; init; } = 100;
     public int BatchSize { get; init; } = 64;
@@ -59,9 +61,23 @@ public static class ShrinkPipeline
         }
 
         onStage?.Invoke("teacher");
-        var teacher = new Mlp(inputs, o.TeacherHidden, classes, new Rng(o.Seed));
-        Trainer.Fit(teacher, data.Train, data.Validation, training, onStep: (_, _) => onStep?.Invoke());
-        Add("teacher", $"float MLP {inputs}-{string.Join("-", o.TeacherHidden)}-{classes}", CompactClassifier.Compile(teacher));
+        Module teacher;
+        if (o.TeacherChannels is { } channels)
+        {
+            if (data.Train.SampleShape.Length != 3) throw new ColdmindException($"A CNN teacher needs images (channels, height, width); '{data.Train.Name}' has samples of shape [{string.Join(", ", data.Train.SampleShape)}].");
+            var (c, h, w) = (data.Train.SampleShape[0], data.Train.SampleShape[1], data.Train.SampleShape[2]);
+            teacher = new SmallCnn(c, h, w, channels, o.TeacherHidden[0], classes, new Rng(o.Seed));
+            Trainer.Fit(teacher, data.Train, data.Validation, training, onStep: (_, _) => onStep?.Invoke());
+            stages.Add(MeasureModule("teacher", $"float CNN, channels {string.Join(",", channels)}, hidden {o.TeacherHidden[0]}", teacher, data.Test,
+                CnnMacs(c, h, w, channels, o.TeacherHidden[0], classes), clock.Elapsed.TotalSeconds));
+            clock.Restart();
+        }
+        else
+        {
+            teacher = new Mlp(inputs, o.TeacherHidden, classes, new Rng(o.Seed));
+            Trainer.Fit(teacher, data.Train, data.Validation, training, onStep: (_, _) => onStep?.Invoke());
+            Add("teacher", $"float MLP {inputs}-{string.Join("-", o.TeacherHidden)}-{classes}", CompactClassifier.Compile(teacher));
+        }
 
         onStage?.Invoke("student");
         var train = data.Train;
@@ -114,6 +130,56 @@ public static class ShrinkPipeline
     {
         int perFit = (data.Train.Count + o.BatchSize - 1) / o.BatchSize * o.Epochs;
         return perFit * (2 + (o.Rounds + 1) + (o.RandomControl ? o.Rounds : 0) + 1);
+    }
+
+    /// <summary>Multiply-adds of <see cref="SmallCnn"/>'s forward pass: 3×3 convolutions keeping the size, each followed by a 2×2 pool.</summary>
+    private static long CnnMacs(int c, int h, int w, int[] channels, int hidden, int classes)
+    {
+        long macs = 0;
+        foreach (int outChannels in channels)
+        {
+            macs += (long)outChannels * c * 9 * h * w;
+            (c, h, w) = (outChannels, h / 2, w / 2);
+        }
+        return macs + (long)c * h * w * hidden + (long)hidden * classes;
+    }
+
+    /// <summary>
+    /// A model that has no compact form (the CNN teacher), measured through the training engine: accuracy and
+    /// calibration on the test set, its float32 checkpoint's bytes, batch-1 latency, and the estimate from its MACs.
+    /// </summary>
+    private static ShrinkStage MeasureModule(string name, string description, Module model, Dataset test, long macs, double seconds)
+    {
+        var logits = Trainer.Logits(model, test);
+        int classes = test.Classes, correct = 0;
+        var probabilities = new float[logits.Length];
+        for (int i = 0; i < test.Count; i++)
+        {
+            TensorPrimitives.SoftMax(logits.AsSpan(i * classes, classes), probabilities.AsSpan(i * classes, classes));
+            if (Sampler.ArgMax(logits.AsSpan(i * classes, classes)) == test.Labels[i]) correct++;
+        }
+        var times = new List<double>();
+        using (Tensor.NoGrad())
+            for (int pass = 0; pass < 3; pass++)
+            {
+                var clock = Stopwatch.StartNew();
+                int n = Math.Min(test.Count, 50);
+                for (int i = 0; i < n; i++) model.Forward(test.Inputs([i]));
+                times.Add(clock.Elapsed.TotalSeconds * 1e6 / n);
+            }
+        times.Sort();
+        string path = Path.Combine(Path.GetTempPath(), $"coldmind-{Guid.NewGuid():N}.safetensors");
+        long bytes;
+        try
+        {
+            Formats.Safetensors.Write(path, model.NamedParameters());
+            bytes = new FileInfo(path).Length;
+        }
+        finally { File.Delete(path); }
+        long parameters = model.ParameterCount;
+        long weightBytes = 4 * parameters;
+        return new ShrinkStage(name, description, (float)correct / test.Count, Calibration.ExpectedCalibrationError(probabilities, test.Labels, classes),
+            parameters, parameters, 8.0 * bytes / parameters, bytes, times[1], macs * EnergyEstimate.Fp32Mac + weightBytes * EnergyEstimate.PerByte(weightBytes), seconds);
     }
 
     /// <summary>Bytes of the model's file as <see cref="CompactClassifier.Save"/> writes it.</summary>
