@@ -22,7 +22,7 @@ internal static class PackedMatrixBench
         foreach (int t in new[] { 1, 2 })
         {
             using var pool = new WorkerPool(t);
-            bandwidth[t] = TernaryGemvBench.ReadBandwidth(pool);
+            bandwidth[t] = MemoryBandwidth.Measure(pool);
             Console.WriteLine($"  {t} thread(s): {bandwidth[t]:F1} GB/s");
         }
         Console.WriteLine($"{Rows}×{Cols}; GEMM on {PromptTokens} tokens.");

@@ -23,7 +23,7 @@ internal static unsafe class TernaryGemvBench
         foreach (int t in new[] { 1, 2 })
         {
             using var pool = new WorkerPool(t);
-            bandwidth[t] = ReadBandwidth(pool);
+            bandwidth[t] = MemoryBandwidth.Measure(pool);
             Console.WriteLine($"  {t} thread(s): {bandwidth[t]:F1} GB/s");
         }
         Console.WriteLine($"{"rows×cols",-12} {"threads",7} {"maddubs µs",11} {"GB/s",6} {"% bw",5} {"add/sub µs",11} {"GB/s",6} {"% bw",5} {"float32 µs",11} {"GB/s",6} {"% bw",5} {"best vs f32",12}");
@@ -63,8 +63,6 @@ internal static unsafe class TernaryGemvBench
             for (int r = part * rows / pool.Threads; r < (part + 1) * rows / pool.Threads; r++)
                 y[r] = System.Numerics.Tensors.TensorPrimitives.Dot(w.AsSpan(r * cols, cols), x);
         });
-
-    internal static double ReadBandwidth(WorkerPool pool) => MemoryBandwidth.Measure(pool);
 
     internal static double MedianSeconds(Action pass)
     {

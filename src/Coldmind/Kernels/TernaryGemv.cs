@@ -20,18 +20,27 @@ public static unsafe class TernaryGemv
     /// <summary>Int8 activations (<see cref="BitNetQuantizer.QuantizeInt8"/>), padded with zeros to whole chunks: x ≈ Scale · Values.</summary>
     public sealed class Activations
     {
+        /// <summary>Pinned (on the pinned-object heap), so kernels take its address without pinning it again.</summary>
         public sbyte[] Values { get; }
-        public float Scale { get; }
-        public int Sum { get; }
+        public float Scale { get; private set; }
+        public int Sum { get; private set; }
 
-        public Activations(ReadOnlySpan<float> x, int chunks)
+        public Activations(int chunks) => Values = GC.AllocateArray<sbyte>(chunks * TernaryMatrix.ChunkColumns, pinned: true);
+
+        public Activations(ReadOnlySpan<float> x, int chunks) : this(chunks) => Set(x);
+
+        /// <summary>Quantizes <paramref name="x"/> into this buffer, so one buffer serves token after token.</summary>
+        public void Set(ReadOnlySpan<float> x)
         {
-            Values = GC.AllocateArray<sbyte>(chunks * TernaryMatrix.ChunkColumns, pinned: true);
+            if (x.Length > Values.Length) throw new ColdmindException($"{x.Length} activations do not fit a buffer of {Values.Length}.");
+            Values.AsSpan(x.Length).Clear();
             Scale = BitNetQuantizer.QuantizeInt8(x, Values);
             int sum = 0;
             foreach (sbyte v in Values) sum += v;
             Sum = sum;
         }
+
+        internal sbyte* Pointer => (sbyte*)System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(Values, 0);
     }
 
     /// <summary>y = W @ x, with x quantized to int8 here.</summary>
@@ -50,26 +59,22 @@ public static unsafe class TernaryGemv
         var p = path ?? Simd.Best;
         int groups = w.Groups, parts = Math.Min(pool.AvailableThreads, groups);
         float scale = w.Scale * x.Scale;
-        int bias = kernel == TernaryKernel.MultiplyAdd ? x.Sum : 0; // maddubs sums q·x = (t + 1)·x
+        int bias = kernel == TernaryKernel.MultiplyAdd ? x.Sum : 0; // maddubs sums q·x = (t + 1)·x; add/subtract sums t·x
+        nint xPtr = (nint)x.Pointer;
         fixed (float* py = y)
         {
             nint yPtr = (nint)py;
-            fixed (sbyte* px = x.Values)
+            pool.Run(parts, part =>
             {
-                nint xPtr = (nint)px;
-                pool.Run(parts, part =>
+                int* dots = stackalloc int[TernaryMatrix.RowsPerGroup];
+                for (int g = part * groups / parts; g < (part + 1) * groups / parts; g++)
                 {
-                    int* dots = stackalloc int[TernaryMatrix.RowsPerGroup];
-                    for (int g = part * groups / parts; g < (part + 1) * groups / parts; g++)
-                    {
-                        byte* wg = w.GroupStart(g * TernaryMatrix.RowsPerGroup, 0);
-                        if (kernel == TernaryKernel.MultiplyAdd) Group(p, wg, (sbyte*)xPtr, w.Chunks, dots);
-                        else GroupAddSubtract(p, wg, (sbyte*)xPtr, w.Chunks, dots);
-                        for (int r = 0; r < TernaryMatrix.RowsPerGroup && g * TernaryMatrix.RowsPerGroup + r < w.Rows; r++)
-                            ((float*)yPtr)[g * TernaryMatrix.RowsPerGroup + r] = (dots[r] - bias) * scale;
-                    }
-                });
-            }
+                    byte* wg = w.GroupStart(g * TernaryMatrix.RowsPerGroup, 0);
+                    if (kernel == TernaryKernel.MultiplyAdd) Group(p, wg, (sbyte*)xPtr, w.Chunks, dots);
+                    else GroupAddSubtract(p, wg, (sbyte*)xPtr, w.Chunks, dots);
+                    Store(w, scale, bias, g, dots, (float*)yPtr);
+                }
+            });
         }
     }
 
@@ -92,48 +97,39 @@ public static unsafe class TernaryGemv
         var p = path ?? Simd.Best;
         bool tiled = p == SimdPath.Vector512 && Avx512BW.IsSupported;
         int groups = w.Groups, parts = Math.Min(pool.AvailableThreads, groups), rows = w.Rows;
-        var handles = x.Select(a => System.Runtime.InteropServices.GCHandle.Alloc(a.Values, System.Runtime.InteropServices.GCHandleType.Pinned)).ToArray();
-        try
+        var xPtrs = x.Select(a => (nint)a.Pointer).ToArray();
+        fixed (float* py = y)
         {
-            var xPtrs = handles.Select(h => h.AddrOfPinnedObject()).ToArray();
-            fixed (float* py = y)
+            nint yPtr = (nint)py;
+            pool.Run(parts, part =>
             {
-                nint yPtr = (nint)py;
-                pool.Run(parts, part =>
+                int* dots = stackalloc int[TernaryMatrix.RowsPerGroup * TileTokens];
+                sbyte** tile = stackalloc sbyte*[TileTokens];
+                for (int g = part * groups / parts; g < (part + 1) * groups / parts; g++)
                 {
-                    int* dots = stackalloc int[TernaryMatrix.RowsPerGroup * TileTokens];
-                    sbyte** tile = stackalloc sbyte*[TileTokens];
-                    for (int g = part * groups / parts; g < (part + 1) * groups / parts; g++)
+                    byte* wg = w.GroupStart(g * TernaryMatrix.RowsPerGroup, 0);
+                    int t = 0;
+                    for (; tiled && t + TileTokens <= tokens; t += TileTokens)
                     {
-                        byte* wg = w.GroupStart(g * TernaryMatrix.RowsPerGroup, 0);
-                        int t = 0;
-                        for (; tiled && t + TileTokens <= tokens; t += TileTokens)
-                        {
-                            for (int k = 0; k < TileTokens; k++) tile[k] = (sbyte*)xPtrs[t + k];
-                            GroupTile512(wg, tile, w.Chunks, dots);
-                            for (int k = 0; k < TileTokens; k++) Store(w, x[t + k], g, dots + k * TernaryMatrix.RowsPerGroup, (float*)yPtr + (long)(t + k) * rows);
-                        }
-                        for (; t < tokens; t++)
-                        {
-                            Group(p, wg, (sbyte*)xPtrs[t], w.Chunks, dots);
-                            Store(w, x[t], g, dots, (float*)yPtr + (long)(t) * rows);
-                        }
+                        for (int k = 0; k < TileTokens; k++) tile[k] = (sbyte*)xPtrs[t + k];
+                        GroupTile512(wg, tile, w.Chunks, dots);
+                        for (int k = 0; k < TileTokens; k++) Store(w, w.Scale * x[t + k].Scale, x[t + k].Sum, g, dots + k * TernaryMatrix.RowsPerGroup, (float*)yPtr + (long)(t + k) * rows);
                     }
-                });
-            }
-        }
-        finally
-        {
-            foreach (var h in handles) h.Free();
+                    for (; t < tokens; t++)
+                    {
+                        Group(p, wg, (sbyte*)xPtrs[t], w.Chunks, dots);
+                        Store(w, w.Scale * x[t].Scale, x[t].Sum, g, dots, (float*)yPtr + (long)t * rows);
+                    }
+                }
+            });
         }
     }
 
-    /// <summary>y[rows of group g] = (Σ q·x − Σ x) · scale_W · scale_x.</summary>
-    private static void Store(TernaryMatrix w, Activations x, int g, int* dots, float* y)
+    /// <summary>y[rows of group g] = (dots − bias) · scale, for the rows the matrix has (the last group may be padding).</summary>
+    private static void Store(TernaryMatrix w, float scale, int bias, int g, int* dots, float* y)
     {
-        float scale = w.Scale * x.Scale;
         for (int r = 0; r < TernaryMatrix.RowsPerGroup && g * TernaryMatrix.RowsPerGroup + r < w.Rows; r++)
-            y[g * TernaryMatrix.RowsPerGroup + r] = (dots[r] - x.Sum) * scale;
+            y[g * TernaryMatrix.RowsPerGroup + r] = (dots[r] - bias) * scale;
     }
 
     /// <summary>

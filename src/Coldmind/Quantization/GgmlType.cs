@@ -23,12 +23,12 @@ public delegate void Dequantizer(ReadOnlySpan<byte> blocks, Span<float> values);
 /// its dot kernel with the type the other operand (the activations) is packed in first.
 /// </summary>
 public sealed record TypeTraits(GgmlType Type, string Name, int BlockSize, int BytesPerBlock, Quantizer? FromFloat = null, Dequantizer? ToFloat = null,
-    VecDot? Dot = null, GgmlType DotType = GgmlType.F32)
+    VecDot? Dot = null, GgmlType DotType = GgmlType.F32, bool ActivationOnly = false)
 {
     public bool CanPack => FromFloat != null;
     public bool CanUnpack => ToFloat != null;
-    /// <summary>Packable types that files hold; Q8_K exists only for activations, as in ggml.</summary>
-    public bool ForFiles => CanPack && CanUnpack && Type != GgmlType.Q8_K;
+    /// <summary>Packable types that files hold (not the activation-only ones, such as Q8_K in ggml).</summary>
+    public bool ForFiles => CanPack && CanUnpack && !ActivationOnly;
 
     public double BitsPerWeight => 8.0 * BytesPerBlock / BlockSize;
 
@@ -83,7 +83,7 @@ public static unsafe class GgmlTypes
         new(GgmlType.TQ1_0, "TQ1_0", TQ1_0.BlockSize, TQ1_0.BytesPerBlock, TQ1_0.Quantize, TQ1_0.Dequantize, VecDots.TQ1_0, GgmlType.Q8_K),
         new(GgmlType.TQ2_0, "TQ2_0", TQ2_0.BlockSize, TQ2_0.BytesPerBlock, TQ2_0.Quantize, TQ2_0.Dequantize, VecDots.TQ2_0, GgmlType.Q8_K),
         new(GgmlType.Q6_K, "Q6_K", Q6_K.BlockSize, Q6_K.BytesPerBlock, Q6_K.Quantize, Q6_K.Dequantize, VecDots.Q6_K, GgmlType.Q8_K),
-        new(GgmlType.Q8_K, "Q8_K", Q8_K.BlockSize, Q8_K.BytesPerBlock, Q8_K.Quantize, Q8_K.Dequantize),
+        new(GgmlType.Q8_K, "Q8_K", Q8_K.BlockSize, Q8_K.BytesPerBlock, Q8_K.Quantize, Q8_K.Dequantize, ActivationOnly: true),
         new(GgmlType.Q4_1, "Q4_1", 32, 20), new(GgmlType.Q5_0, "Q5_0", 32, 22), new(GgmlType.Q5_1, "Q5_1", 32, 24),
         new(GgmlType.Q8_1, "Q8_1", 32, 36), new(GgmlType.Q2_K, "Q2_K", 256, 84), new(GgmlType.Q3_K, "Q3_K", 256, 110),
         new(GgmlType.Q4_K, "Q4_K", 256, 144), new(GgmlType.Q5_K, "Q5_K", 256, 176),

@@ -36,10 +36,25 @@ public sealed class RepackedTernary(TernaryMatrix matrix, string from) : IWeight
     public void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
     {
         if (x.Length != (long)tokens * Columns) throw new ColdmindException($"A {Rows}×{Columns} matrix times {tokens} token(s) needs x of {(long)tokens * Columns}, got {x.Length}.");
-        var activations = new TernaryGemv.Activations[tokens];
-        for (int t = 0; t < tokens; t++) activations[t] = new TernaryGemv.Activations(x.Slice(t * Columns, Columns), matrix.Chunks);
+        var activations = Scratch(matrix.Chunks, tokens);
+        for (int t = 0; t < tokens; t++) activations[t].Set(x.Slice(t * Columns, Columns));
         if (tokens == 1) TernaryGemv.Multiply(matrix, activations[0], y);
-        else TernaryGemv.Multiply(matrix, activations, y);
+        else TernaryGemv.Multiply(matrix, new ArraySegment<TernaryGemv.Activations>(activations, 0, tokens), y);
+    }
+
+    /// <summary>The calling thread's activation buffers for matrices of <paramref name="chunks"/> chunks: allocated once, not per token.</summary>
+    [ThreadStatic] private static Dictionary<int, TernaryGemv.Activations[]>? _scratch;
+
+    private static TernaryGemv.Activations[] Scratch(int chunks, int tokens)
+    {
+        _scratch ??= [];
+        if (!_scratch.TryGetValue(chunks, out var buffers) || buffers.Length < tokens)
+        {
+            var grown = new TernaryGemv.Activations[tokens];
+            for (int t = 0; t < tokens; t++) grown[t] = buffers != null && t < buffers.Length ? buffers[t] : new TernaryGemv.Activations(chunks);
+            _scratch[chunks] = buffers = grown;
+        }
+        return buffers;
     }
 
     public void Dispose() => matrix.Dispose();

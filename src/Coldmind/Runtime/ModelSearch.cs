@@ -117,7 +117,8 @@ public static class ModelSearch
             var w = state[matrices[i].Name].ToArray();
             long total = w.Length, kept = w.Count(v => v != 0), rows = matrices[i].Tensor.Shape[0];
             bool sparse = genome[i].Sparsity > 0;
-            double bits = kept * (genome[i].CodeBits + (sparse ? 16 : 0)) + (sparse ? 32.0 * (rows + 1) : (total - kept) * genome[i].CodeBits)
+            // codes (kept ones with a 16-bit column index and 32-bit row offsets when sparse), plus an f16 scale per group of 32
+            double bits = (sparse ? kept * (genome[i].CodeBits + 16) + 32.0 * (rows + 1) : total * genome[i].CodeBits)
                 + (genome[i].Bits != null ? 16.0 * Math.Ceiling(total / 32.0) : 0);
             long layerBytes = (long)Math.Ceiling(bits / 8);
             bytes += layerBytes;

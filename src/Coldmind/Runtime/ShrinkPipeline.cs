@@ -54,9 +54,9 @@ public static class ShrinkPipeline
         var training = new TrainOptions { Epochs = o.Epochs, BatchSize = o.BatchSize, LearningRate = o.LearningRate, Seed = o.Seed };
         var stages = new List<ShrinkStage>();
         var clock = Stopwatch.StartNew();
-        void Add(string name, string description, CompactClassifier compact, float? accuracy = null, long? bytes = null, bool timed = true)
+        void Add(string name, string description, CompactClassifier compact, long? bytes = null, bool timed = true)
         {
-            stages.Add(Measure(name, description, compact, data.Test, accuracy, bytes, timed, clock.Elapsed.TotalSeconds));
+            stages.Add(Measure(name, description, compact, data.Test, bytes, timed, clock.Elapsed.TotalSeconds));
             clock.Restart();
         }
 
@@ -113,7 +113,7 @@ public static class ShrinkPipeline
             // stored as a sparse layout of its own would take the codes plus the 16-bit column indices and the group scales
             long bytes = (long)Math.Ceiling(mask.Remaining * (scheme.CodeBits + 16) / 8 + mask.Total * 16.0 / 8 / scheme.GroupSize);
             Add($"ticket {scheme.Method.ToString().ToLowerInvariant()}", $"the ticket's weights rounded after training ({scheme.Name}); accuracy only, no sparse {scheme.Method} kernel",
-                compact, Trainer.Accuracy(rounded, data.Test), bytes, timed: false);
+                compact, bytes, timed: false);
         }
 
         onStage?.Invoke("ternary");
@@ -168,27 +168,20 @@ public static class ShrinkPipeline
                 times.Add(clock.Elapsed.TotalSeconds * 1e6 / n);
             }
         times.Sort();
-        string path = Path.Combine(Path.GetTempPath(), $"coldmind-{Guid.NewGuid():N}.safetensors");
-        long bytes;
-        try
-        {
-            Formats.Safetensors.Write(path, model.NamedParameters());
-            bytes = new FileInfo(path).Length;
-        }
-        finally { File.Delete(path); }
+        long bytes = SavedBytes(path => Formats.Safetensors.Write(path, model.NamedParameters()));
         long parameters = model.ParameterCount;
         long weightBytes = 4 * parameters;
         return new ShrinkStage(name, description, (float)correct / test.Count, Calibration.ExpectedCalibrationError(probabilities, test.Labels, classes),
             parameters, parameters, 8.0 * bytes / parameters, bytes, times[1], macs * EnergyEstimate.Fp32Mac + weightBytes * EnergyEstimate.PerByte(weightBytes), seconds);
     }
 
-    /// <summary>Bytes of the model's file as <see cref="CompactClassifier.Save"/> writes it.</summary>
-    private static long FileBytes(CompactClassifier model)
+    /// <summary>Bytes of the file <paramref name="save"/> writes (to a temporary path, deleted after).</summary>
+    private static long SavedBytes(Action<string> save)
     {
         string path = Path.Combine(Path.GetTempPath(), $"coldmind-{Guid.NewGuid():N}.safetensors");
         try
         {
-            model.Save(path);
+            save(path);
             return new FileInfo(path).Length;
         }
         finally { File.Delete(path); }
@@ -196,13 +189,12 @@ public static class ShrinkPipeline
 
     private static float Probability(float[] logits, int row, int classes, int label)
     {
-        var z = logits.AsSpan(row * classes, classes);
-        float max = TensorPrimitives.Max(z), sum = 0;
-        foreach (float v in z) sum += MathF.Exp(v - max);
-        return MathF.Exp(z[label] - max) / sum;
+        Span<float> p = stackalloc float[classes];
+        TensorPrimitives.SoftMax(logits.AsSpan(row * classes, classes), p);
+        return p[label];
     }
 
-    private static ShrinkStage Measure(string name, string description, CompactClassifier model, Dataset test, float? accuracy, long? bytes, bool timed, double seconds)
+    private static ShrinkStage Measure(string name, string description, CompactClassifier model, Dataset test, long? bytes, bool timed, double seconds)
     {
         int classes = test.Classes;
         var probabilities = new float[test.Count * classes];
@@ -227,8 +219,8 @@ public static class ShrinkPipeline
             times.Sort();
             latency = times[2];
         }
-        long stored = bytes ?? FileBytes(model);
-        return new ShrinkStage(name, description, accuracy ?? (float)correct / test.Count, Calibration.ExpectedCalibrationError(probabilities, test.Labels, classes),
+        long stored = bytes ?? SavedBytes(model.Save);
+        return new ShrinkStage(name, description, (float)correct / test.Count, Calibration.ExpectedCalibrationError(probabilities, test.Labels, classes),
             model.Parameters, model.NonZeroParameters, 8.0 * stored / model.Parameters, stored, latency, EnergyEstimate.Joules(model), seconds);
     }
 }

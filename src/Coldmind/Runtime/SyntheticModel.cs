@@ -50,8 +50,8 @@ public static class SyntheticModel
         AddVocabulary(w, shape.Vocab);
 
         int kv = shape.Hidden / shape.Heads * shape.KvHeads;
-        var linear = new Pool(linearType, ternary: true, rng);
-        var embedding = new Pool(embeddingType, ternary: false, rng);
+        var linear = new Pool(linearType, ternary: true);
+        var embedding = new Pool(embeddingType, ternary: false);
         int total = shape.Layers + 1, done = 0;
         w.AddTensor("token_embd.weight", [shape.Hidden, shape.Vocab], embeddingType, embedding.Fill(shape.Vocab, shape.Hidden, rng));
         w.AddTensor("output_norm.weight", [shape.Hidden], GgmlType.F32, Ones(shape.Hidden));
@@ -103,12 +103,12 @@ public static class SyntheticModel
     }
 
     /// <summary>Packed blocks to draw rows from: <see cref="PoolRows"/> rows of 256·k values packed once per row length.</summary>
-    private sealed class Pool(GgmlType type, bool ternary, Rng rng)
+    private sealed class Pool(GgmlType type, bool ternary)
     {
         private readonly TypeTraits _traits = GgmlTypes.Traits(type);
         private readonly Dictionary<int, byte[]> _rows = [];
 
-        public byte[] Fill(int rows, int columns, Rng random)
+        public byte[] Fill(int rows, int columns, Rng rng)
         {
             if (!_rows.TryGetValue(columns, out var pool))
             {
@@ -120,7 +120,7 @@ public static class SyntheticModel
             long rowBytes = _traits.ByteCount(columns);
             var data = new byte[checked(rows * rowBytes)];
             for (int r = 0; r < rows; r++)
-                Buffer.BlockCopy(pool, (int)(random.NextInt(PoolRows) * rowBytes), data, (int)(r * rowBytes), (int)rowBytes);
+                Buffer.BlockCopy(pool, (int)(rng.NextInt(PoolRows) * rowBytes), data, (int)(r * rowBytes), (int)rowBytes);
             return data;
         }
     }
