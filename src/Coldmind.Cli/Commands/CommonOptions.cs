@@ -30,6 +30,18 @@ internal static class CommonOptions
         DefaultValueFactory = _ => Environment.ProcessorCount,
     };
 
+    public static Option<string> Device() => new("--device")
+    {
+        Description = $"the device to cost on: {string.Join(", ", Coldmind.Cost.DeviceProfile.Shipped)} (host: this machine, measured now)",
+        DefaultValueFactory = _ => "host",
+    };
+
+    public static Option<string?> DeviceFile() => new("--device-file") { Description = "a device profile (JSON, as in devices/) for --device to name" };
+
+    /// <summary>The profile named by --device (from --device-file if given); host is calibrated by measuring this machine.</summary>
+    public static Coldmind.Cost.DeviceProfile LoadDevice(string name, string? file) =>
+        name == "host" && file == null ? Coldmind.Cost.HostCalibration.Calibrate(WorkerPool.Shared) : Coldmind.Cost.DeviceProfile.Load(name, file);
+
     public static Option<bool> Json() => new("--json") { Description = "print one JSON object on stdout instead of tables" };
 
     public static void UseThreads(int threads)

@@ -20,7 +20,10 @@ internal static class SearchCommand
         var hidden = new Option<string>("--hidden") { DefaultValueFactory = _ => "128" };
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 30 };
         var maxBytes = new Option<long?>("--max-bytes") { Description = "budget: bytes of the weights" };
-        var maxJoules = new Option<double?>("--max-joules") { Description = "budget: estimated joules per inference" };
+        var maxJoules = new Option<double?>("--max-joules") { Description = "budget: joules per inference, estimated on --device" };
+        var maxLatency = new Option<double?>("--max-latency") { Description = "budget: seconds per inference, estimated on --device" };
+        var device = CommonOptions.Device();
+        var deviceFile = CommonOptions.DeviceFile();
         var population = new Option<int>("--population") { DefaultValueFactory = _ => 32 };
         var generations = new Option<int>("--generations") { DefaultValueFactory = _ => 20 };
         var seed = CommonOptions.Seed();
@@ -28,12 +31,13 @@ internal static class SearchCommand
         var report = new Option<string?>("--report") { Description = "write the Pareto front as an HTML report" };
         var json = CommonOptions.Json();
         var cmd = new Command("search", "Search per-layer bit width and sparsity under a budget (NSGA-II): the Pareto front of accuracy, bytes and joules.")
-            { data, label, hidden, epochs, maxBytes, maxJoules, population, generations, seed, threads, report, json };
+            { data, label, hidden, epochs, maxBytes, maxJoules, maxLatency, device, deviceFile, population, generations, seed, threads, report, json };
         cmd.SetAction(r =>
         {
             CommonOptions.UseThreads(r.GetValue(threads));
-            var budget = new SearchBudget(r.GetValue(maxBytes), r.GetValue(maxJoules));
-            if (budget.MaxBytes is <= 0 || budget.MaxJoules is <= 0) throw new ColdmindException("Budgets must be positive.");
+            var budget = new SearchBudget(r.GetValue(maxBytes), r.GetValue(maxJoules), r.GetValue(maxLatency));
+            if (budget.MaxBytes is <= 0 || budget.MaxJoules is <= 0 || budget.MaxSeconds is <= 0) throw new ColdmindException("Budgets must be positive.");
+            var profile = CommonOptions.LoadDevice(r.GetValue(device)!, r.GetValue(deviceFile));
             string dataSpec = r.GetValue(data)!;
             ulong s = r.GetValue(seed);
             var splits = BuiltinData.Load(dataSpec, s, r.GetValue(label));
@@ -49,13 +53,13 @@ internal static class SearchCommand
             CommonOptions.WithProgress("training, then searching", steps, quiet, tick =>
             {
                 Trainer.Fit(model, splits.Train, splits.Validation, new TrainOptions { Epochs = r.GetValue(epochs), BatchSize = 64, LearningRate = 2e-3f, Seed = s }, onStep: (_, _) => tick());
-                (front, all) = ModelSearch.Run(model, Build, splits.Validation, budget, r.GetValue(population), r.GetValue(generations), s, tick);
+                (front, all) = ModelSearch.Run(model, Build, splits.Validation, budget, profile, r.GetValue(population), r.GetValue(generations), s, tick);
             });
             var feasible = front.Where(c => budget.Violation(c) == 0).ToList();
             if (feasible.Count == 0)
             {
                 var closest = all.OrderBy(budget.Violation).ThenByDescending(c => c.Accuracy).First();
-                throw new ColdmindException($"No model meets the budget ({Describe(budget)}). Closest reached: {closest.Bytes:N0} bytes, {closest.Joules * 1e6:F3} µJ, {closest.Accuracy:P2} validation accuracy ({closest.Describe()}).");
+                throw new ColdmindException($"No model meets the budget ({Describe(budget)}). Closest reached: {closest.Bytes:N0} bytes, {closest.Joules * 1e6:F3} µJ, {closest.Seconds * 1e6:F1} µs on {profile.Name}, {closest.Accuracy:P2} validation accuracy ({closest.Describe()}).");
             }
             var chosen = feasible.OrderByDescending(c => c.Accuracy).ThenBy(c => c.Bytes).First();
             var trial = Build();
@@ -72,15 +76,16 @@ internal static class SearchCommand
             {
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
-                    data = dataSpec, evaluated = all.Count,
-                    front = front.Select(c => new { layers = c.Layers.Select(l => l.Name), validation_accuracy = c.Accuracy, bytes = c.Bytes, joules_per_inference = c.Joules, feasible = budget.Violation(c) == 0 }),
-                    chosen = new { layers = chosen.Layers.Select(l => l.Name), validation_accuracy = chosen.Accuracy, test_accuracy = test, bytes = chosen.Bytes, joules_per_inference = chosen.Joules },
+                    data = dataSpec, device = profile.Name, evaluated = all.Count,
+                    front = front.Select(c => new { layers = c.Layers.Select(l => l.Name), validation_accuracy = c.Accuracy, bytes = c.Bytes, joules_per_inference = c.Joules, latency_seconds = c.Seconds, feasible = budget.Violation(c) == 0 }),
+                    chosen = new { layers = chosen.Layers.Select(l => l.Name), validation_accuracy = chosen.Accuracy, test_accuracy = test, bytes = chosen.Bytes, joules_per_inference = chosen.Joules, latency_seconds = chosen.Seconds },
                 }));
                 return 0;
             }
-            var table = new Table().Border(TableBorder.Rounded).Title($"Pareto front ({all.Count} candidates scored)").AddColumns("layers (bits@sparsity)", "val acc", "bytes", "µJ est.", "in budget");
+            var table = new Table().Border(TableBorder.Rounded).Title($"Pareto front ({all.Count} candidates scored)").AddColumns("layers (bits@sparsity)", "val acc", "bytes", $"µJ on {profile.Name}", $"µs on {profile.Name}", "in budget");
             foreach (var c in front)
-                table.AddRow(Markup.Escape(c.Describe()), $"{c.Accuracy:P2}", c.Bytes.ToString("N0", CultureInfo.InvariantCulture), (c.Joules * 1e6).ToString("F3", CultureInfo.InvariantCulture), budget.Violation(c) == 0 ? "yes" : "no");
+                table.AddRow(Markup.Escape(c.Describe()), $"{c.Accuracy:P2}", c.Bytes.ToString("N0", CultureInfo.InvariantCulture), (c.Joules * 1e6).ToString("F3", CultureInfo.InvariantCulture),
+                    (c.Seconds * 1e6).ToString("F1", CultureInfo.InvariantCulture), budget.Violation(c) == 0 ? "yes" : "no");
             AnsiConsole.Write(table);
             AnsiConsole.MarkupLineInterpolated($"Chosen: [bold]{chosen.Describe()}[/], {chosen.Bytes:N0} bytes, {test:P2} test accuracy (rounded and pruned after training; retraining it would recover more).");
             return 0;
@@ -89,5 +94,5 @@ internal static class SearchCommand
     }
 
     private static string Describe(SearchBudget b) =>
-        string.Join(", ", new[] { b.MaxBytes is { } x ? $"≤ {x:N0} bytes" : null, b.MaxJoules is { } j ? $"≤ {j * 1e6:F3} µJ" : null }.Where(t => t != null)) is { Length: > 0 } d ? d : "none";
+        string.Join(", ", new[] { b.MaxBytes is { } x ? $"≤ {x:N0} bytes" : null, b.MaxJoules is { } j ? $"≤ {j * 1e6:F3} µJ" : null, b.MaxSeconds is { } t ? $"≤ {t * 1e6:F1} µs" : null }.Where(t => t != null)) is { Length: > 0 } d ? d : "none";
 }

@@ -33,9 +33,11 @@ internal static class ShrinkCommand
         var threads = CommonOptions.Threads();
         var output = new Option<string>("--out") { Description = "the final model (.safetensors, for `coldmind predict`)", DefaultValueFactory = _ => "shrunk.safetensors" };
         var report = new Option<string?>("--report") { Description = "write an HTML report with the plots" };
+        var device = CommonOptions.Device();
+        var deviceFile = CommonOptions.DeviceFile();
         var json = CommonOptions.Json();
         var cmd = new Command("shrink", "Teacher → distilled student → lottery ticket → ternary: what each stage buys in accuracy, bytes, time and joules.")
-            { data, label, teacher, teacherChannels, student, epochs, batch, lr, temperature, alpha, curate, rounds, rate, prune, rewind, seed, threads, output, report, json };
+            { data, label, teacher, teacherChannels, student, epochs, batch, lr, temperature, alpha, curate, rounds, rate, prune, rewind, seed, threads, device, deviceFile, output, report, json };
         cmd.SetAction(r =>
         {
             CommonOptions.UseThreads(r.GetValue(threads));
@@ -49,6 +51,7 @@ internal static class ShrinkCommand
                 TeacherHidden = CommonOptions.ParseSizes(r.GetValue(teacher)!, "--teacher"),
                 TeacherChannels = r.GetValue(teacherChannels) is { } tc ? CommonOptions.ParseSizes(tc, "--teacher-cnn") : null, StudentHidden = CommonOptions.ParseSizes(r.GetValue(student)!, "--student"),
                 Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), Temperature = r.GetValue(temperature), Alpha = r.GetValue(alpha),
+                Device = CommonOptions.LoadDevice(r.GetValue(device)!, r.GetValue(deviceFile)),
                 Curate = r.GetValue(curate), Rounds = r.GetValue(rounds), PruneRate = r.GetValue(rate), RewindStep = r.GetValue(rewind), Seed = s,
                 RandomControl = r.GetValue(report) != null, // the report plots winning tickets against random re-initialisation
                 GlobalPruning = r.GetValue(prune) switch { "global" => true, "layer" => false, var p => throw new ColdmindException($"--prune must be global or layer, got '{p}'.") },
@@ -76,7 +79,7 @@ internal static class ShrinkCommand
             {
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
-                    data = dataSpec, output = outPath,
+                    data = dataSpec, output = outPath, device = options.Device.Name,
                     stages = stages.Select(x => new
                     {
                         name = x.Name, description = x.Description, test_accuracy = x.TestAccuracy, expected_calibration_error = x.CalibrationError,
@@ -88,7 +91,7 @@ internal static class ShrinkCommand
                 return 0;
             }
             var table = new Table().Border(TableBorder.Rounded)
-                .AddColumns("stage", "test acc", "ECE", "non-zero w", "bits/w", "bytes", "µs", "µJ est.");
+                .AddColumns("stage", "test acc", "ECE", "non-zero w", "bits/w", "bytes", "µs", $"µJ on {options.Device.Name}");
             foreach (var c in table.Columns.Skip(1)) c.RightAligned();
             foreach (var x in stages)
                 table.AddRow(x.Name, $"{x.TestAccuracy:P2}", x.CalibrationError.ToString("F3", CultureInfo.InvariantCulture),
@@ -99,7 +102,7 @@ internal static class ShrinkCommand
             var first = stages[0];
             var last = stages[^1];
             AnsiConsole.MarkupLineInterpolated($"Wrote [bold]{outPath}[/]: {last.TestAccuracy:P2} test accuracy ({100 * (last.TestAccuracy - first.TestAccuracy):+0.00;−0.00} pt vs the teacher), {(double)first.Bytes / last.Bytes:F1}× smaller, {first.LatencyMicroseconds / last.LatencyMicroseconds:F1}× faster per inference. Run it: coldmind predict {outPath}");
-            AnsiConsole.MarkupLine("[grey]Joules are estimated from operation and byte counts (45 nm energies, Horowitz 2014), not measured.[/]");
+            AnsiConsole.MarkupLineInterpolated($"[grey]µs measured here at batch 1; joules estimated by the cost model for {options.Device.Name} ({options.Device.Description}); see `coldmind cost`.[/]");
             return 0;
         });
         return cmd;

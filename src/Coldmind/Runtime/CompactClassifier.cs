@@ -30,17 +30,9 @@ public sealed class CompactClassifier
     public long Parameters => _layers.Sum(l => (long)l.Rows * l.Columns + l.Rows * (l.Bias != null ? 1 : 0) + (l is TernaryLayer t ? t.NormWeight.Length : 0));
     public long NonZeroParameters => _layers.Sum(l => l.NonZeros + (l.Bias?.Length ?? 0) + (l is TernaryLayer t ? t.NormWeight.Length : 0));
     public long WeightBytes => _layers.Sum(l => l.Bytes);
-    /// <summary>
-    /// Operations per inference: float multiply-adds (dense rows × columns, sparse its kept weights, and the
-    /// ternary layers' norm, activation scaling and one multiply per row) and integer additions (one per kept trit).
-    /// </summary>
-    public (long FloatMacs, long IntegerAdds) Operations() =>
-        (_layers.Sum(l => l switch
-        {
-            DenseLayer => (long)l.Rows * l.Columns,
-            TernaryLayer => 3L * l.Columns + l.Rows,
-            _ => l.NonZeros,
-        } + (l.Bias?.Length ?? 0)), _layers.OfType<TernaryLayer>().Sum(l => l.NonZeros));
+    /// <summary>Each layer's kind (dense, sparse, ternary), shape, kept weights and stored bytes: what the cost model prices.</summary>
+    public IEnumerable<(string Kind, int Rows, int Columns, long NonZeros, long Bytes)> LayerShapes() =>
+        _layers.Select(l => (l.Kind, l.Rows, l.Columns, l.NonZeros, l.Bytes + 4L * (l.Bias?.Length ?? 0) + (l is TernaryLayer t ? 4L * t.NormWeight.Length : 0)));
 
     public string Describe() => string.Join(" → ", _layers.Select(l => $"{l.Kind} {l.Columns}×{l.Rows}"));
 

@@ -13,17 +13,18 @@ public sealed record LayerChoice(PtqMethod? Bits, double Sparsity)
     public double CodeBits => Bits is { } m ? new PtqScheme(m, 32).CodeBits : 32;
 }
 
-/// <summary>A candidate: a choice per layer and what it scores (validation accuracy, bytes, estimated joules).</summary>
-public sealed record Candidate(LayerChoice[] Layers, float Accuracy, long Bytes, double Joules)
+/// <summary>A candidate: a choice per layer and what it scores (validation accuracy, bytes, and joules and seconds per inference estimated on the device).</summary>
+public sealed record Candidate(LayerChoice[] Layers, float Accuracy, long Bytes, double Joules, double Seconds)
 {
     public string Describe() => string.Join(" | ", Layers.Select(l => l.Name));
 }
 
-public sealed record SearchBudget(long? MaxBytes = null, double? MaxJoules = null)
+public sealed record SearchBudget(long? MaxBytes = null, double? MaxJoules = null, double? MaxSeconds = null)
 {
     /// <summary>How far a candidate is over budget, as a sum of relative excesses (0: within).</summary>
     public double Violation(Candidate c) =>
-        (MaxBytes is { } b && c.Bytes > b ? (double)(c.Bytes - b) / b : 0) + (MaxJoules is { } j && c.Joules > j ? (c.Joules - j) / j : 0);
+        (MaxBytes is { } b && c.Bytes > b ? (double)(c.Bytes - b) / b : 0) + (MaxJoules is { } j && c.Joules > j ? (c.Joules - j) / j : 0)
+        + (MaxSeconds is { } t && c.Seconds > t ? (c.Seconds - t) / t : 0);
 }
 
 /// <summary>
@@ -41,7 +42,7 @@ public static class ModelSearch
 
     /// <param name="model">the trained model whose weights are pruned and rounded</param>
     /// <param name="build">a fresh model of the same shape, to load each candidate's weights into</param>
-    public static (IReadOnlyList<Candidate> Front, IReadOnlyList<Candidate> All) Run(Module model, Func<Module> build, Dataset validation, SearchBudget budget,
+    public static (IReadOnlyList<Candidate> Front, IReadOnlyList<Candidate> All) Run(Module model, Func<Module> build, Dataset validation, SearchBudget budget, DeviceProfile device,
         int population = 32, int generations = 20, ulong seed = 0, Action? onGeneration = null)
     {
         var weights = model.NamedParameters().Where(p => p.Tensor.Rank >= 2).ToArray();
@@ -53,7 +54,7 @@ public static class ModelSearch
         {
             string key = string.Join(",", genome.Select(g => g.Name));
             if (cache.TryGetValue(key, out var known)) return known;
-            return cache[key] = Evaluate(model, build(), weights, genome, validation);
+            return cache[key] = Evaluate(model, build(), weights, genome, validation, device);
         }
         LayerChoice Random() => new(BitChoices[rng.NextInt(BitChoices.Length)], SparsityChoices[rng.NextInt(SparsityChoices.Length)]);
         // seed the population with the two extremes so the front spans them
@@ -105,13 +106,13 @@ public static class ModelSearch
         return state;
     }
 
-    private static Candidate Evaluate(Module model, Module trial, (string Name, Tensor Tensor)[] matrices, LayerChoice[] genome, Dataset validation)
+    private static Candidate Evaluate(Module model, Module trial, (string Name, Tensor Tensor)[] matrices, LayerChoice[] genome, Dataset validation, DeviceProfile device)
     {
         var state = Apply(model, genome);
         trial.LoadState(state);
         float accuracy = Trainer.Accuracy(trial, validation);
         long bytes = 0;
-        double joules = 0;
+        var layers = new List<LayerWork>();
         for (int i = 0; i < matrices.Length; i++)
         {
             var w = state[matrices[i].Name].ToArray();
@@ -122,11 +123,11 @@ public static class ModelSearch
                 + (genome[i].Bits != null ? 16.0 * Math.Ceiling(total / 32.0) : 0);
             long layerBytes = (long)Math.Ceiling(bits / 8);
             bytes += layerBytes;
-            long ops = sparse ? kept : total;
-            joules += ops * (genome[i].Bits is PtqMethod.Ternary ? EnergyEstimate.Int32Add : genome[i].Bits != null ? EnergyEstimate.Int8Mac : EnergyEstimate.Fp32Mac);
+            var kind = genome[i].Bits is PtqMethod.Ternary ? OpKind.TernaryAdd : genome[i].Bits != null ? OpKind.Int8Mac : OpKind.Fp32Mac;
+            layers.Add(LayerWork.Matrix(matrices[i].Name, kind, rows, total / rows, sparse ? kept : total, layerBytes, kind == OpKind.Fp32Mac ? 4 : 1));
         }
-        joules += bytes * EnergyEstimate.PerByte(bytes);
-        return new Candidate(genome, accuracy, bytes, joules);
+        var cost = CostModel.Estimate(new Workload("candidate", "inference", layers), device);
+        return new Candidate(genome, accuracy, bytes, cost.Joules, cost.Seconds);
     }
 
     private sealed record Ranked(Candidate Candidate, int Front, double Crowding);

@@ -27,6 +27,8 @@ public sealed record ShrinkOptions
     /// <summary>Also train each round's mask from a random re-initialisation (the lottery-ticket control).</summary>
     public bool RandomControl { get; init; }
     public ulong Seed { get; init; }
+    /// <summary>The device whose joules per inference the stages estimate (the cost model).</summary>
+    public DeviceProfile Device { get; init; } = DeviceProfile.Load("host");
 }
 
 /// <summary>What one stage produced, measured on the held-out test set.</summary>
@@ -56,7 +58,7 @@ public static class ShrinkPipeline
         var clock = Stopwatch.StartNew();
         void Add(string name, string description, CompactClassifier compact, long? bytes = null, bool timed = true)
         {
-            stages.Add(Measure(name, description, compact, data.Test, bytes, timed, clock.Elapsed.TotalSeconds));
+            stages.Add(Measure(name, description, compact, data.Test, bytes, timed, o.Device, clock.Elapsed.TotalSeconds));
             clock.Restart();
         }
 
@@ -69,7 +71,7 @@ public static class ShrinkPipeline
             teacher = new SmallCnn(c, h, w, channels, o.TeacherHidden[0], classes, new Rng(o.Seed));
             Trainer.Fit(teacher, data.Train, data.Validation, training, onStep: (_, _) => onStep?.Invoke());
             stages.Add(MeasureModule("teacher", $"float CNN, channels {string.Join(",", channels)}, hidden {o.TeacherHidden[0]}", teacher, data.Test,
-                CnnMacs(c, h, w, channels, o.TeacherHidden[0], classes), clock.Elapsed.TotalSeconds));
+                CnnMacs(c, h, w, channels, o.TeacherHidden[0], classes), o.Device, clock.Elapsed.TotalSeconds));
             clock.Restart();
         }
         else
@@ -148,7 +150,7 @@ public static class ShrinkPipeline
     /// A model that has no compact form (the CNN teacher), measured through the training engine: accuracy and
     /// calibration on the test set, its float32 checkpoint's bytes, batch-1 latency, and the estimate from its MACs.
     /// </summary>
-    private static ShrinkStage MeasureModule(string name, string description, Module model, Dataset test, long macs, double seconds)
+    private static ShrinkStage MeasureModule(string name, string description, Module model, Dataset test, long macs, DeviceProfile device, double seconds)
     {
         var logits = Trainer.Logits(model, test);
         int classes = test.Classes, correct = 0;
@@ -170,9 +172,9 @@ public static class ShrinkPipeline
         times.Sort();
         long bytes = SavedBytes(path => Formats.Safetensors.Write(path, model.NamedParameters()));
         long parameters = model.ParameterCount;
-        long weightBytes = 4 * parameters;
+        var work = new Workload(name, "inference", [new LayerWork(name, macs, 0, 0, 0, 4 * parameters, 4L * test.FeatureCount)]);
         return new ShrinkStage(name, description, (float)correct / test.Count, Calibration.ExpectedCalibrationError(probabilities, test.Labels, classes),
-            parameters, parameters, 8.0 * bytes / parameters, bytes, times[1], macs * EnergyEstimate.Fp32Mac + weightBytes * EnergyEstimate.PerByte(weightBytes), seconds);
+            parameters, parameters, 8.0 * bytes / parameters, bytes, times[1], CostModel.Estimate(work, device).Joules, seconds);
     }
 
     /// <summary>Bytes of the file <paramref name="save"/> writes (to a temporary path, deleted after).</summary>
@@ -194,7 +196,7 @@ public static class ShrinkPipeline
         return p[label];
     }
 
-    private static ShrinkStage Measure(string name, string description, CompactClassifier model, Dataset test, long? bytes, bool timed, double seconds)
+    private static ShrinkStage Measure(string name, string description, CompactClassifier model, Dataset test, long? bytes, bool timed, DeviceProfile device, double seconds)
     {
         int classes = test.Classes;
         var probabilities = new float[test.Count * classes];
@@ -221,6 +223,6 @@ public static class ShrinkPipeline
         }
         long stored = bytes ?? SavedBytes(model.Save);
         return new ShrinkStage(name, description, (float)correct / test.Count, Calibration.ExpectedCalibrationError(probabilities, test.Labels, classes),
-            model.Parameters, model.NonZeroParameters, 8.0 * stored / model.Parameters, stored, latency, EnergyEstimate.Joules(model), seconds);
+            model.Parameters, model.NonZeroParameters, 8.0 * stored / model.Parameters, stored, latency, CostModel.Estimate(Workload.FromClassifier(model, name), device).Joules, seconds);
     }
 }
