@@ -171,7 +171,7 @@ public class CompactClassifierTests
     }
 
     [Fact]
-    public void One_class_too_few_examples_and_foreign_files_are_clear_errors_that_write_nothing()
+    public void One_class_fewer_examples_than_classes_and_foreign_files_are_clear_errors_that_write_nothing()
     {
         using var dir = new TempDir();
         var oneClass = dir.File("one.csv");
@@ -180,6 +180,13 @@ public class CompactClassifierTests
         var (exit, _, err) = CliTests.Run("shrink", "--data", oneClass, "--out", output);
         Assert.Equal(1, exit);
         Assert.Contains("class", err);
+        Assert.False(File.Exists(output));
+        var fewer = dir.File("few.csv"); // fewer examples than classes
+        File.WriteAllLines(fewer, ["a,b,label", "1,2,w", "3,4,x", "5,6,y", "7,8,z"]);
+        (exit, _, err) = CliTests.Run("shrink", "--data", fewer, "--out", output);
+        Assert.Equal(1, exit);
+        Assert.Contains("4 examples for 4 classes", err);
+        Assert.Single(err.Trim().Split('\n'));
         Assert.False(File.Exists(output));
         (exit, _, err) = CliTests.Run("predict", SharedFiles.Require("models/stories260K/stories260K.safetensors"));
         Assert.Equal(1, exit);

@@ -51,7 +51,8 @@ public static class ShrinkPipeline
     {
         if (data.Train.Classes < 2) throw new ColdmindException($"The data has {data.Train.Classes} class; shrinking a classifier needs at least 2.");
         if (data.Train.Count < data.Train.Classes) throw new ColdmindException($"{data.Train.Count} training examples for {data.Train.Classes} classes: too few to learn from.");
-        if (data.Test.Count == 0) throw new ColdmindException("The test split is empty; nothing to measure on.");
+        if (data.Test.Count == 0)
+            throw new ColdmindException($"{data.Train.Count + data.Validation.Count} examples for {data.Train.Classes} classes leave the test split empty: too few to hold any out and measure on.");
         int inputs = data.Train.FeatureCount, classes = data.Train.Classes;
         var training = new TrainOptions { Epochs = o.Epochs, BatchSize = o.BatchSize, LearningRate = o.LearningRate, Seed = o.Seed };
         var stages = new List<ShrinkStage>();
