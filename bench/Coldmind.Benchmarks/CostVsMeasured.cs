@@ -32,18 +32,18 @@ internal static class CostVsMeasured
             using var ternary = TernaryMatrix.Quantize(w, rows, cols);
             var copies = Enumerable.Range(0, Copies(ternary.PackedBytes)).Select(_ => ternary.Clone()).ToList();
             var act = new TernaryGemv.Activations(x, ternary.Chunks);
-            double seconds = TernaryGemvBench.MedianSeconds(() => { foreach (var m in copies) TernaryGemv.Multiply(m, act, y, pool); }) / copies.Count;
+            double seconds = Timing.MedianSeconds(() => { foreach (var m in copies) TernaryGemv.Multiply(m, act, y, pool); }) / copies.Count;
             Report(rows, cols, "ternary", OpKind.TernaryAdd, ternary.PackedBytes, copies.Count, seconds, host);
             copies.ForEach(m => m.Dispose());
 
             var q8 = PackedMatrix.Pack(w, rows, cols, GgmlType.Q8_0);
             var q8s = Enumerable.Range(0, Copies(q8.ByteCount)).Select(_ => q8.Clone()).ToList();
-            seconds = TernaryGemvBench.MedianSeconds(() => { foreach (var m in q8s) m.Multiply(x, y, pool); }) / q8s.Count;
+            seconds = Timing.MedianSeconds(() => { foreach (var m in q8s) m.Multiply(x, y, pool); }) / q8s.Count;
             Report(rows, cols, "Q8_0", OpKind.Int8Mac, q8.ByteCount, q8s.Count, seconds, host);
 
             var f32 = PackedMatrix.Pack(w, rows, cols, GgmlType.F32);
             var f32s = Enumerable.Range(0, Copies(f32.ByteCount)).Select(_ => f32.Clone()).ToList();
-            seconds = TernaryGemvBench.MedianSeconds(() => { foreach (var m in f32s) m.Multiply(x, y, pool); }) / f32s.Count;
+            seconds = Timing.MedianSeconds(() => { foreach (var m in f32s) m.Multiply(x, y, pool); }) / f32s.Count;
             Report(rows, cols, "f32", OpKind.Fp32Mac, f32.ByteCount, f32s.Count, seconds, host);
         }
         return 0;

@@ -40,9 +40,9 @@ internal static class LlmVsLlama
                 ours.Add((pp ?? 0, tg ?? 0));
                 roofline.Add(MemoryBandwidth.Measure(WorkerPool.Shared) * 1e9 / model.BytesPerToken);
             }
-            double roof = Median(roofline);
-            Row(t, $"pp{p}", Median(theirs.Select(x => x.Pp)), Median(ours.Select(x => x.Pp)), null);
-            Row(t, $"tg{n}", Median(theirs.Select(x => x.Tg)), Median(ours.Select(x => x.Tg)), roof);
+            double roof = Timing.Median(roofline);
+            Row(t, $"pp{p}", Timing.Median(theirs.Select(x => x.Pp)), Timing.Median(ours.Select(x => x.Pp)), null);
+            Row(t, $"tg{n}", Timing.Median(theirs.Select(x => x.Tg)), Timing.Median(ours.Select(x => x.Tg)), roof);
         }
         return 0;
     }
@@ -70,11 +70,5 @@ internal static class LlmVsLlama
             if (test.GetProperty("n_prompt").GetInt32() > 0) pp = ts; else tg = ts;
         }
         return (pp, tg);
-    }
-
-    private static double Median(IEnumerable<double> xs)
-    {
-        var a = xs.Order().ToArray();
-        return a[a.Length / 2];
     }
 }

@@ -40,8 +40,8 @@ internal static class PackedMatrixBench
             foreach (int t in new[] { 1, 2 })
             {
                 using var pool = new WorkerPool(t);
-                double gemv = TernaryGemvBench.MedianSeconds(() => { foreach (var m in copies) m.Multiply(x.AsSpan(0, Cols), y.AsSpan(0, Rows), pool); }) / copies.Count;
-                double gemm = TernaryGemvBench.MedianSeconds(() => first.Multiply(x, PromptTokens, y, pool));
+                double gemv = Timing.MedianSeconds(() => { foreach (var m in copies) m.Multiply(x.AsSpan(0, Cols), y.AsSpan(0, Rows), pool); }) / copies.Count;
+                double gemm = Timing.MedianSeconds(() => first.Multiply(x, PromptTokens, y, pool));
                 double gb = first.ByteCount / gemv / 1e9;
                 Console.WriteLine($"{first.Traits.Name,-6} {first.Traits.BitsPerWeight,6:F3} {t,7} {gemv * 1e6,9:F0} {gb,6:F1} {100 * gb / bandwidth[t],4:F0}% {gemm * 1e3,9:F1} {PromptTokens / gemm,8:F0} {2.0 * Rows * Cols * PromptTokens / gemm / 1e9,7:F1}");
             }
@@ -70,8 +70,8 @@ internal static class PackedMatrixBench
             foreach (int t in new[] { 1, 2 })
             {
                 using var pool = new WorkerPool(t);
-                double sparse = TernaryGemvBench.MedianSeconds(() => { foreach (var c in copies) c.Multiply(x.AsSpan(0, Cols), y, pool); }) / copies.Count;
-                double full = TernaryGemvBench.MedianSeconds(() => { foreach (var c in denseCopies) c.Multiply(x.AsSpan(0, Cols), y, pool); }) / denseCopies.Count;
+                double sparse = Timing.MedianSeconds(() => { foreach (var c in copies) c.Multiply(x.AsSpan(0, Cols), y, pool); }) / copies.Count;
+                double full = Timing.MedianSeconds(() => { foreach (var c in denseCopies) c.Multiply(x.AsSpan(0, Cols), y, pool); }) / denseCopies.Count;
                 Console.WriteLine($"{m.Sparsity,8:P0} {t,7} {m.ByteCount / 1e6,6:F1} {sparse * 1e6,10:F0} {full * 1e6,9:F0} {full / sparse,8:F1}×");
             }
         }

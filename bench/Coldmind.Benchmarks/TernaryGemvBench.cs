@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Coldmind.Kernels;
 using Coldmind.Quantization;
 using Coldmind.Tensors;
@@ -45,9 +44,9 @@ internal static unsafe class TernaryGemvBench
             {
                 using var pool = new WorkerPool(t);
                 var act = new TernaryGemv.Activations(x, first.Chunks);
-                double madd = MedianSeconds(() => { foreach (var m in ternary) TernaryGemv.Multiply(m, act, y, pool); }) / ternary.Count;
-                double addsub = MedianSeconds(() => { foreach (var m in ternary) TernaryGemv.Multiply(m, act, y, pool, kernel: TernaryKernel.AddSubtract); }) / ternary.Count;
-                double flt = MedianSeconds(() => { foreach (var m in dense) FloatGemv(m, rows, cols, x, y, pool); }) / dense.Count;
+                double madd = Timing.MedianSeconds(() => { foreach (var m in ternary) TernaryGemv.Multiply(m, act, y, pool); }) / ternary.Count;
+                double addsub = Timing.MedianSeconds(() => { foreach (var m in ternary) TernaryGemv.Multiply(m, act, y, pool, kernel: TernaryKernel.AddSubtract); }) / ternary.Count;
+                double flt = Timing.MedianSeconds(() => { foreach (var m in dense) FloatGemv(m, rows, cols, x, y, pool); }) / dense.Count;
                 double mGb = first.PackedBytes / madd / 1e9, aGb = first.PackedBytes / addsub / 1e9, fGb = floatBytes / flt / 1e9;
                 Console.WriteLine($"{$"{rows}×{cols}",-12} {t,7} {madd * 1e6,11:F0} {mGb,6:F1} {100 * mGb / bandwidth[t],4:F0}% {addsub * 1e6,11:F0} {aGb,6:F1} {100 * aGb / bandwidth[t],4:F0}% {flt * 1e6,11:F0} {fGb,6:F1} {100 * fGb / bandwidth[t],4:F0}% {flt / Math.Min(madd, addsub),11:F1}×");
             }
@@ -63,18 +62,4 @@ internal static unsafe class TernaryGemvBench
             for (int r = part * rows / pool.Threads; r < (part + 1) * rows / pool.Threads; r++)
                 y[r] = System.Numerics.Tensors.TensorPrimitives.Dot(w.AsSpan(r * cols, cols), x);
         });
-
-    internal static double MedianSeconds(Action pass)
-    {
-        pass();
-        var times = new List<double>();
-        for (int i = 0; i < 5; i++)
-        {
-            var sw = Stopwatch.StartNew();
-            pass();
-            times.Add(sw.Elapsed.TotalSeconds);
-        }
-        times.Sort();
-        return times[2];
-    }
 }

@@ -26,7 +26,7 @@ internal static class TrainVsTorch
         double bestTorch = double.MaxValue, bestOurs = double.MaxValue;
         foreach (int threads in new[] { 1, 2 })
         {
-            double ours = Median(Coldmind(train, threads, epochs).Skip(1));
+            double ours = Timing.Median(Coldmind(train, threads, epochs).Skip(1));
             var (torch, build) = Torch(python, script, threads, epochs);
             bestTorch = Math.Min(bestTorch, torch);
             bestOurs = Math.Min(bestOurs, ours);
@@ -70,12 +70,6 @@ internal static class TrainVsTorch
             throw new InvalidOperationException($"the PyTorch peer failed (install python3-torch and libopenblas0-pthread):\n{error}");
         using var json = JsonDocument.Parse(output);
         var secs = json.RootElement.GetProperty("epoch_seconds").EnumerateArray().Select(e => e.GetDouble()).Skip(1);
-        return (Median(secs), $"torch {json.RootElement.GetProperty("torch").GetString()} ({json.RootElement.GetProperty("blas").GetString()})");
-    }
-
-    private static double Median(IEnumerable<double> xs)
-    {
-        var s = xs.Order().ToArray();
-        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+        return (Timing.Median(secs), $"torch {json.RootElement.GetProperty("torch").GetString()} ({json.RootElement.GetProperty("blas").GetString()})");
     }
 }

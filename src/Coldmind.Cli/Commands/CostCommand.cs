@@ -39,12 +39,8 @@ internal static class CostCommand
             foreach (string path in r.GetValue(models)!)
             {
                 var workload = Workload.Open(path, r.GetValue(context));
-                var published = path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
-                    ? Workload.Describe(File.ReadAllText(path), path).Published.Where(p => p.Device == profile.Name).ToArray() : [];
-                double? accuracy = path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)
-                    && CompactClassifier.Load(path).Metadata.TryGetValue("coldmind.test_accuracy", out var a) ? double.Parse(a, CultureInfo.InvariantCulture) : null;
                 var estimate = CostModel.Estimate(workload, profile, r.GetValue(ambient));
-                rows.Add(new Row(path, estimate, accuracy, published, measured ? Measurement.Run(path, profile, r.GetValue(ambient)) : null));
+                rows.Add(new Row(path, estimate, measured ? Measurement.Run(path, estimate, r.GetValue(ambient)) : null));
             }
             if (r.GetValue(json))
             {
@@ -83,8 +79,11 @@ internal static class CostCommand
     }
 
     /// <summary>A model's estimate, with what is known to compare it against.</summary>
-    private sealed record Row(string Path, CostEstimate Estimate, double? Accuracy, IReadOnlyList<Workload.Published> Published, Measurement? Measured)
+    private sealed record Row(string Path, CostEstimate Estimate, Measurement? Measured)
     {
+        private double? Accuracy => Estimate.Workload.Accuracy;
+        private IEnumerable<Published> Published => Estimate.Workload.PublishedResults.Where(p => p.Device == Estimate.Device.Name);
+
         public void Print()
         {
             var e = Estimate;
@@ -126,7 +125,8 @@ internal static class CostCommand
     /// <summary>A real run of the model on this machine: median seconds per unit and, where RAPL is readable, joules.</summary>
     private sealed record Measurement(double Seconds, double? Joules, CostEstimate Estimate)
     {
-        public static Measurement Run(string path, DeviceProfile host, double ambient)
+        /// <param name="estimate">the model's estimate on the host; a language model's is redone at the measured run's mean context</param>
+        public static Measurement Run(string path, CostEstimate estimate, double ambient)
         {
             var counter = EnergyCounter.Open();
             if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
@@ -138,7 +138,7 @@ internal static class CostCommand
                 var (_, tg) = ModelBenchmark.Measure(lm, 0, tokens, 3);
                 double seconds = 1 / tg!.Value;
                 double? joules = counter != null ? counter.JoulesBetween(before!, counter.Read()) / clock.Elapsed.TotalSeconds * seconds : null;
-                return new Measurement(seconds, joules, CostModel.Estimate(Workload.FromGguf(path, tokens / 2), host, ambient));
+                return new Measurement(seconds, joules, CostModel.Estimate(Workload.FromGguf(path, tokens / 2), estimate.Device, ambient));
             }
             if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
             {
@@ -156,7 +156,7 @@ internal static class CostCommand
                 }
                 double? joules = counter != null ? counter.JoulesBetween(before!, counter.Read()) / (5.0 * runs) : null;
                 times.Sort();
-                return new Measurement(times[2], joules, CostModel.Estimate(Workload.FromClassifier(model, Path.GetFileName(path)), host, ambient));
+                return new Measurement(times[2], joules, estimate);
             }
             throw new ColdmindException($"'{path}' is a description, not a model with weights: --measure runs .gguf and .safetensors models.");
         }

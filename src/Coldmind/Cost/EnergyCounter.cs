@@ -14,8 +14,6 @@ public sealed class EnergyCounter
 
     private EnergyCounter((string, double)[] zones) => _zones = zones;
 
-    public string Describe() => $"{_zones.Length} powercap package zone(s)";
-
     public static EnergyCounter? Open()
     {
         if (!Directory.Exists(Root)) return null;

@@ -61,6 +61,7 @@ public static class Modal
         if (steps > 50_000_000) throw new ColdmindException($"The simulation would take {steps:N0} steps: shorten --duration or lengthen --period.");
         dt = load.DurationSeconds / steps;
         long every = Math.Max(1, steps / samples);
+        double decay = Math.Exp(-dt / tau);
 
         double celsius = load.AmbientCelsius, maxCelsius = celsius, battery = device.BatteryJoules;
         double computeJ = 0, memoryJ = 0, idleJ = 0, served = 0, tailServed = 0, tailTime = 0;
@@ -84,7 +85,7 @@ public static class Modal
             if (t >= 0.9 * load.DurationSeconds) { tailServed += throughput * dt; tailTime += dt; }
 
             double steady = load.AmbientCelsius + watts * device.CelsiusPerWatt;
-            celsius = steady + (celsius - steady) * Math.Exp(-dt / tau);
+            celsius = steady + (celsius - steady) * decay;
             maxCelsius = Math.Max(maxCelsius, celsius);
             if (device.BatteryJoules > 0 && emptyAt == null)
             {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Coldmind.Formats;
 using Coldmind.Quantization;
@@ -13,6 +14,11 @@ public sealed record LayerWork(string Name, long Fp32Macs, long Int8Macs, long T
 {
     public long Ops(OpKind kind) => kind switch { OpKind.Fp32Mac => Fp32Macs, OpKind.Int8Mac => Int8Macs, _ => TernaryAdds };
 
+    /// <summary>Several pieces of work priced as one layer (a transformer block's matrices and attention).</summary>
+    public static LayerWork Combine(string name, IReadOnlyCollection<LayerWork> parts) =>
+        new(name, parts.Sum(p => p.Fp32Macs), parts.Sum(p => p.Int8Macs), parts.Sum(p => p.TernaryAdds), parts.Sum(p => p.SkippedZeros),
+            parts.Sum(p => p.WeightBytes), parts.Sum(p => p.ActivationBytes));
+
     /// <summary>A matrix-vector product of <paramref name="rows"/>×<paramref name="columns"/> weights, <paramref name="nonZeros"/> of them kept.</summary>
     public static LayerWork Matrix(string name, OpKind kind, long rows, long columns, long nonZeros, long weightBytes, int activationBytesEach) =>
         new(name, kind == OpKind.Fp32Mac ? nonZeros : 0, kind == OpKind.Int8Mac ? nonZeros : 0, kind == OpKind.TernaryAdd ? nonZeros : 0,
@@ -27,6 +33,11 @@ public sealed record LayerWork(string Name, long Fp32Macs, long Int8Macs, long T
 /// </summary>
 public sealed record Workload(string Name, string Unit, IReadOnlyList<LayerWork> Layers)
 {
+    /// <summary>The model's test accuracy when its file records it (a classifier written by shrink).</summary>
+    public double? Accuracy { get; init; }
+    /// <summary>Measurements of this model published elsewhere (network descriptions), to set estimates against.</summary>
+    public IReadOnlyList<Published> PublishedResults { get; init; } = [];
+
     public long WeightBytes => Layers.Sum(l => l.WeightBytes);
     public long ActivationBytes => Layers.Sum(l => l.ActivationBytes);
     public long Ops(OpKind kind) => Layers.Sum(l => l.Ops(kind));
@@ -53,7 +64,10 @@ public sealed record Workload(string Name, string Unit, IReadOnlyList<LayerWork>
             "ternary" => new LayerWork($"{i}:ternary", 3L * l.Columns + l.Rows, 0, l.NonZeros, (long)l.Rows * l.Columns - l.NonZeros, l.Bytes, 5L * l.Columns + 4L * l.Rows),
             "sparse" => LayerWork.Matrix($"{i}:sparse", OpKind.Fp32Mac, l.Rows, l.Columns, l.NonZeros, l.Bytes, 4),
             _ => LayerWork.Matrix($"{i}:dense", OpKind.Fp32Mac, l.Rows, l.Columns, (long)l.Rows * l.Columns, l.Bytes, 4),
-        }).ToArray());
+        }).ToArray())
+        {
+            Accuracy = model.Metadata.TryGetValue("coldmind.test_accuracy", out var a) ? double.Parse(a, CultureInfo.InvariantCulture) : null,
+        };
 
     /// <summary>The op kind a GGUF weight type runs as: ternary types add, integer types multiply in int8, float types in fp32.</summary>
     public static OpKind KindOf(GgmlType type) => type switch
@@ -89,8 +103,7 @@ public sealed record Workload(string Name, string Unit, IReadOnlyList<LayerWork>
             long attention = 2L * c.Heads * c.HeadDim * context;
             parts.Add(new LayerWork("attention", attention + vectors, 0, 0, 0, block.Where(t => t.Dims.Length == 1).Sum(t => t.ByteCount),
                 2L * context * c.KvLength * 4 + 4L * c.Heads * context));
-            layers.Add(new LayerWork($"blk.{b}", parts.Sum(p => p.Fp32Macs), parts.Sum(p => p.Int8Macs), parts.Sum(p => p.TernaryAdds), 0,
-                parts.Sum(p => p.WeightBytes), parts.Sum(p => p.ActivationBytes)));
+            layers.Add(LayerWork.Combine($"blk.{b}", parts));
         }
         var output = file.Tensors.FirstOrDefault(t => t.Name == "output.weight") ?? embedding;
         layers.Add(Weights("output", output));
@@ -106,12 +119,7 @@ public sealed record Workload(string Name, string Unit, IReadOnlyList<LayerWork>
     /// skipped). Ops come from the shapes; weights are stored at the precision's width (ternary: 2 bits), biases
     /// as 32 bits; activations at 1 byte (int8, ternary) or 4 (float).
     /// </summary>
-    public static Workload FromDescription(string json, string origin) => Describe(json, origin).Workload;
-
-    /// <summary>A published measurement of a described network on a device.</summary>
-    public sealed record Published(string Device, double? Joules, double? Seconds, string Source);
-
-    public static (Workload Workload, IReadOnlyList<Published> Published) Describe(string json, string origin)
+    public static Workload FromDescription(string json, string origin)
     {
         JsonDocument doc;
         try { doc = JsonDocument.Parse(json); }
@@ -186,7 +194,7 @@ public sealed record Workload(string Name, string Unit, IReadOnlyList<LayerWork>
                     Text(x, "source", "a published entry"))).ToArray()
                 : [];
             string unit = root.TryGetProperty("unit", out var u) ? u.GetString() ?? "inference" : "inference";
-            return (new Workload(Text(root, "name", "the network"), unit, layers), published);
+            return new Workload(Text(root, "name", "the network"), unit, layers) { PublishedResults = published };
         }
     }
 
@@ -206,3 +214,6 @@ public sealed record Workload(string Name, string Unit, IReadOnlyList<LayerWork>
             blocks * (2 * context * kv * 2 + 4 * (8 * d + 2 * ffn)));
     }
 }
+
+/// <summary>A published measurement of a model on a device: joules and/or seconds per unit, and where it was published.</summary>
+public sealed record Published(string Device, double? Joules, double? Seconds, string Source);

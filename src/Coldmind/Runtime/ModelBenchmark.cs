@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Coldmind.Kernels;
 using Coldmind.Tensors;
 
 namespace Coldmind.Runtime;
@@ -22,7 +23,7 @@ public static class ModelBenchmark
         session.Evaluate(Tokens(Math.Clamp(prompt, 1, 8)));
         double? pp = null, tg = null;
         if (prompt > 0)
-            pp = prompt / Median(repetitions, () =>
+            pp = prompt / Timing.Median(Enumerable.Range(0, repetitions).Select(_ =>
             {
                 session.Reset();
                 var tokens = Tokens(prompt);
@@ -30,9 +31,9 @@ public static class ModelBenchmark
                 session.Evaluate(tokens);
                 tick?.Invoke();
                 return clock.Elapsed.TotalSeconds;
-            });
+            }).ToArray());
         if (generate > 0)
-            tg = generate / Median(repetitions, () =>
+            tg = generate / Timing.Median(Enumerable.Range(0, repetitions).Select(_ =>
             {
                 session.Reset();
                 var tokens = Tokens(generate);
@@ -40,13 +41,7 @@ public static class ModelBenchmark
                 foreach (int t in tokens) session.Evaluate([t]);
                 tick?.Invoke();
                 return clock.Elapsed.TotalSeconds;
-            });
+            }).ToArray());
         return (pp, tg);
-    }
-
-    private static double Median(int repetitions, Func<double> run)
-    {
-        var times = Enumerable.Range(0, repetitions).Select(_ => run()).Order().ToArray();
-        return times[times.Length / 2];
     }
 }
