@@ -17,14 +17,7 @@ internal static class PackedMatrixBench
 
     public static int Run()
     {
-        Console.WriteLine($"SIMD path {Simd.Best}. Read bandwidth (streaming sum over 1 GiB, median of 5):");
-        var bandwidth = new Dictionary<int, double>();
-        foreach (int t in new[] { 1, 2 })
-        {
-            using var pool = new WorkerPool(t);
-            bandwidth[t] = MemoryBandwidth.Measure(pool);
-            Console.WriteLine($"  {t} thread(s): {bandwidth[t]:F1} GB/s");
-        }
+        var bandwidth = TernaryGemvBench.PrintBandwidth();
         Console.WriteLine($"{Rows}×{Cols}; GEMM on {PromptTokens} tokens.");
         Console.WriteLine($"{"type",-6} {"bits/w",6} {"threads",7} {"GEMV µs",9} {"GB/s",6} {"% bw",5} {"GEMM ms",9} {"tok/s",8} {"GOP/s",7}");
         var rng = new Rng(1);

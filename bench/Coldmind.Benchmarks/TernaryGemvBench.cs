@@ -17,14 +17,7 @@ internal static unsafe class TernaryGemvBench
     public static int Run()
     {
         (int Rows, int Cols)[] shapes = [(2560, 2560), (6912, 2560), (2560, 6912)];
-        Console.WriteLine($"SIMD path {Simd.Best}. Read bandwidth (streaming sum over 1 GiB, median of 5):");
-        var bandwidth = new Dictionary<int, double>();
-        foreach (int t in new[] { 1, 2 })
-        {
-            using var pool = new WorkerPool(t);
-            bandwidth[t] = MemoryBandwidth.Measure(pool);
-            Console.WriteLine($"  {t} thread(s): {bandwidth[t]:F1} GB/s");
-        }
+        var bandwidth = TernaryGemvBench.PrintBandwidth();
         Console.WriteLine($"{"rows×cols",-12} {"threads",7} {"maddubs µs",11} {"GB/s",6} {"% bw",5} {"add/sub µs",11} {"GB/s",6} {"% bw",5} {"float32 µs",11} {"GB/s",6} {"% bw",5} {"best vs f32",12}");
         foreach (var (rows, cols) in shapes)
         {
@@ -53,6 +46,20 @@ internal static unsafe class TernaryGemvBench
             foreach (var m in ternary.Skip(1)) m.Dispose();
         }
         return 0;
+    }
+
+    /// <summary>The read bandwidth on 1 and 2 threads, printed with the SIMD path: the roofline the GEMV benchmarks compare against.</summary>
+    internal static Dictionary<int, double> PrintBandwidth()
+    {
+        Console.WriteLine($"SIMD path {Simd.Best}. Read bandwidth (streaming sum over 1 GiB, median of 5):");
+        var bandwidth = new Dictionary<int, double>();
+        foreach (int t in new[] { 1, 2 })
+        {
+            using var pool = new WorkerPool(t);
+            bandwidth[t] = MemoryBandwidth.Measure(pool);
+            Console.WriteLine($"  {t} thread(s): {bandwidth[t]:F1} GB/s");
+        }
+        return bandwidth;
     }
 
     /// <summary>y = W x in float32: one dot product per row, rows split over the pool.</summary>
