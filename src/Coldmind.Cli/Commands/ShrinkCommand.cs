@@ -32,17 +32,20 @@ internal static class ShrinkCommand
         var seed = CommonOptions.Seed();
         var threads = CommonOptions.Threads();
         var output = new Option<string>("--out") { Description = "the final model (.safetensors, for `coldmind predict`)", DefaultValueFactory = _ => "shrunk.safetensors" };
+        var teacherOut = new Option<string?>("--teacher-out") { Description = "also save the float teacher (.safetensors, a `coldmind train` checkpoint: the cloud model of `coldmind cascade`)" };
         var report = new Option<string?>("--report") { Description = "write an HTML report with the plots" };
         var device = CommonOptions.Device();
         var deviceFile = CommonOptions.DeviceFile();
         var json = CommonOptions.Json();
         var cmd = new Command("shrink", "Teacher → distilled student → lottery ticket → ternary: what each stage buys in accuracy, bytes, time and joules.")
-            { data, label, teacher, teacherChannels, student, epochs, batch, lr, temperature, alpha, curate, rounds, rate, prune, rewind, seed, threads, device, deviceFile, output, report, json };
+            { data, label, teacher, teacherChannels, student, epochs, batch, lr, temperature, alpha, curate, rounds, rate, prune, rewind, seed, threads, device, deviceFile, output, teacherOut, report, json };
         cmd.SetAction(r =>
         {
             CommonOptions.UseThreads(r.GetValue(threads));
             string outPath = r.GetValue(output)!;
-            if (!outPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) throw new ColdmindException($"--out must name a .safetensors file, got '{outPath}'.");
+            string? teacherPath = r.GetValue(teacherOut);
+            foreach (var (flag, path) in new[] { ("--out", outPath), ("--teacher-out", teacherPath) })
+                if (path != null && !path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) throw new ColdmindException($"{flag} must name a .safetensors file, got '{path}'.");
             string dataSpec = r.GetValue(data)!;
             ulong s = r.GetValue(seed);
             var splits = BuiltinData.Load(dataSpec, s, r.GetValue(label));
@@ -61,18 +64,23 @@ internal static class ShrinkCommand
             if (!asJson)
                 AnsiConsole.MarkupLineInterpolated($"Shrinking on [bold]{dataSpec}[/]: {splits.Train.Count} train / {splits.Validation.Count} validation / {splits.Test.Count} test, {r.GetValue(threads)} thread(s)");
 
-            IReadOnlyList<ShrinkStage> stages = [];
-            IReadOnlyList<TicketRound> ticketRounds = [];
-            CompactClassifier? final = null;
-            CommonOptions.WithProgress("teacher", ShrinkPipeline.Steps(splits, options), asJson, tick =>
-                (stages, final, ticketRounds) = ShrinkPipeline.Run(splits, options, onStep: tick));
-            var meta = new Dictionary<string, string>
+            ShrinkResult? result = null;
+            CommonOptions.WithProgress("teacher", ShrinkPipeline.Steps(splits, options), asJson, tick => result = ShrinkPipeline.Run(splits, options, onStep: tick));
+            var (stages, final, ticketRounds) = (result!.Stages, result.Final, result.Rounds);
+            var meta = new Dictionary<string, string>(final.Metadata)
             {
                 ["coldmind.data"] = dataSpec, ["coldmind.seed"] = s.ToString(CultureInfo.InvariantCulture),
                 ["coldmind.test_accuracy"] = stages[^1].TestAccuracy.ToString("R", CultureInfo.InvariantCulture),
             };
             if (r.GetValue(label) is { } l) meta["coldmind.label"] = l;
-            final!.WithMetadata(meta).Save(outPath);
+            final.WithMetadata(meta).Save(outPath);
+            if (teacherPath != null)
+            {
+                var teacherMeta = new Dictionary<string, string>(result.TeacherSpec.ToMetadata()) { ["coldmind.data"] = dataSpec, ["coldmind.seed"] = meta["coldmind.seed"],
+                    ["coldmind.temperature"] = stages[0].Temperature.ToString("R", CultureInfo.InvariantCulture) };
+                if (r.GetValue(label) is { } tl) teacherMeta["coldmind.label"] = tl;
+                Formats.Safetensors.Write(teacherPath, result.Teacher.NamedParameters(), teacherMeta);
+            }
             if (r.GetValue(report) is { } reportPath) WriteReport(reportPath, dataSpec, stages, ticketRounds);
 
             if (asJson)
@@ -83,6 +91,7 @@ internal static class ShrinkCommand
                     stages = stages.Select(x => new
                     {
                         name = x.Name, description = x.Description, test_accuracy = x.TestAccuracy, expected_calibration_error = x.CalibrationError,
+                        temperature = x.Temperature, calibrated_expected_calibration_error = x.CalibratedError,
                         parameters = x.Parameters, nonzero_parameters = x.NonZeroParameters, bits_per_weight = x.BitsPerWeight, bytes = x.Bytes,
                         latency_us = x.LatencyMicroseconds, joules_per_inference = x.JoulesPerInference, seconds = x.Seconds,
                     }),
@@ -91,10 +100,10 @@ internal static class ShrinkCommand
                 return 0;
             }
             var table = new Table().Border(TableBorder.Rounded)
-                .AddColumns("stage", "test acc", "ECE", "non-zero w", "bits/w", "bytes", "µs", $"µJ on {options.Device.Name}");
+                .AddColumns("stage", "test acc", "ECE", "ECE at T", "non-zero w", "bits/w", "bytes", "µs", $"µJ on {options.Device.Name}");
             foreach (var c in table.Columns.Skip(1)) c.RightAligned();
             foreach (var x in stages)
-                table.AddRow(x.Name, $"{x.TestAccuracy:P2}", x.CalibrationError.ToString("F3", CultureInfo.InvariantCulture),
+                table.AddRow(x.Name, $"{x.TestAccuracy:P2}", x.CalibrationError.ToString("F3", CultureInfo.InvariantCulture), x.CalibratedError.ToString("F3", CultureInfo.InvariantCulture),
                     x.NonZeroParameters.ToString("N0", CultureInfo.InvariantCulture), x.BitsPerWeight.ToString("F2", CultureInfo.InvariantCulture), x.Bytes.ToString("N0", CultureInfo.InvariantCulture),
                     x.LatencyMicroseconds is { } us ? us.ToString("F2", CultureInfo.InvariantCulture) : "—", (x.JoulesPerInference * 1e6).ToString("F3", CultureInfo.InvariantCulture));
             AnsiConsole.Write(table);
@@ -102,6 +111,7 @@ internal static class ShrinkCommand
             var first = stages[0];
             var last = stages[^1];
             AnsiConsole.MarkupLineInterpolated($"Wrote [bold]{outPath}[/]: {last.TestAccuracy:P2} test accuracy ({100 * (last.TestAccuracy - first.TestAccuracy):+0.00;−0.00} pt vs the teacher), {(double)first.Bytes / last.Bytes:F1}× smaller, {first.LatencyMicroseconds / last.LatencyMicroseconds:F1}× faster per inference. Run it: coldmind predict {outPath}");
+            AnsiConsole.MarkupLineInterpolated($"[grey]ECE: expected calibration error of the softmax on the test split; ECE at T: after temperature scaling (T fitted on the validation split, {final.Metadata["coldmind.temperature"]} for the final model, saved with it).[/]");
             AnsiConsole.MarkupLineInterpolated($"[grey]µs measured here at batch 1; joules estimated by the cost model for {options.Device.Name} ({options.Device.Description}); see `coldmind cost`.[/]");
             return 0;
         });
@@ -125,6 +135,10 @@ internal static class ShrinkCommand
             .Table(["stage", "test accuracy", "bytes", "µs/inference", "µJ (estimated)", "what"],
                 stages.Select(x => (IReadOnlyList<string>)[x.Name, $"{100 * x.TestAccuracy:F2} %", x.Bytes.ToString("N0", CultureInfo.InvariantCulture),
                     x.LatencyMicroseconds?.ToString("F1", CultureInfo.InvariantCulture) ?? "—", (x.JoulesPerInference * 1e6).ToString("F3", CultureInfo.InvariantCulture), x.Description]))
-            .Chart(bytes).Chart(ticket).Write(path);
+            .Chart(bytes).Chart(ticket)
+            .Paragraph("Reliability before and after temperature scaling (T fitted on the validation split, measured on the test split): a compressed model must still know what it does not know.")
+            .Chart(ReliabilityChart.Of("Reliability, raw softmax", stages.Select(x => (x.Name, x.Reliability))))
+            .Chart(ReliabilityChart.Of("Reliability, temperature-scaled", stages.Select(x => ($"{x.Name} T={x.Temperature:F2}", x.CalibratedReliability))))
+            .Write(path);
     }
 }

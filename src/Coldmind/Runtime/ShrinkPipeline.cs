@@ -1,6 +1,8 @@
 using System.Diagnostics;
+using System.Globalization;
 using Coldmind.Cost;
 using Coldmind.Data;
+using Coldmind.Kernels;
 using Coldmind.Nn;
 using Coldmind.Quantization;
 using Coldmind.Tensors;
@@ -31,9 +33,19 @@ public sealed record ShrinkOptions
     public DeviceProfile Device { get; init; } = DeviceProfile.Load("host");
 }
 
-/// <summary>What one stage produced, measured on the held-out test set.</summary>
-public sealed record ShrinkStage(string Name, string Description, float TestAccuracy, float CalibrationError, long Parameters, long NonZeroParameters,
-    double BitsPerWeight, long Bytes, double? LatencyMicroseconds, double JoulesPerInference, double Seconds);
+/// <summary>
+/// What one stage produced, measured on the held-out test set. Calibration: the expected calibration error of the
+/// raw softmax and after temperature scaling (T fitted on the validation split), with the reliability diagrams of both.
+/// </summary>
+public sealed record ShrinkStage(string Name, string Description, float TestAccuracy, float CalibrationError, float Temperature, float CalibratedError,
+    long Parameters, long NonZeroParameters, double BitsPerWeight, long Bytes, double? LatencyMicroseconds, double JoulesPerInference, double Seconds)
+{
+    public IReadOnlyList<ReliabilityBin> Reliability { get; init; } = [];
+    public IReadOnlyList<ReliabilityBin> CalibratedReliability { get; init; } = [];
+}
+
+/// <summary>What `coldmind shrink` returns: the stages, the final model (with its fitted temperature in the metadata), the ticket's rounds and the teacher.</summary>
+public sealed record ShrinkResult(IReadOnlyList<ShrinkStage> Stages, CompactClassifier Final, IReadOnlyList<TicketRound> Rounds, Module Teacher, ClassifierSpec TeacherSpec);
 
 /// <summary>
 /// `coldmind shrink`: teacher → distilled student → lottery ticket → ternary. The teacher is a wide MLP; the
@@ -46,8 +58,7 @@ public sealed record ShrinkStage(string Name, string Description, float TestAccu
 /// </summary>
 public static class ShrinkPipeline
 {
-    public static (IReadOnlyList<ShrinkStage> Stages, CompactClassifier Final, IReadOnlyList<TicketRound> Rounds) Run(
-        DataSplits data, ShrinkOptions o, Action<string>? onStage = null, Action? onStep = null)
+    public static ShrinkResult Run(DataSplits data, ShrinkOptions o, Action<string>? onStage = null, Action? onStep = null)
     {
         if (data.Train.Classes < 2) throw new ColdmindException($"The data has {data.Train.Classes} class; shrinking a classifier needs at least 2.");
         if (data.Train.Count < data.Train.Classes) throw new ColdmindException($"{data.Train.Count} training examples for {data.Train.Classes} classes: too few to learn from.");
@@ -57,29 +68,34 @@ public static class ShrinkPipeline
         var training = new TrainOptions { Epochs = o.Epochs, BatchSize = o.BatchSize, LearningRate = o.LearningRate, Seed = o.Seed };
         var stages = new List<ShrinkStage>();
         var clock = Stopwatch.StartNew();
-        void Add(string name, string description, CompactClassifier compact, long? bytes = null, bool timed = true)
+        var temperatures = new Dictionary<string, float>();
+        void Add(string name, string description, ClassifierModel model, long bytes, bool timed = true)
         {
-            stages.Add(Measure(name, description, compact, data.Test, bytes, timed, o.Device, clock.Elapsed.TotalSeconds));
+            var stage = Measure(name, description, model, data, bytes, timed, o.Device, clock.Elapsed.TotalSeconds);
+            temperatures[name] = stage.Temperature;
+            stages.Add(stage);
             clock.Restart();
         }
+        void AddCompact(string name, string description, CompactClassifier compact, long? bytes = null, bool timed = true) =>
+            Add(name, description, ClassifierModel.Of(compact, name), bytes ?? SavedBytes(compact.Save), timed);
 
         onStage?.Invoke("teacher");
         Module teacher;
+        ClassifierSpec teacherSpec;
         if (o.TeacherChannels is { } channels)
         {
-            if (data.Train.SampleShape.Length != 3) throw new ColdmindException($"A CNN teacher needs images (channels, height, width); '{data.Train.Name}' has samples of shape [{string.Join(", ", data.Train.SampleShape)}].");
-            var (c, h, w) = (data.Train.SampleShape[0], data.Train.SampleShape[1], data.Train.SampleShape[2]);
-            teacher = new SmallCnn(c, h, w, channels, o.TeacherHidden[0], classes, new Rng(o.Seed));
+            teacherSpec = ClassifierSpec.ForCnn(data.Train.SampleShape, classes, channels, o.TeacherHidden[0]);
+            teacher = teacherSpec.Build(new Rng(o.Seed));
             Trainer.Fit(teacher, data.Train, data.Validation, training, onStep: (_, _) => onStep?.Invoke());
-            stages.Add(MeasureModule("teacher", $"float CNN, channels {string.Join(",", channels)}, hidden {o.TeacherHidden[0]}", teacher, data.Test,
-                CnnMacs(c, h, w, channels, o.TeacherHidden[0], classes), o.Device, clock.Elapsed.TotalSeconds));
-            clock.Restart();
+            Add("teacher", $"float CNN, channels {string.Join(",", channels)}, hidden {o.TeacherHidden[0]}", ClassifierModel.Of(teacher, teacherSpec, "teacher"),
+                SavedBytes(path => Formats.Safetensors.Write(path, teacher.NamedParameters())));
         }
         else
         {
-            teacher = new Mlp(inputs, o.TeacherHidden, classes, new Rng(o.Seed));
+            teacherSpec = ClassifierSpec.ForMlp(data.Train.SampleShape, classes, o.TeacherHidden);
+            teacher = teacherSpec.Build(new Rng(o.Seed));
             Trainer.Fit(teacher, data.Train, data.Validation, training, onStep: (_, _) => onStep?.Invoke());
-            Add("teacher", $"float MLP {inputs}-{string.Join("-", o.TeacherHidden)}-{classes}", CompactClassifier.Compile(teacher));
+            AddCompact("teacher", $"float MLP {inputs}-{string.Join("-", o.TeacherHidden)}-{classes}", CompactClassifier.Compile(teacher));
         }
 
         onStage?.Invoke("student");
@@ -97,14 +113,14 @@ public static class ShrinkPipeline
         var student = new Mlp(inputs, o.StudentHidden, classes, new Rng(o.Seed + 1));
         Trainer.Fit(student, train, data.Validation, distill, onStep: (_, _) => onStep?.Invoke());
         string studentShape = $"{inputs}-{string.Join("-", o.StudentHidden)}-{classes}";
-        Add("student", $"float MLP {studentShape}, distilled (T {o.Temperature}, α {o.Alpha})" + (o.Curate > 0 ? $", {train.Count}/{data.Train.Count} examples kept" : ""),
+        AddCompact("student", $"float MLP {studentShape}, distilled (T {o.Temperature}, α {o.Alpha})" + (o.Curate > 0 ? $", {train.Count}/{data.Train.Count} examples kept" : ""),
             CompactClassifier.Compile(student));
 
         onStage?.Invoke("ticket");
         var (ticket, mask, rounds) = LotteryTicket.Find(rng => new Mlp(inputs, o.StudentHidden, classes, rng), curated, distill,
             new LotteryTicket.Options(o.Rounds, o.PruneRate, o.GlobalPruning, o.RewindStep, RandomControl: o.RandomControl), o.Seed + 1, onStep: onStep);
         var ticketCompact = CompactClassifier.Compile(ticket);
-        Add("ticket", $"{mask.Density:P1} of weights left after {o.Rounds} rounds of {o.PruneRate:P0} magnitude pruning, rewound to step {o.RewindStep}", ticketCompact);
+        AddCompact("ticket", $"{mask.Density:P1} of weights left after {o.Rounds} rounds of {o.PruneRate:P0} magnitude pruning, rewound to step {o.RewindStep}", ticketCompact);
 
         foreach (var scheme in new[] { PtqScheme.Parse("int8/g32"), PtqScheme.Parse("int4/g32") })
         {
@@ -115,7 +131,7 @@ public static class ShrinkPipeline
             var compact = CompactClassifier.Compile(rounded);
             // stored as a sparse layout of its own would take the codes plus the 16-bit column indices and the group scales
             long bytes = (long)Math.Ceiling(mask.Remaining * (scheme.CodeBits + 16) / 8 + mask.Total * 16.0 / 8 / scheme.GroupSize);
-            Add($"ticket {scheme.Method.ToString().ToLowerInvariant()}", $"the ticket's weights rounded after training ({scheme.Name}); accuracy only, no sparse {scheme.Method} kernel",
+            AddCompact($"ticket {scheme.Method.ToString().ToLowerInvariant()}", $"the ticket's weights rounded after training ({scheme.Name}); accuracy only, no sparse {scheme.Method} kernel",
                 compact, bytes, timed: false);
         }
 
@@ -124,8 +140,9 @@ public static class ShrinkPipeline
         ternary.LoadState(ticket.NamedParameters().ToDictionary(p => p.Name, p => p.Tensor), partial: true);
         Trainer.Fit(ternary, train, data.Validation, distill with { Mask = mask.For(ternary) }, onStep: (_, _) => onStep?.Invoke());
         var final = CompactClassifier.Compile(ternary);
-        Add("ternary", "the ticket's hidden layers as BitNet b1.58 (ternary weights, int8 activations), masks held, distilled; float head", final);
-        return (stages, final, rounds);
+        AddCompact("ternary", "the ticket's hidden layers as BitNet b1.58 (ternary weights, int8 activations), masks held, distilled; float head", final);
+        final = final.WithMetadata(new Dictionary<string, string> { ["coldmind.temperature"] = temperatures["ternary"].ToString("R", CultureInfo.InvariantCulture) });
+        return new ShrinkResult(stages, final, rounds, teacher, teacherSpec);
     }
 
     /// <summary>Training steps the pipeline takes, for a progress bar.</summary>
@@ -133,49 +150,6 @@ public static class ShrinkPipeline
     {
         int perFit = (data.Train.Count + o.BatchSize - 1) / o.BatchSize * o.Epochs;
         return perFit * (2 + (o.Rounds + 1) + (o.RandomControl ? o.Rounds : 0) + 1);
-    }
-
-    /// <summary>Multiply-adds of <see cref="SmallCnn"/>'s forward pass: 3×3 convolutions keeping the size, each followed by a 2×2 pool.</summary>
-    private static long CnnMacs(int c, int h, int w, int[] channels, int hidden, int classes)
-    {
-        long macs = 0;
-        foreach (int outChannels in channels)
-        {
-            macs += (long)outChannels * c * 9 * h * w;
-            (c, h, w) = (outChannels, h / 2, w / 2);
-        }
-        return macs + (long)c * h * w * hidden + (long)hidden * classes;
-    }
-
-    /// <summary>
-    /// A model that has no compact form (the CNN teacher), measured through the training engine: accuracy and
-    /// calibration on the test set, its float32 checkpoint's bytes, batch-1 latency, and the estimate from its MACs.
-    /// </summary>
-    private static ShrinkStage MeasureModule(string name, string description, Module model, Dataset test, long macs, DeviceProfile device, double seconds)
-    {
-        var logits = Trainer.Logits(model, test);
-        int classes = test.Classes, correct = 0;
-        var probabilities = new float[logits.Length];
-        for (int i = 0; i < test.Count; i++)
-        {
-            TensorPrimitives.SoftMax(logits.AsSpan(i * classes, classes), probabilities.AsSpan(i * classes, classes));
-            if (Sampler.ArgMax(logits.AsSpan(i * classes, classes)) == test.Labels[i]) correct++;
-        }
-        var times = new List<double>();
-        using (Tensor.NoGrad())
-            for (int pass = 0; pass < 3; pass++)
-            {
-                var clock = Stopwatch.StartNew();
-                int n = Math.Min(test.Count, 50);
-                for (int i = 0; i < n; i++) model.Forward(test.Inputs([i]));
-                times.Add(clock.Elapsed.TotalSeconds * 1e6 / n);
-            }
-        times.Sort();
-        long bytes = SavedBytes(path => Formats.Safetensors.Write(path, model.NamedParameters()));
-        long parameters = model.ParameterCount;
-        var work = new Workload(name, "inference", [new LayerWork(name, macs, 0, 0, 0, 4 * parameters, 4L * test.FeatureCount)]);
-        return new ShrinkStage(name, description, (float)correct / test.Count, Calibration.ExpectedCalibrationError(probabilities, test.Labels, classes),
-            parameters, parameters, 8.0 * bytes / parameters, bytes, times[1], CostModel.Estimate(work, device).Joules, seconds);
     }
 
     /// <summary>Bytes of the file <paramref name="save"/> writes (to a temporary path, deleted after).</summary>
@@ -197,33 +171,33 @@ public static class ShrinkPipeline
         return p[label];
     }
 
-    private static ShrinkStage Measure(string name, string description, CompactClassifier model, Dataset test, long? bytes, bool timed, DeviceProfile device, double seconds)
+    /// <summary>
+    /// Accuracy and calibration on the test split (raw, and with the temperature fitted on the validation split),
+    /// batch-1 latency on this CPU (median of five passes), and the cost model's joules on <paramref name="device"/>.
+    /// </summary>
+    private static ShrinkStage Measure(string name, string description, ClassifierModel model, DataSplits data, long bytes, bool timed, DeviceProfile device, double seconds)
     {
+        var test = data.Test;
         int classes = test.Classes;
-        var probabilities = new float[test.Count * classes];
+        float temperature = data.Validation.Count > 0 ? Calibration.FitTemperature(model.Logits(data.Validation), data.Validation.Labels, classes) : 1f;
+        var logits = model.Logits(test);
         int correct = 0;
         for (int i = 0; i < test.Count; i++)
-        {
-            var logits = model.Predict(test.Features.AsSpan(i * test.FeatureCount, test.FeatureCount));
-            TensorPrimitives.SoftMax(logits, probabilities.AsSpan(i * classes, classes));
-            if (Sampler.ArgMax(logits) == test.Labels[i]) correct++;
-        }
+            if (Sampler.ArgMax(logits.AsSpan(i * classes, classes)) == test.Labels[i]) correct++;
+        var raw = Calibration.Reliability(Calibration.Probabilities(logits, classes), test.Labels, classes);
+        var scaled = Calibration.Reliability(Calibration.Probabilities(logits, classes, temperature), test.Labels, classes);
         double? latency = null;
         if (timed)
         {
-            var times = new List<double>();
-            for (int pass = 0; pass < 5; pass++)
+            int n = Math.Min(test.Count, 100);
+            latency = Timing.MedianSeconds(() =>
             {
-                var clock = Stopwatch.StartNew();
-                int n = Math.Min(test.Count, 200);
-                for (int i = 0; i < n; i++) model.Predict(test.Features.AsSpan(i * test.FeatureCount, test.FeatureCount));
-                times.Add(clock.Elapsed.TotalSeconds * 1e6 / n);
-            }
-            times.Sort();
-            latency = times[2];
+                for (int i = 0; i < n; i++) model.Logits(test.Features.AsSpan(i * test.FeatureCount, test.FeatureCount));
+            }) * 1e6 / n;
         }
-        long stored = bytes ?? SavedBytes(model.Save);
-        return new ShrinkStage(name, description, (float)correct / test.Count, Calibration.ExpectedCalibrationError(probabilities, test.Labels, classes),
-            model.Parameters, model.NonZeroParameters, 8.0 * stored / model.Parameters, stored, latency, CostModel.Estimate(Workload.FromClassifier(model, name), device).Joules, seconds);
+        long parameters = model.Compact?.Parameters ?? model.Work.WeightBytes / 4, nonZeros = model.Compact?.NonZeroParameters ?? parameters;
+        return new ShrinkStage(name, description, (float)correct / test.Count, Calibration.ErrorOf(raw), temperature, Calibration.ErrorOf(scaled),
+            parameters, nonZeros, 8.0 * bytes / parameters, bytes, latency, CostModel.Estimate(model.Work, device).Joules, seconds)
+        { Reliability = raw, CalibratedReliability = scaled };
     }
 }
