@@ -15,6 +15,8 @@ var root = new RootCommand("""
     CostCommand.Create(),
     ModalCommand.Create(),
     DevicesCommand.Create(),
+    CascadeCommand.Create(),
+    ServeCommand.Create(),
     TrainCommand.Create(),
     EvalCommand.Create(),
     QuantizeCommand.Create(),

@@ -16,6 +16,19 @@ public sealed record MemoryLevel(string Name, long Bytes, double BytesPerSecond,
 public sealed record DvfsStep(double Hertz, double Watts);
 
 /// <summary>
+/// The device's network link, for escalation: sustained goodput, the energy of a byte sent or received beyond
+/// idle, the fixed energy of one exchange (waking the radio, connection event, headers, the tail it stays on
+/// after), and the round trip to the server.
+/// </summary>
+public sealed record RadioLink(string Name, double BytesPerSecond, double JoulesPerByteSent, double JoulesPerByteReceived, double JoulesPerMessage, double RoundTripSeconds)
+{
+    /// <summary>The device's energy for one request of <paramref name="sent"/> bytes answered by <paramref name="received"/>, idling while it waits.</summary>
+    public double ExchangeJoules(long sent, long received, double idleWatts) =>
+        JoulesPerMessage + sent * JoulesPerByteSent + received * JoulesPerByteReceived + idleWatts * ExchangeSeconds(sent, received);
+
+    public double ExchangeSeconds(long sent, long received) => RoundTripSeconds + (sent + received) / BytesPerSecond;
+}
+/// <summary>
 /// What the cost model and the modal need to know about a device, as data: shipped as JSON in devices/
 /// (embedded), or a user's file. Every number of a shipped profile names its source or says it is an assumption
 /// (<see cref="Sources"/>). Op rates are sustained by good kernels at the top DVFS step, all cores; power is the
@@ -28,6 +41,9 @@ public sealed record DeviceProfile(
     double CelsiusPerWatt, double JoulesPerCelsius, double ThrottleCelsius, double HysteresisCelsius,
     double BatteryJoules, double HarvestWatts, IReadOnlyDictionary<string, string> Sources)
 {
+    /// <summary>The network link escalation uses; null when the profile has none.</summary>
+    public RadioLink? Radio { get; init; }
+
     /// <summary>Horowitz, ISSCC 2014 ("Computing's energy problem"), 45 nm at 0.9 V: fp32 multiply 3.7 pJ + add 0.9 pJ; int8 multiply 0.2 pJ + add 0.03 pJ; 32-bit integer add 0.1 pJ.</summary>
     public static readonly IReadOnlyDictionary<OpKind, double> Horowitz45nm = new Dictionary<OpKind, double>
     {
@@ -137,13 +153,20 @@ public sealed record DeviceProfile(
                 rates, memory, weightsIn, idle, dvfs,
                 Number(thermal, "thermal.", "celsius_per_watt"), Number(thermal, "thermal.", "joules_per_celsius"),
                 Number(thermal, "thermal.", "throttle_celsius"), Number(thermal, "thermal.", "hysteresis_celsius"),
-                Number(root, "", "battery_joules", positive: false), Number(root, "", "harvest_watts", positive: false), sources);
+                Number(root, "", "battery_joules", positive: false), Number(root, "", "harvest_watts", positive: false), sources)
+            {
+                Radio = root.TryGetProperty("radio", out var radio)
+                    ? new RadioLink(Text(radio, "radio.", "name"), Number(radio, "radio.", "bytes_per_second"), Number(radio, "radio.", "joules_per_byte_sent", positive: false),
+                        Number(radio, "radio.", "joules_per_byte_received", positive: false), Number(radio, "radio.", "joules_per_message", positive: false),
+                        Number(radio, "radio.", "round_trip_seconds", positive: false))
+                    : null,
+            };
         }
     }
 
     /// <summary>The fields a shipped profile must source (every number, by its JSON name).</summary>
     public static readonly string[] SourcedFields =
     [
-        "process_nm", "core_volts", "ops_per_second", "memory", "idle_watts", "dvfs", "thermal", "battery_joules", "harvest_watts",
+        "process_nm", "core_volts", "ops_per_second", "memory", "idle_watts", "dvfs", "thermal", "battery_joules", "harvest_watts", "radio",
     ];
 }

@@ -1,0 +1,44 @@
+using System.CommandLine;
+using System.Globalization;
+using Coldmind.Cognition;
+using Coldmind.Network;
+using Coldmind.Runtime;
+
+namespace Coldmind.Cli.Commands;
+
+/// <summary>`coldmind serve MODEL --listen HOST:PORT --key-file K`: the cloud model of a cascade, behind Kestrel.</summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var modelPath = new Argument<string>("MODEL") { Description = "a classifier: a `coldmind train` checkpoint (or shrink --teacher-out), or a shrunk model" };
+        var listen = new Option<string>("--listen") { Description = "HOST:PORT to listen on (port 0: any free port)", DefaultValueFactory = _ => "127.0.0.1:8080" };
+        var keyFile = KeyFile();
+        var maxBytes = new Option<int>("--max-request-bytes") { Description = "larger requests are refused unread", DefaultValueFactory = _ => 1 << 16 };
+        var cmd = new Command("serve", "Serve a classifier to edge devices that escalate (`coldmind cascade --cloud-url`): signed requests only, bounded and validated.")
+            { modelPath, listen, keyFile, maxBytes };
+        cmd.SetAction(async (r, token) =>
+        {
+            var model = ClassifierModel.Load(r.GetValue(modelPath)!);
+            var auth = MessageAuth.FromKeyFile(r.GetValue(keyFile)!);
+            int limit = r.GetValue(maxBytes);
+            if (limit < Payload.HeaderBytes) throw new ColdmindException($"--max-request-bytes must be at least {Payload.HeaderBytes}, got {limit}.");
+            float temperature = model.Metadata.TryGetValue("coldmind.temperature", out var t) ? float.Parse(t, CultureInfo.InvariantCulture) : 1f;
+            await using var server = await EscalationServer.StartAsync(model, temperature, r.GetValue(listen)!, auth, limit,
+                line => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}"));
+            Console.WriteLine($"Serving '{model.Name}' ({model.Inputs} features, {model.Classes} classes, T = {temperature:G3}) on {server.Address} — Ctrl-C stops.");
+            Console.Out.Flush();
+            try { await Task.Delay(Timeout.Infinite, token); }
+            catch (OperationCanceledException) { }
+            Console.WriteLine($"Stopped after {server.Served} answers and {server.Rejected} rejected requests.");
+            return 0;
+        });
+        return cmd;
+    }
+
+    public static Option<string> KeyFile() => new("--key-file")
+    {
+        Description = "the key shared with the peers (at least 16 bytes; e.g. head -c 32 /dev/urandom | base64 > key)",
+        Required = true,
+    };
+}

@@ -1,0 +1,153 @@
+using System.Net;
+using System.Text.Json;
+using Coldmind.Network;
+using Coldmind.Runtime;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Coldmind.Cognition;
+
+/// <summary>
+/// The cloud side of escalation (`coldmind serve`): a classifier behind Kestrel.
+/// <code>
+/// POST /v1/classify   body: a <see cref="Payload"/> request → the top-k reply
+/// GET  /v1/model      → {"name", "inputs", "classes"}
+/// </code>
+/// Every request must carry the shared key's signature (<see cref="MessageAuth"/>), every reply carries one bound
+/// to its request. Bodies over the bound are refused before they are read in full, malformed payloads get 400 with
+/// the reason; each rejection is logged and the server stays up.
+/// </summary>
+public sealed class EscalationServer : IAsyncDisposable
+{
+    public const string ClassifyPath = "/v1/classify", ModelPath = "/v1/model";
+
+    private readonly WebApplication _app;
+    private long _served, _rejected;
+
+    public Uri Address { get; }
+    public long Served => Interlocked.Read(ref _served);
+    public long Rejected => Interlocked.Read(ref _rejected);
+
+    private EscalationServer(WebApplication app, Uri address) => (_app, Address) = (app, address);
+
+    /// <param name="listen">HOST:PORT, HOST an IP address or localhost; port 0 picks a free one</param>
+    public static async Task<EscalationServer> StartAsync(ClassifierModel model, float temperature, string listen, MessageAuth auth, int maxRequestBytes, Action<string> log)
+    {
+        var endpoint = ParseEndpoint(listen);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(endpoint);
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = maxRequestBytes;
+        });
+        var app = builder.Build();
+        var gate = new Lock(); // the training engine's no-grad mode is per process, so a CNN runs one request at a time
+        EscalationServer? server = null;
+
+        void Reject(HttpContext ctx, int status, string reason)
+        {
+            Interlocked.Increment(ref server!._rejected);
+            log($"rejected {ctx.Request.Method} {ctx.Request.Path} from {ctx.Connection.RemoteIpAddress}: {reason}");
+            ctx.Response.StatusCode = status;
+            ctx.Response.ContentType = "text/plain; charset=utf-8";
+        }
+
+        app.MapPost(ClassifyPath, async (HttpContext ctx) =>
+        {
+            var body = await ReadBounded(ctx.Request, maxRequestBytes);
+            if (body == null)
+            {
+                Reject(ctx, StatusCodes.Status413PayloadTooLarge, $"request body over {maxRequestBytes} bytes");
+                await ctx.Response.WriteAsync($"Requests are limited to {maxRequestBytes} bytes.\n");
+                return;
+            }
+            string? header = ctx.Request.Headers[MessageAuth.Header];
+            if (!auth.Verify(header, $"POST {ClassifyPath}", body, out string reason))
+            {
+                Reject(ctx, StatusCodes.Status401Unauthorized, reason);
+                await ctx.Response.WriteAsync($"Unauthorized: {reason}.\n");
+                return;
+            }
+            byte[] reply;
+            try
+            {
+                lock (gate) reply = LocalCloud.Answer(model, temperature, body);
+            }
+            catch (PayloadException e)
+            {
+                Reject(ctx, StatusCodes.Status400BadRequest, e.Message);
+                await ctx.Response.WriteAsync(e.Message + "\n");
+                return;
+            }
+            Interlocked.Increment(ref server!._served);
+            ctx.Response.Headers[MessageAuth.Header] = auth.Sign(ReplyContext(header!), reply);
+            ctx.Response.ContentType = "application/octet-stream";
+            await ctx.Response.Body.WriteAsync(reply);
+        });
+        app.MapGet(ModelPath, async (HttpContext ctx) =>
+        {
+            string? header = ctx.Request.Headers[MessageAuth.Header];
+            if (!auth.Verify(header, $"GET {ModelPath}", [], out string reason))
+            {
+                Reject(ctx, StatusCodes.Status401Unauthorized, reason);
+                await ctx.Response.WriteAsync($"Unauthorized: {reason}.\n");
+                return;
+            }
+            var json = JsonSerializer.SerializeToUtf8Bytes(new { name = model.Name, inputs = model.Inputs, classes = model.Classes });
+            ctx.Response.Headers[MessageAuth.Header] = auth.Sign(ReplyContext(header!), json);
+            ctx.Response.ContentType = "application/json";
+            await ctx.Response.Body.WriteAsync(json);
+        });
+        try { await app.StartAsync(); }
+        catch (IOException e) { throw new ColdmindException($"Cannot listen on {listen}: {e.Message}"); }
+        var bound = new Uri(app.Urls.First());
+        server = new EscalationServer(app, bound);
+        return server;
+    }
+
+    /// <summary>What a reply's signature covers: the request's own signature, so a reply cannot be replayed for another request.</summary>
+    public static string ReplyContext(string requestAuth) => "reply " + requestAuth;
+
+    public Task WaitForShutdownAsync() => _app.WaitForShutdownAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    public static IPEndPoint ParseEndpoint(string listen)
+    {
+        int colon = listen.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(listen.AsSpan(colon + 1), out int port) || port is < 0 or > 65535)
+            throw new ColdmindException($"--listen takes HOST:PORT (e.g. 127.0.0.1:8080), got '{listen}'.");
+        string host = listen[..colon].Trim('[', ']');
+        var ip = host == "localhost" ? IPAddress.Loopback
+            : IPAddress.TryParse(host, out var parsed) ? parsed : throw new ColdmindException($"--listen: '{host}' is not an IP address (or localhost).");
+        return new IPEndPoint(ip, port);
+    }
+
+    /// <summary>The body, or null when it is longer than <paramref name="limit"/> (read no further than that).</summary>
+    private static async Task<byte[]?> ReadBounded(HttpRequest request, int limit)
+    {
+        if (request.ContentLength > limit) return null;
+        var buffer = new MemoryStream();
+        var chunk = new byte[8192];
+        try
+        {
+            int n;
+            while ((n = await request.Body.ReadAsync(chunk)) > 0)
+            {
+                if (buffer.Length + n > limit) return null;
+                buffer.Write(chunk, 0, n);
+            }
+        }
+        catch (BadHttpRequestException) { return null; }
+        return buffer.ToArray();
+    }
+}
