@@ -115,7 +115,7 @@ public sealed class Cascade
         CalibrationEvidence = Observe(Calibration);
         var contexts = CalibrationEvidence.Select(e => e.Context).ToArray();
         if (CalibrationEvidence[0].SecondReport != null)
-            LookObserver = Observer.Estimate("second look", CalibrationEvidence.Select(e => e.SecondReport!.Value).ToArray(), contexts, Calibration.Labels, classes, classes * ConfidenceBins);
+            LookObserver = Observer.Estimate("second look", CalibrationEvidence.Select(e => e.SecondReport!.Value).ToArray(), contexts, Calibration.Labels, classes, ConfidenceBins);
 
         // the payload: every encoding's cloud accuracy over the calibration examples, then the fewest bytes within tolerance of full precision
         var replies = new Dictionary<int, CloudReply?[]>();
@@ -131,7 +131,7 @@ public sealed class Cascade
         double full = choices.Single(c => c.Bits == 32).CloudAccuracy;
         Payload = choices.Where(c => c.CloudAccuracy >= full - options.PayloadTolerance).MinBy(c => c.MeanBytes)!;
         CalibrationReplies = replies[Payload.Bits];
-        CloudObserver = Observer.Estimate("cloud", CalibrationReplies.Select(x => x!.Classes[0]).ToArray(), contexts, Calibration.Labels, classes, classes * ConfidenceBins);
+        CloudObserver = Observer.Estimate("cloud", CalibrationReplies.Select(x => x!.Classes[0]).ToArray(), contexts, Calibration.Labels, classes, ConfidenceBins);
 
         EdgeJoules = CostModel.Estimate(edge.Work, device).Joules;
         long replyBytes = 1 + 4L * Math.Min(options.TopK, classes);

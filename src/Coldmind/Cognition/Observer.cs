@@ -3,12 +3,12 @@ namespace Coldmind.Cognition;
 /// <summary>
 /// What an information source reports given the true class and what the edge model already saw:
 /// P(o | s, e), the confusion matrix of its answers (another look by the edge model, or the cloud model on the
-/// payload) in each context e (the edge's first report and how confident it was), estimated on held-out data.
-/// Conditioning on e is what keeps the prediction honest: a second look at the same scene, or a bigger model,
-/// tends to fail on the inputs where the edge failed or hesitated, and an observer treated as independent would
-/// promise more than it gives. Each (e, s) row is smoothed towards P(o | e), the same for every class s, so that a
-/// row seen rarely carries little evidence rather than invented evidence, and no report is impossible. The agent uses it to predict, before it pays, what an observation would
-/// change.
+/// payload) in each context e (the edge's first report r and how confident it was), estimated on held-out data.
+/// Conditioning on e keeps the prediction honest: a second look at the same scene, or a bigger model, tends to
+/// fail on the inputs where the edge failed or hesitated, and an observer treated as independent would promise
+/// more than it gives. Rows are smoothed hierarchically, each towards the coarser one with a few pseudo-examples:
+/// P(o | s, e) towards P(o | s, r), that towards P(o | s) (itself with a pseudo-count), so a row seen rarely falls
+/// back on what is known at the coarser level, and no report is impossible.
 /// </summary>
 public sealed class Observer
 {
@@ -27,24 +27,28 @@ public sealed class Observer
     public double Likelihood(int given, int state, int report) => _likelihood[(given * Classes + state) * Classes + report];
 
     /// <param name="reports">the source's report for each example</param>
-    /// <param name="given">the context of each example, in [0, <paramref name="contexts"/>)</param>
-    /// <param name="priorWeight">pseudo-examples of P(o | e) in every (e, s) row</param>
-    public static Observer Estimate(string name, ReadOnlySpan<int> reports, ReadOnlySpan<int> given, ReadOnlySpan<int> labels, int classes, int contexts,
+    /// <param name="given">the context of each example: the edge's report × <paramref name="contextsPerReport"/> + a finer index</param>
+    /// <param name="priorWeight">pseudo-examples of the coarser row in every row</param>
+    public static Observer Estimate(string name, ReadOnlySpan<int> reports, ReadOnlySpan<int> given, ReadOnlySpan<int> labels, int classes, int contextsPerReport,
         double pseudoCount = 0.5, double priorWeight = 4)
     {
-        int k = classes;
-        var byFirst = new double[contexts * k]; // [e, o]: how the source reports in context e, whatever the class
-        Array.Fill(byFirst, pseudoCount);
+        int k = classes, contexts = classes * contextsPerReport;
+        var plain = new double[k * k];
+        Array.Fill(plain, pseudoCount);
+        var byReport = new double[k * k * k];
         var counts = new double[contexts * k * k];
         for (int i = 0; i < labels.Length; i++)
         {
-            byFirst[given[i] * k + reports[i]]++;
+            plain[labels[i] * k + reports[i]]++;
+            byReport[(given[i] / contextsPerReport * k + labels[i]) * k + reports[i]]++;
             counts[(given[i] * k + labels[i]) * k + reports[i]]++;
         }
-        Normalize(byFirst, k);
-        for (int e = 0; e < contexts; e++)
-            for (int s = 0; s < k; s++)
-                for (int o = 0; o < k; o++) counts[(e * k + s) * k + o] += priorWeight * byFirst[e * k + o];
+        Normalize(plain, k);
+        for (int row = 0; row < k * k; row++)
+            for (int o = 0; o < k; o++) byReport[row * k + o] += priorWeight * plain[row % k * k + o];
+        Normalize(byReport, k);
+        for (int row = 0; row < contexts * k; row++)
+            for (int o = 0; o < k; o++) counts[row * k + o] += priorWeight * byReport[(row / k / contextsPerReport * k + row % k) * k + o];
         Normalize(counts, k);
         return new Observer(name, k, contexts, counts);
     }
