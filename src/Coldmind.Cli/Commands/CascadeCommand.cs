@@ -92,13 +92,9 @@ internal static class CascadeCommand
             var test = splits.Test;
             var evidence = cascade.Observe(test);
             var replies = new CloudReply?[test.Count];
-            var asked = new bool[test.Count];
-            CloudReply? Ask(int i)
-            {
-                if (remote != null) return cloudSide.Ask(cascade.Request(test, i)); // every escalation a real request
-                if (!asked[i]) (replies[i], asked[i]) = (cloudSide.Ask(cascade.Request(test, i)), true);
-                return replies[i];
-            }
+            CloudReply Ask(int i) => remote != null
+                ? cloudSide.Ask(cascade.Request(test, i)) // every escalation a real request
+                : replies[i] ??= cloudSide.Ask(cascade.Request(test, i));
             IEdgePolicy Chosen(string name) => name == "efe" ? cascade.Efe(chosenJ0) : new ThresholdPolicy(chosenThreshold);
 
             var rows = new List<(string Name, CascadePoint Point)>();
@@ -161,7 +157,7 @@ internal static class CascadeCommand
                 AnsiConsole.MarkupLineInterpolated($"Payload: {cascade.Payload.Bits} bits a feature, {cascade.Payload.MeanBytes:F0} bytes on average (raw: {rawBytes} bytes at 8 bits), cloud accuracy {cascade.Payload.CloudAccuracy:P2} on it; reply {1 + 4 * Math.Min(options.TopK, edgeModel.Classes)} bytes.");
                 AnsiConsole.MarkupLineInterpolated($"Chosen on validation to reach {r.GetValue(target):P0} of the cloud's accuracy: EFE J₀ = {chosenJ0:G3} J/nat, threshold {chosenThreshold:G3}.");
                 if (equalJoules is { } e)
-                    AnsiConsole.MarkupLineInterpolated($"EFE minus threshold accuracy at equal joules over {e.Count} points of the curves: mean {100 * e.Mean:+0.00;-0.00} pt, worst {100 * e.Min:+0.00;-0.00} pt.");
+                    AnsiConsole.MarkupLineInterpolated($"EFE minus threshold accuracy at equal joules over {e.Count} points of the curves: mean {Signed(100 * e.Mean)} pt, worst {Signed(100 * e.Min)} pt.");
                 if (remote != null)
                     AnsiConsole.MarkupLineInterpolated($"Over HTTP: {remote.Failures} failed requests (answered locally); HTTP/1.1 framing adds about {remote.RequestOverheadBytes} bytes a request beyond the payload counted above.");
             }
@@ -171,6 +167,8 @@ internal static class CascadeCommand
         });
         return cmd;
     }
+
+    private static string Signed(double v) => (v >= 0 ? "+" : "−") + Math.Abs(v).ToString("F2", CultureInfo.InvariantCulture);
 
     /// <summary>The point with the fewest joules reaching <paramref name="goal"/>, or the most accurate one when none does.</summary>
     private static CascadePoint Cheapest(IReadOnlyList<CascadePoint> curve, double goal) =>

@@ -5,12 +5,12 @@ using Coldmind.Runtime;
 
 namespace Coldmind.Cognition;
 
-/// <summary>Where escalations go: a model in this process, or a server over HTTP. Returns null when the cloud cannot be reached.</summary>
+/// <summary>Where escalations go: a model in this process, or a server over HTTP; an unanswered reply when the cloud cannot be reached.</summary>
 public interface ICloud
 {
     int Inputs { get; }
     int Classes { get; }
-    CloudReply? Ask(byte[] request);
+    CloudReply Ask(byte[] request);
 }
 
 /// <summary>The cloud model in this process, behind the same bytes a server would see: decode, calibrated softmax, top-k reply.</summary>
@@ -19,7 +19,7 @@ public sealed class LocalCloud(ClassifierModel model, float temperature) : IClou
     public int Inputs => model.Inputs;
     public int Classes => model.Classes;
 
-    public CloudReply? Ask(byte[] request) => Read(Answer(model, temperature, request), request.Length, Classes);
+    public CloudReply Ask(byte[] request) => Read(Answer(model, temperature, request), request.Length, Classes);
 
     /// <summary>The reply bytes for a request: what `coldmind serve` sends back.</summary>
     public static byte[] Answer(ClassifierModel model, float temperature, ReadOnlySpan<byte> request)
@@ -90,7 +90,7 @@ public sealed class Cascade
     /// <summary>The calibration examples' evidence and the cloud's replies to them: what policies are tuned on.</summary>
     public Dataset Calibration { get; }
     public IReadOnlyList<Evidence> CalibrationEvidence { get; }
-    public IReadOnlyList<CloudReply?> CalibrationReplies { get; }
+    public IReadOnlyList<CloudReply> CalibrationReplies { get; }
 
     public Cascade(ClassifierModel edge, ICloud cloud, Dataset validation, DeviceProfile device, CascadeOptions options)
     {
@@ -118,20 +118,20 @@ public sealed class Cascade
             LookObserver = Observer.Estimate("second look", CalibrationEvidence.Select(e => e.SecondReport!.Value).ToArray(), contexts, Calibration.Labels, classes, ConfidenceBins);
 
         // the payload: every encoding's cloud accuracy over the calibration examples, then the fewest bytes within tolerance of full precision
-        var replies = new Dictionary<int, CloudReply?[]>();
+        var replies = new Dictionary<int, CloudReply[]>();
         var choices = new List<PayloadChoice>();
         foreach (int bits in Cognition.Payload.BitDepths)
         {
             var r = Enumerable.Range(0, n).Select(i => cloud.Ask(Request(Calibration, i, bits))).ToArray();
-            if (r.Any(x => x == null)) throw new ColdmindException("The cloud did not answer while the cascade was being calibrated; it must be reachable at the start.");
+            if (r.Any(x => !x.Answered)) throw new ColdmindException("The cloud did not answer while the cascade was being calibrated; it must be reachable at the start.");
             replies[bits] = r;
-            choices.Add(new PayloadChoice(bits, r.Average(x => x!.BytesSent), r.Where((x, i) => x!.Classes[0] == Calibration.Labels[i]).Count() / (double)n));
+            choices.Add(new PayloadChoice(bits, r.Average(x => x.BytesSent), r.Where((x, i) => x.Classes[0] == Calibration.Labels[i]).Count() / (double)n));
         }
         Payloads = choices;
         double full = choices.Single(c => c.Bits == 32).CloudAccuracy;
         Payload = choices.Where(c => c.CloudAccuracy >= full - options.PayloadTolerance).MinBy(c => c.MeanBytes)!;
         CalibrationReplies = replies[Payload.Bits];
-        CloudObserver = Observer.Estimate("cloud", CalibrationReplies.Select(x => x!.Classes[0]).ToArray(), contexts, Calibration.Labels, classes, ConfidenceBins);
+        CloudObserver = Observer.Estimate("cloud", CalibrationReplies.Select(x => x.Classes[0]).ToArray(), contexts, Calibration.Labels, classes, ConfidenceBins);
 
         EdgeJoules = CostModel.Estimate(edge.Work, device).Joules;
         long replyBytes = 1 + 4L * Math.Min(options.TopK, classes);
@@ -171,7 +171,7 @@ public sealed class Cascade
         new(LookObserver, CloudObserver, Prices, joulesPerNat, Options.ErrorNats, Options.Gamma, Options.Seed);
 
     /// <summary>Runs <paramref name="policy"/> over examples; <paramref name="ask"/> escalates example i.</summary>
-    public CascadePoint Run(IEdgePolicy policy, double parameter, IReadOnlyList<Evidence> evidence, IReadOnlyList<int> labels, Func<int, CloudReply?> ask,
+    public CascadePoint Run(IEdgePolicy policy, double parameter, IReadOnlyList<Evidence> evidence, IReadOnlyList<int> labels, Func<int, CloudReply> ask,
         Action<int, CascadeOutcome>? onOutcome = null)
     {
         int correct = 0, escalated = 0, looked = 0, fellBack = 0;
@@ -195,7 +195,7 @@ public sealed class Cascade
     /// Both policies over their parameter: thresholds from 0 (always local) to above 1 (always escalate), and the
     /// EFE policy's joules per nat from a thousandth to a thousand times an escalation's joules.
     /// </summary>
-    public (IReadOnlyList<CascadePoint> Threshold, IReadOnlyList<CascadePoint> Efe) Sweep(IReadOnlyList<Evidence> evidence, IReadOnlyList<int> labels, Func<int, CloudReply?> ask)
+    public (IReadOnlyList<CascadePoint> Threshold, IReadOnlyList<CascadePoint> Efe) Sweep(IReadOnlyList<Evidence> evidence, IReadOnlyList<int> labels, Func<int, CloudReply> ask)
     {
         double[] thresholds = [0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 1.01];
         var threshold = thresholds.Select(t => Run(new ThresholdPolicy(t), t, evidence, labels, ask)).ToArray();

@@ -85,8 +85,14 @@ public sealed class ExpectedFreeEnergyPolicy(Observer? look, Observer cloud, Act
     }
 }
 
-/// <summary>The cloud's answer as the edge received it, and the bytes the exchange took each way.</summary>
-public sealed record CloudReply(int[] Classes, float[] Probabilities, long BytesSent, long BytesReceived);
+/// <summary>The cloud's answer as the edge received it (no classes when none came), and the bytes the exchange took each way.</summary>
+public sealed record CloudReply(int[] Classes, float[] Probabilities, long BytesSent, long BytesReceived)
+{
+    public bool Answered => Classes.Length > 0;
+
+    /// <summary>No answer: the cloud could not be reached after <paramref name="sent"/> bytes went out (0 when the edge did not even try).</summary>
+    public static CloudReply Unanswered(long sent) => new([], [], sent, 0);
+}
 
 /// <summary>
 /// What the edge holds about one input: its calibrated posterior from the first look, the context the observers
@@ -104,13 +110,14 @@ public sealed record CascadeOutcome(int Answer, bool Escalated, bool Looked, boo
 /// </summary>
 public static class EdgeAgent
 {
-    /// <param name="ask">sends the escalation request; null when the cloud cannot be reached</param>
+    /// <param name="ask">sends the escalation request</param>
     /// <param name="edgeJoules">the device's first inference (the cost model's estimate)</param>
-    public static CascadeOutcome Run(IEdgePolicy policy, Evidence evidence, Observer? look, Func<CloudReply?> ask, double edgeJoules, ActionPrices prices, RadioLink radio, double idleWatts)
+    public static CascadeOutcome Run(IEdgePolicy policy, Evidence evidence, Observer? look, Func<CloudReply> ask, double edgeJoules, ActionPrices prices, RadioLink radio, double idleWatts)
     {
         var belief = evidence.First;
         double joules = edgeJoules;
         bool looked = false, fellBack = false;
+        long triedBytes = 0;
         while (true)
         {
             switch (policy.Choose(belief, evidence.Context, canLook: look != null && evidence.SecondReport != null && !looked, canEscalate: !fellBack))
@@ -122,18 +129,17 @@ public static class EdgeAgent
                     break;
                 case EdgeAction.Escalate:
                     var reply = ask();
-                    if (reply == null)
+                    if (!reply.Answered)
                     {
-                        // the request went out (or tried to); nothing came back
-                        joules += radio.ExchangeJoules((long)prices.EscalateBytes, 0, idleWatts);
+                        if (reply.BytesSent > 0) joules += radio.ExchangeJoules(reply.BytesSent, 0, idleWatts); // it went out; nothing came back
+                        triedBytes = reply.BytesSent;
                         fellBack = true;
                         break;
                     }
                     joules += radio.ExchangeJoules(reply.BytesSent, reply.BytesReceived, idleWatts);
                     return new CascadeOutcome(reply.Classes[0], true, looked, false, joules, reply.BytesSent, reply.BytesReceived);
                 default:
-                    return new CascadeOutcome(TensorPrimitives.IndexOfMax<double>(belief), false, looked, fellBack, joules,
-                        fellBack ? (long)prices.EscalateBytes : 0, 0);
+                    return new CascadeOutcome(TensorPrimitives.IndexOfMax<double>(belief), false, looked, fellBack, joules, triedBytes, 0);
             }
         }
     }

@@ -7,8 +7,8 @@ namespace Coldmind.Cognition;
 
 /// <summary>
 /// The edge's client of `coldmind serve`. Signs every request, checks every reply's signature, and when the
-/// server cannot be reached (refused, timed out, or a reply that fails its check) returns null, so the edge answers
-/// alone, and does not try again for <see cref="RetryAfter"/>: connectivity independence.
+/// server cannot be reached (refused, timed out, or a reply that fails its check) returns an unanswered reply, so
+/// the edge answers alone, and does not try again for <see cref="RetryAfter"/>: connectivity independence.
 /// </summary>
 public sealed class HttpCloud : ICloud, IDisposable
 {
@@ -50,9 +50,9 @@ public sealed class HttpCloud : ICloud, IDisposable
         }
     }
 
-    public CloudReply? Ask(byte[] payload)
+    public CloudReply Ask(byte[] payload)
     {
-        if (_sinceFailure.IsRunning && _sinceFailure.Elapsed < RetryAfter) return null;
+        if (_sinceFailure.IsRunning && _sinceFailure.Elapsed < RetryAfter) return CloudReply.Unanswered(0);
         using var request = new HttpRequestMessage(HttpMethod.Post, EscalationServer.ClassifyPath) { Content = new ByteArrayContent(payload) };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         string signature = _auth.Sign($"POST {EscalationServer.ClassifyPath}", payload);
@@ -65,27 +65,27 @@ public sealed class HttpCloud : ICloud, IDisposable
             var body = response.Content.ReadAsByteArrayAsync().GetAwaiter().GetResult();
             if (!response.IsSuccessStatusCode)
                 throw new ColdmindException($"The cloud at {Server} refused a request: {(int)response.StatusCode} {System.Text.Encoding.UTF8.GetString(body).Trim()}");
-            if (!VerifyReply(response, signature, body, out string reason)) return Fail($"reply failed its check: {reason}");
+            if (!VerifyReply(response, signature, body, out string reason)) return Fail($"reply failed its check: {reason}", payload.Length);
             _sinceFailure.Reset();
             return LocalCloud.Read(body, payload.Length, Classes);
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
         {
-            return Fail(e.Message);
+            return Fail(e.Message, payload.Length);
         }
         catch (PayloadException e)
         {
-            return Fail($"malformed reply: {e.Message}");
+            return Fail($"malformed reply: {e.Message}", payload.Length);
         }
     }
 
-    private CloudReply? Fail(string reason)
+    private CloudReply Fail(string reason, long sent)
     {
         Failures++;
         LastFailure = reason;
         _sinceFailure.Restart();
         OnFailure?.Invoke(reason);
-        return null;
+        return CloudReply.Unanswered(sent);
     }
 
     private bool VerifyReply(HttpResponseMessage response, string requestSignature, byte[] body, out string reason) =>
