@@ -17,6 +17,7 @@ var root = new RootCommand("""
     DevicesCommand.Create(),
     CascadeCommand.Create(),
     ServeCommand.Create(),
+    AdaptCommand.Create(),
     TrainCommand.Create(),
     EvalCommand.Create(),
     QuantizeCommand.Create(),

@@ -317,6 +317,28 @@ public class CognitionTests
         Assert.Contains("Cannot reach the cloud", radioErr);
     }
 
+    [Fact]
+    public void A_forward_only_head_refit_recovers_from_a_drift_and_a_huge_lambda_keeps_the_old_head()
+    {
+        var (splits, edge, _) = DigitsPair();
+        var model = edge.Compact!;
+        var (w, b) = model.Head();
+        var same = model.WithHead(w, b);
+        var x = splits.Test.Features.AsSpan(0, 64);
+        Assert.Equal(model.Predict(x), same.Predict(x));
+
+        var drift = Drift.Parse("contrast:0.4");
+        var adaptOn = drift.Apply(splits.Validation);
+        var drifted = drift.Apply(splits.Test);
+        float before = model.Accuracy(drifted);
+        var refit = ForwardOnlyAdaptation.Refit(model, adaptOn);
+        Assert.True(refit.Model.Accuracy(drifted) > before + 0.02, $"refit {refit.Model.Accuracy(drifted):P1} against {before:P1} before");
+        Assert.True(refit.Macs > adaptOn.Count * 64L * 12);
+        var kept = ForwardOnlyAdaptation.Refit(model, adaptOn, lambda: 1e9);
+        Assert.Equal(model.Accuracy(drifted), kept.Model.Accuracy(drifted), 2);
+        Assert.Contains("shift:PIXELS", Assert.Throws<ColdmindException>(() => Drift.Parse("rotate:3")).Message);
+    }
+
     private static readonly ClassifierSpec CloudSpec = ClassifierSpec.ForMlp([1, 8, 8], 10, [64]);
     private static Module? CloudNet;
     private static (DataSplits, ClassifierModel Edge, ClassifierModel Cloud)? _pair;

@@ -87,6 +87,52 @@ public sealed class CompactClassifier
         return current;
     }
 
+    /// <summary>What the last layer sees: the example through every layer but the head.</summary>
+    public float[] Features(ReadOnlySpan<float> x)
+    {
+        if (x.Length != Inputs) throw new ColdmindException($"The model takes {Inputs} features, got {x.Length}.");
+        float[] current = x.ToArray();
+        foreach (var layer in _layers.Take(_layers.Count - 1))
+        {
+            var next = new float[layer.Rows];
+            layer.Forward(current, next);
+            if (layer.Bias != null) TensorPrimitives.Add(next, layer.Bias, next);
+            if (layer.Relu) TensorPrimitives.Max(next, 0f, next);
+            current = next;
+        }
+        return current;
+    }
+
+    /// <summary>The width of <see cref="Features"/>.</summary>
+    public int FeatureWidth => _layers[^1].Columns;
+
+    /// <summary>The head (the last layer, dense or sparse float) as a dense weight (classes, <see cref="FeatureWidth"/>) and its bias.</summary>
+    public (float[] Weight, float[] Bias) Head()
+    {
+        var head = _layers[^1];
+        if (head is TernaryLayer) throw new ColdmindException("The model's head is ternary; only a float head can be refitted.");
+        int d = head.Columns, k = head.Rows;
+        var w = new float[k * d];
+        var unit = new float[d];
+        var column = new float[k];
+        for (int j = 0; j < d; j++)
+        {
+            unit[j] = 1;
+            head.Forward(unit, column); // a linear layer maps the j-th unit vector to its j-th column
+            for (int c = 0; c < k; c++) w[c * d + j] = column[c];
+            unit[j] = 0;
+        }
+        return (w, head.Bias?.ToArray() ?? new float[k]);
+    }
+
+    /// <summary>The same model with a new dense float head: weight (classes, <see cref="FeatureWidth"/>) and bias (classes).</summary>
+    public CompactClassifier WithHead(float[] weight, float[] bias)
+    {
+        if (weight.Length != Classes * FeatureWidth || bias.Length != Classes)
+            throw new ColdmindException($"A head for {FeatureWidth} features and {Classes} classes takes {Classes * FeatureWidth} weights and {Classes} biases.");
+        return new CompactClassifier([.. _layers.Take(_layers.Count - 1), new DenseLayer(weight, Classes, FeatureWidth, bias, relu: false)], Metadata);
+    }
+
     /// <summary>Fraction of <paramref name="data"/> classified correctly, one example at a time.</summary>
     public float Accuracy(Data.Dataset data)
     {
