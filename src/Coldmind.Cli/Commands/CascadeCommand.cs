@@ -153,7 +153,7 @@ internal static class CascadeCommand
                     table.AddRow(name, $"{p.Accuracy:P2}", $"{p.EscalatedFraction:P1}", $"{p.LookedFraction:P1}", (p.JoulesPerInference * 1e6).ToString("F1", CultureInfo.InvariantCulture),
                         p.BytesSentPerInference.ToString("F1", CultureInfo.InvariantCulture), $"{p.FallbackFraction:P1}");
                 AnsiConsole.Write(table);
-                AnsiConsole.MarkupLineInterpolated($"Edge: {cascade.EdgeJoules * 1e6:F1} µJ an inference on {profile.Name}; escalation over {cascade.Radio.Name}: {cascade.Prices.EscalateJoules * 1e6:F1} µJ. Edge ECE {Coldmind.Nn.Calibration.ErrorOf(cascade.EdgeReliability):F3} → {Coldmind.Nn.Calibration.ErrorOf(cascade.CalibratedEdgeReliability):F3} at T = {cascade.EdgeTemperature:F2}.");
+                AnsiConsole.MarkupLineInterpolated($"Edge: {cascade.EdgeJoules * 1e6:F1} µJ an inference on {profile.Name}; escalation over {cascade.Radio.Name}: {cascade.Prices.EscalateJoules * 1e6:F1} µJ. Edge ECE on the calibration examples {Coldmind.Nn.Calibration.ErrorOf(cascade.EdgeReliability):F3} → {Coldmind.Nn.Calibration.ErrorOf(cascade.CalibratedEdgeReliability):F3} at T = {cascade.EdgeTemperature:F2}.");
                 AnsiConsole.MarkupLineInterpolated($"Payload: {cascade.Payload.Bits} bits a feature, {cascade.Payload.MeanBytes:F0} bytes on average (raw: {rawBytes} bytes at 8 bits), cloud accuracy {cascade.Payload.CloudAccuracy:P2} on it; reply {1 + 4 * Math.Min(options.TopK, edgeModel.Classes)} bytes.");
                 AnsiConsole.MarkupLineInterpolated($"Chosen on validation to reach {r.GetValue(target):P0} of the cloud's accuracy: EFE J₀ = {chosenJ0:G3} J/nat, threshold {chosenThreshold:G3}.");
                 if (equalJoules is { } e)

@@ -62,8 +62,9 @@ public sealed record CascadePoint(string Policy, double Parameter, double Accura
     double JoulesPerInference, double BytesSentPerInference, double BytesReceivedPerInference);
 
 /// <summary>
-/// An edge model and a cloud model as one system: calibration of both (temperature scaling on validation data),
-/// the cheapest payload that keeps the cloud's accuracy, each source's confusion matrix for the agent's
+/// An edge model and a cloud model as one system: the edge's calibration (temperature scaling on validation data;
+/// the cloud calibrates itself with the temperature saved beside its model), the cheapest payload that keeps the
+/// cloud's accuracy, each source's confusion matrix for the agent's
 /// predictions, and the device's prices from the cost model and its radio. Then policies are run over data and
 /// compared at equal joules.
 /// </summary>

@@ -84,6 +84,7 @@ public static class ShrinkPipeline
         ClassifierSpec teacherSpec;
         if (o.TeacherChannels is { } channels)
         {
+            if (data.Train.SampleShape.Length != 3) throw new ColdmindException($"A CNN teacher needs images (channels, height, width); '{data.Train.Name}' has samples of shape [{string.Join(", ", data.Train.SampleShape)}].");
             teacherSpec = ClassifierSpec.ForCnn(data.Train.SampleShape, classes, channels, o.TeacherHidden[0]);
             teacher = teacherSpec.Build(new Rng(o.Seed));
             Trainer.Fit(teacher, data.Train, data.Validation, training, onStep: (_, _) => onStep?.Invoke());
