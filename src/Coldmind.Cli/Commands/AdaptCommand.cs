@@ -54,12 +54,11 @@ internal static class AdaptCommand
             };
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var refit = ForwardOnlyAdaptation.Refit(compact, adaptOn);
-            long headMacs = refit.Macs - n * compact.LayerShapes().Sum(l => l.NonZeros);
-            rows.Add(("forward-only (head refit)", refit.Model.Accuracy(driftedTest), refit.Model.Accuracy(splits.Test), n * inference + Fp32Joules(headMacs), clock.Elapsed.TotalSeconds));
+            rows.Add(("forward-only (head refit)", refit.Model.Accuracy(driftedTest), refit.Model.Accuracy(splits.Test), n * inference + Fp32Joules(refit.SolveMacs), clock.Elapsed.TotalSeconds));
 
-            var file = Safetensors.Read(path);
-            if (file.Metadata.ContainsKey("coldmind.model"))
+            if (model.Metadata.ContainsKey("coldmind.model")) // a training checkpoint: its latent float weights can be fine-tuned
             {
+                var file = Safetensors.Read(path);
                 var spec = ClassifierSpec.FromMetadata(file.Metadata, path);
                 var net = spec.Build(new Rng(0));
                 net.LoadState(file.Tensors);

@@ -108,7 +108,7 @@ internal static class CascadeCommand
                 };
                 CascadePoint? point = null;
                 CommonOptions.WithProgress($"{policyName} over HTTP", test.Count, asJson, tick =>
-                    point = cascade.Run(Chosen(policyName), policyName == "efe" ? chosenJ0 : chosenThreshold, evidence, test.Labels, Ask, (_, _) => tick()));
+                    point = cascade.Run(Chosen(policyName), evidence, test.Labels, Ask, (_, _) => tick()));
                 rows.Add(($"{policyName} (over HTTP)", point!));
             }
             else
@@ -116,8 +116,8 @@ internal static class CascadeCommand
                 (thresholdCurve, efeCurve) = cascade.Sweep(evidence, test.Labels, Ask);
                 rows.Add(("always local", thresholdCurve[0]));
                 rows.Add(("always cloud", thresholdCurve[^1]));
-                rows.Add(("threshold", cascade.Run(Chosen("threshold"), chosenThreshold, evidence, test.Labels, Ask)));
-                rows.Add(("efe", cascade.Run(Chosen("efe"), chosenJ0, evidence, test.Labels, Ask)));
+                rows.Add(("threshold", cascade.Run(Chosen("threshold"), evidence, test.Labels, Ask)));
+                rows.Add(("efe", cascade.Run(Chosen("efe"), evidence, test.Labels, Ask)));
             }
             long rawBytes = test.FeatureCount; // one byte a feature: an 8-bit sensor's own reading
             var equalJoules = remote == null ? CompareAtEqualJoules(efeCurve, thresholdCurve) : null;

@@ -72,6 +72,8 @@ public sealed class Cascade
 {
     /// <summary>The observers' contexts split the edge's confidence into this many bins of equal count on the calibration examples.</summary>
     public const int ConfidenceBins = 4;
+    /// <summary>The second look: the scene through a neighbouring sensor window, the image moved one pixel.</summary>
+    private static readonly Drift SecondLook = new("shift", 1);
     private readonly double[] _confidenceEdges;
 
     public ClassifierModel Edge { get; }
@@ -148,7 +150,7 @@ public sealed class Cascade
     {
         int classes = Edge.Classes;
         var first = Nn.Calibration.Probabilities(Edge.Logits(data), classes, EdgeTemperature);
-        float[]? second = Options.Look && data.SampleShape is [_, >= 4, >= 4] ? Edge.Logits(Shifted(data)) : null;
+        float[]? second = Options.Look && data.SampleShape is [_, >= 4, >= 4] ? Edge.Logits(SecondLook.Apply(data)) : null;
         return Enumerable.Range(0, data.Count).Select(i =>
         {
             var p = first.AsSpan(i * classes, classes).ToArray().Select(v => (double)v).ToArray();
@@ -158,21 +160,11 @@ public sealed class Cascade
         }).ToArray();
     }
 
-    /// <summary>Every image moved one pixel right (the left column empty): the same scene through a neighbouring sensor window.</summary>
-    public static Dataset Shifted(Dataset data)
-    {
-        var (c, h, w) = (data.SampleShape[0], data.SampleShape[1], data.SampleShape[2]);
-        var x = new float[data.Features.Length];
-        for (int i = 0; i < data.Count * c * h; i++)
-            data.Features.AsSpan(i * w, w - 1).CopyTo(x.AsSpan(i * w + 1, w - 1));
-        return new Dataset(data.Name + " (shifted)", x, data.Labels, data.SampleShape, data.ClassNames);
-    }
-
     public ExpectedFreeEnergyPolicy Efe(double joulesPerNat) =>
         new(LookObserver, CloudObserver, Prices, joulesPerNat, Options.ErrorNats, Options.Gamma, Options.Seed);
 
     /// <summary>Runs <paramref name="policy"/> over examples; <paramref name="ask"/> escalates example i.</summary>
-    public CascadePoint Run(IEdgePolicy policy, double parameter, IReadOnlyList<Evidence> evidence, IReadOnlyList<int> labels, Func<int, CloudReply> ask,
+    public CascadePoint Run(IEdgePolicy policy, IReadOnlyList<Evidence> evidence, IReadOnlyList<int> labels, Func<int, CloudReply> ask,
         Action<int, CascadeOutcome>? onOutcome = null)
     {
         int correct = 0, escalated = 0, looked = 0, fellBack = 0;
@@ -189,7 +181,7 @@ public sealed class Cascade
             (joules, sent, received) = (joules + o.Joules, sent + o.BytesSent, received + o.BytesReceived);
         }
         double n = evidence.Count;
-        return new CascadePoint(policy.Name, parameter, correct / n, escalated / n, looked / n, fellBack / n, joules / n, sent / n, received / n);
+        return new CascadePoint(policy.Name, policy.Parameter, correct / n, escalated / n, looked / n, fellBack / n, joules / n, sent / n, received / n);
     }
 
     /// <summary>
@@ -199,9 +191,9 @@ public sealed class Cascade
     public (IReadOnlyList<CascadePoint> Threshold, IReadOnlyList<CascadePoint> Efe) Sweep(IReadOnlyList<Evidence> evidence, IReadOnlyList<int> labels, Func<int, CloudReply> ask)
     {
         double[] thresholds = [0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 1.01];
-        var threshold = thresholds.Select(t => Run(new ThresholdPolicy(t), t, evidence, labels, ask)).ToArray();
+        var threshold = thresholds.Select(t => Run(new ThresholdPolicy(t), evidence, labels, ask)).ToArray();
         var efe = Enumerable.Range(0, 25).Select(k => Prices.EscalateJoules * Math.Pow(10, -3 + 0.25 * k))
-            .Select(j0 => Run(Efe(j0), j0, evidence, labels, ask)).ToArray();
+            .Select(j0 => Run(Efe(j0), evidence, labels, ask)).ToArray();
         return (threshold, efe);
     }
 }

@@ -13,13 +13,15 @@ public sealed record ActionPrices(double LookJoules, double EscalateJoules, doub
 public interface IEdgePolicy
 {
     string Name { get; }
+    /// <summary>What a sweep varies: the threshold, or the joules per nat.</summary>
+    double Parameter { get; }
     EdgeAction Choose(ReadOnlySpan<double> belief, int context, bool canLook, bool canEscalate);
 }
 
 /// <summary>The usual cascade (FrugalGPT-style routers): answer when the top probability reaches the threshold, otherwise escalate; never looks again.</summary>
 public sealed class ThresholdPolicy(double threshold) : IEdgePolicy
 {
-    public double Threshold => threshold;
+    public double Parameter => threshold;
     public string Name => $"threshold {threshold:G3}";
 
     public EdgeAction Choose(ReadOnlySpan<double> belief, int context, bool canLook, bool canEscalate) =>
@@ -30,7 +32,7 @@ public sealed class ThresholdPolicy(double threshold) : IEdgePolicy
 /// Active inference: each action's expected free energy, G(a) = risk + ambiguity, in nats, and the action drawn
 /// from softmax(−γ G). The hidden state is the true class, the belief q(s) the calibrated posterior so far;
 /// the outcomes the agent has preferences over are its answer being wrong (ln P̃(wrong) − ln P̃(right) =
-/// −<see cref="ErrorNats"/>) and the joules it spends (ln P̃ falls by one nat every <see cref="JoulesPerNat"/> joules). So
+/// −errorNats) and the joules it spends (ln P̃ falls by one nat every joulesPerNat joules, the policy's <see cref="Parameter"/>). So
 /// <code>
 /// G(answer)   = ρ · (1 − max q) + H[q]
 /// G(look)     = E_look / J₀ + ρ · P(error | look)     + E_o H[q(· | o)]   (o: the second look's report)
@@ -45,8 +47,7 @@ public sealed class ExpectedFreeEnergyPolicy(Observer? look, Observer cloud, Act
 {
     private readonly Rng _rng = new(seed);
 
-    public double JoulesPerNat => joulesPerNat;
-    public double ErrorNats => errorNats;
+    public double Parameter => joulesPerNat;
     public string Name => $"efe J₀={joulesPerNat:G3}";
 
     /// <summary>G of answer, look and escalate (+∞ for an action not available).</summary>

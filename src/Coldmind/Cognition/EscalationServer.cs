@@ -5,7 +5,6 @@ using Coldmind.Runtime;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Coldmind.Cognition;
@@ -27,11 +26,12 @@ public sealed class EscalationServer : IAsyncDisposable
     private readonly WebApplication _app;
     private long _served, _rejected;
 
-    public Uri Address { get; }
+    /// <summary>Where it listens (the port chosen when 0 was asked for).</summary>
+    public Uri Address => new(_app.Urls.First());
     public long Served => Interlocked.Read(ref _served);
     public long Rejected => Interlocked.Read(ref _rejected);
 
-    private EscalationServer(WebApplication app, Uri address) => (_app, Address) = (app, address);
+    private EscalationServer(WebApplication app) => _app = app;
 
     /// <param name="listen">HOST:PORT, HOST an IP address or localhost; port 0 picks a free one</param>
     public static async Task<EscalationServer> StartAsync(ClassifierModel model, float temperature, string listen, MessageAuth auth, int maxRequestBytes, Action<string> log)
@@ -47,11 +47,11 @@ public sealed class EscalationServer : IAsyncDisposable
         });
         var app = builder.Build();
         var gate = new Lock(); // the training engine's no-grad mode is per process, so a CNN runs one request at a time
-        EscalationServer? server = null;
+        var server = new EscalationServer(app); // before the first request can arrive: the handlers count on it
 
         void Reject(HttpContext ctx, int status, string reason)
         {
-            Interlocked.Increment(ref server!._rejected);
+            Interlocked.Increment(ref server._rejected);
             log($"rejected {ctx.Request.Method} {ctx.Request.Path} from {ctx.Connection.RemoteIpAddress}: {reason}");
             ctx.Response.StatusCode = status;
             ctx.Response.ContentType = "text/plain; charset=utf-8";
@@ -84,7 +84,7 @@ public sealed class EscalationServer : IAsyncDisposable
                 await ctx.Response.WriteAsync(e.Message + "\n");
                 return;
             }
-            Interlocked.Increment(ref server!._served);
+            Interlocked.Increment(ref server._served);
             ctx.Response.Headers[MessageAuth.Header] = auth.Sign(ReplyContext(header!), reply);
             ctx.Response.ContentType = "application/octet-stream";
             await ctx.Response.Body.WriteAsync(reply);
@@ -105,15 +105,11 @@ public sealed class EscalationServer : IAsyncDisposable
         });
         try { await app.StartAsync(); }
         catch (IOException e) { throw new ColdmindException($"Cannot listen on {listen}: {e.Message}"); }
-        var bound = new Uri(app.Urls.First());
-        server = new EscalationServer(app, bound);
         return server;
     }
 
     /// <summary>What a reply's signature covers: the request's own signature, so a reply cannot be replayed for another request.</summary>
     public static string ReplyContext(string requestAuth) => "reply " + requestAuth;
-
-    public Task WaitForShutdownAsync() => _app.WaitForShutdownAsync();
 
     public async ValueTask DisposeAsync()
     {

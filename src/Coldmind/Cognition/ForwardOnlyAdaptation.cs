@@ -43,11 +43,12 @@ public sealed record Drift(string Kind, float Amount)
 /// </code>
 /// which is one linear solve of the (features + 1)² Gram matrix. The targets keep the old head's scale and move
 /// each example's logits towards its label by a margin m, so the refit corrects the head rather than replacing it.
-/// Forward passes only: what it costs is N inferences and the solve.
+/// Forward passes only: what it costs is N inferences and <see cref="Result.SolveMacs"/>.
 /// </summary>
 public static class ForwardOnlyAdaptation
 {
-    public sealed record Result(CompactClassifier Model, long Macs);
+    /// <param name="SolveMacs">the refit's own arithmetic beyond the examples' inferences: the Gram matrix, the old head's logits and the solve</param>
+    public sealed record Result(CompactClassifier Model, long SolveMacs);
 
     public static Result Refit(CompactClassifier model, Dataset examples, double lambda = 1.0, float margin = 4f)
     {
@@ -89,8 +90,7 @@ public static class ForwardOnlyAdaptation
             for (int j = 0; j < d - 1; j++) w[c * (d - 1) + j] = (float)solution[j * k + c];
             bias[c] = (float)solution[(d - 1) * k + c];
         }
-        long inference = model.LayerShapes().Sum(l => l.NonZeros);
-        long macs = examples.Count * (inference + (long)d * d + (long)d * k) + (long)d * d * d / 3 + (long)d * d * k;
+        long macs = examples.Count * ((long)d * d + 2L * d * k) + (long)d * d * d / 3 + (long)d * d * k;
         return new Result(model.WithHead(w, bias), macs);
     }
 

@@ -23,7 +23,6 @@ public sealed class HttpCloud : ICloud, IDisposable
     public int Classes { get; }
     public string ModelName { get; }
     public long Failures { get; private set; }
-    public string? LastFailure { get; private set; }
     /// <summary>HTTP/1.1 request line and headers of the last request, beyond the payload: what the framing costs.</summary>
     public long RequestOverheadBytes { get; private set; }
     public event Action<string>? OnFailure;
@@ -82,7 +81,6 @@ public sealed class HttpCloud : ICloud, IDisposable
     private CloudReply Fail(string reason, long sent)
     {
         Failures++;
-        LastFailure = reason;
         _sinceFailure.Restart();
         OnFailure?.Invoke(reason);
         return CloudReply.Unanswered(sent);

@@ -49,7 +49,7 @@ public sealed class ClassifierModel
     {
         var file = Safetensors.Read(path);
         string name = System.IO.Path.GetFileNameWithoutExtension(path);
-        if (file.Metadata.GetValueOrDefault("coldmind.format") == "compact-classifier") return Of(CompactClassifier.Load(path), name);
+        if (file.Metadata.GetValueOrDefault("coldmind.format") == "compact-classifier") return Of(CompactClassifier.Load(file, path), name);
         var spec = ClassifierSpec.FromMetadata(file.Metadata, path);
         var model = spec.Build(new Rng(0));
         model.LoadState(file.Tensors);

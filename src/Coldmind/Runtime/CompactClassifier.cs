@@ -72,27 +72,17 @@ public sealed class CompactClassifier
     public CompactClassifier WithMetadata(IReadOnlyDictionary<string, string> metadata) => new(_layers, metadata);
 
     /// <summary>Logits of one example.</summary>
-    public float[] Predict(ReadOnlySpan<float> x)
-    {
-        if (x.Length != Inputs) throw new ColdmindException($"The model takes {Inputs} features, got {x.Length}.");
-        float[] current = x.ToArray();
-        foreach (var layer in _layers)
-        {
-            var next = new float[layer.Rows];
-            layer.Forward(current, next);
-            if (layer.Bias != null) TensorPrimitives.Add(next, layer.Bias, next);
-            if (layer.Relu) TensorPrimitives.Max(next, 0f, next);
-            current = next;
-        }
-        return current;
-    }
+    public float[] Predict(ReadOnlySpan<float> x) => Through(x, _layers.Count);
 
     /// <summary>What the last layer sees: the example through every layer but the head.</summary>
-    public float[] Features(ReadOnlySpan<float> x)
+    public float[] Features(ReadOnlySpan<float> x) => Through(x, _layers.Count - 1);
+
+    /// <summary>The example through the first <paramref name="count"/> layers.</summary>
+    private float[] Through(ReadOnlySpan<float> x, int count)
     {
         if (x.Length != Inputs) throw new ColdmindException($"The model takes {Inputs} features, got {x.Length}.");
         float[] current = x.ToArray();
-        foreach (var layer in _layers.Take(_layers.Count - 1))
+        foreach (var layer in _layers.Take(count))
         {
             var next = new float[layer.Rows];
             layer.Forward(current, next);
@@ -165,9 +155,11 @@ public sealed class CompactClassifier
         Safetensors.Write(path, tensors, meta, dtypes);
     }
 
-    public static CompactClassifier Load(string path)
+    public static CompactClassifier Load(string path) => Load(Safetensors.Read(path), path);
+
+    /// <summary>The compact classifier in <paramref name="file"/>, already read from <paramref name="path"/>.</summary>
+    public static CompactClassifier Load(Safetensors.File file, string path)
     {
-        var file = Safetensors.Read(path);
         var meta = file.Metadata;
         if (meta.GetValueOrDefault("coldmind.format") != "compact-classifier")
             throw new ColdmindException($"'{path}' is not a compact classifier written by `coldmind shrink` (no coldmind.format = compact-classifier).");

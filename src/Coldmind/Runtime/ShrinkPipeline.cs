@@ -37,11 +37,12 @@ public sealed record ShrinkOptions
 /// What one stage produced, measured on the held-out test set. Calibration: the expected calibration error of the
 /// raw softmax and after temperature scaling (T fitted on the validation split), with the reliability diagrams of both.
 /// </summary>
-public sealed record ShrinkStage(string Name, string Description, float TestAccuracy, float CalibrationError, float Temperature, float CalibratedError,
+public sealed record ShrinkStage(string Name, string Description, float TestAccuracy, float Temperature,
+    IReadOnlyList<ReliabilityBin> Reliability, IReadOnlyList<ReliabilityBin> CalibratedReliability,
     long Parameters, long NonZeroParameters, double BitsPerWeight, long Bytes, double? LatencyMicroseconds, double JoulesPerInference, double Seconds)
 {
-    public IReadOnlyList<ReliabilityBin> Reliability { get; init; } = [];
-    public IReadOnlyList<ReliabilityBin> CalibratedReliability { get; init; } = [];
+    public float CalibrationError => Calibration.ErrorOf(Reliability);
+    public float CalibratedError => Calibration.ErrorOf(CalibratedReliability);
 }
 
 /// <summary>What `coldmind shrink` returns: the stages, the final model (with its fitted temperature in the metadata), the ticket's rounds and the teacher.</summary>
@@ -68,12 +69,9 @@ public static class ShrinkPipeline
         var training = new TrainOptions { Epochs = o.Epochs, BatchSize = o.BatchSize, LearningRate = o.LearningRate, Seed = o.Seed };
         var stages = new List<ShrinkStage>();
         var clock = Stopwatch.StartNew();
-        var temperatures = new Dictionary<string, float>();
         void Add(string name, string description, ClassifierModel model, long bytes, bool timed = true)
         {
-            var stage = Measure(name, description, model, data, bytes, timed, o.Device, clock.Elapsed.TotalSeconds);
-            temperatures[name] = stage.Temperature;
-            stages.Add(stage);
+            stages.Add(Measure(name, description, model, data, bytes, timed, o.Device, clock.Elapsed.TotalSeconds));
             clock.Restart();
         }
         void AddCompact(string name, string description, CompactClassifier compact, long? bytes = null, bool timed = true) =>
@@ -142,7 +140,7 @@ public static class ShrinkPipeline
         Trainer.Fit(ternary, train, data.Validation, distill with { Mask = mask.For(ternary) }, onStep: (_, _) => onStep?.Invoke());
         var final = CompactClassifier.Compile(ternary);
         AddCompact("ternary", "the ticket's hidden layers as BitNet b1.58 (ternary weights, int8 activations), masks held, distilled; float head", final);
-        final = final.WithMetadata(new Dictionary<string, string> { ["coldmind.temperature"] = temperatures["ternary"].ToString("R", CultureInfo.InvariantCulture) });
+        final = final.WithMetadata(new Dictionary<string, string> { ["coldmind.temperature"] = stages[^1].Temperature.ToString("R", CultureInfo.InvariantCulture) });
         return new ShrinkResult(stages, final, rounds, teacher, teacherSpec);
     }
 
@@ -197,8 +195,7 @@ public static class ShrinkPipeline
             }) * 1e6 / n;
         }
         long parameters = model.Compact?.Parameters ?? model.Work.WeightBytes / 4, nonZeros = model.Compact?.NonZeroParameters ?? parameters;
-        return new ShrinkStage(name, description, (float)correct / test.Count, Calibration.ErrorOf(raw), temperature, Calibration.ErrorOf(scaled),
-            parameters, nonZeros, 8.0 * bytes / parameters, bytes, latency, CostModel.Estimate(model.Work, device).Joules, seconds)
-        { Reliability = raw, CalibratedReliability = scaled };
+        return new ShrinkStage(name, description, (float)correct / test.Count, temperature, raw, scaled,
+            parameters, nonZeros, 8.0 * bytes / parameters, bytes, latency, CostModel.Estimate(model.Work, device).Joules, seconds);
     }
 }
