@@ -18,6 +18,8 @@ var root = new RootCommand("""
     CascadeCommand.Create(),
     ServeCommand.Create(),
     AdaptCommand.Create(),
+    SwarmCommand.Create(),
+    NodeCommand.Create(),
     TrainCommand.Create(),
     EvalCommand.Create(),
     QuantizeCommand.Create(),

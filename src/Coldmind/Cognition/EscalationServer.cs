@@ -129,7 +129,7 @@ public sealed class EscalationServer : IAsyncDisposable
     }
 
     /// <summary>The body, or null when it is longer than <paramref name="limit"/> (read no further than that).</summary>
-    private static async Task<byte[]?> ReadBounded(HttpRequest request, int limit)
+    public static async Task<byte[]?> ReadBounded(HttpRequest request, int limit)
     {
         if (request.ContentLength > limit) return null;
         var buffer = new MemoryStream();

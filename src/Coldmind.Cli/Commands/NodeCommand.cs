@@ -1,0 +1,84 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Coldmind.Cognition;
+using Coldmind.Data;
+using Coldmind.Network;
+using Coldmind.Swarm;
+using Coldmind.Tensors;
+
+namespace Coldmind.Cli.Commands;
+
+/// <summary>`coldmind node`: one gossip-learning device on a real network (HTTP, HMAC-signed), resumable from its checkpoint.</summary>
+internal static class NodeCommand
+{
+    public static Command Create()
+    {
+        var listen = new Option<string>("--listen") { Description = "HOST:PORT this node listens on, and its address for peers", Required = true };
+        var peers = new Option<string>("--peers") { Description = "HOST:PORT,... of peers to start from (Newscast discovers the rest)", Required = true };
+        var data = CommonOptions.Data();
+        var label = CommonOptions.LabelColumn();
+        var shard = new Option<string>("--shard") { Description = "i/n: this node holds the i-th of n parts of the training split (0-based)", Required = true };
+        var partition = new Option<string>("--partition") { Description = "how the n parts are drawn: iid, dirichlet:α or classes:k", DefaultValueFactory = _ => "iid" };
+        var keyFile = new Option<string>("--key-file") { Description = "the swarm's shared key (at least 16 bytes); every message is signed with it", Required = true };
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "file the node saves itself to after every change and resumes from" };
+        var period = new Option<double>("--period") { Description = "seconds between the node's messages", DefaultValueFactory = _ => 1 };
+        var cycles = new Option<int>("--cycles") { Description = "messages to send before stopping", DefaultValueFactory = _ => 60 };
+        var linger = new Option<double>("--linger") { Description = "seconds to keep receiving after the last cycle", DefaultValueFactory = _ => 2 };
+        var hidden = new Option<string>("--hidden") { Description = "hidden layer sizes (the same on every node), or none", DefaultValueFactory = _ => "32" };
+        var localSteps = new Option<int>("--local-steps") { Description = "SGD steps per received model", DefaultValueFactory = _ => 10 };
+        var batch = new Option<int>("--batch") { Description = "local mini-batch size", DefaultValueFactory = _ => 16 };
+        var lr = new Option<float>("--lr") { Description = "local SGD learning rate", DefaultValueFactory = _ => 0.1f };
+        var compress = new Option<string>("--compress") { Description = "f32, int8, ternary or topk:F", DefaultValueFactory = _ => "f32" };
+        var view = new Option<int>("--view") { Description = "peers in the partial view", DefaultValueFactory = _ => 20 };
+        var clip = new Option<float>("--clip") { Description = "bound on the norm of a merge step (0: none)", DefaultValueFactory = _ => 0 };
+        var maxMessage = new Option<int>("--max-message-bytes") { Description = "larger messages are refused (default: an f32 model and a full view, with room)" };
+        var seed = CommonOptions.Seed();
+        var json = CommonOptions.Json();
+        var cmd = new Command("node", "Run one gossip-learning device over HTTP: it trains on its shard, swaps models with peers, survives restarts.")
+            { listen, peers, data, label, shard, partition, keyFile, checkpoint, period, cycles, linger, hidden, localSteps, batch, lr, compress, view, clip, maxMessage, seed, json };
+        cmd.SetAction(async r =>
+        {
+            var auth = MessageAuth.FromKeyFile(r.GetValue(keyFile)!);
+            var (index, count) = ParseShard(r.GetValue(shard)!);
+            var local = new LocalTraining(r.GetValue(localSteps), r.GetValue(batch), r.GetValue(lr));
+            local.Validate();
+            if (r.GetValue(cycles) < 1 || !(r.GetValue(period) > 0) || !(r.GetValue(linger) >= 0)) throw new ColdmindException("--cycles must be at least 1, --period positive and --linger non-negative.");
+            if (r.GetValue(clip) < 0) throw new ColdmindException($"--clip must not be negative, got {r.GetValue(clip)}.");
+            string hiddenText = r.GetValue(hidden)!;
+            int[] hiddenSizes = hiddenText.Trim().Equals("none", StringComparison.OrdinalIgnoreCase) ? [] : CommonOptions.ParseSizes(hiddenText, "--hidden");
+            ulong s = r.GetValue(seed);
+            var splits = BuiltinData.Load(r.GetValue(data)!, s, r.GetValue(label));
+            var shards = Partition.Parse(r.GetValue(partition)!).Split(splits.Train, count, new Rng(s ^ 0x5_4A_2D));
+            var learner = LocalLearner.For(splits.Train, hiddenSizes, s);
+            var peerList = r.GetValue(peers)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            foreach (var p in peerList) EscalationServer.ParseEndpoint(p);
+            int maxBytes = r.GetValue(maxMessage) is > 0 and var m ? m : learner.ParameterCount * 4 + SwarmMessage.MaxView * 300 + 4096;
+            var options = new NodeOptions(r.GetValue(listen)!, peerList, new GossipOptions(local, ExchangeCodec.Parse(r.GetValue(compress)!), r.GetValue(view), r.GetValue(clip)),
+                TimeSpan.FromSeconds(r.GetValue(period)), r.GetValue(cycles), r.GetValue(checkpoint), maxBytes, TimeSpan.FromSeconds(r.GetValue(linger)));
+            var log = (string line) => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {options.Listen} {line}");
+            await using var node = await SwarmNode.StartAsync(options, learner, splits.Train, shards[index], auth, log);
+            log($"listening: shard {index}/{count} ({shards[index].Length} examples), {learner.ParameterCount} parameters, {peerList.Length} bootstrap peers");
+            var summary = await node.RunAsync(splits.Test);
+            if (r.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    address = summary.Address, test_accuracy = summary.TestAccuracy, age = summary.Age, cycles = summary.Cycles, received = summary.Received,
+                    rejected = summary.Rejected, sent = summary.Sent, bytes_sent = summary.BytesSent, send_failures = summary.SendFailures, resumed = summary.Resumed,
+                }));
+            else
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{summary.Address}: test accuracy {summary.TestAccuracy:P2} after {summary.Cycles} cycles; age {summary.Age:F0}; received {summary.Received}, rejected {summary.Rejected}, sent {summary.Sent} ({summary.BytesSent / 1e6:F2} MB), {summary.SendFailures} sends failed{(summary.Resumed ? "; resumed from its checkpoint" : "")}"));
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static (int Index, int Count) ParseShard(string text)
+    {
+        var parts = text.Split('/');
+        if (parts.Length == 2 && int.TryParse(parts[0], CultureInfo.InvariantCulture, out int i) && int.TryParse(parts[1], CultureInfo.InvariantCulture, out int n) && n >= 1 && i >= 0 && i < n)
+            return (i, n);
+        throw new ColdmindException($"--shard takes i/n with 0 ≤ i < n (e.g. 3/8), got '{text}'.");
+    }
+}

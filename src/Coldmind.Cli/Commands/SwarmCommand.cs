@@ -1,0 +1,201 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Coldmind.Data;
+using Coldmind.Reports;
+using Coldmind.Swarm;
+using Spectre.Console;
+
+namespace Coldmind.Cli.Commands;
+
+/// <summary>
+/// `coldmind swarm`: a deterministic simulation of learning across many devices, gossip (serverless) or FedAvg,
+/// with non-IID data, churn, loss, slow nodes, limited links and compressed exchange; several protocols or codecs
+/// are compared at the first run's byte budget.
+/// </summary>
+internal static class SwarmCommand
+{
+    public static Command Create()
+    {
+        var nodes = new Option<int>("--nodes") { Description = "devices in the swarm", DefaultValueFactory = _ => 100 };
+        var protocol = new Option<string>("--protocol") { Description = "gossip, fedavg, or a comma list (e.g. gossip,fedavg) to compare at the same byte budget", DefaultValueFactory = _ => "gossip" };
+        var data = CommonOptions.Data();
+        var label = CommonOptions.LabelColumn();
+        var partition = new Option<string>("--partition") { Description = "iid, dirichlet:α (non-IID; e.g. dirichlet:0.5) or classes:k", DefaultValueFactory = _ => "iid" };
+        var churn = new Option<double>("--churn") { Description = "fraction of time a node is offline (exponential sessions)", DefaultValueFactory = _ => 0 };
+        var session = new Option<double>("--session") { Description = "mean online session, seconds", DefaultValueFactory = _ => 100 };
+        var churnTrace = new Option<string?>("--churn-trace") { Description = "online intervals instead of --churn: CSV lines node,from_seconds,until_seconds" };
+        var rounds = new Option<int>("--rounds") { Description = "gossip cycles (one message a node a period) or FedAvg rounds, for the first run", DefaultValueFactory = _ => 50 };
+        var maxBytes = new Option<long>("--max-bytes") { Description = "byte budget for every run (default: what the first run sends)" };
+        var period = new Option<double>("--period") { Description = "gossip period, seconds", DefaultValueFactory = _ => 10 };
+        var latency = new Option<double>("--latency") { Description = "one-way latency, seconds", DefaultValueFactory = _ => 0.05 };
+        var loss = new Option<double>("--loss") { Description = "probability that a message is lost", DefaultValueFactory = _ => 0 };
+        var bandwidth = new Option<double>("--bandwidth") { Description = "each node's link, bits per second", DefaultValueFactory = _ => 1e6 };
+        var slow = new Option<double>("--slow") { Description = "fraction of slow nodes", DefaultValueFactory = _ => 0 };
+        var slowFactor = new Option<double>("--slow-factor") { Description = "how many times slower a slow node is", DefaultValueFactory = _ => 5 };
+        var localSteps = new Option<int>("--local-steps") { Description = "SGD steps a node takes per received model (gossip) or per round (FedAvg)", DefaultValueFactory = _ => 5 };
+        var batch = new Option<int>("--batch") { Description = "local mini-batch size", DefaultValueFactory = _ => 16 };
+        var lr = new Option<float>("--lr") { Description = "local SGD learning rate", DefaultValueFactory = _ => 0.05f };
+        var compress = new Option<string>("--compress") { Description = "f32, int8, ternary or topk:F, or a comma list to compare", DefaultValueFactory = _ => "f32" };
+        var view = new Option<int>("--view") { Description = "gossip: peers in each node's partial view (Newscast)", DefaultValueFactory = _ => 20 };
+        var clip = new Option<float>("--clip") { Description = "bound on the norm of a merge step (gossip) or an update (FedAvg); 0: none", DefaultValueFactory = _ => 0 };
+        var aggregate = new Option<string>("--aggregate") { Description = "FedAvg: mean, median or trimmed:β", DefaultValueFactory = _ => "mean" };
+        var clients = new Option<double>("--clients") { Description = "FedAvg: fraction of nodes sampled a round", DefaultValueFactory = _ => 0.1 };
+        var prox = new Option<float>("--prox") { Description = "FedProx μ (0: FedAvg)", DefaultValueFactory = _ => 0 };
+        var byzantine = new Option<double>("--byzantine") { Description = "fraction of nodes sending poisoned models", DefaultValueFactory = _ => 0 };
+        var hidden = new Option<string>("--hidden") { Description = "hidden layer sizes, e.g. 32 or 64,32; none for softmax regression", DefaultValueFactory = _ => "32" };
+        var evalNodes = new Option<int>("--eval-nodes") { Description = "nodes whose accuracy is measured (a seeded sample)", DefaultValueFactory = _ => 100 };
+        var evalExamples = new Option<int>("--eval-examples") { Description = "test examples for the curve (the final numbers use the whole test set)", DefaultValueFactory = _ => 1000 };
+        var seed = CommonOptions.Seed();
+        var json = CommonOptions.Json();
+        var report = new Option<string?>("--report") { Description = "write an HTML report: accuracy against time and bytes, spread over nodes" };
+        var cmd = new Command("swarm", "Simulate learning across many devices: gossip (no server) or FedAvg, non-IID, churn, compression.")
+        {
+            nodes, protocol, data, label, partition, churn, session, churnTrace, rounds, maxBytes, period, latency, loss, bandwidth, slow, slowFactor,
+            localSteps, batch, lr, compress, view, clip, aggregate, clients, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
+        };
+        cmd.SetAction(r =>
+        {
+            string dataSpec = r.GetValue(data)!;
+            int n = r.GetValue(nodes);
+            string hiddenText = r.GetValue(hidden)!;
+            var baseOptions = new SwarmOptions
+            {
+                Nodes = n,
+                Partition = Partition.Parse(r.GetValue(partition)!),
+                Churn = r.GetValue(churnTrace) is { } trace ? Churn.FromTrace(trace, n) : Churn.Sessions(r.GetValue(churn), r.GetValue(session)),
+                Rounds = r.GetValue(rounds),
+                MaxBytes = r.GetValue(maxBytes),
+                Period = r.GetValue(period),
+                Latency = r.GetValue(latency),
+                LossRate = r.GetValue(loss),
+                Bandwidth = r.GetValue(bandwidth),
+                SlowFraction = r.GetValue(slow),
+                SlowFactor = r.GetValue(slowFactor),
+                Local = new LocalTraining(r.GetValue(localSteps), r.GetValue(batch), r.GetValue(lr)),
+                ViewSize = r.GetValue(view),
+                Aggregation = Aggregation.Parse(r.GetValue(aggregate)!, r.GetValue(clip)),
+                Clip = r.GetValue(clip),
+                ClientFraction = r.GetValue(clients),
+                Proximal = r.GetValue(prox),
+                Byzantine = r.GetValue(byzantine),
+                Hidden = hiddenText.Trim().Equals("none", StringComparison.OrdinalIgnoreCase) ? [] : CommonOptions.ParseSizes(hiddenText, "--hidden"),
+                Seed = r.GetValue(seed),
+                EvalNodes = r.GetValue(evalNodes),
+                EvalExamples = r.GetValue(evalExamples),
+            };
+            var protocols = r.GetValue(protocol)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            var codecs = r.GetValue(compress)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(ExchangeCodec.Parse).ToArray();
+            var runs = protocols.SelectMany(p => codecs.Select(c => baseOptions with { Protocol = p.ToLowerInvariant(), Codec = c })).ToList();
+            if (runs.Count == 0) throw new ColdmindException("--protocol and --compress must name at least one protocol and one codec.");
+            runs.ForEach(o => o.Validate());
+            var splits = BuiltinData.Load(dataSpec, baseOptions.Seed, r.GetValue(label));
+            bool quiet = r.GetValue(json);
+
+            var results = new List<SwarmResult>();
+            long budget = baseOptions.MaxBytes;
+            foreach (var run in runs)
+            {
+                var options = run;
+                if (results.Count > 0 && budget == 0) budget = results[0].BytesSent;
+                if (budget > 0 && results.Count > 0) options = WithBudget(options, budget, splits.Train);
+                else if (budget > 0) options = options with { MaxBytes = budget };
+                var sim = new SwarmSimulator(options, splits.Train, splits.Test);
+                SwarmResult result = null!;
+                CommonOptions.WithProgress($"{options.Protocol} {options.Codec}, {n} nodes", 1000, quiet, tick =>
+                {
+                    int shown = 0;
+                    result = sim.Run(dataSpec, f => { for (int target = (int)(f * 1000); shown < target; shown++) tick(); });
+                });
+                results.Add(result);
+            }
+
+            if (r.GetValue(report) is { } reportPath) WriteReport(reportPath, results);
+            if (quiet)
+            {
+                Console.WriteLine(results.Count == 1 ? JsonSerializer.Serialize(ToJson(results[0])) : JsonSerializer.Serialize(new { nodes = n, data = dataSpec, runs = results.Select(ToJson) }));
+                return 0;
+            }
+            var table = new Table().Border(TableBorder.Rounded)
+                .AddColumns("run", "mean test acc", "p10–p90 over nodes", "MB sent", "messages", "lost", "rounds", "simulated", "wall s");
+            foreach (var c in table.Columns.Skip(1)) c.RightAligned();
+            foreach (var x in results)
+                table.AddRow(RunName(x), $"{x.FinalMeanAccuracy:P2}", $"{x.FinalP10:P1}–{x.FinalP90:P1}", (x.BytesSent / 1e6).ToString("F2", CultureInfo.InvariantCulture),
+                    x.Messages.ToString(CultureInfo.InvariantCulture), x.MessagesLost.ToString(CultureInfo.InvariantCulture), x.RoundsDone.ToString(CultureInfo.InvariantCulture),
+                    $"{x.SimulatedSeconds / 60:F1} min", x.WallSeconds.ToString("F1", CultureInfo.InvariantCulture));
+            AnsiConsole.Write(table);
+            var first = results[0];
+            AnsiConsole.MarkupLineInterpolated($"[grey]{n} nodes on {dataSpec} ({first.Options.Partition}, churn {first.Options.Churn.Description}), a model of {first.ParameterCount} parameters; accuracy of {first.FinalNodeAccuracies.Length} sampled nodes on the whole test set. State a node: {first.StateBytesPerNode / 1024.0:F1} KiB (model, view, data indices); managed memory of the run: {first.ManagedBytesPerNode / 1024.0:F1} KiB a node.[/]");
+            if (results.Count > 1) AnsiConsole.MarkupLineInterpolated($"[grey]Runs after the first stop at the first run's byte budget ({results[0].BytesSent / 1e6:F2} MB) unless --max-bytes sets one.[/]");
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>Enough rounds for the run to spend <paramref name="budget"/> bytes (churn and slow nodes included), and the budget as its stop.</summary>
+    private static SwarmOptions WithBudget(SwarmOptions o, long budget, Dataset train)
+    {
+        var learner = LocalLearner.For(train, o.Hidden, o.Seed);
+        var zeros = new float[learner.ParameterCount];
+        int Bytes(ExchangeCodec codec) => SwarmMessage.Encode(SwarmMessage.Type.Gossip, 0, "n00000", 0, 0,
+            Enumerable.Range(0, o.ViewSize + 1).Select(i => new PeerDescriptor("n00000", 0)).ToArray(), codec, zeros).Bytes.Length;
+        double activity = (1 - (double.IsNaN(o.Churn.OfflineFraction) ? 0 : o.Churn.OfflineFraction)) * (1 - o.LossRate);
+        double perRound = o.Protocol == "gossip"
+            ? o.Nodes * Bytes(o.Codec) * (1 - o.SlowFraction * (1 - 1 / o.SlowFactor)) * activity
+            : Math.Max(1, Math.Round(o.ClientFraction * o.Nodes)) * (Bytes(FedAvgCoordinator.DownlinkCodec(o.Codec)) + Bytes(o.Codec) * activity);
+        return o with { MaxBytes = budget, Rounds = (int)Math.Min(1_000_000, Math.Ceiling(budget / Math.Max(1, perRound)) + 1) };
+    }
+
+    private static string RunName(SwarmResult x) => $"{x.Options.Protocol}{(x.Options.Proximal > 0 ? $" (FedProx μ={x.Options.Proximal:G3})" : "")}, {x.Options.Codec}";
+
+    private static object ToJson(SwarmResult x) => new
+    {
+        protocol = x.Options.Protocol,
+        compress = x.Options.Codec.ToString(),
+        nodes = x.Options.Nodes,
+        data = x.Data,
+        partition = x.Options.Partition.ToString(),
+        churn = x.Options.Churn.Description,
+        parameters = x.ParameterCount,
+        final_mean_accuracy = x.FinalMeanAccuracy,
+        final_p10_accuracy = x.FinalP10,
+        final_p90_accuracy = x.FinalP90,
+        evaluated_nodes = x.FinalNodeAccuracies.Length,
+        bytes_sent = x.BytesSent,
+        messages = x.Messages,
+        messages_lost = x.MessagesLost,
+        messages_rejected = x.MessagesRejected,
+        rounds = x.RoundsDone,
+        simulated_seconds = x.SimulatedSeconds,
+        wall_seconds = x.WallSeconds,
+        state_bytes_per_node = x.StateBytesPerNode,
+        managed_bytes_per_node = x.ManagedBytesPerNode,
+        curve = x.Curve.Select(p => new { seconds = p.Seconds, bytes = p.Bytes, round = p.Round, mean_accuracy = p.Mean, p10 = p.P10, p90 = p.P90, online = p.OnlineFraction }),
+    };
+
+    private static void WriteReport(string path, List<SwarmResult> results)
+    {
+        var first = results[0];
+        var page = new HtmlReport($"Swarm: {first.Options.Nodes} nodes on {first.Data}")
+            .Paragraph($"Partition {first.Options.Partition}; churn {first.Options.Churn.Description}; loss {first.Options.LossRate:P0}; a model of {first.ParameterCount} parameters. " +
+                       $"Mean accuracy of {first.FinalNodeAccuracies.Length} sampled nodes (curves: on {first.Options.EvalExamples} test examples; table: on the whole test set).")
+            .Table(["run", "mean test accuracy", "p10", "p90", "MB sent", "rounds", "simulated minutes"],
+                results.Select(x => (IReadOnlyList<string>)[RunName(x), $"{x.FinalMeanAccuracy:P2}", $"{x.FinalP10:P1}", $"{x.FinalP90:P1}",
+                    (x.BytesSent / 1e6).ToString("F2", CultureInfo.InvariantCulture), x.RoundsDone.ToString(CultureInfo.InvariantCulture), (x.SimulatedSeconds / 60).ToString("F1", CultureInfo.InvariantCulture)]));
+        var byTime = new LineChart("Mean accuracy against time", "simulated minutes", "test accuracy");
+        var byBytes = new LineChart("Mean accuracy against bytes sent", "MB sent", "test accuracy");
+        var spread = new LineChart("Spread over nodes: 10th and 90th percentile", "MB sent", "test accuracy");
+        var final = new LineChart("Final accuracy of each sampled node, sorted", "node rank", "test accuracy");
+        foreach (var x in results)
+        {
+            string name = RunName(x);
+            byTime.Add(new Series(name, x.Curve.Select(p => p.Seconds / 60).ToList(), x.Curve.Select(p => (double)p.Mean).ToList()));
+            byBytes.Add(new Series(name, x.Curve.Select(p => p.Bytes / 1e6).ToList(), x.Curve.Select(p => (double)p.Mean).ToList()));
+            spread.Add(new Series(name + " p10", x.Curve.Select(p => p.Bytes / 1e6).ToList(), x.Curve.Select(p => (double)p.P10).ToList()));
+            spread.Add(new Series(name + " p90", x.Curve.Select(p => p.Bytes / 1e6).ToList(), x.Curve.Select(p => (double)p.P90).ToList()));
+            var sorted = x.FinalNodeAccuracies.Order().Select(a => (double)a).ToList();
+            final.Add(new Series(name, Enumerable.Range(1, sorted.Count).Select(i => (double)i).ToList(), sorted));
+        }
+        page.Chart(byTime).Chart(byBytes).Chart(spread).Chart(final).Write(path);
+    }
+}

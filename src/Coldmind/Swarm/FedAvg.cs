@@ -1,0 +1,125 @@
+using System.Globalization;
+using Coldmind.Data;
+using Coldmind.Tensors;
+
+namespace Coldmind.Swarm;
+
+/// <summary>
+/// How the coordinator combines client updates: <c>mean</c> (weighted by each client's examples, FedAvg),
+/// <c>median</c> (coordinate-wise) or <c>trimmed:β</c> (coordinate-wise mean without the β largest and β smallest
+/// fraction); each update is first clipped to norm <see cref="Clip"/> when that is positive.
+/// </summary>
+public sealed record Aggregation(string Rule, float Trim = 0, float Clip = 0)
+{
+    public static Aggregation Parse(string spec, float clip)
+    {
+        if (clip < 0 || !float.IsFinite(clip)) throw new ColdmindException($"--clip must be a non-negative norm, got {clip}.");
+        string s = spec.Trim().ToLowerInvariant();
+        if (s is "mean" or "median") return new(s, 0, clip);
+        if (s.StartsWith("trimmed:", StringComparison.Ordinal)
+            && float.TryParse(s.AsSpan(8), NumberStyles.Float, CultureInfo.InvariantCulture, out float b) && b is >= 0 and < 0.5f)
+            return new("trimmed", b, clip);
+        throw new ColdmindException($"--aggregate takes mean, median or trimmed:β with 0 ≤ β < 0.5 (e.g. trimmed:0.2), got '{spec}'.");
+    }
+
+    public override string ToString() => (Rule == "trimmed" ? string.Create(CultureInfo.InvariantCulture, $"trimmed:{Trim:G3}") : Rule)
+        + (Clip > 0 ? string.Create(CultureInfo.InvariantCulture, $", clip {Clip:G3}") : "");
+
+    /// <summary>Combines updates (each the same length) with their weights into one update.</summary>
+    public float[] Combine(IReadOnlyList<(float[] Update, double Weight)> updates)
+    {
+        if (updates.Count == 0) throw new ArgumentException("No updates to combine.");
+        int n = updates[0].Update.Length;
+        var clipped = updates.Select(u => Clip > 0 ? Scaled(u.Update, GossipNode.ClipFactor(u.Update, Clip)) : u.Update).ToArray();
+        var result = new float[n];
+        if (Rule == "mean")
+        {
+            double total = updates.Sum(u => u.Weight);
+            for (int k = 0; k < clipped.Length; k++)
+                TensorPrimitives.MultiplyAdd(clipped[k], (float)(total > 0 ? updates[k].Weight / total : 1.0 / updates.Count), result, result);
+            return result;
+        }
+        int m = clipped.Length, cut = Rule == "trimmed" ? (int)Math.Floor(Trim * m) : 0;
+        var column = new float[m];
+        for (int i = 0; i < n; i++)
+        {
+            for (int k = 0; k < m; k++) column[k] = clipped[k][i];
+            Array.Sort(column);
+            if (Rule == "median") result[i] = m % 2 == 1 ? column[m / 2] : 0.5f * (column[m / 2 - 1] + column[m / 2]);
+            else
+            {
+                float sum = 0;
+                for (int k = cut; k < m - cut; k++) sum += column[k];
+                result[i] = sum / (m - 2 * cut);
+            }
+        }
+        return result;
+    }
+
+    private static float[] Scaled(float[] v, float s)
+    {
+        if (s == 1f) return v;
+        var r = new float[v.Length];
+        TensorPrimitives.Multiply(v, s, r);
+        return r;
+    }
+}
+
+/// <summary>
+/// The FedAvg / FedProx baseline (McMahan et al. 2017; Li et al. 2020): a coordinator sends the global model to a
+/// sample of clients, each trains on its own data (FedProx adds (μ/2)‖w − w_global‖²) and returns its update
+/// w − w_global; the coordinator adds the aggregate of the updates that arrived. Updates travel in the swarm's
+/// codec with error feedback on the client; the global model travels as f32, or int8 when exchange is compressed.
+/// </summary>
+public sealed class FedAvgCoordinator(LocalLearner learner, Aggregation aggregation, string address = "coordinator")
+{
+    public float[] Global { get; private set; } = learner.Initial();
+    public long Round { get; private set; }
+    public Aggregation Aggregation { get; } = aggregation;
+
+    public static ExchangeCodec DownlinkCodec(ExchangeCodec exchange) => exchange.Lossy ? new ExchangeCodec(ExchangeCodec.Kind.Int8) : ExchangeCodec.Float32;
+
+    /// <summary>The global model message of this round, and the model the clients decode from it.</summary>
+    public (byte[] Bytes, float[] Decoded) GlobalMessage(ExchangeCodec exchange)
+    {
+        var delta = new float[Global.Length];
+        TensorPrimitives.Subtract(Global, learner.InitialWeights, delta);
+        var (bytes, decoded) = SwarmMessage.Encode(SwarmMessage.Type.Global, learner.ModelId, address, 0, Round, [], DownlinkCodec(exchange), delta);
+        TensorPrimitives.Add(decoded, learner.InitialWeights, decoded);
+        return (bytes, decoded);
+    }
+
+    /// <summary>
+    /// Applies the aggregate of this round's updates (validated messages for this round, with each client's example
+    /// count) and starts the next round; a round with no update leaves the model as it was.
+    /// </summary>
+    public void Complete(IReadOnlyList<(SwarmMessage Update, double Examples)> updates)
+    {
+        var usable = updates.Where(u => u.Update.Kind == SwarmMessage.Type.Update && u.Update.Round == Round).ToList();
+        if (usable.Count > 0)
+        {
+            var next = (float[])Global.Clone(); // a new array: clients may still hold the old one
+            TensorPrimitives.Add(next, Aggregation.Combine(usable.Select(u => (u.Update.DenseValues(), u.Examples)).ToList()), next);
+            Global = next;
+        }
+        Round++;
+    }
+
+    /// <summary>
+    /// A client's round: start from the decoded global model, train, and return the update message (its change,
+    /// reversed and ×10 when <paramref name="poison"/>: a Byzantine client).
+    /// </summary>
+    public static byte[] ClientUpdate(float[] global, long round, string client, LocalLearner learner, Dataset data, ReadOnlySpan<int> examples,
+        LocalTraining local, float proximal, ExchangeCodec codec, ErrorFeedback? feedback, Rng rng, bool poison = false)
+    {
+        var w = (float[])global.Clone();
+        if (examples.Length > 0) learner.Train(w, data, examples, local, rng, proximal > 0 ? new Penalty(global, proximal) : null);
+        var delta = new float[w.Length];
+        TensorPrimitives.Subtract(w, global, delta);
+        if (poison) TensorPrimitives.Multiply(delta, -10f, delta);
+        var intended = feedback?.WithResidual(delta) ?? delta;
+        var (bytes, decoded) = SwarmMessage.Encode(SwarmMessage.Type.Update, learner.ModelId, client, 0, round, [], codec, intended);
+        feedback?.Sent(intended, decoded);
+        return bytes;
+    }
+}

@@ -1,0 +1,86 @@
+using Coldmind.Data;
+using Coldmind.Tensors;
+
+namespace Coldmind.Swarm;
+
+/// <summary>Gossip settings every node of a swarm shares.</summary>
+public sealed record GossipOptions(LocalTraining Local, ExchangeCodec Codec, int ViewSize = 20, float Clip = 0);
+
+/// <summary>
+/// One node of gossip learning (Ormándi, Hegedűs and Jelasity 2013), the same code in the simulator and behind
+/// `coldmind node`. Periodically a node sends its model, with its age (examples trained on), to a peer from its
+/// partial view; the receiver merges — the age-weighted average (a_r·w_r + a_s·w_s)/(a_r + a_s), over the values
+/// that were sent — then takes local SGD steps on its own data. A model travels as its difference from the shared
+/// initial weights, in the swarm's <see cref="ExchangeCodec"/>.
+/// </summary>
+public sealed class GossipNode
+{
+    public string Address { get; }
+    public float[] Weights { get; private set; }
+    public double Age { get; private set; }
+    public NewscastView View { get; }
+
+    public GossipNode(string address, float[] weights, double age, int viewSize)
+    {
+        Address = address;
+        Weights = weights;
+        Age = age;
+        View = new NewscastView(address, viewSize);
+    }
+
+    /// <summary>The model message for a peer, and the bytes' size; <paramref name="poison"/> makes it a Byzantine node's (its change from the initial weights, reversed and ×10).</summary>
+    public byte[] Message(LocalLearner learner, ExchangeCodec codec, long now, bool poison = false)
+    {
+        var delta = new float[Weights.Length];
+        TensorPrimitives.Subtract(Weights, learner.InitialWeights, delta);
+        if (poison) TensorPrimitives.Multiply(delta, -10f, delta);
+        return SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(now), codec, delta).Bytes;
+    }
+
+    /// <summary>Merges a validated gossip message, then trains on <paramref name="examples"/> (indices into <paramref name="data"/>).</summary>
+    public void Receive(SwarmMessage m, LocalLearner learner, Dataset data, ReadOnlySpan<int> examples, GossipOptions o, Rng rng)
+    {
+        if (m.Kind != SwarmMessage.Type.Gossip) throw new SwarmMessageException($"a {m.Kind} message sent to a gossip node");
+        View.Merge(m.View);
+        Age = Merge(Weights, Age, m, learner.InitialWeights, o.Clip);
+        if (examples.Length == 0) return;
+        learner.Train(Weights, data, examples, o.Local, rng);
+        Age += (double)o.Local.Steps * Math.Min(o.Local.BatchSize, examples.Length);
+    }
+
+    /// <summary>Replaces the model (a restart from a checkpoint).</summary>
+    public void Restore(float[] weights, double age)
+    {
+        Weights = weights;
+        Age = age;
+    }
+
+    /// <summary>
+    /// The age-weighted merge of <paramref name="weights"/> (age <paramref name="age"/>) with the message's model,
+    /// in place, over the values the message carries; the step towards the sender is clipped to norm
+    /// <paramref name="clip"/> (when positive), which bounds what one poisoned message can do. Returns the merged age.
+    /// </summary>
+    public static double Merge(float[] weights, double age, SwarmMessage m, ReadOnlySpan<float> initial, float clip)
+    {
+        double total = age + m.Age;
+        float share = total > 0 ? (float)(m.Age / total) : 0.5f;
+        int n = m.Indices?.Length ?? weights.Length;
+        var step = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            int at = m.Indices?[i] ?? i;
+            step[i] = initial[at] + m.Values[i] - weights[at];
+        }
+        TensorPrimitives.Multiply(step, share * ClipFactor(step, clip), step);
+        for (int i = 0; i < n; i++) weights[m.Indices?[i] ?? i] += step[i];
+        return Math.Max(age, m.Age);
+    }
+
+    /// <summary>The factor that brings <paramref name="v"/> to norm at most <paramref name="clip"/> (1 when clip ≤ 0).</summary>
+    public static float ClipFactor(ReadOnlySpan<float> v, float clip)
+    {
+        if (clip <= 0) return 1f;
+        float norm = TensorPrimitives.Norm(v);
+        return norm > clip ? clip / norm : 1f;
+    }
+}

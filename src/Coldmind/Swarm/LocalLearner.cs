@@ -1,0 +1,203 @@
+using Coldmind.Data;
+using Coldmind.Nn;
+using Coldmind.Tensors;
+
+namespace Coldmind.Swarm;
+
+/// <summary>
+/// A quadratic pull towards <see cref="Anchor"/>: (λ/2) Σᵢ Fᵢ (wᵢ − aᵢ)². With F = 1 it is FedProx's proximal
+/// term (anchor: the round's global model); with F the diagonal Fisher of an old task it is EWC (anchor: the
+/// weights that solved that task).
+/// </summary>
+public sealed record Penalty(float[] Anchor, float Strength, float[]? Importance = null);
+
+/// <summary>Local SGD settings of a device: steps per update, batch size, learning rate.</summary>
+public sealed record LocalTraining(int Steps = 5, int BatchSize = 16, float LearningRate = 0.05f)
+{
+    public void Validate()
+    {
+        if (Steps < 1) throw new ColdmindException($"--local-steps must be at least 1, got {Steps}.");
+        if (BatchSize < 1) throw new ColdmindException($"--batch must be at least 1, got {BatchSize}.");
+        if (!(LearningRate > 0) || !float.IsFinite(LearningRate)) throw new ColdmindException($"--lr must be positive, got {LearningRate}.");
+    }
+}
+
+/// <summary>
+/// The model of a swarm node as one flat vector of parameters, and plain SGD on it through the autodiff engine.
+/// Nodes hold only their vector (a node's memory is its parameters); one learner per thread lends them its
+/// layers for the duration of a step. The architecture is an <see cref="Mlp"/> (no hidden layer: softmax
+/// regression); every node built from the same <see cref="ModelId"/> starts from the same weights.
+/// </summary>
+public sealed class LocalLearner
+{
+    private readonly Module _model;
+    private readonly Tensor[] _parameters;
+    private readonly float[] _initial;
+
+    public int Inputs { get; }
+    public IReadOnlyList<int> Hidden { get; }
+    public int Classes { get; }
+    public int ParameterCount { get; }
+    public ulong Seed { get; }
+
+    /// <summary>Fingerprint of architecture and initialisation: peers whose ids differ cannot exchange models.</summary>
+    public ulong ModelId { get; }
+
+    public LocalLearner(int inputs, IReadOnlyList<int> hidden, int classes, ulong seed)
+    {
+        if (inputs < 1 || classes < 2) throw new ColdmindException($"A swarm model needs inputs and at least 2 classes, got {inputs} inputs and {classes} classes.");
+        if (hidden.Any(h => h < 1)) throw new ColdmindException($"--hidden sizes must be positive, got {string.Join(',', hidden)}.");
+        Inputs = inputs;
+        Hidden = hidden.ToArray();
+        Classes = classes;
+        Seed = seed;
+        _model = new Mlp(inputs, hidden, classes, new Rng(seed));
+        _parameters = _model.Parameters().ToArray();
+        ParameterCount = _parameters.Sum(p => p.Numel);
+        _initial = new float[ParameterCount];
+        Store(_initial);
+        ulong id = 1469598103934665603UL;
+        foreach (long v in (long[])[inputs, classes, (long)seed, .. hidden.Select(h => (long)h)]) id = (id ^ (ulong)v) * 1099511628211UL;
+        ModelId = id;
+    }
+
+    public static LocalLearner For(Dataset data, IReadOnlyList<int> hidden, ulong seed) => new(data.FeatureCount, hidden, data.Classes, seed);
+
+    /// <summary>A fresh copy of the shared initial weights.</summary>
+    public float[] Initial() => (float[])_initial.Clone();
+
+    /// <summary>The shared initial weights, the reference compressed messages are coded against.</summary>
+    public ReadOnlySpan<float> InitialWeights => _initial;
+
+    /// <summary>
+    /// <paramref name="steps"/> SGD steps on mini-batches drawn from <paramref name="examples"/> (indices into
+    /// <paramref name="data"/>), updating <paramref name="weights"/> in place; returns the mean loss.
+    /// </summary>
+    public float Train(float[] weights, Dataset data, ReadOnlySpan<int> examples, LocalTraining o, Rng rng, Penalty? penalty = null, int steps = -1)
+    {
+        if (examples.Length == 0) return float.NaN;
+        Load(weights);
+        _model.Train();
+        steps = steps < 0 ? o.Steps : steps;
+        int b = Math.Min(o.BatchSize, examples.Length);
+        var pool = examples.ToArray();
+        var batch = new int[b];
+        double lossSum = 0;
+        for (int s = 0; s < steps; s++)
+        {
+            for (int i = 0; i < b; i++) // a partial Fisher–Yates shuffle: b distinct examples
+            {
+                int j = i + rng.NextInt(pool.Length - i);
+                (pool[i], pool[j]) = (pool[j], pool[i]);
+                batch[i] = pool[i];
+            }
+            var loss = Tensor.CrossEntropy(_model.Forward(data.Inputs(batch)), data.LabelsAt(batch));
+            lossSum += loss.Item();
+            foreach (var p in _parameters) p.ZeroGrad();
+            loss.Backward();
+            Step(o.LearningRate, penalty);
+        }
+        Store(weights);
+        return (float)(lossSum / steps);
+    }
+
+    /// <summary>Mini-batch steps through the given batches in order (continual learning mixes its own batches).</summary>
+    public float TrainOn(float[] weights, Dataset data, IEnumerable<int[]> batches, float learningRate, Penalty? penalty = null)
+    {
+        Load(weights);
+        _model.Train();
+        double lossSum = 0;
+        int n = 0;
+        foreach (var batch in batches)
+        {
+            var loss = Tensor.CrossEntropy(_model.Forward(data.Inputs(batch)), data.LabelsAt(batch));
+            lossSum += loss.Item();
+            n++;
+            foreach (var p in _parameters) p.ZeroGrad();
+            loss.Backward();
+            Step(learningRate, penalty);
+        }
+        Store(weights);
+        return n == 0 ? float.NaN : (float)(lossSum / n);
+    }
+
+    /// <summary>w ← w − lr · (∇loss + λ F ⊙ (w − anchor)).</summary>
+    private void Step(float lr, Penalty? penalty)
+    {
+        int offset = 0;
+        foreach (var p in _parameters)
+        {
+            var w = p.Span;
+            var g = p.Grad;
+            if (g != null)
+            {
+                if (penalty != null)
+                    for (int i = 0; i < w.Length; i++)
+                        g[i] += penalty.Strength * (penalty.Importance?[offset + i] ?? 1f) * (w[i] - penalty.Anchor[offset + i]);
+                TensorPrimitives.MultiplyAdd(g, -lr, w, w);
+            }
+            offset += p.Numel;
+        }
+    }
+
+    /// <summary>
+    /// The diagonal empirical Fisher of <paramref name="weights"/> on the examples: the mean over examples of the
+    /// squared gradient of each one's log-likelihood (one backward pass per example), normalised so its mean is 1
+    /// (then the EWC strength λ does not depend on the model's size).
+    /// </summary>
+    public float[] Fisher(float[] weights, Dataset data, ReadOnlySpan<int> examples)
+    {
+        Load(weights);
+        _model.Eval();
+        var fisher = new double[ParameterCount];
+        foreach (int e in examples)
+        {
+            var loss = Tensor.CrossEntropy(_model.Forward(data.Inputs([e])), [data.Labels[e]]);
+            foreach (var p in _parameters) p.ZeroGrad();
+            loss.Backward();
+            int offset = 0;
+            foreach (var p in _parameters)
+            {
+                if (p.Grad is { } g)
+                    for (int i = 0; i < g.Length; i++) fisher[offset + i] += (double)g[i] * g[i];
+                offset += p.Numel;
+            }
+        }
+        double mean = fisher.Average();
+        return fisher.Select(f => mean > 0 ? (float)(f / mean) : 0f).ToArray();
+    }
+
+    /// <summary>Logits of every example of <paramref name="data"/> under <paramref name="weights"/>.</summary>
+    public float[] Logits(ReadOnlySpan<float> weights, Dataset data)
+    {
+        Load(weights);
+        return Trainer.Logits(_model, data);
+    }
+
+    public float Accuracy(ReadOnlySpan<float> weights, Dataset data)
+    {
+        Load(weights);
+        return Trainer.Accuracy(_model, data);
+    }
+
+    private void Load(ReadOnlySpan<float> weights)
+    {
+        if (weights.Length != ParameterCount) throw new ColdmindException($"A model of {weights.Length} parameters for an architecture of {ParameterCount}.");
+        int offset = 0;
+        foreach (var p in _parameters)
+        {
+            weights.Slice(offset, p.Numel).CopyTo(p.Span);
+            offset += p.Numel;
+        }
+    }
+
+    private void Store(Span<float> weights)
+    {
+        int offset = 0;
+        foreach (var p in _parameters)
+        {
+            p.Span.CopyTo(weights.Slice(offset, p.Numel));
+            offset += p.Numel;
+        }
+    }
+}

@@ -1,0 +1,207 @@
+using System.Globalization;
+using System.Text.Json;
+using Coldmind.Cognition;
+using Coldmind.Data;
+using Coldmind.Formats;
+using Coldmind.Network;
+using Coldmind.Tensors;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Coldmind.Swarm;
+
+/// <summary>What one `coldmind node` runs: its data shard, model, peers and timing.</summary>
+public sealed record NodeOptions(string Listen, IReadOnlyList<string> Peers, GossipOptions Gossip, TimeSpan Period, int Cycles,
+    string? CheckpointPath, int MaxMessageBytes, TimeSpan Linger);
+
+/// <summary>How a node's run ended.</summary>
+public sealed record NodeSummary(string Address, float TestAccuracy, double Age, int Cycles, long Received, long Rejected, long Sent, long BytesSent, long SendFailures, bool Resumed);
+
+/// <summary>
+/// A gossip-learning node on a real network (`coldmind node`): the protocol of <see cref="GossipNode"/> over HTTP.
+/// <code>POST /v1/gossip   body: a <see cref="SwarmMessage"/> → 204</code>
+/// Every message carries the shared key's HMAC (<see cref="MessageAuth"/>); bodies over the bound get 413, messages
+/// that fail validation (another model, wrong length, non-finite values, malformed fields) 400, unsigned or
+/// wrongly signed ones 401; each rejection is logged. After every change the node checkpoints its model, age,
+/// cycle and view atomically, so a node killed and restarted with the same checkpoint resumes where it was.
+/// </summary>
+public sealed class SwarmNode : IAsyncDisposable
+{
+    public const string GossipPath = "/v1/gossip";
+
+    private readonly WebApplication _app;
+    private readonly GossipNode _node;
+    private readonly LocalLearner _learner;
+    private readonly Dataset _train;
+    private readonly int[] _shard;
+    private readonly NodeOptions _o;
+    private readonly MessageAuth _auth;
+    private readonly Action<string> _log;
+    private readonly Lock _gate = new();
+    private readonly Rng _rng;
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private int _cycle;
+    private long _received, _rejected, _sent, _bytesSent, _sendFailures;
+
+    public bool Resumed { get; }
+    public string Address => _node.Address;
+    public double Age { get { lock (_gate) return _node.Age; } }
+
+    private SwarmNode(WebApplication app, GossipNode node, LocalLearner learner, Dataset train, int[] shard, NodeOptions o, MessageAuth auth, Action<string> log, bool resumed, int cycle, ulong seed)
+    {
+        _app = app; _node = node; _learner = learner; _train = train; _shard = shard; _o = o; _auth = auth; _log = log;
+        Resumed = resumed;
+        _cycle = cycle;
+        _rng = new Rng(seed ^ (ulong)node.Address.GetHashCode(StringComparison.Ordinal) ^ (ulong)DateTime.UtcNow.Ticks);
+    }
+
+    public static async Task<SwarmNode> StartAsync(NodeOptions o, LocalLearner learner, Dataset train, int[] shard, MessageAuth auth, Action<string> log)
+    {
+        var endpoint = EscalationServer.ParseEndpoint(o.Listen);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(endpoint);
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = o.MaxMessageBytes;
+        });
+        var app = builder.Build();
+        string address = o.Listen;
+        var node = new GossipNode(address, learner.Initial(), 0, o.Gossip.ViewSize);
+        int cycle = 0;
+        bool resumed = false;
+        if (o.CheckpointPath != null && File.Exists(o.CheckpointPath))
+        {
+            cycle = Restore(o.CheckpointPath, node, learner);
+            resumed = true;
+            log(string.Create(CultureInfo.InvariantCulture, $"resumed from {o.CheckpointPath}: age {node.Age:F0}, cycle {cycle}, {node.View.Peers.Count} peers known"));
+        }
+        node.View.Merge(o.Peers.Where(p => p != address).Select(p => new PeerDescriptor(p, 0)));
+        var server = new SwarmNode(app, node, learner, train, shard, o, auth, log, resumed, cycle, learner.Seed);
+        app.MapPost(GossipPath, server.Handle);
+        try { await app.StartAsync(); }
+        catch (IOException e) { throw new ColdmindException($"Cannot listen on {o.Listen}: {e.Message}"); }
+        return server;
+    }
+
+    private async Task Handle(HttpContext ctx)
+    {
+        var body = await EscalationServer.ReadBounded(ctx.Request, _o.MaxMessageBytes);
+        if (body == null) { await Reject(ctx, StatusCodes.Status413PayloadTooLarge, $"message over {_o.MaxMessageBytes} bytes"); return; }
+        if (!_auth.Verify(ctx.Request.Headers[MessageAuth.Header], $"POST {GossipPath}", body, out string reason)) { await Reject(ctx, StatusCodes.Status401Unauthorized, reason); return; }
+        try
+        {
+            var m = SwarmMessage.Decode(body, _learner.ModelId, _learner.ParameterCount);
+            lock (_gate)
+            {
+                _node.Receive(m, _learner, _train, _shard, _o.Gossip, _rng);
+                _received++;
+                Checkpoint();
+            }
+        }
+        catch (SwarmMessageException e) { await Reject(ctx, StatusCodes.Status400BadRequest, e.Message); return; }
+        ctx.Response.StatusCode = StatusCodes.Status204NoContent;
+    }
+
+    private async Task Reject(HttpContext ctx, int status, string reason)
+    {
+        Interlocked.Increment(ref _rejected);
+        _log($"rejected POST {GossipPath} from {ctx.Connection.RemoteIpAddress}: {reason}");
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "text/plain; charset=utf-8";
+        await ctx.Response.WriteAsync($"Rejected: {reason}.\n");
+    }
+
+    /// <summary>Gossips once a period (jittered ±50 %) until the node has done its cycles, then serves for the linger time and stops.</summary>
+    public async Task<NodeSummary> RunAsync(Dataset test)
+    {
+        while (_cycle < _o.Cycles)
+        {
+            TimeSpan wait;
+            lock (_gate) wait = _o.Period * (0.5 + _rng.NextDouble());
+            await Task.Delay(wait);
+            byte[] message;
+            string? peer;
+            lock (_gate)
+            {
+                peer = _node.View.Pick(_rng);
+                message = _node.Message(_learner, _o.Gossip.Codec, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            }
+            if (peer != null) await Send(peer, message);
+            lock (_gate)
+            {
+                _cycle++;
+                Checkpoint();
+            }
+        }
+        await Task.Delay(_o.Linger);
+        lock (_gate)
+            return new NodeSummary(Address, _learner.Accuracy(_node.Weights, test), _node.Age, _cycle, _received, Interlocked.Read(ref _rejected), _sent, _bytesSent, _sendFailures, Resumed);
+    }
+
+    private async Task Send(string peer, byte[] message)
+    {
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{peer}{GossipPath}") { Content = new ByteArrayContent(message) };
+            request.Headers.TryAddWithoutValidation(MessageAuth.Header, _auth.Sign($"POST {GossipPath}", message));
+            using var response = await _http.SendAsync(request);
+            _sent++;
+            _bytesSent += message.Length;
+            if (!response.IsSuccessStatusCode)
+                _log($"peer {peer} refused a model: {(int)response.StatusCode} {(await response.Content.ReadAsStringAsync()).Trim()}");
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            _sendFailures++;
+            lock (_gate)
+            {
+                _node.View.Remove(peer);
+                if (_node.View.Peers.Count == 0) _node.View.Merge(_o.Peers.Where(p => p != Address).Select(p => new PeerDescriptor(p, 0)));
+            }
+            _log($"peer {peer} unreachable ({e.Message.Split('(')[0].Trim()}); dropped from the view");
+        }
+    }
+
+    /// <summary>Model, age, cycle and view, written atomically; called under the lock after every change.</summary>
+    private void Checkpoint()
+    {
+        if (_o.CheckpointPath == null) return;
+        var meta = new Dictionary<string, string>
+        {
+            ["coldmind.swarm.model_id"] = _learner.ModelId.ToString(CultureInfo.InvariantCulture),
+            ["coldmind.swarm.age"] = _node.Age.ToString("R", CultureInfo.InvariantCulture),
+            ["coldmind.swarm.cycle"] = _cycle.ToString(CultureInfo.InvariantCulture),
+            ["coldmind.swarm.view"] = JsonSerializer.Serialize(_node.View.Peers.Select(p => new[] { p.Address, p.Timestamp.ToString(CultureInfo.InvariantCulture) })),
+        };
+        Safetensors.Write(_o.CheckpointPath, [("weights", Tensor.FromArray(_node.Weights, _node.Weights.Length))], meta);
+    }
+
+    /// <summary>Loads a node checkpoint into <paramref name="node"/>; returns its cycle.</summary>
+    public static int Restore(string path, GossipNode node, LocalLearner learner)
+    {
+        var file = Safetensors.Read(path);
+        string Meta(string key) => file.Metadata.TryGetValue(key, out var v) ? v : throw new ColdmindException($"'{path}' is not a swarm node checkpoint (no {key}).");
+        if (Meta("coldmind.swarm.model_id") != learner.ModelId.ToString(CultureInfo.InvariantCulture))
+            throw new ColdmindException($"The checkpoint '{path}' holds another model (different data, --hidden or --seed); move it away to start afresh.");
+        if (!file.Tensors.TryGetValue("weights", out var w) || w.Numel != learner.ParameterCount)
+            throw new ColdmindException($"The checkpoint '{path}' has no weights of {learner.ParameterCount} parameters.");
+        var weights = w.ToArray();
+        double age = double.Parse(Meta("coldmind.swarm.age"), CultureInfo.InvariantCulture);
+        if (weights.Any(x => !float.IsFinite(x)) || !(age >= 0)) throw new ColdmindException($"The checkpoint '{path}' holds non-finite weights or a negative age.");
+        node.Restore(weights, age);
+        var view = JsonSerializer.Deserialize<string[][]>(Meta("coldmind.swarm.view")) ?? [];
+        node.View.Merge(view.Where(p => p.Length == 2).Select(p => new PeerDescriptor(p[0], long.Parse(p[1], CultureInfo.InvariantCulture))));
+        return int.Parse(Meta("coldmind.swarm.cycle"), CultureInfo.InvariantCulture);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

@@ -1,0 +1,330 @@
+using System.Diagnostics;
+using Coldmind.Data;
+using Coldmind.Tensors;
+
+namespace Coldmind.Swarm;
+
+/// <summary>A simulated swarm: protocol, devices, links and churn. Times are seconds.</summary>
+public sealed record SwarmOptions
+{
+    public int Nodes { get; init; } = 100;
+    /// <summary>"gossip" or "fedavg" (FedProx when <see cref="Proximal"/> &gt; 0).</summary>
+    public string Protocol { get; init; } = "gossip";
+    public Partition Partition { get; init; } = Partition.Parse("iid");
+    public Churn Churn { get; init; } = Churn.None;
+    /// <summary>Gossip cycles (each node wakes once a period) or FedAvg rounds.</summary>
+    public int Rounds { get; init; } = 50;
+    /// <summary>Stop once this many bytes were sent (0: no budget).</summary>
+    public long MaxBytes { get; init; }
+    public double Period { get; init; } = 10;
+    public double Latency { get; init; } = 0.05;
+    public double LossRate { get; init; }
+    /// <summary>Each node's link, bits per second.</summary>
+    public double Bandwidth { get; init; } = 1e6;
+    public double SlowFraction { get; init; }
+    /// <summary>How many times longer a slow node's period and computation are.</summary>
+    public double SlowFactor { get; init; } = 5;
+    /// <summary>Seconds a device takes for one local SGD step.</summary>
+    public double StepSeconds { get; init; } = 0.02;
+    public LocalTraining Local { get; init; } = new();
+    public ExchangeCodec Codec { get; init; } = ExchangeCodec.Float32;
+    public int ViewSize { get; init; } = 20;
+    public float Clip { get; init; }
+    public Aggregation Aggregation { get; init; } = new("mean");
+    /// <summary>FedAvg: fraction of the nodes sampled each round.</summary>
+    public double ClientFraction { get; init; } = 0.1;
+    /// <summary>FedAvg: a round ends after this many periods even if clients have not answered.</summary>
+    public double RoundTimeoutPeriods { get; init; } = 3;
+    /// <summary>FedProx's μ; 0 is FedAvg.</summary>
+    public float Proximal { get; init; }
+    /// <summary>Fraction of nodes that send poisoned models (reversed and ×10).</summary>
+    public double Byzantine { get; init; }
+    public IReadOnlyList<int> Hidden { get; init; } = [32];
+    public ulong Seed { get; init; }
+    /// <summary>Accuracy is measured on a seeded sample of this many nodes…</summary>
+    public int EvalNodes { get; init; } = 100;
+    /// <summary>…on this many test examples during the run (the whole test set at the end).</summary>
+    public int EvalExamples { get; init; } = 1000;
+    public int EvalPoints { get; init; } = 20;
+
+    public void Validate()
+    {
+        if (Nodes < 2) throw new ColdmindException($"--nodes must be at least 2, got {Nodes}.");
+        if (Protocol is not ("gossip" or "fedavg")) throw new ColdmindException($"--protocol takes gossip or fedavg, got '{Protocol}'.");
+        if (Rounds < 1) throw new ColdmindException($"--rounds must be at least 1, got {Rounds}.");
+        if (MaxBytes < 0) throw new ColdmindException($"--max-bytes must not be negative, got {MaxBytes}.");
+        if (!(Period > 0) || !(Bandwidth > 0) || !(Latency >= 0) || !(StepSeconds >= 0) || !(SlowFactor >= 1) || !(RoundTimeoutPeriods > 0))
+            throw new ColdmindException("--period, --bandwidth and the round timeout must be positive, --latency and the step time non-negative, --slow-factor at least 1.");
+        if (LossRate is < 0 or >= 1) throw new ColdmindException($"--loss is a probability in [0, 1), got {LossRate}.");
+        if (SlowFraction is < 0 or > 1 || Byzantine is < 0 or >= 0.5) throw new ColdmindException($"--slow must be in [0, 1] and --byzantine in [0, 0.5), got {SlowFraction} and {Byzantine}.");
+        if (ClientFraction is <= 0 or > 1) throw new ColdmindException($"--clients must be a fraction in (0, 1], got {ClientFraction}.");
+        if (Proximal < 0 || Clip < 0) throw new ColdmindException("--prox and --clip must not be negative.");
+        if (EvalNodes < 1 || EvalExamples < 1 || EvalPoints < 1) throw new ColdmindException("The evaluation sample must be positive.");
+        Local.Validate();
+    }
+}
+
+/// <summary>Mean, 10th and 90th percentile of the sampled nodes' test accuracy at a moment of the run.</summary>
+public sealed record SwarmPoint(double Seconds, long Bytes, long Round, float Mean, float P10, float P90, float OnlineFraction);
+
+public sealed record SwarmResult(
+    SwarmOptions Options, string Data, int ParameterCount, IReadOnlyList<SwarmPoint> Curve,
+    float FinalMeanAccuracy, float FinalP10, float FinalP90, float[] FinalNodeAccuracies,
+    long BytesSent, long Messages, long MessagesLost, long MessagesRejected, long RoundsDone, double SimulatedSeconds, double WallSeconds,
+    long StateBytesPerNode, double ManagedBytesPerNode, int[] ShardSizes);
+
+/// <summary>
+/// A deterministic discrete-event simulation of a swarm on one machine: every node's model, data shard, peer view,
+/// link and online sessions, and every message encoded and decoded as it would travel (so bytes are real). Events
+/// are processed in time order (ties in the order scheduled) on one thread; the same seed gives the same run.
+/// </summary>
+public sealed class SwarmSimulator
+{
+    private enum EventKind { Wake, Deliver, Toggle, RoundStart, Reply, RoundEnd, Evaluate }
+
+    private readonly record struct Event(EventKind Kind, int Node, byte[]? Message, long Tag);
+
+    private readonly SwarmOptions _o;
+    private readonly Dataset _train, _test, _testSample;
+    private readonly LocalLearner _learner;
+    private readonly int[][] _shards;
+    private readonly bool[] _online, _slow, _byzantine;
+    private readonly int[] _session;
+    private readonly int[] _evalNodes;
+    private readonly PriorityQueue<Event, (double, long)> _queue = new();
+    private readonly Rng _rng;
+    private long _sequence, _bytes, _messages, _lost, _rejected;
+    private double _now;
+
+    public SwarmSimulator(SwarmOptions options, Dataset train, Dataset test)
+    {
+        options.Validate();
+        _o = options;
+        _train = train;
+        _test = test;
+        _rng = new Rng(options.Seed ^ 0x5_3A_12_AA);
+        _learner = LocalLearner.For(train, options.Hidden, options.Seed);
+        _shards = options.Partition.Split(train, options.Nodes, _rng.Fork());
+        int n = options.Nodes;
+        _online = new bool[n];
+        _session = new int[n];
+        _slow = new bool[n];
+        _byzantine = new bool[n];
+        var roles = _rng.Fork();
+        for (int i = 0; i < n; i++) _slow[i] = roles.NextDouble() < options.SlowFraction;
+        var order = Enumerable.Range(0, n).ToArray();
+        roles.Shuffle(order.AsSpan());
+        foreach (int i in order.Take((int)Math.Round(options.Byzantine * n))) _byzantine[i] = true;
+        _evalNodes = order.Reverse().Where(i => !_byzantine[i]).Take(options.EvalNodes).Order().ToArray();
+        var testOrder = Enumerable.Range(0, test.Count).ToArray();
+        _rng.Fork().Shuffle(testOrder.AsSpan());
+        _testSample = test.Subset(testOrder[..Math.Min(options.EvalExamples, test.Count)]);
+    }
+
+    public LocalLearner Learner => _learner;
+
+    public SwarmResult Run(string dataName, Action<double>? progress = null)
+    {
+        var wall = Stopwatch.StartNew();
+        long managedBefore = GC.GetTotalMemory(true);
+        double horizon = _o.Protocol == "gossip" ? _o.Rounds * _o.Period : _o.Rounds * _o.Period * (_o.RoundTimeoutPeriods + 1);
+        var churnRng = _rng.Fork();
+        for (int i = 0; i < _o.Nodes; i++)
+        {
+            var (on, toggles) = _o.Churn.Schedule(i, horizon, churnRng);
+            _online[i] = on;
+            foreach (double t in toggles) Schedule(t, new Event(EventKind.Toggle, i, null, 0));
+        }
+        var curve = new List<SwarmPoint>();
+        int evalEvery = Math.Max(1, _o.Rounds / _o.EvalPoints);
+        float[][] models;
+        long rounds;
+        long stateBytes;
+        if (_o.Protocol == "gossip")
+        {
+            var (nodes, done) = RunGossip(curve, evalEvery, progress);
+            models = nodes.Select(x => x.Weights).ToArray();
+            rounds = done;
+            stateBytes = (long)_learner.ParameterCount * 4 + _o.ViewSize * 24 + 16;
+        }
+        else
+        {
+            (models, rounds) = RunFedAvg(curve, evalEvery, progress);
+            // a client holds the last global model it received; the coordinator's state is not a node's
+            stateBytes = (long)_learner.ParameterCount * 4 * (_o.Codec.Lossy ? 2 : 1);
+        }
+        double managedPerNode = Math.Max(0, GC.GetTotalMemory(false) - managedBefore) / (double)_o.Nodes;
+        var final = Accuracies(models, _test);
+        var (mean, p10, p90) = Summary(final);
+        return new SwarmResult(_o, dataName, _learner.ParameterCount, curve, mean, p10, p90, final, _bytes, _messages, _lost, _rejected, rounds, _now,
+            wall.Elapsed.TotalSeconds, stateBytes + _shards.Sum(s => (long)s.Length) * 4 / _o.Nodes, managedPerNode, _shards.Select(s => s.Length).ToArray());
+    }
+
+    private (GossipNode[] Nodes, long Cycles) RunGossip(List<SwarmPoint> curve, int evalEvery, Action<double>? progress)
+    {
+        int n = _o.Nodes;
+        var options = new GossipOptions(_o.Local, _o.Codec, _o.ViewSize, _o.Clip);
+        var nodes = new GossipNode[n];
+        var bootstrap = _rng.Fork();
+        for (int i = 0; i < n; i++)
+        {
+            nodes[i] = new GossipNode(Name(i), _learner.Initial(), 0, _o.ViewSize);
+            var known = new List<PeerDescriptor>();
+            for (int k = 0; k < Math.Min(_o.ViewSize, n - 1); k++)
+            {
+                int j = bootstrap.NextInt(n - 1);
+                known.Add(new PeerDescriptor(Name(j >= i ? j + 1 : j), 0));
+            }
+            nodes[i].View.Merge(known);
+            Schedule(bootstrap.NextDouble() * _o.Period, new Event(EventKind.Wake, i, null, 0));
+        }
+        for (int c = evalEvery; c <= _o.Rounds; c += evalEvery) Schedule(c * _o.Period, new Event(EventKind.Evaluate, 0, null, c));
+        double end = _o.Rounds * _o.Period;
+        var train = _rng.Fork();
+        Evaluate(curve, nodes.Select(x => x.Weights).ToArray(), 0);
+        while (_queue.TryDequeue(out var e, out var key))
+        {
+            _now = key.Item1;
+            if (_now > end || OverBudget()) break;
+            switch (e.Kind)
+            {
+                case EventKind.Toggle:
+                    _online[e.Node] = !_online[e.Node];
+                    _session[e.Node]++;
+                    break;
+                case EventKind.Wake:
+                    Schedule(_now + _o.Period * (_slow[e.Node] ? _o.SlowFactor : 1), e);
+                    if (!_online[e.Node]) break;
+                    string? peer = nodes[e.Node].View.Pick(train);
+                    if (peer == null) break;
+                    var bytes = nodes[e.Node].Message(_learner, _o.Codec, (long)(_now * 1000), _byzantine[e.Node]);
+                    Send(bytes, NodeIndex(peer), train);
+                    break;
+                case EventKind.Deliver:
+                    if (!_online[e.Node]) { _lost++; break; }
+                    SwarmMessage m;
+                    try { m = SwarmMessage.Decode(e.Message, _learner.ModelId, _learner.ParameterCount); }
+                    catch (SwarmMessageException) { _rejected++; break; }
+                    nodes[e.Node].Receive(m, _learner, _train, _shards[e.Node], options, train);
+                    break;
+                case EventKind.Evaluate:
+                    Evaluate(curve, nodes.Select(x => x.Weights).ToArray(), e.Tag);
+                    progress?.Invoke((double)e.Tag / _o.Rounds);
+                    break;
+            }
+        }
+        long cycles = (long)Math.Min(_o.Rounds, Math.Floor(_now / _o.Period));
+        if (curve[^1].Round != cycles || curve[^1].Bytes != _bytes) Evaluate(curve, nodes.Select(x => x.Weights).ToArray(), cycles);
+        return (nodes, cycles);
+    }
+
+    private (float[][] Models, long Rounds) RunFedAvg(List<SwarmPoint> curve, int evalEvery, Action<double>? progress)
+    {
+        int n = _o.Nodes;
+        var coordinator = new FedAvgCoordinator(_learner, _o.Aggregation);
+        var held = Enumerable.Repeat(coordinator.Global, n).ToArray(); // each client's last received global model
+        var feedback = new ErrorFeedback?[n];
+        var replies = new List<(SwarmMessage, double)>();
+        var train = _rng.Fork();
+        int perRound = Math.Max(1, (int)Math.Round(_o.ClientFraction * n));
+        Evaluate(curve, held, 0);
+        Schedule(0, new Event(EventKind.RoundStart, 0, null, 0));
+        while (_queue.TryDequeue(out var e, out var key))
+        {
+            _now = key.Item1;
+            if (coordinator.Round >= _o.Rounds || OverBudget()) break;
+            switch (e.Kind)
+            {
+                case EventKind.Toggle:
+                    _online[e.Node] = !_online[e.Node];
+                    _session[e.Node]++;
+                    break;
+                case EventKind.RoundStart:
+                {
+                    replies.Clear();
+                    var (down, global) = coordinator.GlobalMessage(_o.Codec);
+                    var candidates = Enumerable.Range(0, n).Where(i => _online[i]).ToArray(); // the coordinator knows who checked in
+                    train.Shuffle(candidates.AsSpan());
+                    double last = _now;
+                    foreach (int c in candidates.Take(perRound))
+                    {
+                        _bytes += down.Length;
+                        _messages++;
+                        if (train.NextDouble() < _o.LossRate) { _lost++; continue; }
+                        held[c] = global;
+                        if (_o.Codec.Lossy) feedback[c] ??= new ErrorFeedback(_learner.ParameterCount);
+                        var up = FedAvgCoordinator.ClientUpdate(global, coordinator.Round, Name(c), _learner, _train, _shards[c], _o.Local,
+                            _o.Proximal, _o.Codec, feedback[c], train, _byzantine[c]);
+                        double slow = _slow[c] ? _o.SlowFactor : 1;
+                        double at = _now + Transfer(down.Length) + _o.Local.Steps * _o.StepSeconds * slow + Transfer(up.Length);
+                        Schedule(at, new Event(EventKind.Reply, c, up, ((long)_session[c] << 32) | (uint)coordinator.Round));
+                        last = Math.Max(last, at);
+                    }
+                    Schedule(Math.Min(last, _now + _o.RoundTimeoutPeriods * _o.Period), new Event(EventKind.RoundEnd, 0, null, coordinator.Round));
+                    break;
+                }
+                case EventKind.Reply:
+                {
+                    // sent only if the client stayed online through its round (same session) and the round is still open
+                    if (!_online[e.Node] || (e.Tag >> 32) != _session[e.Node] || (uint)e.Tag != coordinator.Round) break;
+                    _bytes += e.Message!.Length;
+                    _messages++;
+                    if (train.NextDouble() < _o.LossRate) { _lost++; break; }
+                    try { replies.Add((SwarmMessage.Decode(e.Message, _learner.ModelId, _learner.ParameterCount), _shards[e.Node].Length)); }
+                    catch (SwarmMessageException) { _rejected++; }
+                    break;
+                }
+                case EventKind.RoundEnd:
+                    if (e.Tag != coordinator.Round) break;
+                    coordinator.Complete(replies);
+                    if (coordinator.Round % evalEvery == 0)
+                    {
+                        Evaluate(curve, held, coordinator.Round);
+                        progress?.Invoke((double)coordinator.Round / _o.Rounds);
+                    }
+                    Schedule(_now, new Event(EventKind.RoundStart, 0, null, 0));
+                    break;
+            }
+        }
+        if (curve[^1].Round != coordinator.Round || curve[^1].Bytes != _bytes) Evaluate(curve, held, coordinator.Round);
+        return (held, coordinator.Round);
+    }
+
+    private void Send(byte[] message, int to, Rng rng)
+    {
+        _bytes += message.Length;
+        _messages++;
+        if (rng.NextDouble() < _o.LossRate) { _lost++; return; }
+        Schedule(_now + Transfer(message.Length), new Event(EventKind.Deliver, to, message, 0));
+    }
+
+    private double Transfer(int bytes) => _o.Latency + bytes * 8.0 / _o.Bandwidth;
+
+    private bool OverBudget() => _o.MaxBytes > 0 && _bytes >= _o.MaxBytes;
+
+    private void Schedule(double time, Event e) => _queue.Enqueue(e, (time, _sequence++));
+
+    private void Evaluate(List<SwarmPoint> curve, float[][] models, long round)
+    {
+        var (mean, p10, p90) = Summary(Accuracies(models, _testSample));
+        curve.Add(new SwarmPoint(_now, _bytes, round, mean, p10, p90, (float)_online.Count(x => x) / _online.Length));
+    }
+
+    /// <summary>Test accuracy of each sampled node's model (a model several nodes share is evaluated once).</summary>
+    private float[] Accuracies(float[][] models, Dataset test)
+    {
+        var cache = new Dictionary<float[], float>(ReferenceEqualityComparer.Instance);
+        return _evalNodes.Select(i => cache.TryGetValue(models[i], out float a) ? a : cache[models[i]] = _learner.Accuracy(models[i], test)).ToArray();
+    }
+
+    private static (float Mean, float P10, float P90) Summary(float[] accuracies)
+    {
+        var sorted = accuracies.Order().ToArray();
+        float Quantile(double q) => sorted[(int)Math.Round(q * (sorted.Length - 1))];
+        return (sorted.Average(), Quantile(0.1), Quantile(0.9));
+    }
+
+    private static string Name(int i) => "n" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static int NodeIndex(string name) => int.Parse(name.AsSpan(1), System.Globalization.CultureInfo.InvariantCulture);
+}
