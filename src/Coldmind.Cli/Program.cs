@@ -20,6 +20,7 @@ var root = new RootCommand("""
     AdaptCommand.Create(),
     SwarmCommand.Create(),
     NodeCommand.Create(),
+    ContinualCommand.Create(),
     TrainCommand.Create(),
     EvalCommand.Create(),
     QuantizeCommand.Create(),

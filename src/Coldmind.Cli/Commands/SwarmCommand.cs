@@ -35,7 +35,7 @@ internal static class SwarmCommand
         var slowFactor = new Option<double>("--slow-factor") { Description = "how many times slower a slow node is", DefaultValueFactory = _ => 5 };
         var localSteps = new Option<int>("--local-steps") { Description = "SGD steps a node takes per received model (gossip) or per round (FedAvg)", DefaultValueFactory = _ => 5 };
         var batch = new Option<int>("--batch") { Description = "local mini-batch size", DefaultValueFactory = _ => 16 };
-        var lr = new Option<float>("--lr") { Description = "local SGD learning rate", DefaultValueFactory = _ => 0.05f };
+        var lr = new Option<float>("--lr") { Description = "local SGD learning rate", DefaultValueFactory = _ => 0.1f };
         var compress = new Option<string>("--compress") { Description = "f32, int8, ternary or topk:F, or a comma list to compare", DefaultValueFactory = _ => "f32" };
         var view = new Option<int>("--view") { Description = "gossip: peers in each node's partial view (Newscast)", DefaultValueFactory = _ => 20 };
         var clip = new Option<float>("--clip") { Description = "bound on the norm of a merge step (gossip) or an update (FedAvg); 0: none", DefaultValueFactory = _ => 0 };
@@ -132,7 +132,7 @@ internal static class SwarmCommand
         return cmd;
     }
 
-    /// <summary>Enough rounds for the run to spend <paramref name="budget"/> bytes (churn and slow nodes included), and the budget as its stop.</summary>
+    /// <summary>Enough rounds for the run to spend <paramref name="budget"/> bytes (churn, loss and slow nodes counted), and the budget as its stop.</summary>
     private static SwarmOptions WithBudget(SwarmOptions o, long budget, Dataset train)
     {
         var learner = LocalLearner.For(train, o.Hidden, o.Seed);
@@ -143,7 +143,8 @@ internal static class SwarmCommand
         double perRound = o.Protocol == "gossip"
             ? o.Nodes * Bytes(o.Codec) * (1 - o.SlowFraction * (1 - 1 / o.SlowFactor)) * activity
             : Math.Max(1, Math.Round(o.ClientFraction * o.Nodes)) * (Bytes(FedAvgCoordinator.DownlinkCodec(o.Codec)) + Bytes(o.Codec) * activity);
-        return o with { MaxBytes = budget, Rounds = (int)Math.Min(1_000_000, Math.Ceiling(budget / Math.Max(1, perRound)) + 1) };
+        // estimates only: the budget stops the run, the rounds leave room for it
+        return o with { MaxBytes = budget, Rounds = (int)Math.Min(1_000_000, Math.Ceiling(1.5 * budget / Math.Max(1, perRound)) + 2) };
     }
 
     private static string RunName(SwarmResult x) => $"{x.Options.Protocol}{(x.Options.Proximal > 0 ? $" (FedProx μ={x.Options.Proximal:G3})" : "")}, {x.Options.Codec}";

@@ -59,7 +59,7 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
                 for (int start = 0; start < v.Length; start += Block)
                 {
                     var block = v.Slice(start, Math.Min(Block, v.Length - start));
-                    float scale = TensorPrimitives.MaxMagnitude(block) / 127f;
+                    float scale = MathF.Abs(TensorPrimitives.MaxMagnitude(block)) / 127f;
                     BinaryPrimitives.WriteSingleLittleEndian(f, scale);
                     output.AddRange(f);
                     foreach (float x in block) output.Add(unchecked((byte)(sbyte)(scale > 0 ? Math.Clamp(MathF.Round(x / scale), -127, 127) : 0)));

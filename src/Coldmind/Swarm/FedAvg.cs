@@ -91,7 +91,7 @@ public sealed class FedAvgCoordinator(LocalLearner learner, Aggregation aggregat
 
     /// <summary>
     /// Applies the aggregate of this round's updates (validated messages for this round, with each client's example
-    /// count) and starts the next round; a round with no update leaves the model as it was.
+    /// count) and starts the next round; a round with no update, or whose aggregate overflows, leaves the model as it was.
     /// </summary>
     public void Complete(IReadOnlyList<(SwarmMessage Update, double Examples)> updates)
     {
@@ -100,7 +100,7 @@ public sealed class FedAvgCoordinator(LocalLearner learner, Aggregation aggregat
         {
             var next = (float[])Global.Clone(); // a new array: clients may still hold the old one
             TensorPrimitives.Add(next, Aggregation.Combine(usable.Select(u => (u.Update.DenseValues(), u.Examples)).ToList()), next);
-            Global = next;
+            if (TensorPrimitives.IsFiniteAll<float>(next)) Global = next; // an aggregate that overflows is dropped, not broadcast
         }
         Round++;
     }

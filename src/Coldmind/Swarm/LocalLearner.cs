@@ -12,7 +12,7 @@ namespace Coldmind.Swarm;
 public sealed record Penalty(float[] Anchor, float Strength, float[]? Importance = null);
 
 /// <summary>Local SGD settings of a device: steps per update, batch size, learning rate.</summary>
-public sealed record LocalTraining(int Steps = 5, int BatchSize = 16, float LearningRate = 0.05f)
+public sealed record LocalTraining(int Steps = 5, int BatchSize = 16, float LearningRate = 0.1f)
 {
     public void Validate()
     {
@@ -121,20 +121,25 @@ public sealed class LocalLearner
         return n == 0 ? float.NaN : (float)(lossSum / n);
     }
 
-    /// <summary>w ← w − lr · (∇loss + λ F ⊙ (w − anchor)).</summary>
+    /// <summary>
+    /// w ← (w − lr·∇loss + lr·λF·a) / (1 + lr·λF): a gradient step on the loss and an implicit (proximal) step on the
+    /// penalty, which stays stable however large λF is (an explicit step overshoots once lr·λF &gt; 2).
+    /// </summary>
     private void Step(float lr, Penalty? penalty)
     {
         int offset = 0;
         foreach (var p in _parameters)
         {
             var w = p.Span;
-            var g = p.Grad;
-            if (g != null)
+            if (p.Grad is { } g)
             {
+                TensorPrimitives.MultiplyAdd(g, -lr, w, w);
                 if (penalty != null)
                     for (int i = 0; i < w.Length; i++)
-                        g[i] += penalty.Strength * (penalty.Importance?[offset + i] ?? 1f) * (w[i] - penalty.Anchor[offset + i]);
-                TensorPrimitives.MultiplyAdd(g, -lr, w, w);
+                    {
+                        float pull = lr * penalty.Strength * (penalty.Importance?[offset + i] ?? 1f);
+                        w[i] = (w[i] + pull * penalty.Anchor[offset + i]) / (1 + pull);
+                    }
             }
             offset += p.Numel;
         }

@@ -24,11 +24,16 @@ public sealed record SwarmMessage(SwarmMessage.Type Kind, ulong ModelId, string 
     private static ReadOnlySpan<byte> Magic => "CMSW"u8;
     private const byte Version = 1;
 
-    /// <summary>Encodes <paramref name="vector"/> with <paramref name="codec"/>; returns the bytes and what the receiver will decode.</summary>
+    /// <summary>
+    /// Encodes <paramref name="vector"/> with <paramref name="codec"/>; returns the bytes and what the receiver will
+    /// decode. A model with non-finite values is refused here, as a receiver would refuse it.
+    /// </summary>
     public static (byte[] Bytes, float[] Decoded) Encode(Type kind, ulong modelId, string sender, double age, long round,
         IReadOnlyList<PeerDescriptor> view, ExchangeCodec codec, ReadOnlySpan<float> vector)
     {
         if (view.Count > MaxView) throw new ArgumentException($"A view of {view.Count} peers; at most {MaxView}.");
+        if (!double.IsFinite(age) || age < 0 || !TensorPrimitives.IsFiniteAll(vector))
+            throw new SwarmMessageException("the model has diverged (non-finite values or age); it is not sent");
         var o = new List<byte>(vector.Length * 4 + 64);
         o.AddRange(Magic);
         o.AddRange([Version, (byte)kind, (byte)codec.Type, 0]);

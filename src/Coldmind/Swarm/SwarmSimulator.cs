@@ -197,8 +197,8 @@ public sealed class SwarmSimulator
                     if (!_online[e.Node]) break;
                     string? peer = nodes[e.Node].View.Pick(train);
                     if (peer == null) break;
-                    var bytes = nodes[e.Node].Message(_learner, _o.Codec, (long)(_now * 1000), _byzantine[e.Node]);
-                    Send(bytes, NodeIndex(peer), train);
+                    try { Send(nodes[e.Node].Message(_learner, _o.Codec, (long)(_now * 1000), _byzantine[e.Node]), NodeIndex(peer), train); }
+                    catch (SwarmMessageException) { _rejected++; } // a diverged model is not sent
                     break;
                 case EventKind.Deliver:
                     if (!_online[e.Node]) { _lost++; break; }
@@ -253,8 +253,9 @@ public sealed class SwarmSimulator
                         if (train.NextDouble() < _o.LossRate) { _lost++; continue; }
                         held[c] = global;
                         if (_o.Codec.Lossy) feedback[c] ??= new ErrorFeedback(_learner.ParameterCount);
-                        var up = FedAvgCoordinator.ClientUpdate(global, coordinator.Round, Name(c), _learner, _train, _shards[c], _o.Local,
-                            _o.Proximal, _o.Codec, feedback[c], train, _byzantine[c]);
+                        byte[] up;
+                        try { up = FedAvgCoordinator.ClientUpdate(global, coordinator.Round, Name(c), _learner, _train, _shards[c], _o.Local, _o.Proximal, _o.Codec, feedback[c], train, _byzantine[c]); }
+                        catch (SwarmMessageException) { _rejected++; continue; } // a diverged update is not sent
                         double slow = _slow[c] ? _o.SlowFactor : 1;
                         double at = _now + Transfer(down.Length) + _o.Local.Steps * _o.StepSeconds * slow + Transfer(up.Length);
                         Schedule(at, new Event(EventKind.Reply, c, up, ((long)_session[c] << 32) | (uint)coordinator.Round));

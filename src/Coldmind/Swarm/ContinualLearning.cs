@@ -1,0 +1,87 @@
+using Coldmind.Data;
+using Coldmind.Tensors;
+
+namespace Coldmind.Swarm;
+
+/// <summary>Settings of a two-task sequence: epochs per task, SGD, and the two remedies against forgetting.</summary>
+public sealed record ContinualOptions(int Epochs = 2, int BatchSize = 32, float LearningRate = 0.05f, float EwcStrength = 100f, int ReplayExamples = 500,
+    int FisherExamples = 500, ulong Seed = 0)
+{
+    public void Validate()
+    {
+        if (Epochs < 1 || BatchSize < 1 || !(LearningRate > 0)) throw new ColdmindException("--epochs and --batch must be at least 1 and --lr positive.");
+        if (!(EwcStrength >= 0) || ReplayExamples < 0 || FisherExamples < 1) throw new ColdmindException("--ewc and --replay must not be negative, --fisher-examples at least 1.");
+    }
+}
+
+/// <summary>Test accuracy on the first task after it was learnt and after the second, on the second, and on both.</summary>
+public sealed record ContinualResult(string Method, float FirstBefore, float FirstAfter, float Second, float Both)
+{
+    public float Forgetting => FirstBefore - FirstAfter;
+}
+
+/// <summary>
+/// Learning a second task on the device without forgetting the first (class-incremental: one head for all classes).
+/// After the first task the device keeps the diagonal Fisher of its weights there and a reservoir sample of its
+/// examples; while it learns the second task, EWC (Kirkpatrick et al. 2017) pulls each weight back in proportion to
+/// its Fisher information, and replay mixes a batch of remembered examples into every step.
+/// </summary>
+public static class ContinualLearning
+{
+    /// <summary>The first task learnt once, then the second task four ways: plain fine-tuning, EWC, replay, EWC with replay.</summary>
+    public static IReadOnlyList<ContinualResult> Run(LocalLearner learner, Dataset train, int[] first, int[] second, Dataset test, ISet<int> firstClasses, ContinualOptions o,
+        Action<string>? stage = null)
+    {
+        o.Validate();
+        if (first.Length == 0 || second.Length == 0) throw new ColdmindException("Each task needs training examples.");
+        var testFirst = test.Subset(Enumerable.Range(0, test.Count).Where(i => firstClasses.Contains(test.Labels[i])).ToArray());
+        var testSecond = test.Subset(Enumerable.Range(0, test.Count).Where(i => !firstClasses.Contains(test.Labels[i])).ToArray());
+        var rng = new Rng(o.Seed ^ 0xC0_471_A1);
+
+        stage?.Invoke("first task");
+        var afterFirst = learner.Initial();
+        var reservoir = new int[Math.Min(o.ReplayExamples, first.Length)];
+        long seen = 0;
+        for (int e = 0; e < o.Epochs; e++)
+            learner.TrainOn(afterFirst, train, Batches(first, o.BatchSize, rng).Select(b => { foreach (int i in b) Remember(reservoir, ref seen, i, rng); return b; }), o.LearningRate);
+        float firstBefore = learner.Accuracy(afterFirst, testFirst);
+        stage?.Invoke("Fisher information");
+        var sample = first.ToArray();
+        rng.Shuffle(sample.AsSpan());
+        var fisher = learner.Fisher(afterFirst, train, sample.AsSpan(0, Math.Min(o.FisherExamples, sample.Length)));
+
+        var results = new List<ContinualResult>();
+        foreach (var (name, ewc, replay) in new[] { ("fine-tuning", false, false), ("EWC", true, false), ("replay", false, true), ("EWC + replay", true, true) })
+        {
+            stage?.Invoke(name);
+            var w = (float[])afterFirst.Clone();
+            var order = new Rng(o.Seed ^ 0x5EC0_11D); // the same batches for every method
+            var penalty = ewc ? new Penalty(afterFirst, o.EwcStrength, fisher) : null;
+            for (int e = 0; e < o.Epochs; e++)
+                learner.TrainOn(w, train, Batches(second, o.BatchSize, order).Select(b => replay && reservoir.Length > 0
+                    ? [.. b, .. Enumerable.Range(0, b.Length).Select(_ => reservoir[order.NextInt(reservoir.Length)])] : b), o.LearningRate, penalty);
+            results.Add(new ContinualResult(name, firstBefore, learner.Accuracy(w, testFirst), learner.Accuracy(w, testSecond), learner.Accuracy(w, test)));
+        }
+        return results;
+    }
+
+    /// <summary>Reservoir sampling (Vitter's algorithm R): after n examples each is in the buffer with probability size/n.</summary>
+    private static void Remember(int[] reservoir, ref long seen, int example, Rng rng)
+    {
+        if (reservoir.Length == 0) return;
+        if (seen < reservoir.Length) reservoir[seen] = example;
+        else
+        {
+            long j = (long)(rng.NextDouble() * (seen + 1));
+            if (j < reservoir.Length) reservoir[j] = example;
+        }
+        seen++;
+    }
+
+    private static IEnumerable<int[]> Batches(int[] examples, int size, Rng rng)
+    {
+        var order = examples.ToArray();
+        rng.Shuffle(order.AsSpan());
+        for (int i = 0; i < order.Length; i += size) yield return order[i..Math.Min(order.Length, i + size)];
+    }
+}

@@ -1,0 +1,513 @@
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using System.Net;
+using System.Net.Sockets;
+using Coldmind.Data;
+using Coldmind.Formats;
+using Coldmind.Network;
+using Coldmind.Swarm;
+using Coldmind.Tensors;
+using Xunit;
+
+namespace Coldmind.Tests;
+
+public class ExchangeCodecTests
+{
+    private static float[] Vector(int n, ulong seed)
+    {
+        var rng = new Rng(seed);
+        return Enumerable.Range(0, n).Select(_ => rng.NextNormal() * 0.1f).ToArray();
+    }
+
+    [Theory]
+    [InlineData(1)] [InlineData(127)] [InlineData(128)] [InlineData(129)] [InlineData(1000)] [InlineData(4099)]
+    public void Every_codec_round_trips_within_its_error_and_size(int n)
+    {
+        var v = Vector(n, (ulong)n);
+        Assert.Equal(v, ExchangeCodec.Float32.RoundTrip(v));
+
+        var int8 = new ExchangeCodec(ExchangeCodec.Kind.Int8).RoundTrip(v);
+        for (int start = 0; start < n; start += ExchangeCodec.Block)
+        {
+            int len = Math.Min(ExchangeCodec.Block, n - start);
+            float scale = MathF.Abs(TensorPrimitives.MaxMagnitude(v.AsSpan(start, len))) / 127f;
+            for (int i = start; i < start + len; i++) Assert.InRange(MathF.Abs(int8[i] - v[i]), 0, scale / 2 + 1e-7f);
+        }
+
+        var ternary = new ExchangeCodec(ExchangeCodec.Kind.Ternary).RoundTrip(v);
+        for (int start = 0; start < n; start += ExchangeCodec.Block)
+        {
+            var block = ternary.AsSpan(start, Math.Min(ExchangeCodec.Block, n - start)).ToArray();
+            Assert.True(block.Select(MathF.Abs).Distinct().Count() <= 2, "a ternary block holds 0 and ±scale only");
+        }
+
+        var topk = new ExchangeCodec(ExchangeCodec.Kind.TopK, 0.1f).RoundTrip(v);
+        int kept = topk.Count(x => x != 0);
+        Assert.Equal(Math.Max(1, (int)MathF.Round(0.1f * n)), kept);
+        float smallestKept = topk.Where(x => x != 0).Min(MathF.Abs);
+        Assert.All(v.Where((x, i) => topk[i] == 0), x => Assert.True(MathF.Abs(x) <= smallestKept));
+
+        int Size(ExchangeCodec c) { var b = new List<byte>(); c.Encode(v, b); return b.Count; }
+        int blocks = (n + 127) / 128;
+        Assert.Equal(4 * n, Size(ExchangeCodec.Float32));
+        Assert.Equal(4 * blocks + n, Size(new ExchangeCodec(ExchangeCodec.Kind.Int8)));
+        Assert.True(Size(new ExchangeCodec(ExchangeCodec.Kind.Ternary)) <= 4 * blocks + (n + 4) / 5 + blocks);
+    }
+
+    [Fact]
+    public void Error_feedback_delays_what_compression_drops_but_loses_nothing()
+    {
+        var v = Vector(1000, 7);
+        var codec = new ExchangeCodec(ExchangeCodec.Kind.TopK, 0.05f);
+        var feedback = new ErrorFeedback(v.Length);
+        var sum = new float[v.Length];
+        const int steps = 200;
+        for (int s = 0; s < steps; s++)
+        {
+            var intended = feedback.WithResidual(v);
+            var decoded = codec.RoundTrip(intended);
+            feedback.Sent(intended, decoded);
+            TensorPrimitives.Add(sum, decoded, sum);
+        }
+        // Σ decoded = steps·v − residual: the residual stays bounded, so the mean sent converges to v
+        for (int i = 0; i < v.Length; i++) Assert.InRange(sum[i] / steps - v[i], -0.02f, 0.02f);
+        var without = codec.RoundTrip(v);
+        Assert.True(v.Where((x, i) => without[i] == 0).Any(x => MathF.Abs(x) > 0.05f), "without feedback the small values never arrive");
+    }
+
+    [Theory]
+    [InlineData("topk:0")] [InlineData("topk:1.5")] [InlineData("int4")] [InlineData("")]
+    public void Bad_codec_specs_are_refused(string spec) => Assert.Throws<ColdmindException>(() => ExchangeCodec.Parse(spec));
+}
+
+public class SwarmMessageTests
+{
+    private static readonly LocalLearner Learner = new(64, [8], 10, 3);
+
+    private static byte[] Message(ExchangeCodec codec, float[]? values = null)
+    {
+        var node = new GossipNode("127.0.0.1:9000", values ?? Learner.Initial(), 12, 4);
+        node.View.Merge([new PeerDescriptor("127.0.0.1:9001", 5), new PeerDescriptor("127.0.0.1:9002", 6)]);
+        return node.Message(Learner, codec, 1000);
+    }
+
+    /// <summary>An f32 message with its last value overwritten by NaN (a sender cannot produce one).</summary>
+    internal static byte[] WithNaN(byte[] f32Message)
+    {
+        var bad = (byte[])f32Message.Clone();
+        System.Buffers.Binary.BinaryPrimitives.WriteSingleLittleEndian(bad.AsSpan(bad.Length - 4), float.NaN);
+        return bad;
+    }
+
+    [Fact]
+    public void A_message_round_trips_with_its_view_and_age()
+    {
+        var w = Learner.Initial();
+        w[3] += 0.5f;
+        var m = SwarmMessage.Decode(Message(ExchangeCodec.Float32, w), Learner.ModelId, Learner.ParameterCount);
+        Assert.Equal("127.0.0.1:9000", m.Sender);
+        Assert.Equal(12, m.Age);
+        Assert.Equal(["127.0.0.1:9000", "127.0.0.1:9001", "127.0.0.1:9002"], m.View.Select(p => p.Address).OrderBy(a => a).ToArray());
+        Assert.Equal(0.5f, m.Values[3], 6);
+    }
+
+    [Theory]
+    [InlineData("f32")] [InlineData("int8")] [InlineData("ternary")] [InlineData("topk:0.2")]
+    public void Every_truncation_and_trailing_byte_is_refused_with_a_reason(string codec)
+    {
+        var bytes = Message(ExchangeCodec.Parse(codec));
+        for (int n = 0; n < bytes.Length; n++)
+            Assert.Throws<SwarmMessageException>(() => SwarmMessage.Decode(bytes.AsSpan(0, n), Learner.ModelId, Learner.ParameterCount));
+        Assert.Throws<SwarmMessageException>(() => SwarmMessage.Decode([.. bytes, 0], Learner.ModelId, Learner.ParameterCount));
+    }
+
+    [Fact]
+    public void Another_model_a_wrong_length_and_non_finite_values_are_refused()
+    {
+        var bytes = Message(ExchangeCodec.Float32);
+        Assert.Contains("not this swarm's model", Assert.Throws<SwarmMessageException>(() => SwarmMessage.Decode(bytes, Learner.ModelId + 1, Learner.ParameterCount)).Message);
+        Assert.Contains("parameters", Assert.Throws<SwarmMessageException>(() => SwarmMessage.Decode(bytes, Learner.ModelId, Learner.ParameterCount + 1)).Message);
+        var w = Learner.Initial();
+        w[5] = float.NaN;
+        Assert.Contains("diverged", Assert.Throws<SwarmMessageException>(() => Message(ExchangeCodec.Float32, w)).Message);
+        Assert.Contains("finite", Assert.Throws<SwarmMessageException>(() => SwarmMessage.Decode(WithNaN(bytes), Learner.ModelId, Learner.ParameterCount)).Message);
+        var bad = (byte[])bytes.Clone();
+        bad[0] = (byte)'X';
+        Assert.Contains("magic", Assert.Throws<SwarmMessageException>(() => SwarmMessage.Decode(bad, Learner.ModelId, Learner.ParameterCount)).Message);
+    }
+
+    [Fact]
+    public void Random_bytes_never_crash_the_decoder()
+    {
+        var rng = new Rng(11);
+        var good = Message(new ExchangeCodec(ExchangeCodec.Kind.TopK, 0.3f));
+        for (int trial = 0; trial < 2000; trial++)
+        {
+            var bytes = (byte[])good.Clone();
+            for (int k = 0; k < 3; k++) bytes[rng.NextInt(bytes.Length)] = (byte)rng.NextInt(256);
+            try { SwarmMessage.Decode(bytes, Learner.ModelId, Learner.ParameterCount); }
+            catch (SwarmMessageException) { }
+        }
+    }
+}
+
+public class GossipProtocolTests
+{
+    [Fact]
+    public void The_merge_is_age_weighted_over_the_values_sent_and_a_clip_bounds_a_step()
+    {
+        var initial = new float[4];
+        var m = new SwarmMessage(SwarmMessage.Type.Gossip, 0, "a", 3, 0, 4, [], ExchangeCodec.Float32, [1, 1, 1, 1], null);
+        var w = new float[4];
+        Assert.Equal(3, GossipNode.Merge(w, 1, m, initial, 0));
+        Assert.All(w, x => Assert.Equal(0.75f, x, 6)); // (1·0 + 3·1) / 4
+
+        var partial = m with { Values = [2f], Indices = [2] };
+        var v = new float[4];
+        GossipNode.Merge(v, 1, partial, initial, 0);
+        Assert.Equal([0, 0, 1.5f, 0], v);
+
+        var poisoned = m with { Values = [100, 100, 100, 100] };
+        var c = new float[4];
+        GossipNode.Merge(c, 1, poisoned, initial, clip: 2);
+        Assert.InRange(TensorPrimitives.Norm(c), 0, 2 * 0.75f + 1e-5f);
+    }
+
+    [Fact]
+    public void A_newscast_view_keeps_the_freshest_peers_up_to_its_capacity_and_never_itself()
+    {
+        var view = new NewscastView("me", 3);
+        view.Merge([new("a", 1), new("b", 5), new("me", 9), new("c", 2), new("d", 7), new("a", 8)]);
+        Assert.Equal(["a", "d", "b"], view.Peers.Select(p => p.Address).ToArray());
+        Assert.Equal(8, view.Peers[0].Timestamp);
+        view.Remove("d");
+        Assert.Equal(2, view.Peers.Count);
+        Assert.Equal("me", view.Outgoing(10)[^1].Address);
+    }
+
+    [Fact]
+    public void Median_and_trimmed_mean_resist_a_poisoned_update_that_moves_the_mean()
+    {
+        var honest = Enumerable.Range(0, 9).Select(i => ((float[])[1f + 0.01f * i, -1f], 1.0)).ToList();
+        var updates = honest.Append(([-1000f, 1000f], 1.0)).ToList();
+        var mean = Aggregation.Parse("mean", 0).Combine(updates);
+        Assert.True(mean[0] < -90);
+        foreach (var rule in new[] { "median", "trimmed:0.2" })
+        {
+            var robust = Aggregation.Parse(rule, 0).Combine(updates);
+            Assert.InRange(robust[0], 1f, 1.1f);
+            Assert.InRange(robust[1], -1.01f, -0.99f);
+        }
+        var clipped = Aggregation.Parse("mean", 1).Combine(updates);
+        Assert.InRange(TensorPrimitives.Norm(clipped), 0, 1 + 1e-5f);
+        var weighted = Aggregation.Parse("mean", 0).Combine([([0f], 1), ([4f], 3)]);
+        Assert.Equal(3f, weighted[0], 6);
+    }
+
+    [Fact]
+    public void A_huge_penalty_holds_the_weights_at_the_anchor_and_fedprox_slows_the_drift()
+    {
+        var data = BuiltinData.Digits();
+        var learner = LocalLearner.For(data, [16], 1);
+        var examples = Enumerable.Range(0, 200).ToArray();
+        var anchor = learner.Initial();
+        var held = learner.Initial();
+        learner.Train(held, data, examples, new LocalTraining(20, 16, 0.1f), new Rng(1), new Penalty(anchor, 1e9f));
+        for (int i = 0; i < held.Length; i++) Assert.Equal(anchor[i], held[i], 4);
+
+        float Drift(float mu)
+        {
+            var w = learner.Initial();
+            learner.Train(w, data, examples, new LocalTraining(20, 16, 0.1f), new Rng(1), mu > 0 ? new Penalty(anchor, mu) : null);
+            TensorPrimitives.Subtract(w, anchor, w);
+            return TensorPrimitives.Norm(w);
+        }
+        Assert.True(Drift(1f) < Drift(0f));
+    }
+
+    [Theory]
+    [InlineData("iid")] [InlineData("dirichlet:0.5")] [InlineData("classes:2")]
+    public void A_partition_gives_every_example_to_exactly_one_node(string spec)
+    {
+        var data = BuiltinData.Digits();
+        var shards = Partition.Parse(spec).Split(data, 30, new Rng(4));
+        Assert.Equal(30, shards.Length);
+        var all = shards.SelectMany(s => s).Order().ToArray();
+        Assert.Equal(Enumerable.Range(0, data.Count).ToArray(), all);
+        if (spec == "classes:2") Assert.All(shards, s => Assert.True(s.Select(i => data.Labels[i]).Distinct().Count() <= 2));
+    }
+
+    [Fact]
+    public void A_small_dirichlet_alpha_concentrates_each_node_on_few_classes()
+    {
+        var data = BuiltinData.Digits();
+        double Classes(string spec) => Partition.Parse(spec).Split(data, 20, new Rng(2))
+            .Where(s => s.Length > 0)
+            .Average(s => s.GroupBy(i => data.Labels[i]).Count(g => g.Count() >= 0.1 * s.Length));
+        Assert.True(Classes("dirichlet:0.1") < Classes("dirichlet:100") - 3, $"{Classes("dirichlet:0.1")} vs {Classes("dirichlet:100")}");
+        Assert.Throws<ColdmindException>(() => Partition.Parse("dirichlet:-1"));
+    }
+
+    [Fact]
+    public void Churn_sessions_keep_nodes_offline_the_asked_fraction_and_a_trace_is_followed()
+    {
+        var churn = Churn.Sessions(0.5, 100);
+        var rng = new Rng(3);
+        double offline = 0, horizon = 100_000;
+        for (int node = 0; node < 50; node++)
+        {
+            var (on, toggles) = churn.Schedule(node, horizon, rng);
+            double last = 0;
+            bool state = on;
+            foreach (double t in toggles.Append(horizon)) { if (!state) offline += t - last; last = t; state = !state; }
+        }
+        Assert.InRange(offline / (50 * horizon), 0.45, 0.55);
+
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("trace.csv"), "node,from,until\n1,0,10\n1,5,20\n1,30,40\n");
+        var trace = Churn.FromTrace(dir.File("trace.csv"), 4);
+        var (online, traced) = trace.Schedule(1, 100, rng);
+        Assert.True(online);
+        Assert.Equal([20, 30, 40], traced);
+        Assert.True(trace.Schedule(2, 100, rng).OnlineAtStart);
+        File.WriteAllText(dir.File("bad.csv"), "1,5,2\n");
+        Assert.Contains("bad.csv:1", Assert.Throws<ColdmindException>(() => Churn.FromTrace(dir.File("bad.csv"), 4)).Message);
+    }
+}
+
+public class SwarmSimulatorTests
+{
+    private static readonly DataSplits Digits = BuiltinData.Load("digits");
+
+    private static SwarmResult Simulate(SwarmOptions o) => new SwarmSimulator(o, Digits.Train, Digits.Test).Run("digits");
+
+    private static readonly SwarmOptions Small = new() { Nodes = 20, Rounds = 40, Local = new LocalTraining(5, 16, 0.2f), EvalNodes = 20, EvalExamples = 200 };
+
+    [Fact]
+    public void The_same_seed_gives_the_same_run()
+    {
+        var a = Simulate(Small with { Churn = Churn.Sessions(0.3, 50), LossRate = 0.1, Codec = ExchangeCodec.Parse("int8") });
+        var b = Simulate(Small with { Churn = Churn.Sessions(0.3, 50), LossRate = 0.1, Codec = ExchangeCodec.Parse("int8") });
+        Assert.Equal(a.BytesSent, b.BytesSent);
+        Assert.Equal(a.FinalNodeAccuracies, b.FinalNodeAccuracies);
+        Assert.Equal(a.Curve.Select(p => p.Mean), b.Curve.Select(p => p.Mean));
+        Assert.True(a.MessagesLost > 0);
+    }
+
+    [Theory]
+    [InlineData("gossip", "iid", 0.0, 0.88)]
+    [InlineData("fedavg", "iid", 0.0, 0.88)]
+    [InlineData("gossip", "dirichlet:0.5", 0.5, 0.65)]
+    [InlineData("fedavg", "dirichlet:0.5", 0.5, 0.75)]
+    public void Both_protocols_learn_digits_across_nodes_with_non_iid_data_and_churn(string protocol, string partition, double churn, double floor)
+    {
+        var r = Simulate(Small with { Protocol = protocol, Partition = Partition.Parse(partition), Churn = Churn.Sessions(churn, 100), Rounds = protocol == "gossip" ? 60 * (churn > 0 ? 2 : 1) : 150 });
+        Assert.True(r.FinalMeanAccuracy > floor, $"{protocol} {partition} churn {churn}: {r.FinalMeanAccuracy:P2}");
+        Assert.True(r.Curve[0].Mean < 0.3, "the nodes start untrained");
+        Assert.True(r.BytesSent > 0 && r.Messages > 0);
+    }
+
+    [Fact]
+    public void Int8_exchange_sends_a_quarter_of_the_bytes_and_learns_as_well()
+    {
+        var f32 = Simulate(Small);
+        var int8 = Simulate(Small with { Codec = ExchangeCodec.Parse("int8") });
+        Assert.InRange((double)int8.BytesSent / f32.BytesSent, 0.25, 0.32);
+        Assert.InRange(int8.FinalMeanAccuracy, f32.FinalMeanAccuracy - 0.03, 1);
+    }
+
+    [Fact]
+    public void A_median_coordinator_survives_byzantine_clients_that_wreck_the_mean()
+    {
+        var attacked = Small with { Protocol = "fedavg", Rounds = 100, Byzantine = 0.2, ClientFraction = 0.5 };
+        var mean = Simulate(attacked);
+        var median = Simulate(attacked with { Aggregation = Aggregation.Parse("median", 0) });
+        Assert.True(median.FinalMeanAccuracy > 0.85, $"median: {median.FinalMeanAccuracy:P2}");
+        Assert.True(mean.FinalMeanAccuracy < median.FinalMeanAccuracy - 0.2, $"mean {mean.FinalMeanAccuracy:P2} vs median {median.FinalMeanAccuracy:P2}");
+    }
+
+    [Fact]
+    public void A_byte_budget_stops_the_run()
+    {
+        var r = Simulate(Small with { MaxBytes = 200_000 });
+        Assert.InRange(r.BytesSent, 200_000, 200_000 + 2 * 10_000);
+        Assert.True(r.RoundsDone < Small.Rounds);
+    }
+
+    [Fact]
+    public void Swarm_cli_prints_the_promised_json_and_refuses_bad_flags()
+    {
+        using var dir = new TempDir();
+        var (exit, stdout, stderr) = CliTests.Run("swarm", "--nodes", "12", "--rounds", "10", "--protocol", "gossip,fedavg", "--lr", "0.2", "--json", "--report", dir.File("r.html"));
+        Assert.True(exit == 0, stderr);
+        using var json = System.Text.Json.JsonDocument.Parse(stdout);
+        Assert.Equal(12, json.RootElement.GetProperty("nodes").GetInt32());
+        var runs = json.RootElement.GetProperty("runs").EnumerateArray().ToArray();
+        Assert.Equal(2, runs.Length);
+        foreach (var run in runs)
+        {
+            Assert.InRange(run.GetProperty("final_mean_accuracy").GetDouble(), 0.3, 1);
+            Assert.True(run.GetProperty("bytes_sent").GetInt64() > 0);
+        }
+        // the second run stops at the first run's byte budget
+        Assert.InRange(runs[1].GetProperty("bytes_sent").GetInt64(), runs[0].GetProperty("bytes_sent").GetInt64(), runs[0].GetProperty("bytes_sent").GetInt64() * 11 / 10);
+        Assert.Contains("<svg", File.ReadAllText(dir.File("r.html")));
+
+        foreach (var (args, expected) in new (string[], string)[]
+        {
+            (["--nodes", "1"], "--nodes"), (["--partition", "dirichlet:0"], "--partition"), (["--compress", "topk:2"], "--compress"),
+            (["--protocol", "raft"], "--protocol"), (["--churn", "1"], "--churn"), (["--aggregate", "trimmed:0.7"], "--aggregate"),
+        })
+        {
+            var (badExit, _, badErr) = CliTests.Run(["swarm", .. args]);
+            Assert.Equal(1, badExit);
+            Assert.Contains(expected, badErr);
+            Assert.Single(badErr.Trim().Split('\n'));
+        }
+    }
+}
+
+public class ContinualLearningTests
+{
+    [Fact]
+    public void Replay_keeps_much_of_the_first_task_that_plain_fine_tuning_forgets_and_ewc_keeps_more()
+    {
+        var splits = BuiltinData.Load("digits");
+        var first = new HashSet<int> { 0, 1, 2, 3, 4 };
+        var train = splits.Train;
+        var a = Enumerable.Range(0, train.Count).Where(i => first.Contains(train.Labels[i])).ToArray();
+        var b = Enumerable.Range(0, train.Count).Where(i => !first.Contains(train.Labels[i])).ToArray();
+        var results = ContinualLearning.Run(LocalLearner.For(train, [32], 0), train, a, b, splits.Test, first,
+            new ContinualOptions(Epochs: 5, BatchSize: 16, LearningRate: 0.1f, EwcStrength: 100, ReplayExamples: 100, FisherExamples: 200)).ToDictionary(r => r.Method);
+        string all = string.Join("; ", results.Values.Select(r => $"{r.Method}: {r.FirstBefore:P1} → {r.FirstAfter:P1}, second {r.Second:P1}, both {r.Both:P1}"));
+        Assert.True(results["fine-tuning"].FirstBefore > 0.9, all);
+        Assert.True(results["fine-tuning"].Forgetting > 0.5, all);
+        Assert.True(results["replay"].Forgetting < results["fine-tuning"].Forgetting - 0.5, all);
+        Assert.True(results["replay"].Both > results["fine-tuning"].Both + 0.3, all);
+        Assert.True(results["EWC + replay"].Forgetting < results["replay"].Forgetting, all); // the Fisher pull keeps more of task 1
+    }
+}
+
+/// <summary>Real `coldmind node` processes on loopback.</summary>
+public class SwarmNodeProcessTests
+{
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    private sealed class NodeProcess(Process process)
+    {
+        public Process Process { get; } = process;
+        public System.Text.StringBuilder Log { get; } = new();
+        public string Output = "";
+    }
+
+    private static NodeProcess Start(string address, string peers, int shard, int count, string key, string checkpoint, int cycles)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "Coldmind.Cli.dll");
+        var psi = new ProcessStartInfo("dotnet", [dll, "node", "--listen", address, "--peers", peers, "--shard", $"{shard}/{count}", "--key-file", key,
+            "--checkpoint", checkpoint, "--period", "0.25", "--cycles", cycles.ToString(System.Globalization.CultureInfo.InvariantCulture), "--linger", "3", "--json"])
+            { RedirectStandardOutput = true, RedirectStandardError = true };
+        var node = new NodeProcess(Process.Start(psi)!);
+        node.Process.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (node.Log) node.Log.AppendLine(e.Data); };
+        node.Process.OutputDataReceived += (_, e) => { if (e.Data != null) node.Output += e.Data; };
+        node.Process.BeginErrorReadLine();
+        node.Process.BeginOutputReadLine();
+        return node;
+    }
+
+    private static double CheckpointAge(string path) =>
+        double.Parse(Safetensors.Read(path).Metadata["coldmind.swarm.age"], System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task Eight_nodes_converge_two_restart_from_their_checkpoints_and_bad_messages_are_rejected_and_logged()
+    {
+        using var dir = new TempDir();
+        string key = dir.File("key");
+        File.WriteAllText(key, "the swarm's shared key, long enough");
+        const int count = 8, cycles = 50;
+        var addresses = Enumerable.Range(0, count).Select(_ => $"127.0.0.1:{FreePort()}").ToArray();
+        // each node starts knowing only its two ring neighbours; peer sampling finds the rest
+        string Peers(int i) => $"{addresses[(i + 1) % count]},{addresses[(i + count - 1) % count]}";
+        var nodes = Enumerable.Range(0, count).Select(i => Start(addresses[i], Peers(i), i, count, key, dir.File($"n{i}.st"), cycles)).ToArray();
+        try
+        {
+            // hostile traffic to node 0 while the swarm runs
+            await Task.Delay(TimeSpan.FromSeconds(5));
+            using var http = new HttpClient();
+            var learner = LocalLearner.For(BuiltinData.Load("digits").Train, [32], 0);
+            var good = new GossipNode("127.0.0.1:1", learner.Initial(), 1, 4).Message(learner, ExchangeCodec.Float32, 0);
+            var wrongKey = new MessageAuth("another key, also long enough"u8.ToArray());
+            var auth = MessageAuth.FromKeyFile(key);
+            async Task<HttpStatusCode> Post(byte[] body, MessageAuth signer)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{addresses[0]}{SwarmNode.GossipPath}") { Content = new ByteArrayContent(body) };
+                request.Headers.ExpectContinue = true; // an oversized body is refused before it is sent
+                request.Headers.TryAddWithoutValidation(MessageAuth.Header, signer.Sign($"POST {SwarmNode.GossipPath}", body));
+                using var response = await http.SendAsync(request);
+                return response.StatusCode;
+            }
+            Assert.Equal(HttpStatusCode.Unauthorized, await Post(good, wrongKey));
+            Assert.Equal(HttpStatusCode.BadRequest, await Post(good[..^7], auth));
+            Assert.Equal(HttpStatusCode.BadRequest, await Post(SwarmMessageTests.WithNaN(good), auth));
+            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, await Post(new byte[200_000], auth));
+
+            // kill two nodes mid-run, then restart them from their checkpoints
+            var killed = new[] { 2, 5 };
+            foreach (int i in killed) nodes[i].Process.Kill();
+            foreach (int i in killed) await nodes[i].Process.WaitForExitAsync();
+            var agesAtKill = killed.ToDictionary(i => i, i => CheckpointAge(dir.File($"n{i}.st")));
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            foreach (int i in killed) nodes[i] = Start(addresses[i], Peers(i), i, count, key, dir.File($"n{i}.st"), cycles);
+
+            foreach (var n in nodes) await n.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(3));
+            await Task.Delay(200);
+            var summaries = nodes.Select(n => System.Text.Json.JsonDocument.Parse(n.Output).RootElement).ToArray();
+            foreach (int i in killed)
+            {
+                Assert.True(summaries[i].GetProperty("resumed").GetBoolean());
+                Assert.Contains("resumed from", nodes[i].Log.ToString());
+                Assert.True(agesAtKill[i] > 0, "the node had learnt before it was killed");
+                Assert.True(summaries[i].GetProperty("age").GetDouble() >= agesAtKill[i], "nothing learnt before the kill was lost");
+                Assert.Equal(cycles, summaries[i].GetProperty("cycles").GetInt32());
+            }
+            var accuracies = summaries.Select(s => s.GetProperty("test_accuracy").GetDouble()).ToArray();
+            Assert.True(accuracies.Average() > 0.88, $"mean accuracy {accuracies.Average():P2}: {string.Join(", ", accuracies.Select(a => a.ToString("P1")))}");
+            Assert.True(accuracies.Min() > 0.8, $"worst node {accuracies.Min():P2}");
+            Assert.True(summaries.All(s => s.GetProperty("received").GetInt64() > 0), "every node received models");
+
+            string log0 = nodes[0].Log.ToString();
+            Assert.Equal(4, summaries[0].GetProperty("rejected").GetInt64());
+            Assert.Contains("bad signature", log0);
+            Assert.Contains("finite", log0);
+            Assert.Contains("ends early", log0);
+            Assert.Contains("over", log0);
+        }
+        finally
+        {
+            foreach (var n in nodes) if (!n.Process.HasExited) n.Process.Kill();
+        }
+    }
+
+    [Fact]
+    public void A_node_refuses_a_bad_shard_a_short_key_and_a_foreign_checkpoint_in_one_line()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("short"), "short");
+        File.WriteAllText(dir.File("key"), "a long enough shared key");
+        var (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "8/8", "--key-file", dir.File("key"));
+        Assert.Equal(1, exit);
+        Assert.Contains("--shard", err);
+        (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("short"));
+        Assert.Equal(1, exit);
+        Assert.Contains("at least 16", err);
+        Safetensors.Write(dir.File("ck.st"), [("weights", Coldmind.Tensors.Tensor.Zeros(3))], new Dictionary<string, string> { ["coldmind.swarm.model_id"] = "1", ["coldmind.swarm.age"] = "0", ["coldmind.swarm.cycle"] = "0", ["coldmind.swarm.view"] = "[]" });
+        (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--checkpoint", dir.File("ck.st"));
+        Assert.Equal(1, exit);
+        Assert.Contains("another model", err);
+        Assert.Single(err.Trim().Split('\n'));
+    }
+}
