@@ -40,10 +40,8 @@ public static class ContinualLearning
 
         stage?.Invoke("first task");
         var afterFirst = learner.Initial();
-        var reservoir = new int[Math.Min(o.ReplayExamples, first.Length)];
-        long seen = 0;
-        for (int e = 0; e < o.Epochs; e++)
-            learner.TrainOn(afterFirst, train, Batches(first, o.BatchSize, rng).Select(b => { foreach (int i in b) Remember(reservoir, ref seen, i, rng); return b; }), o.LearningRate);
+        for (int e = 0; e < o.Epochs; e++) learner.TrainOn(afterFirst, train, Batches(first, o.BatchSize, rng), o.LearningRate);
+        var reservoir = Reservoir(first, o.ReplayExamples, rng);
         float firstBefore = learner.Accuracy(afterFirst, testFirst);
         stage?.Invoke("Fisher information");
         var sample = first.ToArray();
@@ -65,17 +63,19 @@ public static class ContinualLearning
         return results;
     }
 
-    /// <summary>Reservoir sampling (Vitter's algorithm R): after n examples each is in the buffer with probability size/n.</summary>
-    private static void Remember(int[] reservoir, ref long seen, int example, Rng rng)
+    /// <summary>
+    /// Reservoir sampling (Vitter's algorithm R) over the task's examples as a stream: a device that cannot keep its
+    /// data keeps <paramref name="size"/> of it, each example with the same probability.
+    /// </summary>
+    private static int[] Reservoir(int[] stream, int size, Rng rng)
     {
-        if (reservoir.Length == 0) return;
-        if (seen < reservoir.Length) reservoir[seen] = example;
-        else
+        var reservoir = new int[Math.Min(size, stream.Length)];
+        for (int seen = 0; seen < stream.Length; seen++)
         {
-            long j = (long)(rng.NextDouble() * (seen + 1));
-            if (j < reservoir.Length) reservoir[j] = example;
+            int j = seen < reservoir.Length ? seen : rng.NextInt(seen + 1);
+            if (j < reservoir.Length) reservoir[j] = stream[seen];
         }
-        seen++;
+        return reservoir;
     }
 
     private static IEnumerable<int[]> Batches(int[] examples, int size, Rng rng)

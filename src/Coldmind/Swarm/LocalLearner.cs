@@ -70,20 +70,19 @@ public sealed class LocalLearner
     public ReadOnlySpan<float> InitialWeights => _initial;
 
     /// <summary>
-    /// <paramref name="steps"/> SGD steps on mini-batches drawn from <paramref name="examples"/> (indices into
+    /// <see cref="LocalTraining.Steps"/> SGD steps on mini-batches drawn from <paramref name="examples"/> (indices into
     /// <paramref name="data"/>), updating <paramref name="weights"/> in place; returns the mean loss.
     /// </summary>
-    public float Train(float[] weights, Dataset data, ReadOnlySpan<int> examples, LocalTraining o, Rng rng, Penalty? penalty = null, int steps = -1)
+    public float Train(float[] weights, Dataset data, ReadOnlySpan<int> examples, LocalTraining o, Rng rng, Penalty? penalty = null)
     {
         if (examples.Length == 0) return float.NaN;
         Load(weights);
         _model.Train();
-        steps = steps < 0 ? o.Steps : steps;
         int b = Math.Min(o.BatchSize, examples.Length);
         var pool = examples.ToArray();
         var batch = new int[b];
         double lossSum = 0;
-        for (int s = 0; s < steps; s++)
+        for (int s = 0; s < o.Steps; s++)
         {
             for (int i = 0; i < b; i++) // a partial Fisher–Yates shuffle: b distinct examples
             {
@@ -98,7 +97,7 @@ public sealed class LocalLearner
             Step(o.LearningRate, penalty);
         }
         Store(weights);
-        return (float)(lossSum / steps);
+        return (float)(lossSum / o.Steps);
     }
 
     /// <summary>Mini-batch steps through the given batches in order (continual learning mixes its own batches).</summary>
@@ -170,13 +169,6 @@ public sealed class LocalLearner
         }
         double mean = fisher.Average();
         return fisher.Select(f => mean > 0 ? (float)(f / mean) : 0f).ToArray();
-    }
-
-    /// <summary>Logits of every example of <paramref name="data"/> under <paramref name="weights"/>.</summary>
-    public float[] Logits(ReadOnlySpan<float> weights, Dataset data)
-    {
-        Load(weights);
-        return Trainer.Logits(_model, data);
     }
 
     public float Accuracy(ReadOnlySpan<float> weights, Dataset data)

@@ -71,7 +71,7 @@ public sealed record SwarmResult(
     SwarmOptions Options, string Data, int ParameterCount, IReadOnlyList<SwarmPoint> Curve,
     float FinalMeanAccuracy, float FinalP10, float FinalP90, float[] FinalNodeAccuracies,
     long BytesSent, long Messages, long MessagesLost, long MessagesRejected, long RoundsDone, double SimulatedSeconds, double WallSeconds,
-    long StateBytesPerNode, double ManagedBytesPerNode, int[] ShardSizes);
+    long StateBytesPerNode, double ManagedBytesPerNode);
 
 /// <summary>
 /// A deterministic discrete-event simulation of a swarm on one machine: every node's model, data shard, peer view,
@@ -121,8 +121,6 @@ public sealed class SwarmSimulator
         _testSample = test.Subset(testOrder[..Math.Min(options.EvalExamples, test.Count)]);
     }
 
-    public LocalLearner Learner => _learner;
-
     public SwarmResult Run(string dataName, Action<double>? progress = null)
     {
         var wall = Stopwatch.StartNew();
@@ -157,7 +155,7 @@ public sealed class SwarmSimulator
         var final = Accuracies(models, _test);
         var (mean, p10, p90) = Summary(final);
         return new SwarmResult(_o, dataName, _learner.ParameterCount, curve, mean, p10, p90, final, _bytes, _messages, _lost, _rejected, rounds, _now,
-            wall.Elapsed.TotalSeconds, stateBytes + _shards.Sum(s => (long)s.Length) * 4 / _o.Nodes, managedPerNode, _shards.Select(s => s.Length).ToArray());
+            wall.Elapsed.TotalSeconds, stateBytes + _shards.Sum(s => (long)s.Length) * 4 / _o.Nodes, managedPerNode);
     }
 
     private (GossipNode[] Nodes, long Cycles) RunGossip(List<SwarmPoint> curve, int evalEvery, Action<double>? progress)
