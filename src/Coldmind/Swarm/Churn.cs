@@ -58,17 +58,20 @@ public sealed class Churn
         return new(double.NaN, double.NaN, trace, $"trace {Path.GetFileName(path)} ({trace.Count} nodes listed)");
     }
 
-    /// <summary>Whether <paramref name="node"/> is online at time 0, and the times at which it toggles, in order, up to <paramref name="horizon"/>.</summary>
-    public (bool OnlineAtStart, List<double> Toggles) Schedule(int node, double horizon, Rng rng)
+    /// <summary>
+    /// Whether <paramref name="node"/> is online at time 0, and the times at which it toggles, in order: a finite list
+    /// for a trace, an endless lazy sequence for sessions (drawn from <paramref name="rng"/> as it is read).
+    /// </summary>
+    public (bool OnlineAtStart, IEnumerable<double> Toggles) Schedule(int node, Rng rng)
     {
-        var toggles = new List<double>();
         if (_trace != null)
         {
-            if (!_trace.TryGetValue(node, out var intervals)) return (true, toggles);
+            if (!_trace.TryGetValue(node, out var intervals)) return (true, []);
             var merged = new List<(double From, double Until)>(); // sorted; overlapping or touching intervals join
             foreach (var (from, until) in intervals)
                 if (merged.Count > 0 && from <= merged[^1].Until) merged[^1] = (merged[^1].From, Math.Max(merged[^1].Until, until));
                 else merged.Add((from, until));
+            var toggles = new List<double>();
             foreach (var (from, until) in merged)
             {
                 if (from > 0) toggles.Add(from);
@@ -76,18 +79,18 @@ public sealed class Churn
             }
             return (merged[0].From == 0, toggles);
         }
-        if (OfflineFraction == 0) return (true, toggles);
-        double offlineMean = SessionSeconds * OfflineFraction / (1 - OfflineFraction);
+        if (OfflineFraction == 0) return (true, []);
         bool on = rng.NextDouble() >= OfflineFraction;
-        double t = 0;
-        bool state = on;
-        while (true)
+        return (on, Sessions(on, rng));
+    }
+
+    private IEnumerable<double> Sessions(bool online, Rng rng)
+    {
+        double offlineMean = SessionSeconds * OfflineFraction / (1 - OfflineFraction);
+        for (double t = 0; ; online = !online)
         {
-            t += -Math.Log(1 - rng.NextDouble()) * (state ? SessionSeconds : offlineMean);
-            if (t >= horizon) break;
-            toggles.Add(t);
-            state = !state;
+            t += -Math.Log(1 - rng.NextDouble()) * (online ? SessionSeconds : offlineMean);
+            yield return t;
         }
-        return (on, toggles);
     }
 }

@@ -90,6 +90,7 @@ public sealed class SwarmSimulator
     private readonly int[][] _shards;
     private readonly bool[] _online, _slow, _byzantine;
     private readonly int[] _session;
+    private readonly IEnumerator<double>[] _toggles;
     private readonly int[] _evalNodes;
     private readonly PriorityQueue<Event, (double, long)> _queue = new();
     private readonly Rng _rng;
@@ -108,6 +109,7 @@ public sealed class SwarmSimulator
         int n = options.Nodes;
         _online = new bool[n];
         _session = new int[n];
+        _toggles = new IEnumerator<double>[n];
         _slow = new bool[n];
         _byzantine = new bool[n];
         var roles = _rng.Fork();
@@ -125,13 +127,13 @@ public sealed class SwarmSimulator
     {
         var wall = Stopwatch.StartNew();
         long managedBefore = GC.GetTotalMemory(true);
-        double horizon = _o.Protocol == "gossip" ? _o.Rounds * _o.Period : _o.Rounds * _o.Period * (_o.RoundTimeoutPeriods + 1);
         var churnRng = _rng.Fork();
         for (int i = 0; i < _o.Nodes; i++)
         {
-            var (on, toggles) = _o.Churn.Schedule(i, horizon, churnRng);
+            var (on, toggles) = _o.Churn.Schedule(i, churnRng);
             _online[i] = on;
-            foreach (double t in toggles) Schedule(t, new Event(EventKind.Toggle, i, null, 0));
+            _toggles[i] = toggles.GetEnumerator();
+            NextToggle(i);
         }
         var curve = new List<SwarmPoint>();
         int evalEvery = Math.Max(1, _o.Rounds / _o.EvalPoints);
@@ -187,8 +189,7 @@ public sealed class SwarmSimulator
             switch (e.Kind)
             {
                 case EventKind.Toggle:
-                    _online[e.Node] = !_online[e.Node];
-                    _session[e.Node]++;
+                    Toggle(e.Node);
                     break;
                 case EventKind.Wake:
                     Schedule(_now + _o.Period * (_slow[e.Node] ? _o.SlowFactor : 1), e);
@@ -234,8 +235,7 @@ public sealed class SwarmSimulator
             switch (e.Kind)
             {
                 case EventKind.Toggle:
-                    _online[e.Node] = !_online[e.Node];
-                    _session[e.Node]++;
+                    Toggle(e.Node);
                     break;
                 case EventKind.RoundStart:
                 {
@@ -287,6 +287,19 @@ public sealed class SwarmSimulator
         }
         if (curve[^1].Round != coordinator.Round || curve[^1].Bytes != _bytes) Evaluate(curve, held, coordinator.Round);
         return (held, coordinator.Round);
+    }
+
+    private void Toggle(int node)
+    {
+        _online[node] = !_online[node];
+        _session[node]++;
+        NextToggle(node);
+    }
+
+    /// <summary>Schedules the node's next online/offline switch (sessions are drawn lazily, one at a time).</summary>
+    private void NextToggle(int node)
+    {
+        if (_toggles[node].MoveNext()) Schedule(_toggles[node].Current, new Event(EventKind.Toggle, node, null, 0));
     }
 
     private void Send(byte[] message, int to, Rng rng)
