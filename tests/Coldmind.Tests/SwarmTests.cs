@@ -389,7 +389,12 @@ public class ContinualLearningTests
     }
 }
 
+/// <summary>Eight processes load both cores: they run alone, so other tests' servers are not starved into timeouts.</summary>
+[CollectionDefinition("Node processes", DisableParallelization = true)]
+public class NodeProcessCollection;
+
 /// <summary>Real `coldmind node` processes on loopback.</summary>
+[Collection("Node processes")]
 public class SwarmNodeProcessTests
 {
     private static int FreePort()
