@@ -67,6 +67,10 @@ internal static class CommonOptions
             });
     }
 
+    /// <summary>--hidden of a swarm model: sizes such as 64,32, or none (softmax regression).</summary>
+    public static int[] ParseHidden(string text) =>
+        text.Trim().Equals("none", StringComparison.OrdinalIgnoreCase) ? [] : ParseSizes(text, "--hidden");
+
     public static int[] ParseSizes(string text, string option)
     {
         var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

@@ -35,8 +35,7 @@ internal static class ContinualCommand
             var train = splits.Train;
             int[] firstTask = Enumerable.Range(0, train.Count).Where(i => firstClasses.Contains(train.Labels[i])).ToArray();
             int[] secondTask = Enumerable.Range(0, train.Count).Where(i => !firstClasses.Contains(train.Labels[i])).ToArray();
-            string hiddenText = r.GetValue(hidden)!;
-            var learner = LocalLearner.For(train, hiddenText.Trim().Equals("none", StringComparison.OrdinalIgnoreCase) ? [] : CommonOptions.ParseSizes(hiddenText, "--hidden"), r.GetValue(seed));
+            var learner = LocalLearner.For(train, CommonOptions.ParseHidden(r.GetValue(hidden)!), r.GetValue(seed));
             var options = new ContinualOptions(r.GetValue(epochs), r.GetValue(batch), r.GetValue(lr), r.GetValue(ewc), r.GetValue(replay), r.GetValue(fisherExamples), r.GetValue(seed));
             IReadOnlyList<ContinualResult> results = null!;
             CommonOptions.WithProgress("two tasks", 6, r.GetValue(json), tick => results = ContinualLearning.Run(learner, train, firstTask, secondTask, splits.Test, firstClasses, options, _ => tick()));

@@ -45,12 +45,10 @@ internal static class NodeCommand
             local.Validate();
             if (r.GetValue(cycles) < 1 || !(r.GetValue(period) > 0) || !(r.GetValue(linger) >= 0)) throw new ColdmindException("--cycles must be at least 1, --period positive and --linger non-negative.");
             if (r.GetValue(clip) < 0) throw new ColdmindException($"--clip must not be negative, got {r.GetValue(clip)}.");
-            string hiddenText = r.GetValue(hidden)!;
-            int[] hiddenSizes = hiddenText.Trim().Equals("none", StringComparison.OrdinalIgnoreCase) ? [] : CommonOptions.ParseSizes(hiddenText, "--hidden");
             ulong s = r.GetValue(seed);
             var splits = BuiltinData.Load(r.GetValue(data)!, s, r.GetValue(label));
             var shards = Partition.Parse(r.GetValue(partition)!).Split(splits.Train, count, new Rng(s ^ 0x5_4A_2D));
-            var learner = LocalLearner.For(splits.Train, hiddenSizes, s);
+            var learner = LocalLearner.For(splits.Train, CommonOptions.ParseHidden(r.GetValue(hidden)!), s);
             var peerList = r.GetValue(peers)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             foreach (var p in peerList) EscalationServer.ParseEndpoint(p);
             int maxBytes = r.GetValue(maxMessage) is > 0 and var m ? m : learner.ParameterCount * 4 + SwarmMessage.MaxView * 300 + 4096;

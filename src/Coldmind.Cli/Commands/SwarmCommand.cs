@@ -58,7 +58,6 @@ internal static class SwarmCommand
         {
             string dataSpec = r.GetValue(data)!;
             int n = r.GetValue(nodes);
-            string hiddenText = r.GetValue(hidden)!;
             var baseOptions = new SwarmOptions
             {
                 Nodes = n,
@@ -79,7 +78,7 @@ internal static class SwarmCommand
                 ClientFraction = r.GetValue(clients),
                 Proximal = r.GetValue(prox),
                 Byzantine = r.GetValue(byzantine),
-                Hidden = hiddenText.Trim().Equals("none", StringComparison.OrdinalIgnoreCase) ? [] : CommonOptions.ParseSizes(hiddenText, "--hidden"),
+                Hidden = CommonOptions.ParseHidden(r.GetValue(hidden)!),
                 Seed = r.GetValue(seed),
                 EvalNodes = r.GetValue(evalNodes),
                 EvalExamples = r.GetValue(evalExamples),
@@ -138,7 +137,7 @@ internal static class SwarmCommand
         var learner = LocalLearner.For(train, o.Hidden, o.Seed);
         var zeros = new float[learner.ParameterCount];
         int Bytes(ExchangeCodec codec) => SwarmMessage.Encode(SwarmMessage.Type.Gossip, 0, "n00000", 0, 0,
-            Enumerable.Range(0, o.ViewSize + 1).Select(i => new PeerDescriptor("n00000", 0)).ToArray(), codec, zeros).Bytes.Length;
+            Enumerable.Range(0, o.ViewSize + 1).Select(i => new PeerDescriptor("n00000", 0)).ToArray(), codec, zeros).Length;
         double activity = (1 - (double.IsNaN(o.Churn.OfflineFraction) ? 0 : o.Churn.OfflineFraction)) * (1 - o.LossRate);
         double perRound = o.Protocol == "gossip"
             ? o.Nodes * Bytes(o.Codec) * (1 - o.SlowFraction * (1 - 1 / o.SlowFactor)) * activity

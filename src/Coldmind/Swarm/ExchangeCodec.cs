@@ -158,18 +158,6 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
         }
     }
 
-    /// <summary>The dense vector a message decodes to (unsent values are 0).</summary>
-    public float[] RoundTrip(ReadOnlySpan<float> v)
-    {
-        var bytes = new List<byte>();
-        Encode(v, bytes);
-        Decode(bytes.ToArray(), v.Length, out var values, out var indices);
-        if (indices == null) return values;
-        var dense = new float[v.Length];
-        for (int i = 0; i < indices.Length; i++) dense[indices[i]] = values[i];
-        return dense;
-    }
-
     private int KeptCount(int length) => Math.Clamp((int)MathF.Round(Fraction * length), Math.Min(1, length), length);
 
     /// <summary>Indices of the <paramref name="k"/> values largest in magnitude, ascending (ties: the lower index).</summary>

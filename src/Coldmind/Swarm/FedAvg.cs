@@ -84,7 +84,8 @@ public sealed class FedAvgCoordinator(LocalLearner learner, Aggregation aggregat
     {
         var delta = new float[Global.Length];
         TensorPrimitives.Subtract(Global, learner.InitialWeights, delta);
-        var (bytes, decoded) = SwarmMessage.Encode(SwarmMessage.Type.Global, learner.ModelId, address, 0, Round, [], DownlinkCodec(exchange), delta);
+        var bytes = SwarmMessage.Encode(SwarmMessage.Type.Global, learner.ModelId, address, 0, Round, [], DownlinkCodec(exchange), delta);
+        var decoded = SwarmMessage.Decode(bytes, learner.ModelId, Global.Length).DenseValues(); // once for all the round's clients
         TensorPrimitives.Add(decoded, learner.InitialWeights, decoded);
         return (bytes, decoded);
     }
@@ -118,8 +119,8 @@ public sealed class FedAvgCoordinator(LocalLearner learner, Aggregation aggregat
         TensorPrimitives.Subtract(w, global, delta);
         if (poison) TensorPrimitives.Multiply(delta, -10f, delta);
         var intended = feedback?.WithResidual(delta) ?? delta;
-        var (bytes, decoded) = SwarmMessage.Encode(SwarmMessage.Type.Update, learner.ModelId, client, 0, round, [], codec, intended);
-        feedback?.Sent(intended, decoded);
+        var bytes = SwarmMessage.Encode(SwarmMessage.Type.Update, learner.ModelId, client, 0, round, [], codec, intended);
+        feedback?.Sent(intended, SwarmMessage.Decode(bytes, learner.ModelId, w.Length).DenseValues());
         return bytes;
     }
 }

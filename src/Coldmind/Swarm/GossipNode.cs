@@ -28,13 +28,13 @@ public sealed class GossipNode
         View = new NewscastView(address, viewSize);
     }
 
-    /// <summary>The model message for a peer, and the bytes' size; <paramref name="poison"/> makes it a Byzantine node's (its change from the initial weights, reversed and ×10).</summary>
+    /// <summary>The model message for a peer; <paramref name="poison"/> makes it a Byzantine node's (its change from the initial weights, reversed and ×10).</summary>
     public byte[] Message(LocalLearner learner, ExchangeCodec codec, long now, bool poison = false)
     {
         var delta = new float[Weights.Length];
         TensorPrimitives.Subtract(Weights, learner.InitialWeights, delta);
         if (poison) TensorPrimitives.Multiply(delta, -10f, delta);
-        return SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(now), codec, delta).Bytes;
+        return SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(now), codec, delta);
     }
 
     /// <summary>Merges a validated gossip message, then trains on <paramref name="examples"/> (indices into <paramref name="data"/>).</summary>

@@ -34,9 +34,6 @@ public sealed class LocalLearner
     private readonly Tensor[] _parameters;
     private readonly float[] _initial;
 
-    public int Inputs { get; }
-    public IReadOnlyList<int> Hidden { get; }
-    public int Classes { get; }
     public int ParameterCount { get; }
     public ulong Seed { get; }
 
@@ -47,9 +44,6 @@ public sealed class LocalLearner
     {
         if (inputs < 1 || classes < 2) throw new ColdmindException($"A swarm model needs inputs and at least 2 classes, got {inputs} inputs and {classes} classes.");
         if (hidden.Any(h => h < 1)) throw new ColdmindException($"--hidden sizes must be positive, got {string.Join(',', hidden)}.");
-        Inputs = inputs;
-        Hidden = hidden.ToArray();
-        Classes = classes;
         Seed = seed;
         _model = new Mlp(inputs, hidden, classes, new Rng(seed));
         _parameters = _model.Parameters().ToArray();
@@ -70,54 +64,44 @@ public sealed class LocalLearner
     public ReadOnlySpan<float> InitialWeights => _initial;
 
     /// <summary>
-    /// <see cref="LocalTraining.Steps"/> SGD steps on mini-batches drawn from <paramref name="examples"/> (indices into
-    /// <paramref name="data"/>), updating <paramref name="weights"/> in place; returns the mean loss.
+    /// <see cref="LocalTraining.Steps"/> SGD steps on mini-batches of distinct examples drawn from
+    /// <paramref name="examples"/> (indices into <paramref name="data"/>), updating <paramref name="weights"/> in place.
     /// </summary>
-    public float Train(float[] weights, Dataset data, ReadOnlySpan<int> examples, LocalTraining o, Rng rng, Penalty? penalty = null)
+    public void Train(float[] weights, Dataset data, ReadOnlySpan<int> examples, LocalTraining o, Rng rng, Penalty? penalty = null)
     {
-        if (examples.Length == 0) return float.NaN;
-        Load(weights);
-        _model.Train();
-        int b = Math.Min(o.BatchSize, examples.Length);
-        var pool = examples.ToArray();
-        var batch = new int[b];
-        double lossSum = 0;
-        for (int s = 0; s < o.Steps; s++)
-        {
-            for (int i = 0; i < b; i++) // a partial Fisher–Yates shuffle: b distinct examples
-            {
-                int j = i + rng.NextInt(pool.Length - i);
-                (pool[i], pool[j]) = (pool[j], pool[i]);
-                batch[i] = pool[i];
-            }
-            var loss = Tensor.CrossEntropy(_model.Forward(data.Inputs(batch)), data.LabelsAt(batch));
-            lossSum += loss.Item();
-            foreach (var p in _parameters) p.ZeroGrad();
-            loss.Backward();
-            Step(o.LearningRate, penalty);
-        }
-        Store(weights);
-        return (float)(lossSum / o.Steps);
+        if (examples.Length > 0) TrainOn(weights, data, RandomBatches(examples.ToArray(), o, rng), o.LearningRate, penalty);
     }
 
-    /// <summary>Mini-batch steps through the given batches in order (continual learning mixes its own batches).</summary>
-    public float TrainOn(float[] weights, Dataset data, IEnumerable<int[]> batches, float learningRate, Penalty? penalty = null)
+    /// <summary>SGD steps through the given batches in order (continual learning mixes its own batches).</summary>
+    public void TrainOn(float[] weights, Dataset data, IEnumerable<int[]> batches, float learningRate, Penalty? penalty = null)
     {
         Load(weights);
         _model.Train();
-        double lossSum = 0;
-        int n = 0;
         foreach (var batch in batches)
         {
             var loss = Tensor.CrossEntropy(_model.Forward(data.Inputs(batch)), data.LabelsAt(batch));
-            lossSum += loss.Item();
-            n++;
             foreach (var p in _parameters) p.ZeroGrad();
             loss.Backward();
             Step(learningRate, penalty);
         }
         Store(weights);
-        return n == 0 ? float.NaN : (float)(lossSum / n);
+    }
+
+    /// <summary>Each batch a partial Fisher–Yates shuffle of the pool: min(batch size, pool) distinct examples.</summary>
+    private static IEnumerable<int[]> RandomBatches(int[] pool, LocalTraining o, Rng rng)
+    {
+        int b = Math.Min(o.BatchSize, pool.Length);
+        for (int s = 0; s < o.Steps; s++)
+        {
+            var batch = new int[b];
+            for (int i = 0; i < b; i++)
+            {
+                int j = i + rng.NextInt(pool.Length - i);
+                (pool[i], pool[j]) = (pool[j], pool[i]);
+                batch[i] = pool[i];
+            }
+            yield return batch;
+        }
     }
 
     /// <summary>

@@ -25,10 +25,10 @@ public sealed record SwarmMessage(SwarmMessage.Type Kind, ulong ModelId, string 
     private const byte Version = 1;
 
     /// <summary>
-    /// Encodes <paramref name="vector"/> with <paramref name="codec"/>; returns the bytes and what the receiver will
-    /// decode. A model with non-finite values is refused here, as a receiver would refuse it.
+    /// Encodes <paramref name="vector"/> with <paramref name="codec"/>. A model with non-finite values is refused
+    /// here, as a receiver would refuse it.
     /// </summary>
-    public static (byte[] Bytes, float[] Decoded) Encode(Type kind, ulong modelId, string sender, double age, long round,
+    public static byte[] Encode(Type kind, ulong modelId, string sender, double age, long round,
         IReadOnlyList<PeerDescriptor> view, ExchangeCodec codec, ReadOnlySpan<float> vector)
     {
         if (view.Count > MaxView) throw new ArgumentException($"A view of {view.Count} peers; at most {MaxView}.");
@@ -49,11 +49,8 @@ public sealed record SwarmMessage(SwarmMessage.Type Kind, ulong ModelId, string 
             AddString(o, p.Address);
             BinaryPrimitives.WriteInt64LittleEndian(b, p.Timestamp); o.AddRange(b);
         }
-        int payload = o.Count;
         codec.Encode(vector, o);
-        var bytes = o.ToArray();
-        codec.Decode(bytes.AsSpan(payload), vector.Length, out var values, out var indices);
-        return (bytes, Dense(values, indices, vector.Length));
+        return o.ToArray();
     }
 
     /// <summary>
@@ -89,13 +86,11 @@ public sealed record SwarmMessage(SwarmMessage.Type Kind, ulong ModelId, string 
     }
 
     /// <summary>The decoded vector with unsent values 0.</summary>
-    public float[] DenseValues() => Dense(Values, Indices, Length);
-
-    private static float[] Dense(float[] values, int[]? indices, int length)
+    public float[] DenseValues()
     {
-        if (indices == null) return values;
-        var dense = new float[length];
-        for (int i = 0; i < indices.Length; i++) dense[indices[i]] = values[i];
+        if (Indices == null) return Values;
+        var dense = new float[Length];
+        for (int i = 0; i < Indices.Length; i++) dense[Indices[i]] = Values[i];
         return dense;
     }
 

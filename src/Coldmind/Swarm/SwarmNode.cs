@@ -47,7 +47,6 @@ public sealed class SwarmNode : IAsyncDisposable
 
     public bool Resumed { get; }
     public string Address => _node.Address;
-    public double Age { get { lock (_gate) return _node.Age; } }
 
     private SwarmNode(WebApplication app, GossipNode node, LocalLearner learner, Dataset train, int[] shard, NodeOptions o, MessageAuth auth, Action<string> log, bool resumed, int cycle, ulong seed)
     {
