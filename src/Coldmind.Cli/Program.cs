@@ -21,6 +21,8 @@ var root = new RootCommand("""
     SwarmCommand.Create(),
     NodeCommand.Create(),
     ContinualCommand.Create(),
+    MergeCommand.Create(),
+    EvolveCommand.Create(),
     TrainCommand.Create(),
     EvalCommand.Create(),
     QuantizeCommand.Create(),

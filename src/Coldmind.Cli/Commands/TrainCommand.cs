@@ -20,7 +20,7 @@ internal static class TrainCommand
         model.AcceptOnlyFromAmong("mlp", "cnn");
         var hidden = new Option<string?>("--hidden") { Description = "hidden layer sizes: for mlp e.g. 300,100 (default); for cnn the dense layer (default 128)" };
         var channels = new Option<string>("--channels") { Description = "cnn only: channels of the conv layers", DefaultValueFactory = _ => "32,64" };
-        var epochs = new Option<int>("--epochs") { Description = "passes over the training set", DefaultValueFactory = _ => 20 };
+        var epochs = new Option<int>("--epochs") { Description = "passes over the training set; 0 writes the untrained initialisation (a shared start for models to merge later)", DefaultValueFactory = _ => 20 };
         var batch = new Option<int>("--batch") { Description = "mini-batch size", DefaultValueFactory = _ => 64 };
         var lr = new Option<float>("--lr") { Description = "peak learning rate (cosine schedule with warm-up)", DefaultValueFactory = _ => 1e-3f };
         var optimizer = new Option<string>("--optimizer") { Description = "adamw or sgd (Nesterov momentum 0.9)", DefaultValueFactory = _ => "adamw" };
@@ -35,12 +35,13 @@ internal static class TrainCommand
         var report = new Option<string?>("--report") { Description = "write an HTML report (learning curves, per-epoch table) to this file" };
         var ternary = new Option<bool>("--ternary") { Description = "mlp only: BitNet b1.58 hidden layers (ternary weights, int8 activations, trained with a straight-through estimator)" };
         var init = new Option<string?>("--init") { Description = "start from the weights of this .safetensors model (e.g. a float model to convert to --ternary)" };
+        var classes = new Option<string?>("--classes") { Description = "train (and validate) on these classes only, e.g. 0-4 or 0,2,5; the head keeps every class and the test set stays whole (parents for `coldmind evolve`)" };
         var quantWarmup = new Option<float>("--quant-warmup") { Description = "fraction of training over which --ternary layers go from float to fully quantized (λ 0 → 1); 0.5 suits --init", DefaultValueFactory = _ => 0f };
 
         var cmd = new Command("train", "Train a classifier and report its test accuracy.")
         {
             data, label, model, hidden, channels, epochs, batch, lr, optimizer, weightDecay, smoothing, clip, seed, threads, output, json, report,
-            ternary, init, quantWarmup,
+            ternary, init, quantWarmup, classes,
         };
         cmd.SetAction(r =>
         {
@@ -54,6 +55,7 @@ internal static class TrainCommand
             if (reportPath != null && !reportPath.EndsWith(".html", StringComparison.OrdinalIgnoreCase))
                 throw new ColdmindException($"--report must name an .html file, got '{reportPath}'.");
             var splits = BuiltinData.Load(dataSpec, s, r.GetValue(label));
+            if (r.GetValue(classes) is { } only) splits = OnlyClasses(splits, ParseClasses(only, splits.Train.Classes));
             var train = splits.Train;
             if (r.GetValue(ternary) && r.GetValue(model) == "cnn") throw new ColdmindException("--ternary is implemented for --model mlp only.");
             var spec = r.GetValue(model) == "cnn"
@@ -76,7 +78,8 @@ internal static class TrainCommand
             if (!asJson)
                 AnsiConsole.MarkupLineInterpolated($"[bold]{spec.Describe()}[/] on [bold]{dataSpec}[/]: {train.Count} train / {splits.Validation.Count} validation / {splits.Test.Count} test, {net.ParameterCount:N0} parameters, {r.GetValue(threads)} thread(s)");
 
-            var result = asJson ? Trainer.Fit(net, train, splits.Validation, options) : TrainWithProgress(net, splits, options);
+            var result = options.Epochs == 0 ? new TrainResult([], 0)
+                : asJson ? Trainer.Fit(net, train, splits.Validation, options) : TrainWithProgress(net, splits, options);
             float testAcc = Trainer.Accuracy(net, splits.Test);
             if (outPath != null)
             {
@@ -84,13 +87,14 @@ internal static class TrainCommand
                 meta["coldmind.data"] = dataSpec;
                 meta["coldmind.seed"] = s.ToString(CultureInfo.InvariantCulture);
                 if (r.GetValue(label) is { } l) meta["coldmind.label"] = l;
+                if (r.GetValue(classes) is { } c) meta["coldmind.train_classes"] = c;
                 meta["coldmind.test_accuracy"] = testAcc.ToString("R", CultureInfo.InvariantCulture);
                 Safetensors.Write(outPath, net.NamedParameters(), meta);
             }
             if (reportPath != null) WriteReport(reportPath, spec, dataSpec, net.ParameterCount, result, testAcc);
             if (asJson)
             {
-                var last = result.Epochs[^1];
+                var last = result.Epochs.Count > 0 ? result.Epochs[^1] : null;
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
                 {
                     ["data"] = dataSpec,
@@ -100,8 +104,8 @@ internal static class TrainCommand
                     ["seed"] = s,
                     ["threads"] = r.GetValue(threads),
                     ["train_seconds"] = Math.Round(result.TrainSeconds, 3),
-                    ["final_train_loss"] = last.TrainLoss,
-                    ["validation_accuracy"] = float.IsNaN(last.ValidationAccuracy) ? null : last.ValidationAccuracy,
+                    ["final_train_loss"] = last?.TrainLoss,
+                    ["validation_accuracy"] = last == null || float.IsNaN(last.ValidationAccuracy) ? null : last.ValidationAccuracy,
                     ["test_accuracy"] = testAcc,
                     ["out"] = outPath,
                     ["report"] = reportPath,
@@ -116,6 +120,29 @@ internal static class TrainCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>--classes: ranges and single classes, "0-4" or "0,2,5".</summary>
+    internal static int[] ParseClasses(string text, int classes)
+    {
+        var result = new SortedSet<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var ends = part.Split('-');
+            if (ends.Length is < 1 or > 2 || !int.TryParse(ends[0], CultureInfo.InvariantCulture, out int lo) || !int.TryParse(ends[^1], CultureInfo.InvariantCulture, out int hi) || lo > hi)
+                throw new ColdmindException($"--classes takes class numbers and ranges such as 0-4 or 0,2,5; got '{text}'.");
+            if (lo < 0 || hi >= classes) throw new ColdmindException($"--classes {text}: this data has classes 0 to {classes - 1}.");
+            for (int c = lo; c <= hi; c++) result.Add(c);
+        }
+        if (result.Count < 2) throw new ColdmindException($"--classes {text} names fewer than two classes; a classifier needs two.");
+        return [.. result];
+    }
+
+    /// <summary>Training and validation restricted to <paramref name="classes"/>; the test split stays whole, so the model is measured on every class.</summary>
+    private static DataSplits OnlyClasses(DataSplits splits, int[] classes)
+    {
+        Dataset Keep(Dataset d) => d.Subset(Enumerable.Range(0, d.Count).Where(i => classes.Contains(d.Labels[i])).ToArray(), d.Name);
+        return splits with { Train = Keep(splits.Train), Validation = Keep(splits.Validation) };
     }
 
     private static void WriteReport(string path, ClassifierSpec spec, string data, long parameters, TrainResult result, float testAccuracy)

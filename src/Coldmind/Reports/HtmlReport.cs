@@ -15,6 +15,13 @@ public sealed class HtmlReport(string title)
         return this;
     }
 
+    /// <summary>Preformatted text, e.g. a JSON recipe.</summary>
+    public HtmlReport Code(string text)
+    {
+        _body.Append("<pre>").Append(WebUtility.HtmlEncode(text)).Append("</pre>\n");
+        return this;
+    }
+
     public HtmlReport Table(IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string>> rows)
     {
         _body.Append("<table><tr>");

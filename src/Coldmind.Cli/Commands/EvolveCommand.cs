@@ -1,0 +1,178 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Coldmind.Cost;
+using Coldmind.Data;
+using Coldmind.Formats;
+using Coldmind.Merging;
+using Coldmind.Reports;
+using Spectre.Console;
+
+namespace Coldmind.Cli.Commands;
+
+/// <summary>
+/// `coldmind evolve --parents A,B --space params|dataflow|both [--device D --max-joules J]`: evolves a merge of
+/// the parents with CMA-ES, scored on the validation split (and within the device budget), then measures the
+/// parents, the hand-set recipes and the evolved child on the test split.
+/// </summary>
+internal static class EvolveCommand
+{
+    public static Command Create()
+    {
+        var parentsOption = new Option<string>("--parents") { Description = "two or more classifier checkpoints (.safetensors) to merge, comma-separated", Required = true };
+        var baseOption = new Option<string?>("--base") { Description = "the model the parents were fine-tuned from (task arithmetic, TIES and DARE merge the differences from it)" };
+        var data = new Option<string?>("--data") { Description = "the union task: digits, fashion-mnist or a .csv (default: the data the first parent was trained on)" };
+        var space = new Option<string>("--space") { Description = "params (per-layer merge weights), dataflow (the path through the parents' layers) or both", DefaultValueFactory = _ => "both" };
+        space.AcceptOnlyFromAmong("params", "dataflow", "both");
+        var method = new Option<string>("--method") { Description = "parameter-space method: ties, dare_ties, dare_linear, task_arithmetic (these need --base) or linear", DefaultValueFactory = _ => "ties" };
+        method.AcceptOnlyFromAmong("ties", "dare_ties", "dare_linear", "task_arithmetic", "linear");
+        var generations = new Option<int>("--generations") { Description = "CMA-ES generations (split between the spaces with --space both)", DefaultValueFactory = _ => 30 };
+        var population = new Option<int>("--population") { Description = "candidates per generation (0: CMA-ES's default for the genome's size)", DefaultValueFactory = _ => 0 };
+        var repetitions = new Option<int>("--repetitions") { Description = "data-flow space: how often each inner layer may appear on the path", DefaultValueFactory = _ => 2 };
+        var device = new Option<string?>("--device") { Description = $"cost children on this device: {string.Join(", ", DeviceProfile.Shipped)} or host" };
+        var deviceFile = CommonOptions.DeviceFile();
+        var maxJoules = new Option<double?>("--max-joules") { Description = "budget: joules per inference on --device" };
+        var maxLatency = new Option<double?>("--max-latency") { Description = "budget: seconds per inference on --device" };
+        var maxBytes = new Option<long?>("--max-bytes") { Description = "budget: bytes of weights" };
+        var thermal = new Option<bool>("--thermal") { Description = "the child must sustain --rate on --device for 10 minutes without throttling, overheating or emptying the battery (the modal)" };
+        var rate = new Option<double>("--rate") { Description = "with --thermal: inferences per second", DefaultValueFactory = _ => 100 };
+        var seed = CommonOptions.Seed();
+        var threads = CommonOptions.Threads();
+        var output = new Option<string?>("--out") { Description = "write the evolved child (.safetensors)" };
+        var recipeOut = new Option<string?>("--recipe-out") { Description = "write the evolved recipe (JSON, for `coldmind merge`)" };
+        var json = CommonOptions.Json();
+        var report = new Option<string?>("--report") { Description = "write an HTML report: fitness over generations, parents against children, the recipe" };
+        var cmd = new Command("evolve", "Evolve a merge of models in parameter space, data-flow space or both, with a device-aware fitness.")
+        {
+            parentsOption, baseOption, data, space, method, generations, population, repetitions, device, deviceFile, maxJoules, maxLatency, maxBytes,
+            thermal, rate, seed, threads, output, recipeOut, json, report,
+        };
+        cmd.SetAction(r =>
+        {
+            CommonOptions.UseThreads(r.GetValue(threads));
+            string? outPath = r.GetValue(output), recipePath = r.GetValue(recipeOut), reportPath = r.GetValue(report);
+            if (outPath != null && !outPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) throw new ColdmindException($"--out must name a .safetensors file, got '{outPath}'.");
+            if (recipePath != null && !recipePath.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) throw new ColdmindException($"--recipe-out must name a .json file, got '{recipePath}'.");
+            if (reportPath != null && !reportPath.EndsWith(".html", StringComparison.OrdinalIgnoreCase)) throw new ColdmindException($"--report must name an .html file, got '{reportPath}'.");
+            var parentPaths = r.GetValue(parentsOption)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (parentPaths.Length < 2) throw new ColdmindException($"--parents needs at least two models, got {parentPaths.Length}.");
+            var merger = new Merger();
+            var parents = parentPaths.Select(p => ModelSource.File(Path.GetFullPath(p))).ToList();
+            var first = merger.Load(parents[0]);
+            if (first.IsLanguageModel) throw new ColdmindException($"'{parentPaths[0]}' is a language model; `coldmind evolve` evolves classifiers. Merge language models with `coldmind merge`.");
+            var @base = r.GetValue(baseOption) is { } b ? ModelSource.File(Path.GetFullPath(b)) : null;
+
+            var budget = Budget(r.GetValue(device), r.GetValue(deviceFile), r.GetValue(maxJoules), r.GetValue(maxLatency), r.GetValue(maxBytes), r.GetValue(thermal), r.GetValue(rate));
+            string dataSpec = r.GetValue(data) ?? first.Metadata.GetValueOrDefault("coldmind.data") ?? "digits";
+            ulong s = r.GetValue(seed);
+            ulong splitSeed = first.Metadata.TryGetValue("coldmind.seed", out var sv) ? ulong.Parse(sv, CultureInfo.InvariantCulture) : s;
+            var splits = BuiltinData.Load(dataSpec, splitSeed, first.Metadata.GetValueOrDefault("coldmind.label"));
+            var judge = new ClassifierJudge(splits.Validation, splits.Test, budget);
+            var options = new EvolutionOptions
+            {
+                Space = r.GetValue(space) switch { "params" => MergeSpace.Params, "dataflow" => MergeSpace.DataFlow, _ => MergeSpace.Both },
+                Method = r.GetValue(method)!, Generations = r.GetValue(generations), Population = r.GetValue(population),
+                Repetitions = r.GetValue(repetitions), Seed = s,
+            };
+            var evolution = new MergeEvolution(merger, parents, @base, judge, options);
+            bool quiet = r.GetValue(json);
+            EvolutionResult? result = null;
+            CommonOptions.WithProgress("evolving", options.Generations, quiet, tick => result = evolution.Run(_ => tick()));
+
+            // measured on the test split, which the search never saw
+            var rows = new List<Row>();
+            foreach (var p in parents) rows.Add(Measure("parent", merger.Load(p).Name, merger.Load(p), judge));
+            foreach (var (name, recipe) in evolution.HandSet()) rows.Add(Measure("hand-set", name, merger.Merge(recipe), judge));
+            var child = result!.Child;
+            rows.Add(Measure("evolved", $"{r.GetValue(space)} ({result.Recipe.Method})", child, judge));
+            string recipeJson = result.Recipe.ToJsonString();
+            if (outPath != null) child.Save(outPath, recipeJson);
+            if (recipePath != null) AtomicFile.Write(recipePath, st => st.Write(System.Text.Encoding.UTF8.GetBytes(recipeJson + "\n")));
+            if (reportPath != null) WriteReport(reportPath, dataSpec, budget, result, rows, recipeJson);
+
+            if (quiet)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+                {
+                    ["data"] = dataSpec,
+                    ["space"] = r.GetValue(space),
+                    ["method"] = options.Method,
+                    ["device"] = budget?.Device.Name,
+                    ["generations"] = options.Generations,
+                    ["evaluations"] = result.History.GroupBy(h => h.Space).Sum(g => g.Last().Evaluations),
+                    ["models"] = rows.Select(x => x.ToJson()).ToList(),
+                    ["child"] = rows[^1].ToJson(),
+                    ["recipe"] = result.Recipe.ToJson(),
+                    ["history"] = result.History.Select(h => new Dictionary<string, object?>
+                    {
+                        ["space"] = h.Space, ["generation"] = h.Generation, ["best_validation"] = h.BestScore,
+                        ["mean_validation"] = double.IsNaN(h.MeanScore) ? null : h.MeanScore,
+                    }).ToList(),
+                    ["out"] = outPath,
+                    ["recipe_out"] = recipePath,
+                    ["report"] = reportPath,
+                }));
+                return 0;
+            }
+            var table = new Table().Border(TableBorder.Rounded).AddColumns("", "model", "layers", "bytes", "joules/inference", "validation", "test");
+            foreach (var c in table.Columns.Skip(2)) c.RightAligned();
+            foreach (var x in rows)
+                table.AddRow(x.Role, Markup.Escape(x.Name), x.Judgement.Layers.ToString(CultureInfo.InvariantCulture), x.Judgement.Bytes.ToString("N0", CultureInfo.InvariantCulture),
+                    x.Judgement.Joules is { } j ? j.ToString("G3", CultureInfo.InvariantCulture) : "–",
+                    x.Validation.ToString("P2", CultureInfo.InvariantCulture), x.Judgement.Score.ToString("P2", CultureInfo.InvariantCulture));
+            AnsiConsole.Write(table);
+            if (budget is { Constrains: true } && !result.Judgement.Feasible)
+                AnsiConsole.MarkupLineInterpolated($"[yellow]No child met the budget on {budget.Device.Name}; the closest: {result.Judgement.Reason}.[/]");
+            if (outPath != null) AnsiConsole.MarkupLineInterpolated($"Child written to [bold]{outPath}[/].");
+            if (recipePath != null) AnsiConsole.MarkupLineInterpolated($"Recipe written to [bold]{recipePath}[/]; `coldmind merge {recipePath} --out child.safetensors` rebuilds the child.");
+            if (reportPath != null) AnsiConsole.MarkupLineInterpolated($"Report written to [bold]{reportPath}[/].");
+            return budget is { Constrains: true } && !result.Judgement.Feasible ? 2 : 0;
+        });
+        return cmd;
+    }
+
+    private sealed record Row(string Role, string Name, double Validation, Judgement Judgement)
+    {
+        public Dictionary<string, object?> ToJson() => new()
+        {
+            ["role"] = Role, ["name"] = Name, ["layers"] = Judgement.Layers, ["bytes"] = Judgement.Bytes,
+            ["joules_per_inference"] = Judgement.Joules, ["seconds_per_inference"] = Judgement.Seconds,
+            ["within_budget"] = Judgement.Feasible, ["validation_accuracy"] = Validation, ["test_accuracy"] = Judgement.Score,
+        };
+    }
+
+    private static Row Measure(string role, string name, MergeModel model, IChildJudge judge) =>
+        new(role, name, judge.Judge(model).Score, judge.Judge(model, test: true));
+
+    private static DeviceBudget? Budget(string? device, string? deviceFile, double? maxJoules, double? maxSeconds, long? maxBytes, bool thermal, double rate)
+    {
+        if (device == null)
+        {
+            if (maxJoules != null || maxSeconds != null || maxBytes != null || thermal)
+                throw new ColdmindException("--max-joules, --max-latency, --max-bytes and --thermal need --device, the device to cost the children on.");
+            return null;
+        }
+        if (!(rate > 0)) throw new ColdmindException($"--rate must be positive, got {rate}.");
+        if (maxJoules is <= 0 || maxSeconds is <= 0 || maxBytes is <= 0) throw new ColdmindException("Budgets (--max-joules, --max-latency, --max-bytes) must be positive.");
+        return new DeviceBudget(CommonOptions.LoadDevice(device, deviceFile), maxJoules, maxSeconds, maxBytes, thermal ? new ModalLoad(rate, 25, 600) : null);
+    }
+
+    private static void WriteReport(string path, string data, DeviceBudget? budget, EvolutionResult result, List<Row> rows, string recipe)
+    {
+        var x = Enumerable.Range(1, result.History.Count).Select(i => (double)i).ToArray();
+        var chart = new LineChart("Fitness over generations (validation accuracy)", "generation", "accuracy")
+            .Add(new Series("best so far", x, result.History.Select(h => h.BestScore).ToArray()))
+            .Add(new Series("generation mean", x, result.History.Select(h => h.MeanScore).ToArray()));
+        string F(double? v, string format) => v is { } d ? d.ToString(format, CultureInfo.InvariantCulture) : "–";
+        new HtmlReport($"coldmind evolve on {data}")
+            .Paragraph(budget == null ? "No device budget." : $"Device {budget.Device.Name}; budget: joules {F(budget.MaxJoules, "G3")}, seconds {F(budget.MaxSeconds, "G3")}, bytes {F(budget.MaxBytes, "N0")}, thermal {(budget.Thermal != null ? "yes" : "no")}.")
+            .Chart(chart)
+            .Paragraph(string.Join(" ", result.History.GroupBy(h => h.Space).Select(g => $"{g.Key}: generations {g.First().Generation}–{g.Last().Generation}, {g.Last().Evaluations} children.")))
+            .Table(["", "model", "layers", "bytes", "joules/inference", "within budget", "validation", "test"],
+                rows.Select(r => (IReadOnlyList<string>)[r.Role, r.Name, r.Judgement.Layers.ToString(CultureInfo.InvariantCulture), r.Judgement.Bytes.ToString("N0", CultureInfo.InvariantCulture),
+                    F(r.Judgement.Joules, "G3"), r.Judgement.Feasible ? "yes" : "no", r.Validation.ToString("P2", CultureInfo.InvariantCulture), r.Judgement.Score.ToString("P2", CultureInfo.InvariantCulture)]))
+            .Paragraph("The evolved recipe (`coldmind merge` rebuilds the child from it):")
+            .Code(recipe)
+            .Write(path);
+    }
+}

@@ -1,0 +1,88 @@
+using Coldmind.Tensors;
+using Coldmind.Cost;
+using Coldmind.Data;
+using Coldmind.Nn;
+using Coldmind.Runtime;
+
+namespace Coldmind.Merging;
+
+/// <summary>
+/// What a child costs on the target device and whether that is within budget: joules and seconds per
+/// inference from the cost model, bytes of weights, and (with a sustained rate) the modal's verdict on
+/// throttling, overheating and battery.
+/// </summary>
+public sealed record DeviceBudget(DeviceProfile Device, double? MaxJoules = null, double? MaxSeconds = null, long? MaxBytes = null, ModalLoad? Thermal = null)
+{
+    public bool Constrains => MaxJoules != null || MaxSeconds != null || MaxBytes != null || Thermal != null;
+
+    /// <summary>The child's cost, and by how much it overshoots the budget (0 when within: the sum of relative excesses).</summary>
+    public (CostEstimate Cost, double Violation, string? Reason) Judge(Workload work)
+    {
+        var cost = CostModel.Estimate(work, Device);
+        double violation = 0;
+        var reasons = new List<string>();
+        void Limit(double value, double? max, string what)
+        {
+            if (max is not { } m || value <= m) return;
+            violation += value / m - 1;
+            reasons.Add($"{what} {value:G3} > {m:G3}");
+        }
+        Limit(cost.Joules, MaxJoules, "joules");
+        Limit(cost.Seconds, MaxSeconds, "seconds");
+        Limit(work.WeightBytes, MaxBytes, "bytes");
+        if (Thermal is { } load)
+        {
+            var verdict = Modal.Simulate(work, Device, load, samples: 400);
+            if (!verdict.Passes)
+            {
+                violation += Math.Max(0.01, 1 - verdict.SustainedRate / load.MeanRate);
+                reasons.Add(verdict.Reason);
+            }
+        }
+        return (cost, violation, reasons.Count == 0 ? null : string.Join("; ", reasons));
+    }
+}
+
+/// <summary>A child's score: the task metric (higher is better) on held-out data, its size and cost, and whether it fits the device.</summary>
+public sealed record Judgement(double Score, int Layers, long Bytes, double? Joules, double? Seconds, double Violation, string? Reason)
+{
+    public bool Feasible => Violation == 0;
+
+    /// <summary>Orders children: every feasible one before every infeasible one, then by score, or by how little the budget is exceeded.</summary>
+    public static int Compare(Judgement a, Judgement b) =>
+        a.Feasible != b.Feasible ? (a.Feasible ? 1 : -1)
+        : a.Feasible ? a.Score.CompareTo(b.Score) : b.Violation.CompareTo(a.Violation);
+}
+
+/// <summary>Scores a merged model: the task metric on held-out data, and its cost on a device.</summary>
+public interface IChildJudge
+{
+    /// <summary>What the score measures, e.g. "accuracy".</summary>
+    string Metric { get; }
+
+    Judgement Judge(MergeModel child, bool test = false);
+}
+
+/// <summary>
+/// Scores a classifier child by its accuracy on the validation split (the search's fitness) or, with test, on
+/// the test split (the reported result, never seen by the search); costs it as its compiled form runs.
+/// </summary>
+public sealed class ClassifierJudge(Dataset validation, Dataset testSet, DeviceBudget? budget) : IChildJudge
+{
+    public string Metric => "accuracy";
+
+    public Judgement Judge(MergeModel child, bool test = false)
+    {
+        var spec = child.Spec ?? throw new ColdmindException($"'{child.Name}' is not a classifier.");
+        var net = spec.Build(new Rng(0));
+        net.LoadState(child.Tensors.ToDictionary(t => t.Name, t => Tensor.FromArray(t.Values, t.Shape)));
+        var data = test ? testSet : validation;
+        if (!data.SampleShape.SequenceEqual(spec.InputShape) || data.Classes != spec.Classes)
+            throw new ColdmindException($"'{child.Name}' ({spec.Describe()}) does not fit '{data.Name}' ({Shape.Format(data.SampleShape)}, {data.Classes} classes).");
+        double accuracy = Trainer.Accuracy(net, data);
+        var work = ClassifierModel.Of(net, spec, child.Name).Work;
+        if (budget == null) return new Judgement(accuracy, child.Layers.Count, work.WeightBytes, null, null, 0, null);
+        var (cost, violation, reason) = budget.Judge(work);
+        return new Judgement(accuracy, child.Layers.Count, work.WeightBytes, cost.Joules, cost.Seconds, violation, reason);
+    }
+}
