@@ -72,7 +72,7 @@ internal static class EvolveCommand
             {
                 Space = r.GetValue(space) switch { "params" => MergeSpace.Params, "dataflow" => MergeSpace.DataFlow, _ => MergeSpace.Both },
                 Method = r.GetValue(method)!, Generations = r.GetValue(generations), Population = r.GetValue(population),
-                Repetitions = r.GetValue(repetitions), Seed = s,
+                Repetitions = r.GetValue(repetitions), Seed = s, Sparsify = budget is { Constrains: true },
             };
             var evolution = new MergeEvolution(merger, parents, @base, judge, options);
             bool quiet = r.GetValue(json);

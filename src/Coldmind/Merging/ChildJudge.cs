@@ -77,7 +77,7 @@ public sealed class ClassifierJudge(Dataset validation, Dataset testSet, DeviceB
         var net = spec.Build(new Rng(0));
         net.LoadState(child.Tensors.ToDictionary(t => t.Name, t => Tensor.FromArray(t.Values, t.Shape)));
         var data = test ? testSet : validation;
-        if (!data.SampleShape.SequenceEqual(spec.InputShape) || data.Classes != spec.Classes)
+        if (data.FeatureCount != Shape.Numel(spec.InputShape) || data.Classes != spec.Classes)
             throw new ColdmindException($"'{child.Name}' ({spec.Describe()}) does not fit '{data.Name}' ({Shape.Format(data.SampleShape)}, {data.Classes} classes).");
         double accuracy = Trainer.Accuracy(net, data);
         var work = ClassifierModel.Of(net, spec, child.Name).Work;

@@ -15,6 +15,11 @@ public sealed record EvolutionOptions
     /// <summary>Data-flow space: how many times each layer of each source may appear along the path.</summary>
     public int Repetitions { get; init; } = 2;
     public double Sigma { get; init; } = 0.2;
+    /// <summary>
+    /// Adds genes that prune the child's weight matrices by magnitude (the recipe's "keep"): per layer in parameter
+    /// space, one for the whole path in data-flow space. Set when a device budget binds, so cost can be traded for accuracy.
+    /// </summary>
+    public bool Sparsify { get; init; }
     public ulong Seed { get; init; }
 }
 
@@ -132,8 +137,9 @@ public sealed class MergeEvolution(Merger merger, IReadOnlyList<ModelSource> par
     }
 
     /// <summary>
-    /// A weight per parent and layer (and a density, for TIES and DARE), starting from the hand-set recipe
-    /// (weights 1, or 1/n for an average; density 0.5). Weights are clamped to [0, 2], densities to [0.05, 1].
+    /// A weight per parent and layer (and a density, for TIES and DARE; a keep fraction per layer when sparsifying),
+    /// starting from the hand-set recipe (weights 1, or 1/n for an average; density 0.5; keep 1). Weights are
+    /// clamped to [0, 2], densities and keep fractions to [0.05, 1].
     /// </summary>
     private Genome ParamsGenome(MergeModel reference)
     {
@@ -144,9 +150,11 @@ public sealed class MergeEvolution(Merger merger, IReadOnlyList<ModelSource> par
         if (reference.FrameTensors().Any()) filters.Add(null);
         int groups = filters.Count, n = parents.Count;
         float startWeight = method == "linear" ? 1f / n : 1f;
-        var start = new double[n * groups * (density ? 2 : 1)];
+        int keepOffset = n * groups * (density ? 2 : 1);
+        var start = new double[keepOffset + (options.Sparsify ? reference.Layers.Count : 0)];
         for (int i = 0; i < n * groups; i++) start[i] = startWeight;
-        for (int i = n * groups; i < start.Length; i++) start[i] = 0.5;
+        for (int i = n * groups; i < keepOffset; i++) start[i] = 0.5;
+        for (int i = keepOffset; i < start.Length; i++) start[i] = 1;
         ulong seed = options.Seed;
         return new Genome(start, x =>
         {
@@ -158,7 +166,10 @@ public sealed class MergeEvolution(Merger merger, IReadOnlyList<ModelSource> par
                 if (density) ps["density"] = PerLayer((n + i) * groups, 0.05f, 1);
                 return new RecipeModel(p, ps);
             }).ToList();
-            return new MergeRecipe(method, method == "linear" ? null : @base, models, new Dictionary<string, MergeParameter>(), [], Seed: seed);
+            var global = new Dictionary<string, MergeParameter>();
+            if (options.Sparsify)
+                global["keep"] = new(reference.Layers.Select((l, g) => ((string?)l, Math.Clamp((float)x[keepOffset + g], 0.05f, 1))).ToList());
+            return new MergeRecipe(method, method == "linear" ? null : @base, models, global, [], Seed: seed);
         });
     }
 
@@ -179,7 +190,9 @@ public sealed class MergeEvolution(Merger merger, IReadOnlyList<ModelSource> par
                 for (int s = 0; s < models.Count; s++)
                     if (l < models[s].Layers.Count - (lm ? 0 : 1)) slots.Add((s, l));
         int heads = lm ? 1 : 2, choice = heads * models.Count;
-        var start = new double[choice + 2 * slots.Count];
+        int keepGene = choice + 2 * slots.Count;
+        var start = new double[keepGene + (options.Sparsify ? 1 : 0)];
+        if (options.Sparsify) start[keepGene] = 1;
         for (int h = 0; h < heads; h++) start[h * models.Count] = 0.5;
         for (int k = 0; k < slots.Count; k++)
         {
@@ -214,7 +227,9 @@ public sealed class MergeEvolution(Merger merger, IReadOnlyList<ModelSource> par
                 int h = Pick(1);
                 slices.Add(new LayerSlice(sources[h], models[h].Layers.Count - 1, models[h].Layers.Count));
             }
-            return new MergeRecipe("passthrough", lm ? sources[Pick(0)] : null, [], new Dictionary<string, MergeParameter>(), slices);
+            var global = new Dictionary<string, MergeParameter>();
+            if (options.Sparsify) global["keep"] = MergeParameter.Of(Math.Clamp((float)x[keepGene], 0.05f, 1));
+            return new MergeRecipe("passthrough", lm ? sources[Pick(0)] : null, [], global, slices);
         });
     }
 }

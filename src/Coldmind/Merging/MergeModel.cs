@@ -89,13 +89,13 @@ public sealed partial class MergeModel
             throw new ColdmindException($"'{other.Name}' is a {Kind(other)} and '{Name}' a {Kind(this)}; merged models must be of one kind.");
         if (other.Tensors.Count != Tensors.Count || Architecture != other.Architecture)
             throw new ColdmindException($"'{other.Name}' ({other.Architecture}, {other.Tensors.Count} tensors) does not match '{Name}' ({Architecture}, {Tensors.Count} tensors).");
+        if (IsLanguageModel) RequireSameVocabulary(other);
         foreach (var t in Tensors)
         {
             if (!other._byName.TryGetValue(t.Name, out var o)) throw new ColdmindException($"'{other.Name}' has no tensor '{t.Name}', which '{Name}' has.");
             if (!Shape.SameShape(t.Shape, o.Shape))
                 throw new ColdmindException($"Tensor '{t.Name}' is {Shape.Format(o.Shape)} in '{other.Name}' and {Shape.Format(t.Shape)} in '{Name}'.");
         }
-        if (IsLanguageModel) RequireSameVocabulary(other);
     }
 
     /// <summary>

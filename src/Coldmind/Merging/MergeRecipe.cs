@@ -50,14 +50,15 @@ public sealed record LayerSlice(ModelSource Source, int Start, int End, float Sc
 /// Methods: linear, task_arithmetic, ties, dare_linear, dare_ties (these four need base_model), slerp (base_model
 /// and one model, parameter t) and passthrough (layer stacking: "slices": [{ "model": …, "layer_range": [0, 2],
 /// "scale": 1.0 }], the frame of a language model from base_model or the first slice). A "model" may itself be a
-/// recipe object, merged first. "ternary": "ternarized" merges a ternary classifier's ternarized weights instead
+/// recipe object, merged first. The top-level parameter "keep" (a fraction, per layer if filtered) prunes the
+/// child's weight matrices by magnitude after the merge. "ternary": "ternarized" merges a ternary classifier's ternarized weights instead
 /// of its latent float ones; "seed" seeds DARE's drops.
 /// </summary>
 public sealed record MergeRecipe(string Method, ModelSource? Base, IReadOnlyList<RecipeModel> Models, IReadOnlyDictionary<string, MergeParameter> Parameters,
     IReadOnlyList<LayerSlice> Slices, bool Ternarized = false, ulong Seed = 0)
 {
     public static readonly string[] Methods = ["linear", "task_arithmetic", "ties", "dare_linear", "dare_ties", "slerp", "passthrough"];
-    private static readonly string[] ParameterNames = ["weight", "density", "t", "lambda", "normalize"];
+    private static readonly string[] ParameterNames = ["weight", "density", "t", "lambda", "normalize", "keep"];
 
     public bool NeedsBase => Method is "task_arithmetic" or "ties" or "dare_linear" or "dare_ties" or "slerp";
 
@@ -72,6 +73,7 @@ public sealed record MergeRecipe(string Method, ModelSource? Base, IReadOnlyList
     /// <summary>Parses and checks a recipe; relative model paths are resolved against <paramref name="directory"/>.</summary>
     public static MergeRecipe Parse(string json, string directory, string origin = "the recipe")
     {
+        if (string.IsNullOrWhiteSpace(json)) throw new ColdmindException($"{origin} is empty; it needs at least \"merge_method\" and its models.");
         JsonNode? root;
         try { root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
         catch (JsonException e) { throw new ColdmindException($"{origin} is not valid JSON: {e.Message}"); }

@@ -24,7 +24,12 @@ public sealed class Merger
     public MergeModel Merge(MergeRecipe recipe, string name = "merged")
     {
         recipe.Validate();
-        if (recipe.Method == "passthrough") return Passthrough(recipe, name);
+        var child = recipe.Method == "passthrough" ? Passthrough(recipe, name) : MergeParameters(recipe, name);
+        return recipe.Parameters.TryGetValue("keep", out var keep) ? Sparsify(child, keep) : child;
+    }
+
+    private MergeModel MergeParameters(MergeRecipe recipe, string name)
+    {
         var models = recipe.Models.Select(m => Inputs(Load(m.Source), recipe.Ternarized)).ToList();
         var @base = recipe.Base is { } b ? Inputs(Load(b), recipe.Ternarized) : null;
         var reference = @base ?? models[0];
@@ -66,6 +71,21 @@ public sealed class Merger
         }
         var frame = recipe.Base is { } b ? Load(b) : steps[0].Item1;
         return MergeModel.Stack(steps, frame, name);
+    }
+
+    /// <summary>
+    /// The "keep" parameter: each layer's weight matrices keep their largest-magnitude fraction and the rest
+    /// become zeros, which the compact classifier stores and runs sparse, so a device budget can trade
+    /// accuracy for bytes and joules.
+    /// </summary>
+    private static MergeModel Sparsify(MergeModel model, MergeParameter keep)
+    {
+        var values = model.Tensors.Select(t =>
+        {
+            bool matrix = t.Shape.Length >= 2 && model.Layers.Any(l => t.Name.StartsWith(l, StringComparison.Ordinal));
+            return matrix && keep.For(t.Name) is { } fraction and < 1 ? MergeMethods.KeepLargest(t.Values, fraction) : t.Values;
+        }).ToList();
+        return model.With(model.Name, values);
     }
 
     /// <summary>
