@@ -22,6 +22,9 @@ internal static class EvolveCommand
         var parentsOption = new Option<string>("--parents") { Description = "two or more classifier checkpoints (.safetensors) to merge, comma-separated", Required = true };
         var baseOption = new Option<string?>("--base") { Description = "the model the parents were fine-tuned from (task arithmetic, TIES and DARE merge the differences from it)" };
         var data = new Option<string?>("--data") { Description = "the union task: digits, fashion-mnist or a .csv (default: the data the first parent was trained on)" };
+        var text = new Option<string?>("--text") { Description = "language-model parents: the corpora of the union task, comma-separated; the last 10 % of each (as `train-lm` holds out) is split into validation and test windows" };
+        var context = new Option<int>("--context") { Description = "language models: characters per scored window", DefaultValueFactory = _ => 64 };
+        var windows = new Option<int>("--windows") { Description = "language models: windows scored per split", DefaultValueFactory = _ => 48 };
         var space = new Option<string>("--space") { Description = "params (per-layer merge weights), dataflow (the path through the parents' layers) or both", DefaultValueFactory = _ => "both" };
         space.AcceptOnlyFromAmong("params", "dataflow", "both");
         var method = new Option<string>("--method") { Description = "parameter-space method: ties, dare_ties, dare_linear, task_arithmetic (these need --base) or linear", DefaultValueFactory = _ => "ties" };
@@ -44,7 +47,7 @@ internal static class EvolveCommand
         var report = new Option<string?>("--report") { Description = "write an HTML report: fitness over generations, parents against children, the recipe" };
         var cmd = new Command("evolve", "Evolve a merge of models in parameter space, data-flow space or both, with a device-aware fitness.")
         {
-            parentsOption, baseOption, data, space, method, generations, population, repetitions, device, deviceFile, maxJoules, maxLatency, maxBytes,
+            parentsOption, baseOption, data, text, context, windows, space, method, generations, population, repetitions, device, deviceFile, maxJoules, maxLatency, maxBytes,
             thermal, rate, seed, threads, output, recipeOut, json, report,
         };
         cmd.SetAction(r =>
@@ -59,15 +62,25 @@ internal static class EvolveCommand
             var merger = new Merger();
             var parents = parentPaths.Select(p => ModelSource.File(Path.GetFullPath(p))).ToList();
             var first = merger.Load(parents[0]);
-            if (first.IsLanguageModel) throw new ColdmindException($"'{parentPaths[0]}' is a language model; `coldmind evolve` evolves classifiers. Merge language models with `coldmind merge`.");
             var @base = r.GetValue(baseOption) is { } b ? ModelSource.File(Path.GetFullPath(b)) : null;
 
             var budget = Budget(r.GetValue(device), r.GetValue(deviceFile), r.GetValue(maxJoules), r.GetValue(maxLatency), r.GetValue(maxBytes), r.GetValue(thermal), r.GetValue(rate));
-            string dataSpec = r.GetValue(data) ?? first.Metadata.GetValueOrDefault("coldmind.data") ?? "digits";
             ulong s = r.GetValue(seed);
-            ulong splitSeed = first.Metadata.TryGetValue("coldmind.seed", out var sv) ? ulong.Parse(sv, CultureInfo.InvariantCulture) : s;
-            var splits = BuiltinData.Load(dataSpec, splitSeed, first.Metadata.GetValueOrDefault("coldmind.label"));
-            var judge = new ClassifierJudge(splits.Validation, splits.Test, budget);
+            string dataSpec;
+            IChildJudge judge;
+            if (first.IsLanguageModel)
+            {
+                dataSpec = r.GetValue(text) ?? throw new ColdmindException("Language-model parents need --text, the corpora of the union task they are scored on.");
+                var (validation, test) = HeldOut(dataSpec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), first);
+                judge = new LanguageModelJudge(validation, test, r.GetValue(context), r.GetValue(windows), budget);
+            }
+            else
+            {
+                dataSpec = r.GetValue(data) ?? first.Metadata.GetValueOrDefault("coldmind.data") ?? "digits";
+                ulong splitSeed = first.Metadata.TryGetValue("coldmind.seed", out var sv) ? ulong.Parse(sv, CultureInfo.InvariantCulture) : s;
+                var splits = BuiltinData.Load(dataSpec, splitSeed, first.Metadata.GetValueOrDefault("coldmind.label"));
+                judge = new ClassifierJudge(splits.Validation, splits.Test, budget);
+            }
             var options = new EvolutionOptions
             {
                 Space = r.GetValue(space) switch { "params" => MergeSpace.Params, "dataflow" => MergeSpace.DataFlow, _ => MergeSpace.Both },
@@ -88,7 +101,7 @@ internal static class EvolveCommand
             string recipeJson = result.Recipe.ToJsonString();
             if (outPath != null) child.Save(outPath, recipeJson);
             if (recipePath != null) AtomicFile.Write(recipePath, st => st.Write(System.Text.Encoding.UTF8.GetBytes(recipeJson + "\n")));
-            if (reportPath != null) WriteReport(reportPath, dataSpec, budget, result, rows, recipeJson);
+            if (reportPath != null) WriteReport(reportPath, dataSpec, judge, budget, result, rows, recipeJson);
 
             if (quiet)
             {
@@ -100,8 +113,8 @@ internal static class EvolveCommand
                     ["device"] = budget?.Device.Name,
                     ["generations"] = options.Generations,
                     ["evaluations"] = result.History.GroupBy(h => h.Space).Sum(g => g.Last().Evaluations),
-                    ["models"] = rows.Select(x => x.ToJson()).ToList(),
-                    ["child"] = rows[^1].ToJson(),
+                    ["models"] = rows.Select(x => x.ToJson(judge.Metric)).ToList(),
+                    ["child"] = rows[^1].ToJson(judge.Metric),
                     ["recipe"] = result.Recipe.ToJson(),
                     ["history"] = result.History.Select(h => new Dictionary<string, object?>
                     {
@@ -114,12 +127,13 @@ internal static class EvolveCommand
                 }));
                 return 0;
             }
-            var table = new Table().Border(TableBorder.Rounded).AddColumns("", "model", "layers", "bytes", "joules/inference", "validation", "test");
+            string metric = judge.Metric == "loss" ? " loss (nats/char)" : "";
+            var table = new Table().Border(TableBorder.Rounded).AddColumns("", "model", "layers", "bytes", "joules/inference", "validation" + metric, "test" + metric);
             foreach (var c in table.Columns.Skip(2)) c.RightAligned();
             foreach (var x in rows)
                 table.AddRow(x.Role, Markup.Escape(x.Name), x.Judgement.Layers.ToString(CultureInfo.InvariantCulture), x.Judgement.Bytes.ToString("N0", CultureInfo.InvariantCulture),
                     x.Judgement.Joules is { } j ? j.ToString("G3", CultureInfo.InvariantCulture) : "–",
-                    x.Validation.ToString("P2", CultureInfo.InvariantCulture), x.Judgement.Score.ToString("P2", CultureInfo.InvariantCulture));
+                    Show(judge, x.Validation), Show(judge, x.Judgement.Score));
             AnsiConsole.Write(table);
             if (budget is { Constrains: true } && !result.Judgement.Feasible)
                 AnsiConsole.MarkupLineInterpolated($"[yellow]No child met the budget on {budget.Device.Name}; the closest: {result.Judgement.Reason}.[/]");
@@ -131,14 +145,42 @@ internal static class EvolveCommand
         return cmd;
     }
 
+    /// <summary>A score as people read it: accuracy in percent, a language model's loss (the negated score) in nats per character.</summary>
+    private static string Show(IChildJudge judge, double score) =>
+        judge.Metric == "loss" ? (-score).ToString("F4", CultureInfo.InvariantCulture) : score.ToString("P2", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The held-out end (last 10 %) of each corpus, cut to the shortest so each corpus weighs the same, encoded with
+    /// the parent's vocabulary; the first half of each is validation, the second test.
+    /// </summary>
+    private static (int[] Validation, int[] Test) HeldOut(string[] files, MergeModel parent)
+    {
+        var tokens = parent.GgufMetadata!.FirstOrDefault(kv => kv.Key == "tokenizer.ggml.tokens").Value?.Value as string[]
+            ?? throw new ColdmindException($"'{parent.Name}' has no vocabulary (tokenizer.ggml.tokens).");
+        var vocabulary = Runtime.CharacterVocabulary.FromTokens(tokens, $"'{parent.Name}'");
+        var parts = files.Select(f =>
+        {
+            using var reader = new StreamReader(InputFile.Open(f));
+            var ids = vocabulary.Encode(reader.ReadToEnd());
+            return ids[(ids.Length * 9 / 10)..];
+        }).ToList();
+        int length = parts.Min(p => p.Length);
+        return ([.. parts.SelectMany(p => p[..(length / 2)])], [.. parts.SelectMany(p => p[(length / 2)..length])]);
+    }
+
     private sealed record Row(string Role, string Name, double Validation, Judgement Judgement)
     {
-        public Dictionary<string, object?> ToJson() => new()
+        /// <summary>Accuracies as they are; a language model's scores as losses (validation_loss, test_loss).</summary>
+        public Dictionary<string, object?> ToJson(string metric)
         {
-            ["role"] = Role, ["name"] = Name, ["layers"] = Judgement.Layers, ["bytes"] = Judgement.Bytes,
-            ["joules_per_inference"] = Judgement.Joules, ["seconds_per_inference"] = Judgement.Seconds,
-            ["within_budget"] = Judgement.Feasible, ["validation_accuracy"] = Validation, ["test_accuracy"] = Judgement.Score,
-        };
+            bool loss = metric == "loss";
+            return new()
+            {
+                ["role"] = Role, ["name"] = Name, ["layers"] = Judgement.Layers, ["bytes"] = Judgement.Bytes,
+                ["joules_per_inference"] = Judgement.Joules, ["seconds_per_inference"] = Judgement.Seconds, ["within_budget"] = Judgement.Feasible,
+                [$"validation_{metric}"] = loss ? -Validation : Validation, [$"test_{metric}"] = loss ? -Judgement.Score : Judgement.Score,
+            };
+        }
     }
 
     private static Row Measure(string role, string name, MergeModel model, IChildJudge judge) =>
@@ -157,10 +199,10 @@ internal static class EvolveCommand
         return new DeviceBudget(CommonOptions.LoadDevice(device, deviceFile), maxJoules, maxSeconds, maxBytes, thermal ? new ModalLoad(rate, 25, 600) : null);
     }
 
-    private static void WriteReport(string path, string data, DeviceBudget? budget, EvolutionResult result, List<Row> rows, string recipe)
+    private static void WriteReport(string path, string data, IChildJudge judge, DeviceBudget? budget, EvolutionResult result, List<Row> rows, string recipe)
     {
         var x = Enumerable.Range(1, result.History.Count).Select(i => (double)i).ToArray();
-        var chart = new LineChart("Fitness over generations (validation accuracy)", "generation", "accuracy")
+        var chart = new LineChart($"Fitness over generations (validation {(judge.Metric == "loss" ? "−loss, nats/char" : "accuracy")})", "generation", judge.Metric == "loss" ? "−loss" : "accuracy")
             .Add(new Series("best so far", x, result.History.Select(h => h.BestScore).ToArray()))
             .Add(new Series("generation mean", x, result.History.Select(h => h.MeanScore).ToArray()));
         string F(double? v, string format) => v is { } d ? d.ToString(format, CultureInfo.InvariantCulture) : "–";
@@ -168,9 +210,9 @@ internal static class EvolveCommand
             .Paragraph(budget == null ? "No device budget." : $"Device {budget.Device.Name}; budget: joules {F(budget.MaxJoules, "G3")}, seconds {F(budget.MaxSeconds, "G3")}, bytes {F(budget.MaxBytes, "N0")}, thermal {(budget.Thermal != null ? "yes" : "no")}.")
             .Chart(chart)
             .Paragraph(string.Join(" ", result.History.GroupBy(h => h.Space).Select(g => $"{g.Key}: generations {g.First().Generation}–{g.Last().Generation}, {g.Last().Evaluations} children.")))
-            .Table(["", "model", "layers", "bytes", "joules/inference", "within budget", "validation", "test"],
+            .Table(["", "model", "layers", "bytes", "joules/inference", "within budget", $"validation {judge.Metric}", $"test {judge.Metric}"],
                 rows.Select(r => (IReadOnlyList<string>)[r.Role, r.Name, r.Judgement.Layers.ToString(CultureInfo.InvariantCulture), r.Judgement.Bytes.ToString("N0", CultureInfo.InvariantCulture),
-                    F(r.Judgement.Joules, "G3"), r.Judgement.Feasible ? "yes" : "no", r.Validation.ToString("P2", CultureInfo.InvariantCulture), r.Judgement.Score.ToString("P2", CultureInfo.InvariantCulture)]))
+                    F(r.Judgement.Joules, "G3"), r.Judgement.Feasible ? "yes" : "no", Show(judge, r.Validation), Show(judge, r.Judgement.Score)]))
             .Paragraph("The evolved recipe (`coldmind merge` rebuilds the child from it):")
             .Code(recipe)
             .Write(path);

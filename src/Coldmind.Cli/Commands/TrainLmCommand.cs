@@ -32,12 +32,14 @@ internal static class TrainLmCommand
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 16 };
         var lr = new Option<float>("--lr") { DefaultValueFactory = _ => 2e-3f };
         var baseline = new Option<bool>("--no-baseline") { Description = "skip the float model" };
+        var vocabText = new Option<string?>("--vocab-text") { Description = "build the character vocabulary from this text instead (e.g. several corpora together), so models trained on different texts share token ids and can be merged" };
+        var initOut = new Option<string?>("--init-out") { Description = "also write the untrained initialisation as GGUF: the shared base of models trained from the same --seed, for `coldmind merge`" };
         var seed = CommonOptions.Seed();
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
         var report = new Option<string?>("--report") { Description = "write the loss curves as an HTML report" };
         var cmd = new Command("train-lm", "Train a small ternary (BitNet b1.58) language model on text; export GGUF; compare with float.")
-            { text, output, floatOut, steps, dim, layers, heads, ffn, act, context, batch, lr, baseline, seed, threads, json, report };
+            { text, output, floatOut, steps, dim, layers, heads, ffn, act, context, batch, lr, baseline, vocabText, initOut, seed, threads, json, report };
         cmd.SetAction(r =>
         {
             CommonOptions.UseThreads(r.GetValue(threads));
@@ -46,7 +48,16 @@ internal static class TrainLmCommand
             string content;
             using (var reader = new StreamReader(Formats.InputFile.Open(r.GetValue(text)!))) content = reader.ReadToEnd();
             if (content.Length < 1000) throw new ColdmindException($"'{r.GetValue(text)}' has {content.Length} characters; give at least 1 000.");
-            var vocabulary = new CharacterVocabulary(content);
+            CharacterVocabulary vocabulary;
+            if (r.GetValue(vocabText) is { } vt)
+            {
+                using var vr = new StreamReader(Formats.InputFile.Open(vt));
+                string all = vr.ReadToEnd();
+                var missing = content.EnumerateRunes().Distinct().Where(c => !all.Contains(c.ToString(), StringComparison.Ordinal)).Take(5).ToList();
+                if (missing.Count > 0) throw new ColdmindException($"--vocab-text '{vt}' lacks characters of --text, e.g. {string.Join(" ", missing.Select(c => $"U+{c.Value:X4}"))}.");
+                vocabulary = new CharacterVocabulary(all);
+            }
+            else vocabulary = new CharacterVocabulary(content);
             var ids = vocabulary.Encode(content);
             int split = ids.Length * 9 / 10;
             int[] train = ids[..split], validation = ids[split..];
@@ -60,6 +71,7 @@ internal static class TrainLmCommand
                 Ternary: true, FfnActivation: activation);
             var options = new LmTrainOptions(r.GetValue(steps), r.GetValue(batch), r.GetValue(context), r.GetValue(lr), Seed: r.GetValue(seed),
                 EvalEvery: Math.Max(1, r.GetValue(steps) / 10));
+            if (r.GetValue(initOut) is { } io) TinyLmExport.Write(new TinyLm(config, new Rng(r.GetValue(seed))), vocabulary, io, Path.GetFileNameWithoutExtension(io));
             bool quiet = r.GetValue(json);
             bool withBaseline = !r.GetValue(baseline);
 

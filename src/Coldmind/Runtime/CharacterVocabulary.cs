@@ -30,6 +30,27 @@ public sealed class CharacterVocabulary
         Tokens = tokens;
     }
 
+    private CharacterVocabulary(List<string> tokens, Dictionary<Rune, int> ids) => (Tokens, _ids) = (tokens, ids);
+
+    /// <summary>
+    /// The vocabulary a file was written with (its tokenizer.ggml.tokens), so text is encoded with that file's ids;
+    /// only a vocabulary of this class's layout (3 specials, 256 bytes, then characters) is accepted.
+    /// </summary>
+    public static CharacterVocabulary FromTokens(IReadOnlyList<string> tokens, string origin)
+    {
+        if (tokens.Count < Base || tokens[0] != "<unk>" || tokens[3] != "<0x00>" || tokens[Base - 1] != "<0xFF>")
+            throw new ColdmindException($"{origin} does not have a character vocabulary written by `coldmind train-lm`.");
+        var ids = new Dictionary<Rune, int>();
+        for (int i = Base; i < tokens.Count; i++)
+        {
+            string t = tokens[i] == "\u2581" ? " " : tokens[i];
+            if (!Rune.TryGetRuneAt(t, 0, out var rune) || rune.Utf16SequenceLength != t.Length)
+                throw new ColdmindException($"{origin}: token {i} ('{tokens[i]}') is not one character.");
+            ids[rune] = i;
+        }
+        return new CharacterVocabulary([.. tokens], ids);
+    }
+
     /// <summary>Token ids of the text, as the SentencePiece tokenizer of the exported file gives them.</summary>
     public int[] Encode(string text)
     {
