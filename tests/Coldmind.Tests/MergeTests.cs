@@ -77,6 +77,7 @@ public class MergeMethodTests
     {
         Assert.Equal(V(0, -5, 0, 4), MergeMethods.KeepLargest(V(1, -5, 2, 4), 0.5f));
         Assert.Equal(new float[4], MergeMethods.KeepLargest(V(1, -5, 2, 4), 0));
+        Assert.Equal(V(3, -1, 1, 0, 0), MergeMethods.KeepLargest(V(3, -1, 1, 1, -1), 0.6f)); // ties at the threshold: first ones kept
     }
 }
 

@@ -79,9 +79,14 @@ public static class MergeMethods
         if (keep == 0) return result;
         var magnitudes = new float[delta.Length];
         TensorPrimitives.Abs(delta, magnitudes);
-        var order = Enumerable.Range(0, delta.Length).ToArray();
-        Array.Sort(magnitudes, order);
-        for (int i = delta.Length - keep; i < delta.Length; i++) result[order[i]] = delta[order[i]];
+        Array.Sort(magnitudes);
+        float threshold = magnitudes[delta.Length - keep];
+        // everything above the threshold, then values equal to it in index order until `keep` are kept
+        int above = 0;
+        for (int i = 0; i < delta.Length; i++)
+            if (Math.Abs(delta[i]) > threshold) { result[i] = delta[i]; above++; }
+        for (int i = 0, ties = keep - above; i < delta.Length && ties > 0; i++)
+            if (Math.Abs(delta[i]) == threshold) { result[i] = delta[i]; ties--; }
         return result;
     }
 
