@@ -84,13 +84,13 @@ public class MergeMethodTests
 public class CmaEsTests
 {
     [Fact]
-    public void Minimises_an_ill_conditioned_rotated_ellipsoid()
+    public void Minimises_an_ill_conditioned_non_separable_quadratic()
     {
         const int n = 8;
         var optimum = Enumerable.Range(0, n).Select(i => 0.5 + 0.1 * i).ToArray();
         double Loss(double[] x)
         {
-            // a rotated, scaled quadratic (condition number 10⁴): only a learned covariance follows it quickly
+            // a scaled quadratic in mixed coordinates (axis weights 1 to 100): only a learned covariance follows it quickly
             double sum = 0;
             for (int i = 0; i < n; i++)
             {
