@@ -154,12 +154,7 @@ public class MergerTests(DigitsParents parents) : IClassFixture<DigitsParents>
 {
     private static MergeRecipe Recipe(string json, string dir) => MergeRecipe.Parse(json, dir);
 
-    private static float[] Logits(MergeModel m, Dataset data)
-    {
-        var net = m.Spec!.Build(new Rng(0));
-        net.LoadState(m.Tensors.ToDictionary(t => t.Name, t => Tensor.FromArray(t.Values, t.Shape)));
-        return Trainer.Logits(net, data);
-    }
+    private static float[] Logits(MergeModel m, Dataset data) => Trainer.Logits(m.ToClassifier(), data);
 
     [Fact]
     public void A_weight_of_one_on_one_model_reproduces_it_and_recipes_merge_tensor_by_tensor()
@@ -286,21 +281,14 @@ public class MergerTests(DigitsParents parents) : IClassFixture<DigitsParents>
 
         // the same parents under a joules budget below what the unconstrained child costs on a microcontroller
         var device = DeviceProfile.Load("stm32h7", null);
-        var work = ClassifierModel.Of(CompactClassifier.Compile(BuildNet(free.Child)), "free").Work;
+        var work = ClassifierModel.Of(CompactClassifier.Compile(free.Child.ToClassifier()), "free").Work;
         double freeJoules = CostModel.Estimate(work, device).Joules;
-        var budget = new DeviceBudget(device, MaxJoules: 0.7 * freeJoules);
+        var budget = new DeviceBudget(device, new Budget(MaxJoules: 0.7 * freeJoules));
         var constrained = new MergeEvolution(merger, sources, ModelSource.File(parents.Base), new ClassifierJudge(parents.Splits.Validation, parents.Splits.Test, budget),
             new EvolutionOptions { Generations = 12, Seed = 1, Sparsify = true }).Run();
         Assert.True(constrained.Judgement.Feasible, constrained.Judgement.Reason);
         Assert.True(constrained.Judgement.Joules <= 0.7 * freeJoules);
         Assert.True(constrained.Judgement.Bytes < work.WeightBytes);
-    }
-
-    private static Module BuildNet(MergeModel m)
-    {
-        var net = m.Spec!.Build(new Rng(0));
-        net.LoadState(m.Tensors.ToDictionary(t => t.Name, t => Tensor.FromArray(t.Values, t.Shape)));
-        return net;
     }
 }
 

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Coldmind.Cost;
-using Coldmind.Data;
 using Coldmind.Formats;
 using Coldmind.Merging;
 using Coldmind.Reports;
@@ -76,9 +75,7 @@ internal static class EvolveCommand
             }
             else
             {
-                dataSpec = r.GetValue(data) ?? first.Metadata.GetValueOrDefault("coldmind.data") ?? "digits";
-                ulong splitSeed = first.Metadata.TryGetValue("coldmind.seed", out var sv) ? ulong.Parse(sv, CultureInfo.InvariantCulture) : s;
-                var splits = BuiltinData.Load(dataSpec, splitSeed, first.Metadata.GetValueOrDefault("coldmind.label"));
+                (dataSpec, var splits) = TrainedCheckpoint.SplitsOf(first.Metadata, r.GetValue(data));
                 judge = new ClassifierJudge(splits.Validation, splits.Test, budget);
             }
             var options = new EvolutionOptions
@@ -188,15 +185,16 @@ internal static class EvolveCommand
 
     private static DeviceBudget? Budget(string? device, string? deviceFile, double? maxJoules, double? maxSeconds, long? maxBytes, bool thermal, double rate)
     {
+        var limits = new Budget(maxBytes, maxJoules, maxSeconds);
         if (device == null)
         {
-            if (maxJoules != null || maxSeconds != null || maxBytes != null || thermal)
+            if (!limits.IsEmpty || thermal)
                 throw new ColdmindException("--max-joules, --max-latency, --max-bytes and --thermal need --device, the device to cost the children on.");
             return null;
         }
         if (!(rate > 0)) throw new ColdmindException($"--rate must be positive, got {rate}.");
-        if (maxJoules is <= 0 || maxSeconds is <= 0 || maxBytes is <= 0) throw new ColdmindException("Budgets (--max-joules, --max-latency, --max-bytes) must be positive.");
-        return new DeviceBudget(CommonOptions.LoadDevice(device, deviceFile), maxJoules, maxSeconds, maxBytes, thermal ? new ModalLoad(rate, 25, 600) : null);
+        limits.Validate();
+        return new DeviceBudget(CommonOptions.LoadDevice(device, deviceFile), limits, thermal ? new ModalLoad(rate, 25, 600) : null);
     }
 
     private static void WriteReport(string path, string data, IChildJudge judge, DeviceBudget? budget, EvolutionResult result, List<Row> rows, string recipe)
@@ -207,7 +205,7 @@ internal static class EvolveCommand
             .Add(new Series("generation mean", x, result.History.Select(h => h.MeanScore).ToArray()));
         string F(double? v, string format) => v is { } d ? d.ToString(format, CultureInfo.InvariantCulture) : "–";
         new HtmlReport($"coldmind evolve on {data}")
-            .Paragraph(budget == null ? "No device budget." : $"Device {budget.Device.Name}; budget: joules {F(budget.MaxJoules, "G3")}, seconds {F(budget.MaxSeconds, "G3")}, bytes {F(budget.MaxBytes, "N0")}, thermal {(budget.Thermal != null ? "yes" : "no")}.")
+            .Paragraph(budget == null ? "No device budget." : $"Device {budget.Device.Name}; budget: {budget.Limits.Describe()}; thermal: {(budget.Thermal != null ? $"sustain {budget.Thermal.Rate} inferences/s for 10 minutes" : "no")}.")
             .Chart(chart)
             .Paragraph(string.Join(" ", result.History.GroupBy(h => h.Space).Select(g => $"{g.Key}: generations {g.First().Generation}–{g.Last().Generation}, {g.Last().Evaluations} children.")))
             .Table(["", "model", "layers", "bytes", "joules/inference", "within budget", $"validation {judge.Metric}", $"test {judge.Metric}"],

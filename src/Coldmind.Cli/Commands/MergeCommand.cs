@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Coldmind.Data;
 using Coldmind.Merging;
 using Spectre.Console;
 
@@ -30,10 +29,7 @@ internal static class MergeCommand
             var rows = new List<(string Name, string Architecture, long Parameters, double? Accuracy)>();
             if (!child.IsLanguageModel)
             {
-                var meta = child.Metadata;
-                string data = meta.GetValueOrDefault("coldmind.data") ?? "digits";
-                ulong seed = meta.TryGetValue("coldmind.seed", out var sv) ? ulong.Parse(sv, CultureInfo.InvariantCulture) : 0;
-                var test = BuiltinData.Load(data, seed, meta.GetValueOrDefault("coldmind.label")).Test;
+                var test = TrainedCheckpoint.SplitsOf(child.Metadata).Splits.Test;
                 var judge = new ClassifierJudge(test, test, null);
                 foreach (var source in Sources(plan).Where(s => s.Path != null).DistinctBy(s => s.Path))
                 {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Coldmind.Cost;
 using Coldmind.Data;
 using Coldmind.Nn;
 using Coldmind.Reports;
@@ -35,8 +36,8 @@ internal static class SearchCommand
         cmd.SetAction(r =>
         {
             CommonOptions.UseThreads(r.GetValue(threads));
-            var budget = new SearchBudget(r.GetValue(maxBytes), r.GetValue(maxJoules), r.GetValue(maxLatency));
-            if (budget.MaxBytes is <= 0 || budget.MaxJoules is <= 0 || budget.MaxSeconds is <= 0) throw new ColdmindException("Budgets must be positive.");
+            var budget = new Budget(r.GetValue(maxBytes), r.GetValue(maxJoules), r.GetValue(maxLatency));
+            budget.Validate();
             var profile = CommonOptions.LoadDevice(r.GetValue(device)!, r.GetValue(deviceFile));
             string dataSpec = r.GetValue(data)!;
             ulong s = r.GetValue(seed);
@@ -55,11 +56,11 @@ internal static class SearchCommand
                 Trainer.Fit(model, splits.Train, splits.Validation, new TrainOptions { Epochs = r.GetValue(epochs), BatchSize = 64, LearningRate = 2e-3f, Seed = s }, onStep: (_, _) => tick());
                 (front, all) = ModelSearch.Run(model, Build, splits.Validation, budget, profile, r.GetValue(population), r.GetValue(generations), s, tick);
             });
-            var feasible = front.Where(c => budget.Violation(c) == 0).ToList();
+            var feasible = front.Where(c => c.Violation(budget) == 0).ToList();
             if (feasible.Count == 0)
             {
-                var closest = all.OrderBy(budget.Violation).ThenByDescending(c => c.Accuracy).First();
-                throw new ColdmindException($"No model meets the budget ({Describe(budget)}). Closest reached: {closest.Bytes:N0} bytes, {closest.Joules * 1e6:F3} µJ, {closest.Seconds * 1e6:F1} µs on {profile.Name}, {closest.Accuracy:P2} validation accuracy ({closest.Describe()}).");
+                var closest = all.OrderBy(c => c.Violation(budget)).ThenByDescending(c => c.Accuracy).First();
+                throw new ColdmindException($"No model meets the budget ({budget.Describe()}). Closest reached: {closest.Bytes:N0} bytes, {closest.Joules * 1e6:F3} µJ, {closest.Seconds * 1e6:F1} µs on {profile.Name}, {closest.Accuracy:P2} validation accuracy ({closest.Describe()}).");
             }
             var chosen = feasible.OrderByDescending(c => c.Accuracy).ThenBy(c => c.Bytes).First();
             var trial = Build();
@@ -69,7 +70,7 @@ internal static class SearchCommand
             {
                 var chart = new LineChart("Pareto front: validation accuracy against bytes", "bytes (log10)", "validation accuracy (%)");
                 chart.Add(new Series("front", front.Select(c => Math.Log10(c.Bytes)).ToArray(), front.Select(c => 100.0 * c.Accuracy).ToArray()));
-                new HtmlReport($"coldmind search on {dataSpec}").Paragraph($"Budget: {Describe(budget)}. Chosen: {chosen.Describe()}, {test:P2} test accuracy.")
+                new HtmlReport($"coldmind search on {dataSpec}").Paragraph($"Budget: {budget.Describe()}. Chosen: {chosen.Describe()}, {test:P2} test accuracy.")
                     .Chart(chart).Write(reportPath);
             }
             if (quiet)
@@ -77,7 +78,7 @@ internal static class SearchCommand
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
                     data = dataSpec, device = profile.Name, evaluated = all.Count,
-                    front = front.Select(c => new { layers = c.Layers.Select(l => l.Name), validation_accuracy = c.Accuracy, bytes = c.Bytes, joules_per_inference = c.Joules, latency_seconds = c.Seconds, feasible = budget.Violation(c) == 0 }),
+                    front = front.Select(c => new { layers = c.Layers.Select(l => l.Name), validation_accuracy = c.Accuracy, bytes = c.Bytes, joules_per_inference = c.Joules, latency_seconds = c.Seconds, feasible = c.Violation(budget) == 0 }),
                     chosen = new { layers = chosen.Layers.Select(l => l.Name), validation_accuracy = chosen.Accuracy, test_accuracy = test, bytes = chosen.Bytes, joules_per_inference = chosen.Joules, latency_seconds = chosen.Seconds },
                 }));
                 return 0;
@@ -85,14 +86,11 @@ internal static class SearchCommand
             var table = new Table().Border(TableBorder.Rounded).Title($"Pareto front ({all.Count} candidates scored)").AddColumns("layers (bits@sparsity)", "val acc", "bytes", $"µJ on {profile.Name}", $"µs on {profile.Name}", "in budget");
             foreach (var c in front)
                 table.AddRow(Markup.Escape(c.Describe()), $"{c.Accuracy:P2}", c.Bytes.ToString("N0", CultureInfo.InvariantCulture), (c.Joules * 1e6).ToString("F3", CultureInfo.InvariantCulture),
-                    (c.Seconds * 1e6).ToString("F1", CultureInfo.InvariantCulture), budget.Violation(c) == 0 ? "yes" : "no");
+                    (c.Seconds * 1e6).ToString("F1", CultureInfo.InvariantCulture), c.Violation(budget) == 0 ? "yes" : "no");
             AnsiConsole.Write(table);
             AnsiConsole.MarkupLineInterpolated($"Chosen: [bold]{chosen.Describe()}[/], {chosen.Bytes:N0} bytes, {test:P2} test accuracy (rounded and pruned after training; retraining it would recover more).");
             return 0;
         });
         return cmd;
     }
-
-    private static string Describe(SearchBudget b) =>
-        string.Join(", ", new[] { b.MaxBytes is { } x ? $"≤ {x:N0} bytes" : null, b.MaxJoules is { } j ? $"≤ {j * 1e6:F3} µJ" : null, b.MaxSeconds is { } t ? $"≤ {t * 1e6:F1} µs" : null }.Where(t => t != null)) is { Length: > 0 } d ? d : "none";
 }

@@ -7,29 +7,22 @@ using Coldmind.Runtime;
 namespace Coldmind.Merging;
 
 /// <summary>
-/// What a child costs on the target device and whether that is within budget: joules and seconds per
+/// What a child costs on the target device and whether that is within <see cref="Limits"/>: joules and seconds per
 /// inference from the cost model, bytes of weights, and (with a sustained rate) the modal's verdict on
 /// throttling, overheating and battery.
 /// </summary>
-public sealed record DeviceBudget(DeviceProfile Device, double? MaxJoules = null, double? MaxSeconds = null, long? MaxBytes = null, ModalLoad? Thermal = null)
+public sealed record DeviceBudget(DeviceProfile Device, Budget Limits, ModalLoad? Thermal = null)
 {
-    public bool Constrains => MaxJoules != null || MaxSeconds != null || MaxBytes != null || Thermal != null;
+    public bool Constrains => !Limits.IsEmpty || Thermal != null;
 
     /// <summary>The child's cost, and by how much it overshoots the budget (0 when within: the sum of relative excesses).</summary>
     public (CostEstimate Cost, double Violation, string? Reason) Judge(Workload work)
     {
         var cost = CostModel.Estimate(work, Device);
-        double violation = 0;
+        double violation = Limits.Violation(work.WeightBytes, cost.Joules, cost.Seconds);
         var reasons = new List<string>();
-        void Limit(double value, double? max, string what)
-        {
-            if (max is not { } m || value <= m) return;
-            violation += value / m - 1;
-            reasons.Add($"{what} {value:G3} > {m:G3}");
-        }
-        Limit(cost.Joules, MaxJoules, "joules");
-        Limit(cost.Seconds, MaxSeconds, "seconds");
-        Limit(work.WeightBytes, MaxBytes, "bytes");
+        if (violation > 0)
+            reasons.Add($"{work.WeightBytes:N0} bytes, {cost.Joules * 1e6:F3} µJ, {cost.Seconds * 1e6:F1} µs against {Limits.Describe()}");
         if (Thermal is { } load)
         {
             var verdict = Modal.Simulate(work, Device, load, samples: 400);
@@ -73,9 +66,8 @@ public sealed class ClassifierJudge(Dataset validation, Dataset testSet, DeviceB
 
     public Judgement Judge(MergeModel child, bool test = false)
     {
-        var spec = child.Spec ?? throw new ColdmindException($"'{child.Name}' is not a classifier.");
-        var net = spec.Build(new Rng(0));
-        net.LoadState(child.Tensors.ToDictionary(t => t.Name, t => Tensor.FromArray(t.Values, t.Shape)));
+        var net = child.ToClassifier();
+        var spec = child.Spec!;
         var data = test ? testSet : validation;
         if (data.FeatureCount != Shape.Numel(spec.InputShape) || data.Classes != spec.Classes)
             throw new ColdmindException($"'{child.Name}' ({spec.Describe()}) does not fit '{data.Name}' ({Shape.Format(data.SampleShape)}, {data.Classes} classes).");

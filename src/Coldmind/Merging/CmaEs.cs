@@ -24,7 +24,6 @@ public sealed class CmaEs
 
     public int Population { get; }
     public IReadOnlyList<double> Mean => _mean;
-    public double Sigma => _sigma;
 
     public CmaEs(double[] mean, double sigma, Rng rng, int population = 0)
     {

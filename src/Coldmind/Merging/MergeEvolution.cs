@@ -23,7 +23,7 @@ public sealed record EvolutionOptions
     public ulong Seed { get; init; }
 }
 
-public sealed record GenerationReport(string Space, int Generation, double BestScore, double MeanScore, Judgement Best, MergeRecipe BestRecipe, int Evaluations);
+public sealed record GenerationReport(string Space, int Generation, double BestScore, double MeanScore, int Evaluations);
 
 public sealed record EvolutionResult(MergeRecipe Recipe, MergeModel Child, Judgement Judgement, IReadOnlyList<GenerationReport> History);
 
@@ -131,7 +131,7 @@ public sealed class MergeEvolution(Merger merger, IReadOnlyList<ModelSource> par
             var top = results[ranked[0]];
             if (Judgement.Compare(top.Judgement, best.Judgement) > 0) best = top;
             var finite = results.Where(r => double.IsFinite(r.Judgement.Score)).Select(r => r.Judgement.Score).ToList();
-            report(new GenerationReport(space, g, best.Judgement.Score, finite.Count > 0 ? finite.Average() : double.NaN, best.Judgement, best.Recipe, evaluations));
+            report(new GenerationReport(space, g, best.Judgement.Score, finite.Count > 0 ? finite.Average() : double.NaN, evaluations));
         }
         return best;
     }

@@ -47,6 +47,14 @@ public sealed partial class MergeModel
 
     public long ParameterCount => Tensors.Sum(t => (long)t.Values.Length);
 
+    /// <summary>A classifier's network with these weights, ready to train or run.</summary>
+    public Module ToClassifier()
+    {
+        var net = (Spec ?? throw new ColdmindException($"'{Name}' is a language model, not a classifier.")).Build(new Rng(0));
+        net.LoadState(Tensors.ToDictionary(t => t.Name, t => Coldmind.Tensors.Tensor.FromArray(t.Values, t.Shape)));
+        return net;
+    }
+
     /// <summary>Reads a classifier checkpoint (.safetensors written by `coldmind train`, `merge` or `evolve`) or a GGUF language model.</summary>
     public static MergeModel Load(string path)
     {

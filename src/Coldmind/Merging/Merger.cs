@@ -13,9 +13,6 @@ public sealed class Merger
     private readonly Dictionary<string, MergeModel> _files = [];
     private readonly Dictionary<MergeRecipe, MergeModel> _nested = new(ReferenceEqualityComparer.Instance);
 
-    /// <summary>Registers a model already in memory under a path, so recipes can name it without reading a file.</summary>
-    public void Add(string path, MergeModel model) => _files[System.IO.Path.GetFullPath(path)] = model;
-
     public MergeModel Load(ModelSource source) =>
         source.Recipe is { } nested ? (_nested.TryGetValue(nested, out var merged) ? merged : _nested[nested] = Merge(nested))
         : _files.TryGetValue(System.IO.Path.GetFullPath(source.Path!), out var m) ? m

@@ -17,14 +17,9 @@ public sealed record LayerChoice(PtqMethod? Bits, double Sparsity)
 public sealed record Candidate(LayerChoice[] Layers, float Accuracy, long Bytes, double Joules, double Seconds)
 {
     public string Describe() => string.Join(" | ", Layers.Select(l => l.Name));
-}
 
-public sealed record SearchBudget(long? MaxBytes = null, double? MaxJoules = null, double? MaxSeconds = null)
-{
-    /// <summary>How far a candidate is over budget, as a sum of relative excesses (0: within).</summary>
-    public double Violation(Candidate c) =>
-        (MaxBytes is { } b && c.Bytes > b ? (double)(c.Bytes - b) / b : 0) + (MaxJoules is { } j && c.Joules > j ? (c.Joules - j) / j : 0)
-        + (MaxSeconds is { } t && c.Seconds > t ? (c.Seconds - t) / t : 0);
+    /// <summary>How far the candidate is over <paramref name="budget"/> (0: within).</summary>
+    public double Violation(Budget budget) => budget.Violation(Bytes, Joules, Seconds);
 }
 
 /// <summary>
@@ -42,7 +37,7 @@ public static class ModelSearch
 
     /// <param name="model">the trained model whose weights are pruned and rounded</param>
     /// <param name="build">a fresh model of the same shape, to load each candidate's weights into</param>
-    public static (IReadOnlyList<Candidate> Front, IReadOnlyList<Candidate> All) Run(Module model, Func<Module> build, Dataset validation, SearchBudget budget, DeviceProfile device,
+    public static (IReadOnlyList<Candidate> Front, IReadOnlyList<Candidate> All) Run(Module model, Func<Module> build, Dataset validation, Budget budget, DeviceProfile device,
         int population = 32, int generations = 20, ulong seed = 0, Action? onGeneration = null)
     {
         var weights = model.NamedParameters().Where(p => p.Tensor.Rank >= 2).ToArray();
@@ -133,11 +128,11 @@ public static class ModelSearch
     private sealed record Ranked(Candidate Candidate, int Front, double Crowding);
 
     /// <summary>Non-dominated sorting with constrained domination, then crowding distance within each front; best first.</summary>
-    private static List<Ranked> Rank(List<Candidate> people, SearchBudget budget)
+    private static List<Ranked> Rank(List<Candidate> people, Budget budget)
     {
         bool Dominates(Candidate a, Candidate b)
         {
-            double va = budget.Violation(a), vb = budget.Violation(b);
+            double va = a.Violation(budget), vb = b.Violation(budget);
             if (va != vb) return va < vb;
             bool noWorse = a.Accuracy >= b.Accuracy && a.Bytes <= b.Bytes && a.Joules <= b.Joules;
             bool better = a.Accuracy > b.Accuracy || a.Bytes < b.Bytes || a.Joules < b.Joules;
