@@ -1,7 +1,9 @@
 using System.Text.Json;
 using Coldmind.Data;
 using Coldmind.Kernels;
+using Coldmind.Formats;
 using Coldmind.Nn;
+using Coldmind.Quantization;
 using Coldmind.Runtime;
 using Coldmind.Tensors;
 using Xunit;
@@ -130,6 +132,79 @@ public class CompactClassifierTests
                 for (int c = 0; c < 10; c++) Assert.Equal(logits[i * 10 + c], a[c], 2e-3f * (1 + Math.Abs(logits[i * 10 + c])));
             }
         }
+    }
+
+    [Theory]
+    [InlineData("int8/g32")]
+    [InlineData("int4/g32")]
+    [InlineData("int2/g32")]
+    [InlineData("ternary/g32")]
+    [InlineData("binary/tensor")]
+    public void Quantized_layers_compute_the_rounded_weights_dense_or_sparse_and_survive_save_and_load(string schemeText)
+    {
+        var scheme = PtqScheme.Parse(schemeText);
+        var splits = BuiltinData.Load("digits");
+        var test = splits.Test;
+        using var dir = new TempDir();
+        foreach (double pruned in new[] { 0.0, 0.9 })
+        {
+            var model = new Mlp(64, [48], 10, new Rng(5));
+            Trainer.Fit(model, splits.Train, null, new TrainOptions { Epochs = 3 });
+            if (pruned > 0) PruningMask.Dense(model).Prune(pruned, global: false).Apply();
+            var compact = CompactClassifier.Compile(model, schemes: [scheme, null]);
+            // the reference: the module with its weights rounded by the scheme, scales in f16 as stored
+            var rounded = new Mlp(64, [48], 10, new Rng(0));
+            rounded.LoadState(model.NamedParameters().ToDictionary(p => p.Name, p => p.Name == "net.1.weight" ? Tensor.FromArray(F16Apply(scheme, p.Tensor.ToArray(), 64), p.Tensor.Shape) : p.Tensor));
+            var expected = Trainer.Logits(rounded, test);
+            var path = dir.File($"q{pruned}.safetensors");
+            compact.Save(path);
+            var loaded = CompactClassifier.Load(path);
+            var (kind, rows, cols, nonZeros, bytes) = loaded.LayerShapes().First();
+            Assert.StartsWith("quantized:" + scheme.Method.ToString().ToLowerInvariant(), kind);
+            // stored dense or as CSR over the nonzero codes, whichever is smaller; plus f16 scales and the f32 bias
+            long nonZeroCodes = rounded.NamedParameters().First(p => p.Name == "net.1.weight").Tensor.ToArray().Count(v => v != 0);
+            long dense = CodePacking.ByteCount(rows * cols, scheme.Method), sparse = CodePacking.ByteCount(nonZeroCodes, scheme.Method) + 2 * nonZeroCodes + 4 * (rows + 1);
+            Assert.Equal(sparse < dense, kind.EndsWith(":sparse"));
+            Assert.Equal(nonZeroCodes, nonZeros);
+            Assert.Equal(Math.Min(dense, sparse) + 2L * (scheme.GroupSize > 0 ? rows * 2 : 1) + 4 * rows, bytes);
+            if (pruned > 0 && scheme.Method is PtqMethod.Int8 or PtqMethod.Int4) Assert.EndsWith(":sparse", kind);
+            for (int i = 0; i < test.Count; i++)
+            {
+                var x = test.Features.AsSpan(i * 64, 64);
+                var a = compact.Predict(x);
+                Assert.Equal(a, loaded.Predict(x));
+                for (int c = 0; c < 10; c++) Assert.Equal(expected[i * 10 + c], a[c], 1e-4f * (1 + Math.Abs(expected[i * 10 + c])));
+            }
+        }
+    }
+
+    private static float[] F16Apply(PtqScheme scheme, float[] w, int rowLength)
+    {
+        var (codes, scales) = scheme.Quantize(w, rowLength);
+        int groups = scheme.GroupsPerRow(rowLength);
+        return codes.Select((q, i) => (float)(Half)scales[scheme.ScaleIndex(i / rowLength, i % rowLength, groups)] * q).ToArray();
+    }
+
+    [Fact]
+    public void Quantized_layers_in_a_damaged_file_are_refused()
+    {
+        var model = new Mlp(64, [48], 10, new Rng(5));
+        using var dir = new TempDir();
+        string path = dir.File("q.safetensors"), bad = dir.File("bad.safetensors");
+        CompactClassifier.Compile(model, schemes: [PtqScheme.Parse("ternary/g32"), null]).Save(path);
+        var file = Safetensors.Read(path);
+        void Damage(string name, float[] values, string expected)
+        {
+            var tensors = file.Tensors.Select(kv => (kv.Key, kv.Key == name ? Tensor.FromArray(values, values.Length) : kv.Value));
+            Safetensors.Write(bad, tensors, file.Metadata, file.DTypes.Where(kv => kv.Value != "F32").ToDictionary(kv => kv.Key, kv => kv.Value));
+            var e = Assert.Throws<ColdmindException>(() => CompactClassifier.Load(bad));
+            Assert.Contains(expected, e.Message);
+        }
+        var codes = file.Tensors["layers.0.codes"].ToArray();
+        Damage("layers.0.codes", codes[..^1], "codes");
+        Damage("layers.0.codes", [.. codes[..^1], 250f], "not Ternary codes");
+        Damage("layers.0.scales", file.Tensors["layers.0.scales"].ToArray()[..3], "scales for a 48×64");
+        Assert.Throws<ColdmindException>(() => CompactClassifier.Compile(new Mlp(64, [48], 10, new Rng(5), ternary: true), schemes: [PtqScheme.Parse("int8/g32"), null]));
     }
 
     [Fact]

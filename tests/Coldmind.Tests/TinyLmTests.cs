@@ -40,6 +40,36 @@ public class TinyLmTests
         Assert.True(Math.Sqrt(err / norm) < tolerance, $"relative distance {Math.Sqrt(err / norm)}");
     }
 
+    [Theory]
+    [InlineData(false, 1e-6)]
+    [InlineData(true, 2e-3)]
+    public void A_written_model_reads_back_with_its_shape_vocabulary_and_function(bool ternary, double tolerance)
+    {
+        string text = Text();
+        var vocabulary = new CharacterVocabulary(text);
+        var ids = vocabulary.Encode(text);
+        var config = new TinyLmConfig(vocabulary.Size, Dim: 256, Layers: 2, Heads: 4, KvHeads: 2, FfnDim: 256, Ternary: ternary, FfnActivation: Activation.Silu);
+        var model = new TinyLm(config, new Rng(3));
+        LmTrainer.Train(model, ids[..36_000], ids[36_000..], new LmTrainOptions(Steps: 5, Batch: 2, Context: 32, LearningRate: 3e-3f, EvalEvery: 5, EvalWindows: 4));
+        using var dir = new TempDir();
+        var path = dir.File("lm.gguf");
+        TinyLmExport.Write(model, vocabulary, path, "test");
+
+        var (read, readVocabulary) = TinyLmExport.Read(path);
+        Assert.Equal(config, read.Config);
+        Assert.Equal(vocabulary.Tokens, readVocabulary.Tokens);
+        var prompt = vocabulary.Encode("ROMEO:\nWhat say");
+        float[] original, back;
+        using (Tensor.NoGrad())
+        {
+            original = model.Logits(prompt, 1, prompt.Length).ToArray();
+            back = read.Logits(prompt, 1, prompt.Length).ToArray();
+        }
+        double err = 0, norm = 0;
+        for (int i = 0; i < original.Length; i++) { err += Math.Pow(back[i] - original[i], 2); norm += Math.Pow(original[i], 2); }
+        Assert.True(Math.Sqrt(err / norm) < tolerance, $"relative distance {Math.Sqrt(err / norm)}");
+    }
+
     [Fact]
     public void Train_lm_command_reports_both_losses_and_writes_a_model_the_runtime_runs()
     {
@@ -58,5 +88,39 @@ public class TinyLmTests
         (exit, _, err) = CliTests.Run("train-lm", "--text", textFile, "--out", output, "--dim", "200");
         Assert.Equal(1, exit);
         Assert.Contains("multiples of 256", err);
+    }
+
+    [Fact]
+    public void Train_lm_fine_tunes_a_written_model_keeping_its_shape_and_vocabulary()
+    {
+        using var dir = new TempDir();
+        var textFile = dir.File("t.txt");
+        File.WriteAllText(textFile, Text());
+        var other = dir.File("other.txt");
+        File.WriteAllText(other, Text()[20_000..] + "zzzz ¡unseen characters! ŋ " + Text()[..20_000]);
+        string start = dir.File("start.gguf"), tuned = dir.File("tuned.gguf");
+        var (exit, _, err) = CliTests.Run("train-lm", "--text", textFile, "--out", start, "--steps", "6", "--layers", "1", "--ffn", "256",
+            "--batch", "2", "--context", "32", "--json", "--no-baseline", "--ffn-act", "silu");
+        Assert.True(exit == 0, err);
+        (exit, var stdout, err) = CliTests.Run("train-lm", "--text", other, "--init", start, "--out", tuned, "--steps", "4",
+            "--batch", "2", "--context", "32", "--layers", "3", "--json");
+        Assert.True(exit == 0, err);
+        using (var json = System.Text.Json.JsonDocument.Parse(stdout))
+        {
+            Assert.True(json.RootElement.GetProperty("ternary_validation_loss").GetSingle() > 0);
+            Assert.True(json.RootElement.GetProperty("float_validation_loss").GetSingle() > 0);
+        }
+        var (a, va) = TinyLmExport.Read(start);
+        var (b, vb) = TinyLmExport.Read(tuned);
+        Assert.Equal(a.Config, b.Config); // --layers 3 gives way to the model's own shape
+        Assert.Equal(va.Tokens, vb.Tokens); // characters the start has not seen fall back to bytes
+        Assert.NotEqual(a.NamedParameters().First(p => p.Name == "token_embd.weight").Tensor.ToArray(),
+            b.NamedParameters().First(p => p.Name == "token_embd.weight").Tensor.ToArray());
+
+        (exit, _, err) = CliTests.Run("train-lm", "--text", textFile, "--init", start, "--vocab-text", other, "--out", tuned);
+        Assert.Equal(1, exit);
+        Assert.Contains("cannot be combined", err);
+        (exit, _, err) = CliTests.Run("train-lm", "--text", textFile, "--init", textFile, "--out", tuned);
+        Assert.Equal(1, exit);
     }
 }

@@ -28,6 +28,8 @@ internal static class EvolveCommand
         space.AcceptOnlyFromAmong("params", "dataflow", "both");
         var method = new Option<string>("--method") { Description = "parameter-space method: ties, dare_ties, dare_linear, task_arithmetic (these need --base) or linear", DefaultValueFactory = _ => "ties" };
         method.AcceptOnlyFromAmong("ties", "dare_ties", "dare_linear", "task_arithmetic", "linear");
+        var ternary = new Option<string>("--ternary") { Description = "ternary classifier parents: merge their latent float weights (latent) or the scale × trits the forward pass sees (ternarized)", DefaultValueFactory = _ => "latent" };
+        ternary.AcceptOnlyFromAmong("latent", "ternarized");
         var generations = new Option<int>("--generations") { Description = "CMA-ES generations (split between the spaces with --space both)", DefaultValueFactory = _ => 30 };
         var population = new Option<int>("--population") { Description = "candidates per generation (0: CMA-ES's default for the genome's size)", DefaultValueFactory = _ => 0 };
         var repetitions = new Option<int>("--repetitions") { Description = "data-flow space: how often each inner layer may appear on the path", DefaultValueFactory = _ => 2 };
@@ -46,7 +48,7 @@ internal static class EvolveCommand
         var report = new Option<string?>("--report") { Description = "write an HTML report: fitness over generations, parents against children, the recipe" };
         var cmd = new Command("evolve", "Evolve a merge of models in parameter space, data-flow space or both, with a device-aware fitness.")
         {
-            parentsOption, baseOption, data, text, context, windows, space, method, generations, population, repetitions, device, deviceFile, maxJoules, maxLatency, maxBytes,
+            parentsOption, baseOption, data, text, context, windows, space, method, ternary, generations, population, repetitions, device, deviceFile, maxJoules, maxLatency, maxBytes,
             thermal, rate, seed, threads, output, recipeOut, json, report,
         };
         cmd.SetAction(r =>
@@ -62,6 +64,9 @@ internal static class EvolveCommand
             var parents = parentPaths.Select(p => ModelSource.File(Path.GetFullPath(p))).ToList();
             var first = merger.Load(parents[0]);
             var @base = r.GetValue(baseOption) is { } b ? ModelSource.File(Path.GetFullPath(b)) : null;
+            bool ternarized = r.GetValue(ternary) == "ternarized";
+            if (ternarized && first.Spec is not { Ternary: true })
+                throw new ColdmindException($"--ternary ternarized merges ternary classifiers (`train --ternary`); '{first.Name}' is {(first.IsLanguageModel ? "a language model, merged from its stored trits anyway" : "a float classifier")}.");
 
             var budget = Budget(r.GetValue(device), r.GetValue(deviceFile), r.GetValue(maxJoules), r.GetValue(maxLatency), r.GetValue(maxBytes), r.GetValue(thermal), r.GetValue(rate));
             ulong s = r.GetValue(seed);
@@ -82,7 +87,7 @@ internal static class EvolveCommand
             {
                 Space = r.GetValue(space) switch { "params" => MergeSpace.Params, "dataflow" => MergeSpace.DataFlow, _ => MergeSpace.Both },
                 Method = r.GetValue(method)!, Generations = r.GetValue(generations), Population = r.GetValue(population),
-                Repetitions = r.GetValue(repetitions), Seed = s, Sparsify = budget is { Constrains: true },
+                Repetitions = r.GetValue(repetitions), Seed = s, Sparsify = budget is { Constrains: true }, Ternarized = ternarized,
             };
             var evolution = new MergeEvolution(merger, parents, @base, judge, options);
             bool quiet = r.GetValue(json);

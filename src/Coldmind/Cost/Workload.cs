@@ -56,13 +56,17 @@ public sealed record Workload(string Name, string Unit, IReadOnlyList<LayerWork>
         };
     }
 
-    /// <summary>A compiled classifier: dense layers multiply every weight, sparse and ternary ones only the kept ones.</summary>
+    /// <summary>A compiled classifier: dense layers multiply every weight, sparse, ternary and quantized ones only the nonzero ones.</summary>
     public static Workload FromClassifier(CompactClassifier model, string name) =>
         new(name, "inference", model.LayerShapes().Select((l, i) => l.Kind switch
         {
             // ternary: RMSNorm, int8 quantisation and a scale per row in float, then one add per kept trit
             "ternary" => new LayerWork($"{i}:ternary", 3L * l.Columns + l.Rows, 0, l.NonZeros, (long)l.Rows * l.Columns - l.NonZeros, l.Bytes, 5L * l.Columns + 4L * l.Rows),
             "sparse" => LayerWork.Matrix($"{i}:sparse", OpKind.Fp32Mac, l.Rows, l.Columns, l.NonZeros, l.Bytes, 4),
+            // rounded after training: priced as the integer (or, for trits, add-only) kernel a device would run on the codes,
+            // over the nonzero codes when stored sparse and over all of them when dense
+            var k when k.StartsWith("quantized:", StringComparison.Ordinal) => LayerWork.Matrix($"{i}:{k}", k.StartsWith("quantized:ternary", StringComparison.Ordinal) ? OpKind.TernaryAdd : OpKind.Int8Mac,
+                l.Rows, l.Columns, k.EndsWith(":sparse", StringComparison.Ordinal) ? l.NonZeros : (long)l.Rows * l.Columns, l.Bytes, 1),
             _ => LayerWork.Matrix($"{i}:dense", OpKind.Fp32Mac, l.Rows, l.Columns, (long)l.Rows * l.Columns, l.Bytes, 4),
         }).ToArray())
         {

@@ -20,8 +20,8 @@ public static class Safetensors
     public sealed record File(IReadOnlyDictionary<string, Tensor> Tensors, IReadOnlyDictionary<string, string> DTypes, IReadOnlyDictionary<string, string> Metadata);
 
     /// <summary>
-    /// Writes tensors as F32, or as the dtype <paramref name="dtypes"/> names for them ("I8", "U8", "U16" or "I32":
-    /// the values must then be whole numbers in range).
+    /// Writes tensors as F32, or as the dtype <paramref name="dtypes"/> names for them ("F16": the values must be
+    /// half-precision numbers; "I8", "U8", "U16" or "I32": whole numbers in range).
     /// </summary>
     public static void Write(string path, IEnumerable<(string Name, Tensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata = null,
         IReadOnlyDictionary<string, string>? dtypes = null)
@@ -120,6 +120,15 @@ public static class Safetensors
                 var bytes = new byte[values.Length * 4];
                 for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(4 * i), values[i]);
                 return bytes;
+            case "F16":
+                var halves = new byte[values.Length * 2];
+                for (int i = 0; i < values.Length; i++)
+                {
+                    var h = (Half)values[i];
+                    if ((float)h != values[i]) throw new ColdmindException($"Tensor '{name}' cannot be written as F16: value {values[i]} at {i} is not a half-precision number.");
+                    BinaryPrimitives.WriteHalfLittleEndian(halves.AsSpan(2 * i), h);
+                }
+                return halves;
             case "I8" or "U8" or "U16" or "I32":
                 var (lo, hi, size) = dtype switch
                 {
@@ -143,7 +152,7 @@ public static class Safetensors
                 }
                 return ints;
             default:
-                throw new ColdmindException($"Tensor '{name}': safetensors dtype {dtype} cannot be written; use F32, I8, U8, U16 or I32.");
+                throw new ColdmindException($"Tensor '{name}': safetensors dtype {dtype} cannot be written; use F32, F16, I8, U8, U16 or I32.");
         }
     }
 

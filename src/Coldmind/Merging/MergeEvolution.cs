@@ -20,6 +20,8 @@ public sealed record EvolutionOptions
     /// space, one for the whole path in data-flow space. Set when a device budget binds, so cost can be traded for accuracy.
     /// </summary>
     public bool Sparsify { get; init; }
+    /// <summary>Ternary classifiers: merge the weights the forward pass sees (scale × trits) instead of the latent float weights; every recipe says "ternary": "ternarized".</summary>
+    public bool Ternarized { get; init; }
     public ulong Seed { get; init; }
 }
 
@@ -86,12 +88,12 @@ public sealed class MergeEvolution(Merger merger, IReadOnlyList<ModelSource> par
     {
         var list = new List<(string, MergeRecipe)>
         {
-            ("average", new MergeRecipe("linear", null, parents.Select(p => Model(p, ("weight", 1f))).ToList(), new Dictionary<string, MergeParameter>(), [])),
+            ("average", new MergeRecipe("linear", null, parents.Select(p => Model(p, ("weight", 1f))).ToList(), new Dictionary<string, MergeParameter>(), [], options.Ternarized)),
         };
         if (@base != null)
         {
-            list.Add(("task arithmetic (weights 1)", new MergeRecipe("task_arithmetic", @base, parents.Select(p => Model(p, ("weight", 1f))).ToList(), new Dictionary<string, MergeParameter>(), [])));
-            list.Add(("TIES (density 0.5, weights 1)", new MergeRecipe("ties", @base, parents.Select(p => Model(p, ("weight", 1f), ("density", 0.5f))).ToList(), new Dictionary<string, MergeParameter>(), [])));
+            list.Add(("task arithmetic (weights 1)", new MergeRecipe("task_arithmetic", @base, parents.Select(p => Model(p, ("weight", 1f))).ToList(), new Dictionary<string, MergeParameter>(), [], options.Ternarized)));
+            list.Add(("TIES (density 0.5, weights 1)", new MergeRecipe("ties", @base, parents.Select(p => Model(p, ("weight", 1f), ("density", 0.5f))).ToList(), new Dictionary<string, MergeParameter>(), [], options.Ternarized)));
         }
         return list;
     }
@@ -169,7 +171,7 @@ public sealed class MergeEvolution(Merger merger, IReadOnlyList<ModelSource> par
             var global = new Dictionary<string, MergeParameter>();
             if (options.Sparsify)
                 global["keep"] = new(reference.Layers.Select((l, g) => ((string?)l, Math.Clamp((float)x[keepOffset + g], 0.05f, 1))).ToList());
-            return new MergeRecipe(method, method == "linear" ? null : @base, models, global, [], Seed: seed);
+            return new MergeRecipe(method, method == "linear" ? null : @base, models, global, [], options.Ternarized, seed);
         });
     }
 
@@ -229,7 +231,7 @@ public sealed class MergeEvolution(Merger merger, IReadOnlyList<ModelSource> par
             }
             var global = new Dictionary<string, MergeParameter>();
             if (options.Sparsify) global["keep"] = MergeParameter.Of(Math.Clamp((float)x[keepGene], 0.05f, 1));
-            return new MergeRecipe("passthrough", lm ? sources[Pick(0)] : null, [], global, slices);
+            return new MergeRecipe("passthrough", lm ? sources[Pick(0)] : null, [], global, slices, options.Ternarized);
         });
     }
 }

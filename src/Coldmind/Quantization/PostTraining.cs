@@ -52,25 +52,49 @@ public sealed record PtqScheme(PtqMethod Method, int GroupSize)
     /// <summary>The weights of a tensor whose rows hold <paramref name="rowLength"/> values, quantized and dequantized.</summary>
     public float[] Apply(ReadOnlySpan<float> weights, int rowLength)
     {
-        if (rowLength <= 0 || weights.Length % rowLength != 0)
-            throw new ColdmindException($"{weights.Length} weights do not form rows of {rowLength}.");
+        var (codes, scales) = Quantize(weights, rowLength);
         var result = new float[weights.Length];
-        if (GroupSize == 0)
-        {
-            Round(weights, result);
-            return result;
-        }
-        for (int row = 0; row < weights.Length; row += rowLength)
-            for (int g = 0; g < rowLength; g += GroupSize)
-            {
-                int len = Math.Min(GroupSize, rowLength - g);
-                Round(weights.Slice(row + g, len), result.AsSpan(row + g, len));
-            }
+        int groups = GroupsPerRow(rowLength);
+        for (int i = 0; i < result.Length; i++) result[i] = scales[ScaleIndex(i / rowLength, i % rowLength, groups)] * codes[i];
         return result;
     }
 
-    /// <summary>One group: y = d · q(x / d) under the method's scale rule.</summary>
-    private void Round(ReadOnlySpan<float> x, Span<float> y)
+    /// <summary>
+    /// The codes (in <see cref="CodeRange"/>) and scales of a tensor whose rows hold <paramref name="rowLength"/>
+    /// values: weight i of row r ≈ scales[<see cref="ScaleIndex"/>(r, i % rowLength, groups)] · codes[i].
+    /// Per tensor there is one scale; per group, <see cref="GroupsPerRow"/> a row.
+    /// </summary>
+    public (sbyte[] Codes, float[] Scales) Quantize(ReadOnlySpan<float> weights, int rowLength)
+    {
+        if (rowLength <= 0 || weights.Length % rowLength != 0)
+            throw new ColdmindException($"{weights.Length} weights do not form rows of {rowLength}.");
+        var codes = new sbyte[weights.Length];
+        if (GroupSize == 0) return (codes, [Round(weights, codes)]);
+        int groups = GroupsPerRow(rowLength);
+        var scales = new float[weights.Length / rowLength * groups];
+        for (int row = 0, k = 0; row < weights.Length; row += rowLength)
+            for (int g = 0; g < rowLength; g += GroupSize)
+            {
+                int len = Math.Min(GroupSize, rowLength - g);
+                scales[k++] = Round(weights.Slice(row + g, len), codes.AsSpan(row + g, len));
+            }
+        return (codes, scales);
+    }
+
+    /// <summary>Scales a row has: one per group (the last may be shorter), or 0 for a per-tensor scale.</summary>
+    public int GroupsPerRow(int rowLength) => GroupSize > 0 ? (rowLength + GroupSize - 1) / GroupSize : 0;
+
+    /// <summary>Where the scale of column <paramref name="column"/> of row <paramref name="row"/> is, given <see cref="GroupsPerRow"/>.</summary>
+    public int ScaleIndex(int row, int column, int groups) => GroupSize > 0 ? row * groups + column / GroupSize : 0;
+
+    /// <summary>The codes a method writes: the smallest and the largest.</summary>
+    public static (int Min, int Max) CodeRange(PtqMethod method) => method switch
+    {
+        PtqMethod.Int8 => (-127, 127), PtqMethod.Int4 => (-8, 7), PtqMethod.Int2 => (-2, 1), _ => (-1, 1),
+    };
+
+    /// <summary>One group: codes q with x ≈ d · q under the method's scale rule; returns d.</summary>
+    private float Round(ReadOnlySpan<float> x, Span<sbyte> q)
     {
         float amax = 0, max = 0;
         double absSum = 0;
@@ -82,19 +106,20 @@ public sealed record PtqScheme(PtqMethod Method, int GroupSize)
         float mean = (float)(absSum / x.Length);
         switch (Method)
         {
-            case PtqMethod.Int8: Uniform(x, y, amax / 127, -127, 127); break;
-            case PtqMethod.Int4: Uniform(x, y, max / -8, -8, 7); break;
-            case PtqMethod.Int2: Uniform(x, y, max / -2, -2, 1); break;
-            case PtqMethod.Ternary: Uniform(x, y, mean, -1, 1); break;
-            case PtqMethod.Binary:
-                for (int i = 0; i < x.Length; i++) y[i] = x[i] >= 0 ? mean : -mean;
-                break;
+            case PtqMethod.Int8: return Uniform(x, q, amax / 127, -127, 127);
+            case PtqMethod.Int4: return Uniform(x, q, max / -8, -8, 7);
+            case PtqMethod.Int2: return Uniform(x, q, max / -2, -2, 1);
+            case PtqMethod.Ternary: return Uniform(x, q, mean, -1, 1);
+            default:
+                for (int i = 0; i < x.Length; i++) q[i] = (sbyte)(x[i] >= 0 ? 1 : -1);
+                return mean;
         }
     }
 
-    private static void Uniform(ReadOnlySpan<float> x, Span<float> y, float d, int lo, int hi)
+    private static float Uniform(ReadOnlySpan<float> x, Span<sbyte> q, float d, int lo, int hi)
     {
         float id = d != 0 ? 1 / d : 0;
-        for (int i = 0; i < x.Length; i++) y[i] = d * Math.Clamp((int)MathF.Round(x[i] * id, MidpointRounding.AwayFromZero), lo, hi);
+        for (int i = 0; i < x.Length; i++) q[i] = (sbyte)Math.Clamp((int)MathF.Round(x[i] * id, MidpointRounding.AwayFromZero), lo, hi);
+        return d;
     }
 }

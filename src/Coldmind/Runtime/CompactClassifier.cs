@@ -10,10 +10,11 @@ namespace Coldmind.Runtime;
 /// <summary>
 /// A trained MLP compiled for inference one example at a time, in the form that makes pruning and ternary
 /// weights pay in bytes and time: each layer is dense float32, sparse float32 (CSR, when at least 40 % of its
-/// weights are zero) or sparse ternary (a <see cref="BitLinear"/>: RMSNorm, int8 activations, the nonzero
-/// trits' columns only). Saved as safetensors: dense weights as F32, CSR as PyTorch's crow_indices (I32),
-/// col_indices (U16) and values, ternary as column indices of the +1 and −1 trits; the layer list and shapes in
-/// the metadata.
+/// weights are zero), sparse ternary (a <see cref="BitLinear"/>: RMSNorm, int8 activations, the nonzero
+/// trits' columns only) or quantized after training (a <see cref="PtqScheme"/>'s packed codes and f16 group
+/// scales, dense or CSR, whichever is smaller). Saved as safetensors: dense weights as F32, CSR as PyTorch's
+/// crow_indices (I32), col_indices (U16) and values, ternary as column indices of the +1 and −1 trits,
+/// quantized codes as packed bytes (U8) and scales (F16); the layer list and shapes in the metadata.
 /// </summary>
 public sealed class CompactClassifier
 {
@@ -31,28 +32,40 @@ public sealed class CompactClassifier
     public long NonZeroParameters => _layers.Sum(l => l.NonZeros + (l.Bias?.Length ?? 0) + (l is TernaryLayer t ? t.NormWeight.Length : 0));
     public long WeightBytes => _layers.Sum(l => l.Bytes);
     /// <summary>Each layer's kind (dense, sparse, ternary), shape, kept weights and stored bytes: what the cost model prices.</summary>
+    /// <summary>Kinds: dense, sparse, ternary, or "quantized:" and the method (int8, int4, int2, ternary, binary), then ":sparse" when stored so.</summary>
     public IEnumerable<(string Kind, int Rows, int Columns, long NonZeros, long Bytes)> LayerShapes() =>
         _layers.Select(l => (l.Kind, l.Rows, l.Columns, l.NonZeros, l.Bytes + 4L * (l.Bias?.Length ?? 0) + (l is TernaryLayer t ? 4L * t.NormWeight.Length : 0)));
 
     public string Describe() => string.Join(" → ", _layers.Select(l => $"{l.Kind} {l.Columns}×{l.Rows}"));
 
-    /// <summary>Compiles an <see cref="Mlp"/>: its Linear and BitLinear layers in order, ReLU between them.</summary>
-    public static CompactClassifier Compile(Module mlp, IReadOnlyDictionary<string, string>? metadata = null)
+    /// <summary>
+    /// Compiles an <see cref="Mlp"/>: its Linear and BitLinear layers in order, ReLU between them. With
+    /// <paramref name="schemes"/> (one entry per Linear or BitLinear layer, null for none) a Linear layer's weights
+    /// are rounded by its scheme after training; BitLinear layers are ternary already.
+    /// </summary>
+    public static CompactClassifier Compile(Module mlp, IReadOnlyDictionary<string, string>? metadata = null, IReadOnlyList<PtqScheme?>? schemes = null)
     {
         var layers = new List<Layer>();
         var modules = mlp.Modules().ToList();
+        int linear = modules.Count(m => m is Linear or BitLinear);
+        if (schemes != null && schemes.Count != linear)
+            throw new ColdmindException($"{schemes.Count} quantization schemes for {linear} layers.");
         for (int i = 0; i < modules.Count; i++)
         {
             bool relu = modules.Skip(i + 1).TakeWhile(m => m is not (Linear or BitLinear)).OfType<ActivationLayer>().Any(a => a.Kind == Activation.Relu);
+            var scheme = schemes?[layers.Count];
             switch (modules[i])
             {
                 case Linear l:
                     var w = l.Weight.ToArray();
                     int rows = l.Weight.Shape[0], cols = l.Weight.Shape[1];
-                    layers.Add(w.Count(v => v == 0) >= SparseFrom * w.Length
+                    layers.Add(scheme != null ? QuantizedLayer.Compile(w, rows, cols, scheme, l.Bias?.ToArray(), relu)
+                        : w.Count(v => v == 0) >= SparseFrom * w.Length
                         ? new SparseLayer(SparseMatrix.FromDense(w, rows, cols), l.Bias?.ToArray(), relu)
                         : new DenseLayer(w, rows, cols, l.Bias?.ToArray(), relu));
                     break;
+                case BitLinear when scheme != null:
+                    throw new ColdmindException($"Layer {layers.Count} is ternary (BitLinear) already; it takes no {scheme.Name} rounding.");
                 case BitLinear b:
                     var latent = b.Weight.ToArray();
                     var trits = new sbyte[latent.Length];
@@ -151,6 +164,7 @@ public sealed class CompactClassifier
                 dtypes[p + name] = dtype;
             }
             if (l is TernaryLayer t) meta[p + "eps"] = t.Eps.ToString("R", CultureInfo.InvariantCulture);
+            if (l is QuantizedLayer q) meta[p + "scheme"] = q.Scheme.Name;
         }
         Safetensors.Write(path, tensors, meta, dtypes);
     }
@@ -183,6 +197,8 @@ public sealed class CompactClassifier
                 "sparse" => new SparseLayer(SparseMatrix.FromCsr(rows, cols, Ints("crow_indices"), T("col_indices").Select(v => (ushort)v).ToArray(), T("values")), bias, relu),
                 "ternary" => new TernaryLayer(new SparseTernaryMatrix(rows, cols, T("scale")[0], Ints("crow_indices"), Ints("negative_start"), T("col_indices").Select(v => (ushort)v).ToArray()),
                     T("norm"), float.Parse(meta.GetValueOrDefault(p + "eps") ?? "1e-6", CultureInfo.InvariantCulture), relu),
+                var k when k?.StartsWith(QuantizedLayer.KindPrefix, StringComparison.Ordinal) == true => QuantizedLayer.Load(T, file.Tensors.ContainsKey(p + "crow_indices"), rows, cols,
+                    PtqScheme.Parse(meta.GetValueOrDefault(p + "scheme") ?? throw new ColdmindException($"'{path}': {p}scheme is missing.")), bias, relu, $"'{path}': {p}"),
                 var k => throw new ColdmindException($"'{path}': layer {i} has unknown kind '{k}'."),
             });
             if (i > 0 && layers[i].Columns != layers[i - 1].Rows) throw new ColdmindException($"'{path}': layer {i} takes {layers[i].Columns} inputs, layer {i - 1} gives {layers[i - 1].Rows}.");
@@ -253,5 +269,118 @@ public sealed class CompactClassifier
             ("crow_indices", m.RowStart.Select(v => (float)v).ToArray(), "I32"), ("negative_start", m.NegativeStart.Select(v => (float)v).ToArray(), "I32"),
             ("col_indices", m.Index.Select(v => (float)v).ToArray(), "U16"), ("scale", [m.Scale], "F32"), ("norm", norm, "F32"),
         ];
+    }
+
+    /// <summary>
+    /// A Linear layer rounded after training: codes in memory one a byte, packed on disk, and a scale per group
+    /// (f16, as GGUF's quantized types keep it). Dense, or CSR over the nonzero codes when that is smaller; either
+    /// way it computes y_r = Σ_groups d_g · Σ_j q_j x_j in float.
+    /// </summary>
+    private sealed class QuantizedLayer : Layer
+    {
+        public const string KindPrefix = "quantized:";
+        private readonly sbyte[] _codes; // dense: rows × columns; sparse: the nonzero codes, row by row
+        private readonly float[] _scales; // rows × groups, or one
+        private readonly int[]? _rowStart;
+        private readonly ushort[]? _column;
+        private readonly int _groups;
+
+        public PtqScheme Scheme { get; }
+
+        private QuantizedLayer(PtqScheme scheme, sbyte[] codes, float[] scales, int[]? rowStart, ushort[]? column, int rows, int columns, float[]? bias, bool relu)
+            : base(rows, columns, bias, relu)
+        {
+            (Scheme, _codes, _scales, _rowStart, _column, _groups) = (scheme, codes, scales, rowStart, column, scheme.GroupsPerRow(columns));
+            if (scales.Length != (scheme.GroupSize > 0 ? rows * _groups : 1))
+                throw new ColdmindException($"{scales.Length} scales for a {rows}×{columns} {scheme.Name} layer.");
+            if (!scales.All(float.IsFinite)) throw new ColdmindException($"A {scheme.Name} layer has a scale that is not a finite number.");
+        }
+
+        public static QuantizedLayer Compile(float[] w, int rows, int columns, PtqScheme scheme, float[]? bias, bool relu)
+        {
+            var (codes, scales) = scheme.Quantize(w, columns);
+            var halves = scales.Select(d => (float)(Half)d).ToArray();
+            long nonZeros = codes.Count(c => c != 0);
+            long dense = CodePacking.ByteCount(codes.LongLength, scheme.Method);
+            long sparse = CodePacking.ByteCount(nonZeros, scheme.Method) + 2 * nonZeros + 4L * (rows + 1);
+            if (sparse >= dense || columns > ushort.MaxValue + 1) return new QuantizedLayer(scheme, codes, halves, null, null, rows, columns, bias, relu);
+            var rowStart = new int[rows + 1];
+            var kept = new List<sbyte>();
+            var column = new List<ushort>();
+            for (int r = 0; r < rows; r++)
+            {
+                for (int c = 0; c < columns; c++)
+                    if (codes[r * columns + c] != 0) { kept.Add(codes[r * columns + c]); column.Add((ushort)c); }
+                rowStart[r + 1] = kept.Count;
+            }
+            return new QuantizedLayer(scheme, [.. kept], halves, rowStart, [.. column], rows, columns, bias, relu);
+        }
+
+        public static QuantizedLayer Load(Func<string, float[]> tensor, bool sparse, int rows, int columns, PtqScheme scheme, float[]? bias, bool relu, string where)
+        {
+            int[]? rowStart = null;
+            ushort[]? column = null;
+            long count = (long)rows * columns;
+            if (sparse)
+            {
+                rowStart = tensor("crow_indices").Select(v => (int)v).ToArray();
+                column = tensor("col_indices").Select(v => (ushort)v).ToArray();
+                if (rowStart.Length != rows + 1 || rowStart[0] != 0 || rowStart[^1] != column.Length || rowStart.Zip(rowStart.Skip(1)).Any(p => p.Second < p.First)
+                    || column.Any(c => c >= columns))
+                    throw new ColdmindException($"{where}crow_indices and col_indices do not describe a {rows}×{columns} sparse matrix.");
+                count = column.Length;
+            }
+            var codes = new sbyte[count];
+            try
+            {
+                CodePacking.Unpack(tensor("codes").Select(v => (byte)v).ToArray(), scheme.Method, codes);
+            }
+            catch (ColdmindException e) { throw new ColdmindException($"{where}codes: {e.Message}"); }
+            return new QuantizedLayer(scheme, codes, tensor("scales"), rowStart, column, rows, columns, bias, relu);
+        }
+
+        public override string Kind => KindPrefix + Scheme.Method.ToString().ToLowerInvariant() + (_column != null ? ":sparse" : "");
+        public override long NonZeros => _codes.LongCount(c => c != 0);
+        public override long Bytes => CodePacking.ByteCount(_codes.LongLength, Scheme.Method) + 2L * _scales.Length
+            + (_column != null ? 2L * _column.Length + 4L * _rowStart!.Length : 0);
+
+        public override void Forward(float[] x, Span<float> y)
+        {
+            if (_column != null)
+            {
+                for (int r = 0; r < Rows; r++)
+                {
+                    float acc = 0;
+                    for (int k = _rowStart![r]; k < _rowStart[r + 1]; k++)
+                        acc += _scales[Scheme.ScaleIndex(r, _column[k], _groups)] * _codes[k] * x[_column[k]];
+                    y[r] = acc;
+                }
+                return;
+            }
+            // one row of codes widened to float, then a dot product per group
+            Span<float> row = Columns <= 4096 ? stackalloc float[Columns] : new float[Columns];
+            int group = Scheme.GroupSize > 0 ? Scheme.GroupSize : Columns;
+            for (int r = 0; r < Rows; r++)
+            {
+                TensorPrimitives.ConvertChecked<sbyte, float>(_codes.AsSpan(r * Columns, Columns), row);
+                float acc = 0;
+                for (int g = 0; g < Columns; g += group)
+                {
+                    int len = Math.Min(group, Columns - g);
+                    acc += _scales[Scheme.ScaleIndex(r, g, _groups)] * TensorPrimitives.Dot(row.Slice(g, len), x.AsSpan(g, len));
+                }
+                y[r] = acc;
+            }
+        }
+
+        public override IEnumerable<(string, float[], string)> Tensors()
+        {
+            var packed = CodePacking.Pack(_codes, Scheme.Method).Select(b => (float)b).ToArray();
+            return _column == null ? [("codes", packed, "U8"), ("scales", _scales, "F16")] :
+            [
+                ("crow_indices", _rowStart!.Select(v => (float)v).ToArray(), "I32"), ("col_indices", _column.Select(v => (float)v).ToArray(), "U16"),
+                ("codes", packed, "U8"), ("scales", _scales, "F16"),
+            ];
+        }
     }
 }

@@ -1,6 +1,7 @@
 using Coldmind.Formats;
 using Coldmind.Nn;
 using Coldmind.Quantization;
+using Coldmind.Tensors;
 
 namespace Coldmind.Runtime;
 
@@ -11,6 +12,8 @@ namespace Coldmind.Runtime;
 /// up to f16 rounding; float projections, norms and the embedding stay F32. llama.cpp's bitnet graph uses a
 /// SiLU-gated FFN: a model trained with SiLU is marked coldmind.ffn_activation = silu so that Coldmind does
 /// the same, and then both runtimes compute the same function; with relu² (2B4T's default here) only Coldmind does.
+/// <see cref="Read"/> is the way back, for fine-tuning a written model: the latent weights ternary projections
+/// were rounded from are gone, so they come back as the latent weights that round to the same scale × trits.
 /// </summary>
 public static class TinyLmExport
 {
@@ -52,5 +55,38 @@ public static class TinyLmExport
             else w.AddTensor(tensorName, dims, GgmlType.F32, f32.Quantize(values));
         }
         w.Write(path);
+    }
+
+    /// <summary>A model written by <see cref="Write"/> (or merged from such models), ready to train further, with its vocabulary.</summary>
+    public static (TinyLm Model, CharacterVocabulary Vocabulary) Read(string path)
+    {
+        using var file = GgufFile.Open(path);
+        var meta = file.Metadata.ToList();
+        string origin = $"'{Path.GetFileName(path)}'";
+        var model = new TinyLm(ConfigOf(meta, file.Tensors.Select(t => (t.Name, t.Type)), origin), new Rng(0));
+        model.LoadState(file.Tensors.ToDictionary(t => t.Name, t => Tensor.FromArray(IsTernary(t.Type) ? BitNetQuantizer.LatentOf(file.ReadFloats(t)) : file.ReadFloats(t),
+            t.Dims.Reverse().Select(d => checked((int)d)).ToArray())));
+        var tokens = meta.FirstOrDefault(kv => kv.Key == "tokenizer.ggml.tokens").Value?.Value as string[]
+            ?? throw new ColdmindException($"{origin} has no vocabulary (tokenizer.ggml.tokens).");
+        return (model, CharacterVocabulary.FromTokens(tokens, origin));
+    }
+
+    public static bool IsTernary(GgmlType type) => type is GgmlType.TQ1_0 or GgmlType.TQ2_0;
+
+    /// <summary>
+    /// The shape of a bitnet-architecture model written by `coldmind train-lm`, from its metadata; ternary when its
+    /// block tensors are stored as TQ1_0 / TQ2_0.
+    /// </summary>
+    public static TinyLmConfig ConfigOf(IReadOnlyList<KeyValuePair<string, GgufValue>> meta, IEnumerable<(string Name, GgmlType Type)> tensors, string origin)
+    {
+        GgufValue Get(string key) => meta.FirstOrDefault(kv => kv.Key == key).Value
+            ?? throw new ColdmindException($"{origin} has no '{key}'; only models written by `coldmind train-lm` (bitnet architecture) are read.");
+        if (Get("general.architecture").ToString() != "bitnet")
+            throw new ColdmindException($"{origin} is a {Get("general.architecture")} model; only models written by `coldmind train-lm` (bitnet) are read.");
+        bool ternary = tensors.Any(t => t.Name.StartsWith("blk.", StringComparison.Ordinal) && IsTernary(t.Type));
+        var activation = meta.FirstOrDefault(kv => kv.Key == ModelConfig.FfnActivationKey).Value?.ToString() == "silu" ? Activation.Silu : Activation.SquaredRelu;
+        return new TinyLmConfig((int)((Array)Get("tokenizer.ggml.tokens").Value).Length, (int)Get("bitnet.embedding_length").AsInteger(), (int)Get("bitnet.block_count").AsInteger(),
+            (int)Get("bitnet.attention.head_count").AsInteger(), (int)Get("bitnet.attention.head_count_kv").AsInteger(), (int)Get("bitnet.feed_forward_length").AsInteger(),
+            ternary, activation, (float)Get("bitnet.rope.freq_base").Value, (float)Get("bitnet.attention.layer_norm_rms_epsilon").Value);
     }
 }
