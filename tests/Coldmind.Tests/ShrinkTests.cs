@@ -274,7 +274,9 @@ public class SearchTests
     [Fact]
     public void Search_returns_a_front_and_a_model_within_budget_or_says_how_close_it_came()
     {
-        var (exit, stdout, err) = CliTests.Run("search", "--epochs", "10", "--generations", "5", "--population", "12", "--max-bytes", "6000", "--json");
+        using var dir = new TempDir();
+        string output = dir.File("chosen.safetensors");
+        var (exit, stdout, err) = CliTests.Run("search", "--epochs", "10", "--generations", "5", "--population", "12", "--max-bytes", "6000", "--out", output, "--json");
         Assert.True(exit == 0, err);
         using var json = JsonDocument.Parse(stdout);
         var front = json.RootElement.GetProperty("front").EnumerateArray().ToArray();
@@ -290,6 +292,14 @@ public class SearchTests
         var chosen = json.RootElement.GetProperty("chosen");
         Assert.InRange(chosen.GetProperty("bytes").GetInt64(), 1, 6000);
         Assert.True(chosen.GetProperty("test_accuracy").GetDouble() > 0.8);
+        // the chosen model, fine-tuned with its masks held, is written in the form it was priced in and runs in predict
+        Assert.InRange(chosen.GetProperty("finetuned_bytes").GetInt64(), 1, 6000);
+        Assert.True(chosen.GetProperty("finetuned_test_accuracy").GetDouble() > 0.8);
+        Assert.Contains(CompactClassifier.Load(output).LayerShapes(), l => l.Kind.StartsWith("quantized:") || l.Kind == "sparse");
+        (exit, stdout, err) = CliTests.Run("predict", output, "--json");
+        Assert.True(exit == 0, err);
+        using (var predicted = JsonDocument.Parse(stdout))
+            Assert.Equal(chosen.GetProperty("finetuned_test_accuracy").GetDouble(), predicted.RootElement.GetProperty("test_accuracy").GetDouble(), 5);
 
         (exit, _, err) = CliTests.Run("search", "--epochs", "2", "--generations", "2", "--population", "8", "--max-bytes", "50");
         Assert.Equal(1, exit);

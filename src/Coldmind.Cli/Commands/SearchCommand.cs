@@ -11,7 +11,10 @@ using Spectre.Console;
 
 namespace Coldmind.Cli.Commands;
 
-/// <summary>`coldmind search`: per-layer bit width and sparsity of a trained MLP under a budget, by NSGA-II; the Pareto front and the chosen model.</summary>
+/// <summary>
+/// `coldmind search`: per-layer bit width and sparsity of a trained MLP under a budget, by NSGA-II; the Pareto
+/// front, and the chosen model fine-tuned with its masks held and written as a compact classifier (--out).
+/// </summary>
 internal static class SearchCommand
 {
     public static Command Create()
@@ -30,12 +33,17 @@ internal static class SearchCommand
         var seed = CommonOptions.Seed();
         var threads = CommonOptions.Threads();
         var report = new Option<string?>("--report") { Description = "write the Pareto front as an HTML report" };
+        var output = new Option<string?>("--out") { Description = "write the chosen model, fine-tuned and compiled (packed codes, sparse where smaller), for `coldmind predict`" };
+        var fineTune = new Option<int>("--finetune-epochs") { Description = "epochs of training the chosen model with its pruning masks held, before it is rounded", DefaultValueFactory = _ => 3 };
         var json = CommonOptions.Json();
         var cmd = new Command("search", "Search per-layer bit width and sparsity under a budget (NSGA-II): the Pareto front of accuracy, bytes and joules.")
-            { data, label, hidden, epochs, maxBytes, maxJoules, maxLatency, device, deviceFile, population, generations, seed, threads, report, json };
+            { data, label, hidden, epochs, maxBytes, maxJoules, maxLatency, device, deviceFile, population, generations, seed, threads, report, output, fineTune, json };
         cmd.SetAction(r =>
         {
             CommonOptions.UseThreads(r.GetValue(threads));
+            string? outPath = r.GetValue(output);
+            if (outPath != null && !outPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) throw new ColdmindException($"--out must name a .safetensors file, got '{outPath}'.");
+            if (r.GetValue(fineTune) < 0) throw new ColdmindException($"--finetune-epochs must be 0 or more, got {r.GetValue(fineTune)}.");
             var budget = new Budget(r.GetValue(maxBytes), r.GetValue(maxJoules), r.GetValue(maxLatency));
             budget.Validate();
             var profile = CommonOptions.LoadDevice(r.GetValue(device)!, r.GetValue(deviceFile));
@@ -50,27 +58,39 @@ internal static class SearchCommand
             var model = Build();
             IReadOnlyList<Candidate> front = [], all = [];
             bool quiet = r.GetValue(json);
-            int steps = (splits.Train.Count + 63) / 64 * r.GetValue(epochs) + r.GetValue(generations);
+            int stepsPerEpoch = (splits.Train.Count + 63) / 64;
+            int steps = stepsPerEpoch * (r.GetValue(epochs) + r.GetValue(fineTune)) + r.GetValue(generations);
+            var training = new TrainOptions { Epochs = r.GetValue(epochs), BatchSize = 64, LearningRate = 2e-3f, Seed = s };
+            CompactClassifier? deployed = null;
             CommonOptions.WithProgress("training, then searching", steps, quiet, tick =>
             {
-                Trainer.Fit(model, splits.Train, splits.Validation, new TrainOptions { Epochs = r.GetValue(epochs), BatchSize = 64, LearningRate = 2e-3f, Seed = s }, onStep: (_, _) => tick());
+                Trainer.Fit(model, splits.Train, splits.Validation, training, onStep: (_, _) => tick());
                 (front, all) = ModelSearch.Run(model, Build, splits.Validation, budget, profile, r.GetValue(population), r.GetValue(generations), s, tick);
+                if (!front.Any(c => c.Violation(budget) == 0)) return;
+                var meta = new Dictionary<string, string> { ["coldmind.data"] = dataSpec, ["coldmind.seed"] = s.ToString(CultureInfo.InvariantCulture) };
+                if (r.GetValue(label) is { } column) meta["coldmind.label"] = column;
+                CompactClassifier Deploy(int epochs) => ModelSearch.Deploy(model, Build(), Chosen(front, budget).Layers, splits.Train, splits.Validation, training with { Epochs = epochs }, meta, tick);
+                deployed = Deploy(r.GetValue(fineTune));
+                // fine-tuning moves which codes round to zero; if that tips the model over the budget, the searched weights are deployed
+                var cost = CostModel.Estimate(Workload.FromClassifier(deployed, "chosen"), profile);
+                if (budget.Violation(deployed.WeightBytes, cost.Joules, cost.Seconds) > 0) deployed = Deploy(0);
             });
-            var feasible = front.Where(c => c.Violation(budget) == 0).ToList();
-            if (feasible.Count == 0)
+            if (deployed == null)
             {
                 var closest = all.OrderBy(c => c.Violation(budget)).ThenByDescending(c => c.Accuracy).First();
                 throw new ColdmindException($"No model meets the budget ({budget.Describe()}). Closest reached: {closest.Bytes:N0} bytes, {closest.Joules * 1e6:F3} µJ, {closest.Seconds * 1e6:F1} µs on {profile.Name}, {closest.Accuracy:P2} validation accuracy ({closest.Describe()}).");
             }
-            var chosen = feasible.OrderByDescending(c => c.Accuracy).ThenBy(c => c.Bytes).First();
+            var chosen = Chosen(front, budget);
             var trial = Build();
             trial.LoadState(ModelSearch.Apply(model, chosen.Layers));
-            float test = Trainer.Accuracy(trial, splits.Test);
+            float test = Trainer.Accuracy(trial, splits.Test), deployedTest = deployed.Accuracy(splits.Test);
+            if (outPath != null)
+                deployed.WithMetadata(new Dictionary<string, string>(deployed.Metadata) { ["coldmind.test_accuracy"] = deployedTest.ToString("R", CultureInfo.InvariantCulture) }).Save(outPath);
             if (r.GetValue(report) is { } reportPath)
             {
                 var chart = new LineChart("Pareto front: validation accuracy against bytes", "bytes (log10)", "validation accuracy (%)");
                 chart.Add(new Series("front", front.Select(c => Math.Log10(c.Bytes)).ToArray(), front.Select(c => 100.0 * c.Accuracy).ToArray()));
-                new HtmlReport($"coldmind search on {dataSpec}").Paragraph($"Budget: {budget.Describe()}. Chosen: {chosen.Describe()}, {test:P2} test accuracy.")
+                new HtmlReport($"coldmind search on {dataSpec}").Paragraph($"Budget: {budget.Describe()}. Chosen: {chosen.Describe()}, {test:P2} test accuracy as searched, {deployedTest:P2} fine-tuned {r.GetValue(fineTune)} epochs, {deployed.WeightBytes:N0} bytes of weights.")
                     .Chart(chart).Write(reportPath);
             }
             if (quiet)
@@ -79,7 +99,11 @@ internal static class SearchCommand
                 {
                     data = dataSpec, device = profile.Name, evaluated = all.Count,
                     front = front.Select(c => new { layers = c.Layers.Select(l => l.Name), validation_accuracy = c.Accuracy, bytes = c.Bytes, joules_per_inference = c.Joules, latency_seconds = c.Seconds, feasible = c.Violation(budget) == 0 }),
-                    chosen = new { layers = chosen.Layers.Select(l => l.Name), validation_accuracy = chosen.Accuracy, test_accuracy = test, bytes = chosen.Bytes, joules_per_inference = chosen.Joules, latency_seconds = chosen.Seconds },
+                    chosen = new
+                    {
+                        layers = chosen.Layers.Select(l => l.Name), validation_accuracy = chosen.Accuracy, test_accuracy = test, bytes = chosen.Bytes, joules_per_inference = chosen.Joules, latency_seconds = chosen.Seconds,
+                        finetune_epochs = r.GetValue(fineTune), finetuned_test_accuracy = deployedTest, finetuned_bytes = deployed.WeightBytes, output = outPath,
+                    },
                 }));
                 return 0;
             }
@@ -88,9 +112,15 @@ internal static class SearchCommand
                 table.AddRow(Markup.Escape(c.Describe()), $"{c.Accuracy:P2}", c.Bytes.ToString("N0", CultureInfo.InvariantCulture), (c.Joules * 1e6).ToString("F3", CultureInfo.InvariantCulture),
                     (c.Seconds * 1e6).ToString("F1", CultureInfo.InvariantCulture), c.Violation(budget) == 0 ? "yes" : "no");
             AnsiConsole.Write(table);
-            AnsiConsole.MarkupLineInterpolated($"Chosen: [bold]{chosen.Describe()}[/], {chosen.Bytes:N0} bytes, {test:P2} test accuracy (rounded and pruned after training; retraining it would recover more).");
+            AnsiConsole.MarkupLineInterpolated($"Chosen: [bold]{chosen.Describe()}[/], {chosen.Bytes:N0} bytes, {test:P2} test accuracy as searched (pruned and rounded after training).");
+            AnsiConsole.MarkupLineInterpolated($"Fine-tuned {r.GetValue(fineTune)} epochs with its masks held, then rounded: {deployedTest:P2} test accuracy, {deployed.WeightBytes:N0} bytes of weights ({deployed.Describe()}).");
+            if (outPath != null) AnsiConsole.MarkupLineInterpolated($"Wrote [bold]{outPath}[/]. Run it: coldmind predict {outPath}");
             return 0;
         });
         return cmd;
     }
+
+    /// <summary>The most accurate candidate of the front within the budget (the smaller on a tie).</summary>
+    private static Candidate Chosen(IReadOnlyList<Candidate> front, Budget budget) =>
+        front.Where(c => c.Violation(budget) == 0).OrderByDescending(c => c.Accuracy).ThenBy(c => c.Bytes).First();
 }

@@ -105,7 +105,7 @@ internal static class ShrinkCommand
             foreach (var x in stages)
                 table.AddRow(x.Name, $"{x.TestAccuracy:P2}", x.CalibrationError.ToString("F3", CultureInfo.InvariantCulture), x.CalibratedError.ToString("F3", CultureInfo.InvariantCulture),
                     x.NonZeroParameters.ToString("N0", CultureInfo.InvariantCulture), x.BitsPerWeight.ToString("F2", CultureInfo.InvariantCulture), x.Bytes.ToString("N0", CultureInfo.InvariantCulture),
-                    x.LatencyMicroseconds is { } us ? us.ToString("F2", CultureInfo.InvariantCulture) : "—", (x.JoulesPerInference * 1e6).ToString("F3", CultureInfo.InvariantCulture));
+                    x.LatencyMicroseconds.ToString("F2", CultureInfo.InvariantCulture), (x.JoulesPerInference * 1e6).ToString("F3", CultureInfo.InvariantCulture));
             AnsiConsole.Write(table);
             foreach (var x in stages) AnsiConsole.MarkupLineInterpolated($"[grey]{x.Name}: {x.Description}[/]");
             var first = stages[0];
@@ -134,7 +134,7 @@ internal static class ShrinkCommand
         new HtmlReport($"coldmind shrink on {dataSpec}")
             .Table(["stage", "test accuracy", "bytes", "µs/inference", "µJ (estimated)", "what"],
                 stages.Select(x => (IReadOnlyList<string>)[x.Name, $"{100 * x.TestAccuracy:F2} %", x.Bytes.ToString("N0", CultureInfo.InvariantCulture),
-                    x.LatencyMicroseconds?.ToString("F1", CultureInfo.InvariantCulture) ?? "—", (x.JoulesPerInference * 1e6).ToString("F3", CultureInfo.InvariantCulture), x.Description]))
+                    x.LatencyMicroseconds.ToString("F1", CultureInfo.InvariantCulture), (x.JoulesPerInference * 1e6).ToString("F3", CultureInfo.InvariantCulture), x.Description]))
             .Chart(bytes).Chart(ticket)
             .Paragraph("Reliability before and after temperature scaling (T fitted on the validation split, measured on the test split): a compressed model must still know what it does not know.")
             .Chart(ReliabilityChart.Of("Reliability, raw softmax", stages.Select(x => (x.Name, x.Reliability))))

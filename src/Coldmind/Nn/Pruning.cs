@@ -18,6 +18,10 @@ public sealed class PruningMask
     public static PruningMask Dense(Module model) => new(model.NamedParameters().Where(p => p.Tensor.Rank >= 2)
         .Select(p => (p.Name, p.Tensor, Enumerable.Repeat(true, p.Tensor.Numel).ToArray())).ToList());
 
+    /// <summary>The weights of <paramref name="model"/>'s matrices that are not zero kept: a model pruned elsewhere, to train on with its zeros held.</summary>
+    public static PruningMask OfZeros(Module model) => new(model.NamedParameters().Where(p => p.Tensor.Rank >= 2)
+        .Select(p => (p.Name, p.Tensor, p.Tensor.ToArray().Select(v => v != 0).ToArray())).ToList());
+
     public long Total => _entries.Sum(e => (long)e.Keep.Length);
     public long Remaining => _entries.Sum(e => (long)e.Keep.Count(k => k));
     public double Density => (double)Remaining / Math.Max(1, Total);

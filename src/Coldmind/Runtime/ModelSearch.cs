@@ -10,7 +10,8 @@ namespace Coldmind.Runtime;
 public sealed record LayerChoice(PtqMethod? Bits, double Sparsity)
 {
     public string Name => $"{(Bits?.ToString().ToLowerInvariant() ?? "f32")}@{Sparsity:P0}";
-    public double CodeBits => Bits is { } m ? new PtqScheme(m, 32).CodeBits : 32;
+    /// <summary>The rounding as a scheme (a scale per 32 weights), null for float32.</summary>
+    public PtqScheme? Scheme => Bits is { } m ? new PtqScheme(m, ModelSearch.GroupSize) : null;
 }
 
 /// <summary>A candidate: a choice per layer and what it scores (validation accuracy, bytes, and joules and seconds per inference estimated on the device).</summary>
@@ -27,11 +28,13 @@ public sealed record Candidate(LayerChoice[] Layers, float Accuracy, long Bytes,
 /// and sparsity (magnitude pruning to 0, 50, 75 or 90 %) of a trained MLP, maximising validation accuracy while
 /// minimising bytes and estimated joules, under a budget handled by constrained domination (a feasible candidate
 /// beats an infeasible one; two infeasible ones compare by violation). A candidate is scored after training, by
-/// rounding and pruning the trained weights: fast enough to score thousands, and the chosen one is then the
-/// starting point for retraining (as `shrink` does for its ternary ticket).
+/// rounding and pruning the trained weights: fast enough to score thousands. Its bytes and work are those of
+/// its compiled form (<see cref="CompactClassifier"/>: packed codes, CSR where smaller), so the chosen one is
+/// what <see cref="Deploy"/> writes, after fine-tuning with its masks held.
 /// </summary>
 public static class ModelSearch
 {
+    public const int GroupSize = 32;
     public static readonly PtqMethod?[] BitChoices = [PtqMethod.Ternary, PtqMethod.Int2, PtqMethod.Int4, PtqMethod.Int8, null];
     public static readonly double[] SparsityChoices = [0, 0.5, 0.75, 0.9];
 
@@ -49,7 +52,7 @@ public static class ModelSearch
         {
             string key = string.Join(",", genome.Select(g => g.Name));
             if (cache.TryGetValue(key, out var known)) return known;
-            return cache[key] = Evaluate(model, build(), weights, genome, validation, device);
+            return cache[key] = Evaluate(model, build(), genome, validation, device);
         }
         LayerChoice Random() => new(BitChoices[rng.NextInt(BitChoices.Length)], SparsityChoices[rng.NextInt(SparsityChoices.Length)]);
         // seed the population with the two extremes so the front spans them
@@ -80,49 +83,60 @@ public static class ModelSearch
         return (front, all);
     }
 
-    /// <summary>The trained model with <paramref name="genome"/> applied: pruned by magnitude within each layer, then rounded.</summary>
-    public static Dictionary<string, Tensor> Apply(Module model, LayerChoice[] genome)
+    /// <summary>The trained model's weights pruned by magnitude within each layer as <paramref name="genome"/> says, not yet rounded.</summary>
+    public static Dictionary<string, Tensor> Prune(Module model, LayerChoice[] genome)
     {
         var state = model.NamedParameters().ToDictionary(p => p.Name, p => p.Tensor);
         var matrices = model.NamedParameters().Where(p => p.Tensor.Rank >= 2).ToArray();
         for (int i = 0; i < matrices.Length; i++)
         {
+            if (genome[i].Sparsity == 0) continue;
             var (name, t) = matrices[i];
             var w = t.ToArray();
-            if (genome[i].Sparsity > 0)
-            {
-                var sorted = w.Select(MathF.Abs).Order().ToArray();
-                float threshold = sorted[(int)(genome[i].Sparsity * (sorted.Length - 1))];
-                for (int k = 0; k < w.Length; k++) if (MathF.Abs(w[k]) <= threshold) w[k] = 0;
-            }
-            if (genome[i].Bits is { } bits) w = new PtqScheme(bits, 32).Apply(w, t.Numel / t.Shape[0]);
+            var sorted = w.Select(MathF.Abs).Order().ToArray();
+            float threshold = sorted[(int)(genome[i].Sparsity * (sorted.Length - 1))];
+            for (int k = 0; k < w.Length; k++) if (MathF.Abs(w[k]) <= threshold) w[k] = 0;
             state[name] = Tensor.FromArray(w, t.Shape);
         }
         return state;
     }
 
-    private static Candidate Evaluate(Module model, Module trial, (string Name, Tensor Tensor)[] matrices, LayerChoice[] genome, Dataset validation, DeviceProfile device)
+    /// <summary>The trained model with <paramref name="genome"/> applied: pruned, then rounded (dequantized, for a float forward pass).</summary>
+    public static Dictionary<string, Tensor> Apply(Module model, LayerChoice[] genome)
     {
-        var state = Apply(model, genome);
-        trial.LoadState(state);
-        float accuracy = Trainer.Accuracy(trial, validation);
-        long bytes = 0;
-        var layers = new List<LayerWork>();
+        var state = Prune(model, genome);
+        var matrices = model.NamedParameters().Where(p => p.Tensor.Rank >= 2).Select(p => p.Name).ToArray();
         for (int i = 0; i < matrices.Length; i++)
-        {
-            var w = state[matrices[i].Name].ToArray();
-            long total = w.Length, kept = w.Count(v => v != 0), rows = matrices[i].Tensor.Shape[0];
-            bool sparse = genome[i].Sparsity > 0;
-            // codes (kept ones with a 16-bit column index and 32-bit row offsets when sparse), plus an f16 scale per group of 32
-            double bits = (sparse ? kept * (genome[i].CodeBits + 16) + 32.0 * (rows + 1) : total * genome[i].CodeBits)
-                + (genome[i].Bits != null ? 16.0 * Math.Ceiling(total / 32.0) : 0);
-            long layerBytes = (long)Math.Ceiling(bits / 8);
-            bytes += layerBytes;
-            var kind = genome[i].Bits is PtqMethod.Ternary ? OpKind.TernaryAdd : genome[i].Bits != null ? OpKind.Int8Mac : OpKind.Fp32Mac;
-            layers.Add(LayerWork.Matrix(matrices[i].Name, kind, rows, total / rows, sparse ? kept : total, layerBytes, kind == OpKind.Fp32Mac ? 4 : 1));
-        }
-        var cost = CostModel.Estimate(new Workload("candidate", "inference", layers), device);
-        return new Candidate(genome, accuracy, bytes, cost.Joules, cost.Seconds);
+            if (genome[i].Scheme is { } scheme)
+            {
+                var t = state[matrices[i]];
+                state[matrices[i]] = Tensor.FromArray(scheme.Apply(t.ToArray(), t.Numel / t.Shape[0]), t.Shape);
+            }
+        return state;
+    }
+
+    /// <summary>
+    /// The chosen candidate as a model to deploy: the trained weights pruned as <paramref name="genome"/> says,
+    /// trained further with those masks held when <paramref name="fineTune"/> has epochs, then compiled with the
+    /// genome's rounding.
+    /// </summary>
+    public static CompactClassifier Deploy(Module model, Module fresh, LayerChoice[] genome, Dataset train, Dataset validation, TrainOptions fineTune,
+        IReadOnlyDictionary<string, string>? metadata = null, Action? onStep = null)
+    {
+        fresh.LoadState(Prune(model, genome));
+        if (fineTune.Epochs > 0)
+            Trainer.Fit(fresh, train, validation, fineTune with { Mask = PruningMask.OfZeros(fresh) }, onStep: (_, _) => onStep?.Invoke());
+        return CompactClassifier.Compile(fresh, metadata, genome.Select(g => g.Scheme).ToArray());
+    }
+
+    private static Candidate Evaluate(Module model, Module trial, LayerChoice[] genome, Dataset validation, DeviceProfile device)
+    {
+        trial.LoadState(Prune(model, genome));
+        var compact = CompactClassifier.Compile(trial, schemes: genome.Select(g => g.Scheme).ToArray());
+        trial.LoadState(Apply(model, genome));
+        float accuracy = Trainer.Accuracy(trial, validation);
+        var cost = CostModel.Estimate(Workload.FromClassifier(compact, "candidate"), device);
+        return new Candidate(genome, accuracy, compact.WeightBytes, cost.Joules, cost.Seconds);
     }
 
     private sealed record Ranked(Candidate Candidate, int Front, double Crowding);

@@ -39,7 +39,7 @@ public sealed record ShrinkOptions
 /// </summary>
 public sealed record ShrinkStage(string Name, string Description, float TestAccuracy, float Temperature,
     IReadOnlyList<ReliabilityBin> Reliability, IReadOnlyList<ReliabilityBin> CalibratedReliability,
-    long Parameters, long NonZeroParameters, double BitsPerWeight, long Bytes, double? LatencyMicroseconds, double JoulesPerInference, double Seconds)
+    long Parameters, long NonZeroParameters, double BitsPerWeight, long Bytes, double LatencyMicroseconds, double JoulesPerInference, double Seconds)
 {
     public float CalibrationError => Calibration.ErrorOf(Reliability);
     public float CalibratedError => Calibration.ErrorOf(CalibratedReliability);
@@ -54,7 +54,7 @@ public sealed record ShrinkResult(IReadOnlyList<ShrinkStage> Stages, CompactClas
 /// finds plausible only); the ticket is found by iterative magnitude pruning of the student with rewinding,
 /// still distilled; the ternary model is the ticket's survivors trained as BitNet b1.58 layers with the masks
 /// held. Int8 and int4 rounding of the ticket are measured beside it. Every model is compiled to its
-/// inference form (<see cref="CompactClassifier"/>: sparse where pruned, ternary where ternary) and measured
+/// inference form (<see cref="CompactClassifier"/>: sparse where pruned, ternary or quantized codes) and measured
 /// there: accuracy, calibration, bytes on disk, latency at batch 1, estimated joules.
 /// </summary>
 public static class ShrinkPipeline
@@ -69,13 +69,13 @@ public static class ShrinkPipeline
         var training = new TrainOptions { Epochs = o.Epochs, BatchSize = o.BatchSize, LearningRate = o.LearningRate, Seed = o.Seed };
         var stages = new List<ShrinkStage>();
         var clock = Stopwatch.StartNew();
-        void Add(string name, string description, ClassifierModel model, long bytes, bool timed = true)
+        void Add(string name, string description, ClassifierModel model, long bytes)
         {
-            stages.Add(Measure(name, description, model, data, bytes, timed, o.Device, clock.Elapsed.TotalSeconds));
+            stages.Add(Measure(name, description, model, data, bytes, o.Device, clock.Elapsed.TotalSeconds));
             clock.Restart();
         }
-        void AddCompact(string name, string description, CompactClassifier compact, long? bytes = null, bool timed = true) =>
-            Add(name, description, ClassifierModel.Of(compact, name), bytes ?? SavedBytes(compact.Save), timed);
+        void AddCompact(string name, string description, CompactClassifier compact) =>
+            Add(name, description, ClassifierModel.Of(compact, name), SavedBytes(compact.Save));
 
         onStage?.Invoke("teacher");
         Module teacher;
@@ -122,17 +122,8 @@ public static class ShrinkPipeline
         AddCompact("ticket", $"{mask.Density:P1} of weights left after {o.Rounds} rounds of {o.PruneRate:P0} magnitude pruning, rewound to step {o.RewindStep}", ticketCompact);
 
         foreach (var scheme in new[] { PtqScheme.Parse("int8/g32"), PtqScheme.Parse("int4/g32") })
-        {
-            var state = ticket.NamedParameters().ToDictionary(p => p.Name, p => p.Tensor.Rank >= 2
-                ? Tensor.FromArray(scheme.Apply(p.Tensor.ToArray(), p.Tensor.Numel / p.Tensor.Shape[0]), p.Tensor.Shape) : p.Tensor);
-            var rounded = new Mlp(inputs, o.StudentHidden, classes, new Rng(0));
-            rounded.LoadState(state);
-            var compact = CompactClassifier.Compile(rounded);
-            // stored as a sparse layout of its own would take the codes plus the 16-bit column indices and the group scales
-            long bytes = (long)Math.Ceiling(mask.Remaining * (scheme.CodeBits + 16) / 8 + mask.Total * 16.0 / 8 / scheme.GroupSize);
-            AddCompact($"ticket {scheme.Method.ToString().ToLowerInvariant()}", $"the ticket's weights rounded after training ({scheme.Name}); accuracy only, no sparse {scheme.Method} kernel",
-                compact, bytes, timed: false);
-        }
+            AddCompact($"ticket {scheme.Method.ToString().ToLowerInvariant()}", $"the ticket's weights rounded after training ({scheme.Name}), packed codes, sparse where smaller",
+                CompactClassifier.Compile(ticket, schemes: [.. Enumerable.Repeat(scheme, o.StudentHidden.Length + 1)]));
 
         onStage?.Invoke("ternary");
         var ternary = new Mlp(inputs, o.StudentHidden, classes, new Rng(o.Seed + 2), ternary: true);
@@ -174,7 +165,7 @@ public static class ShrinkPipeline
     /// Accuracy and calibration on the test split (raw, and with the temperature fitted on the validation split),
     /// batch-1 latency on this CPU (median of five passes), and the cost model's joules on <paramref name="device"/>.
     /// </summary>
-    private static ShrinkStage Measure(string name, string description, ClassifierModel model, DataSplits data, long bytes, bool timed, DeviceProfile device, double seconds)
+    private static ShrinkStage Measure(string name, string description, ClassifierModel model, DataSplits data, long bytes, DeviceProfile device, double seconds)
     {
         var test = data.Test;
         int classes = test.Classes;
@@ -185,15 +176,11 @@ public static class ShrinkPipeline
             if (Sampler.ArgMax(logits.AsSpan(i * classes, classes)) == test.Labels[i]) correct++;
         var raw = Calibration.Reliability(Calibration.Probabilities(logits, classes), test.Labels, classes);
         var scaled = Calibration.Reliability(Calibration.Probabilities(logits, classes, temperature), test.Labels, classes);
-        double? latency = null;
-        if (timed)
+        int n = Math.Min(test.Count, 100);
+        double latency = Timing.MedianSeconds(() =>
         {
-            int n = Math.Min(test.Count, 100);
-            latency = Timing.MedianSeconds(() =>
-            {
-                for (int i = 0; i < n; i++) model.Logits(test.Features.AsSpan(i * test.FeatureCount, test.FeatureCount));
-            }) * 1e6 / n;
-        }
+            for (int i = 0; i < n; i++) model.Logits(test.Features.AsSpan(i * test.FeatureCount, test.FeatureCount));
+        }) * 1e6 / n;
         long parameters = model.Compact?.Parameters ?? model.Work.WeightBytes / 4, nonZeros = model.Compact?.NonZeroParameters ?? parameters;
         return new ShrinkStage(name, description, (float)correct / test.Count, temperature, raw, scaled,
             parameters, nonZeros, 8.0 * bytes / parameters, bytes, latency, CostModel.Estimate(model.Work, device).Joules, seconds);
