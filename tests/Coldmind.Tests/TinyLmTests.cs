@@ -108,7 +108,7 @@ public class TinyLmTests
         using (var json = System.Text.Json.JsonDocument.Parse(stdout))
         {
             Assert.True(json.RootElement.GetProperty("ternary_validation_loss").GetSingle() > 0);
-            Assert.True(json.RootElement.GetProperty("float_validation_loss").GetSingle() > 0);
+            Assert.Equal(System.Text.Json.JsonValueKind.Null, json.RootElement.GetProperty("float_validation_loss").ValueKind); // a fine-tune has no baseline
         }
         var (a, va) = TinyLmExport.Read(start);
         var (b, vb) = TinyLmExport.Read(tuned);

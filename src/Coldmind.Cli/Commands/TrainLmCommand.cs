@@ -34,7 +34,7 @@ internal static class TrainLmCommand
         var lr = new Option<float>("--lr") { DefaultValueFactory = _ => 2e-3f };
         var baseline = new Option<bool>("--no-baseline") { Description = "skip the float model" };
         var vocabText = new Option<string?>("--vocab-text") { Description = "build the character vocabulary from this text instead (e.g. several corpora together), so models trained on different texts share token ids and can be merged" };
-        var init = new Option<string?>("--init") { Description = "fine-tune this model (a .gguf written by train-lm or merge): its shape, precision and vocabulary replace --dim, --layers, --heads, --ffn, --ffn-act and --vocab-text" };
+        var init = new Option<string?>("--init") { Description = "fine-tune this model (a .gguf written by train-lm or merge): its shape, precision and vocabulary replace --dim, --layers, --heads, --ffn, --ffn-act and --vocab-text; no float baseline is trained" };
         var initOut = new Option<string?>("--init-out") { Description = "also write the untrained initialisation as GGUF: the shared base of models trained from the same --seed, for `coldmind merge`" };
         var seed = CommonOptions.Seed();
         var threads = CommonOptions.Threads();
@@ -79,11 +79,11 @@ internal static class TrainLmCommand
                 EvalEvery: Math.Max(1, r.GetValue(steps) / 10));
             if (r.GetValue(initOut) is { } io) TinyLmExport.Write(new TinyLm(config, new Rng(r.GetValue(seed))), vocabulary, io, Path.GetFileNameWithoutExtension(io));
             bool quiet = r.GetValue(json);
-            bool withBaseline = !r.GetValue(baseline);
+            bool withBaseline = !r.GetValue(baseline) && start == null; // a fine-tune has no baseline of the other precision to start from
 
             var models = new List<(string Name, TinyLm Model, IReadOnlyList<LmStep> Steps)>();
             var startState = start?.Model.NamedParameters().ToDictionary(p => p.Name, p => p.Tensor);
-            var variants = withBaseline ? new[] { config, config with { Ternary = !config.Ternary } } : [config];
+            var variants = withBaseline ? new[] { config, config with { Ternary = false } } : [config];
             CommonOptions.WithProgress("training", variants.Length * options.Steps, quiet, tick =>
             {
                 foreach (var c in variants)
@@ -95,8 +95,7 @@ internal static class TrainLmCommand
             });
             var trained = models[0];
             TinyLmExport.Write(trained.Model, vocabulary, outPath, Path.GetFileNameWithoutExtension(outPath));
-            if (r.GetValue(floatOut) is { } fo && models.FirstOrDefault(m => m.Name == "float") is { Model: { } floatModel })
-                TinyLmExport.Write(floatModel, vocabulary, fo, Path.GetFileNameWithoutExtension(fo));
+            if (r.GetValue(floatOut) is { } fo && models.Count > 1) TinyLmExport.Write(models[1].Model, vocabulary, fo, Path.GetFileNameWithoutExtension(fo));
 
             // end to end: the exported file through the runtime, greedy from the first characters of the validation text
             using var lm = LanguageModel.Load(outPath);
