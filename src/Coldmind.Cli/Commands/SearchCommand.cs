@@ -61,26 +61,28 @@ internal static class SearchCommand
             int stepsPerEpoch = (splits.Train.Count + 63) / 64;
             int steps = stepsPerEpoch * (r.GetValue(epochs) + r.GetValue(fineTune)) + r.GetValue(generations);
             var training = new TrainOptions { Epochs = r.GetValue(epochs), BatchSize = 64, LearningRate = 2e-3f, Seed = s };
+            Candidate? chosen = null;
             CompactClassifier? deployed = null;
             CommonOptions.WithProgress("training, then searching", steps, quiet, tick =>
             {
                 Trainer.Fit(model, splits.Train, splits.Validation, training, onStep: (_, _) => tick());
                 (front, all) = ModelSearch.Run(model, Build, splits.Validation, budget, profile, r.GetValue(population), r.GetValue(generations), s, tick);
-                if (!front.Any(c => c.Violation(budget) == 0)) return;
+                // the most accurate candidate of the front within the budget, the smaller on a tie
+                chosen = front.Where(c => c.Violation(budget) == 0).OrderByDescending(c => c.Accuracy).ThenBy(c => c.Bytes).FirstOrDefault();
+                if (chosen == null) return;
                 var meta = new Dictionary<string, string> { ["coldmind.data"] = dataSpec, ["coldmind.seed"] = s.ToString(CultureInfo.InvariantCulture) };
                 if (r.GetValue(label) is { } column) meta["coldmind.label"] = column;
-                CompactClassifier Deploy(int epochs) => ModelSearch.Deploy(model, Build(), Chosen(front, budget).Layers, splits.Train, splits.Validation, training with { Epochs = epochs }, meta, tick);
+                CompactClassifier Deploy(int epochs) => ModelSearch.Deploy(model, Build(), chosen.Layers, splits.Train, splits.Validation, training with { Epochs = epochs }, meta, tick);
                 deployed = Deploy(r.GetValue(fineTune));
                 // fine-tuning moves which codes round to zero; if that tips the model over the budget, the searched weights are deployed
                 var cost = CostModel.Estimate(Workload.FromClassifier(deployed, "chosen"), profile);
                 if (budget.Violation(deployed.WeightBytes, cost.Joules, cost.Seconds) > 0) deployed = Deploy(0);
             });
-            if (deployed == null)
+            if (chosen == null || deployed == null)
             {
                 var closest = all.OrderBy(c => c.Violation(budget)).ThenByDescending(c => c.Accuracy).First();
                 throw new ColdmindException($"No model meets the budget ({budget.Describe()}). Closest reached: {closest.Bytes:N0} bytes, {closest.Joules * 1e6:F3} µJ, {closest.Seconds * 1e6:F1} µs on {profile.Name}, {closest.Accuracy:P2} validation accuracy ({closest.Describe()}).");
             }
-            var chosen = Chosen(front, budget);
             var trial = Build();
             trial.LoadState(ModelSearch.Apply(model, chosen.Layers));
             float test = Trainer.Accuracy(trial, splits.Test), deployedTest = deployed.Accuracy(splits.Test);
@@ -119,8 +121,4 @@ internal static class SearchCommand
         });
         return cmd;
     }
-
-    /// <summary>The most accurate candidate of the front within the budget (the smaller on a tie).</summary>
-    private static Candidate Chosen(IReadOnlyList<Candidate> front, Budget budget) =>
-        front.Where(c => c.Violation(budget) == 0).OrderByDescending(c => c.Accuracy).ThenBy(c => c.Bytes).First();
 }

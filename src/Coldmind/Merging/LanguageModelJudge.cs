@@ -11,7 +11,8 @@ namespace Coldmind.Merging;
 /// Scores a small language model written by `coldmind train-lm` (GGUF, bitnet architecture) by its next-character
 /// loss on held-out text, as the negative loss (higher is better): validation windows for the search, test windows
 /// for the report. Ternary projections are scored as <see cref="MergeModel.Save"/> writes them (kept when they are
-/// a parent's scale × trits, ternarized by absmean when merged), so a merged ternary model is scored as it will run. A budget costs the child from its GGUF as written.
+/// a parent's scale × trits, ternarized by absmean when merged), so a merged ternary model is scored as it will
+/// run. A budget costs the child from its GGUF as written.
 /// </summary>
 public sealed class LanguageModelJudge(int[] validation, int[] testSet, int context, int windows, DeviceBudget? budget) : IChildJudge
 {

@@ -31,8 +31,10 @@ public sealed class CompactClassifier
     public long Parameters => _layers.Sum(l => (long)l.Rows * l.Columns + l.Rows * (l.Bias != null ? 1 : 0) + (l is TernaryLayer t ? t.NormWeight.Length : 0));
     public long NonZeroParameters => _layers.Sum(l => l.NonZeros + (l.Bias?.Length ?? 0) + (l is TernaryLayer t ? t.NormWeight.Length : 0));
     public long WeightBytes => _layers.Sum(l => l.Bytes);
-    /// <summary>Each layer's kind (dense, sparse, ternary), shape, kept weights and stored bytes: what the cost model prices.</summary>
-    /// <summary>Kinds: dense, sparse, ternary, or "quantized:" and the method (int8, int4, int2, ternary, binary), then ":sparse" when stored so.</summary>
+    /// <summary>
+    /// Each layer's kind, shape, kept weights and stored bytes: what the cost model prices. Kinds: dense, sparse,
+    /// ternary, or "quantized:" and the method (int8, int4, int2, ternary, binary), then ":sparse" when stored so.
+    /// </summary>
     public IEnumerable<(string Kind, int Rows, int Columns, long NonZeros, long Bytes)> LayerShapes() =>
         _layers.Select(l => (l.Kind, l.Rows, l.Columns, l.NonZeros, l.Bytes + 4L * (l.Bias?.Length ?? 0) + (l is TernaryLayer t ? 4L * t.NormWeight.Length : 0)));
 
@@ -222,6 +224,7 @@ public sealed class CompactClassifier
 
     private sealed class DenseLayer(float[] w, int rows, int columns, float[]? bias, bool relu) : Layer(rows, columns, bias, relu)
     {
+        public float[] Weight => w;
         public override string Kind => "dense";
         public override long NonZeros => w.Count(v => v != 0);
         public override long Bytes => 4L * w.Length;
@@ -234,6 +237,7 @@ public sealed class CompactClassifier
 
     private sealed class SparseLayer(SparseMatrix m, float[]? bias, bool relu) : Layer(m.Rows, m.Columns, bias, relu)
     {
+        public SparseMatrix Matrix => m;
         public override string Kind => "sparse";
         public override long NonZeros => m.NonZeros;
         public override long Bytes => m.ByteCount;
@@ -272,115 +276,90 @@ public sealed class CompactClassifier
     }
 
     /// <summary>
-    /// A Linear layer rounded after training: codes in memory one a byte, packed on disk, and a scale per group
-    /// (f16, as GGUF's quantized types keep it). Dense, or CSR over the nonzero codes when that is smaller; either
-    /// way it computes y_r = Σ_groups d_g · Σ_j q_j x_j in float.
+    /// A Linear layer rounded after training: packed codes and an f16 scale per group on disk (as GGUF's quantized
+    /// types keep them), dense or CSR over the nonzero codes, whichever is smaller. In memory the codes are decoded
+    /// once into the float dense or sparse layer that runs them, so it computes exactly scale · code with the
+    /// existing kernels; the codes are derived back from those values when saving (scale · code is exact in float
+    /// for an f16 scale and a code of at most 8 bits).
     /// </summary>
     private sealed class QuantizedLayer : Layer
     {
         public const string KindPrefix = "quantized:";
-        private readonly sbyte[] _codes; // dense: rows × columns; sparse: the nonzero codes, row by row
+        private readonly Layer _decoded; // a DenseLayer or SparseLayer without bias or ReLU
         private readonly float[] _scales; // rows × groups, or one
-        private readonly int[]? _rowStart;
-        private readonly ushort[]? _column;
         private readonly int _groups;
 
         public PtqScheme Scheme { get; }
 
-        private QuantizedLayer(PtqScheme scheme, sbyte[] codes, float[] scales, int[]? rowStart, ushort[]? column, int rows, int columns, float[]? bias, bool relu)
-            : base(rows, columns, bias, relu)
-        {
-            (Scheme, _codes, _scales, _rowStart, _column, _groups) = (scheme, codes, scales, rowStart, column, scheme.GroupsPerRow(columns));
-            if (scales.Length != (scheme.GroupSize > 0 ? rows * _groups : 1))
-                throw new ColdmindException($"{scales.Length} scales for a {rows}×{columns} {scheme.Name} layer.");
-            if (!scales.All(float.IsFinite)) throw new ColdmindException($"A {scheme.Name} layer has a scale that is not a finite number.");
-        }
+        private QuantizedLayer(PtqScheme scheme, float[] scales, Layer decoded, float[]? bias, bool relu) : base(decoded.Rows, decoded.Columns, bias, relu) =>
+            (Scheme, _scales, _decoded, _groups) = (scheme, scales, decoded, scheme.GroupsPerRow(decoded.Columns));
 
         public static QuantizedLayer Compile(float[] w, int rows, int columns, PtqScheme scheme, float[]? bias, bool relu)
         {
             var (codes, scales) = scheme.Quantize(w, columns);
             var halves = scales.Select(d => (float)(Half)d).ToArray();
-            long nonZeros = codes.Count(c => c != 0);
-            long dense = CodePacking.ByteCount(codes.LongLength, scheme.Method);
-            long sparse = CodePacking.ByteCount(nonZeros, scheme.Method) + 2 * nonZeros + 4L * (rows + 1);
-            if (sparse >= dense || columns > ushort.MaxValue + 1) return new QuantizedLayer(scheme, codes, halves, null, null, rows, columns, bias, relu);
-            var rowStart = new int[rows + 1];
-            var kept = new List<sbyte>();
-            var column = new List<ushort>();
-            for (int r = 0; r < rows; r++)
-            {
-                for (int c = 0; c < columns; c++)
-                    if (codes[r * columns + c] != 0) { kept.Add(codes[r * columns + c]); column.Add((ushort)c); }
-                rowStart[r + 1] = kept.Count;
-            }
-            return new QuantizedLayer(scheme, [.. kept], halves, rowStart, [.. column], rows, columns, bias, relu);
+            int groups = scheme.GroupsPerRow(columns);
+            var values = codes.Select((q, i) => halves[scheme.ScaleIndex(i / columns, i % columns, groups)] * q).ToArray();
+            long nonZeros = values.LongCount(v => v != 0);
+            bool sparse = CodePacking.ByteCount(nonZeros, scheme.Method) + 2 * nonZeros + 4L * (rows + 1) < CodePacking.ByteCount(values.LongLength, scheme.Method)
+                && columns <= ushort.MaxValue + 1;
+            Layer decoded = sparse ? new SparseLayer(SparseMatrix.FromDense(values, rows, columns), null, false) : new DenseLayer(values, rows, columns, null, false);
+            return new QuantizedLayer(scheme, halves, decoded, bias, relu);
         }
 
         public static QuantizedLayer Load(Func<string, float[]> tensor, bool sparse, int rows, int columns, PtqScheme scheme, float[]? bias, bool relu, string where)
         {
-            int[]? rowStart = null;
-            ushort[]? column = null;
-            long count = (long)rows * columns;
+            var scales = tensor("scales");
+            int groups = scheme.GroupsPerRow(columns);
+            if (scales.Length != (scheme.GroupSize > 0 ? rows * groups : 1)) throw new ColdmindException($"{where}{scales.Length} scales for a {rows}×{columns} {scheme.Name} layer.");
+            if (!scales.All(float.IsFinite)) throw new ColdmindException($"{where}scales: a scale is not a finite number.");
+            SparseMatrix? m = null;
             if (sparse)
             {
-                rowStart = tensor("crow_indices").Select(v => (int)v).ToArray();
-                column = tensor("col_indices").Select(v => (ushort)v).ToArray();
-                if (rowStart.Length != rows + 1 || rowStart[0] != 0 || rowStart[^1] != column.Length || rowStart.Zip(rowStart.Skip(1)).Any(p => p.Second < p.First)
-                    || column.Any(c => c >= columns))
-                    throw new ColdmindException($"{where}crow_indices and col_indices do not describe a {rows}×{columns} sparse matrix.");
-                count = column.Length;
+                var columnIndex = tensor("col_indices").Select(v => (ushort)v).ToArray();
+                try { m = SparseMatrix.FromCsr(rows, columns, tensor("crow_indices").Select(v => (int)v).ToArray(), columnIndex, new float[columnIndex.Length]); }
+                catch (ColdmindException e) { throw new ColdmindException($"{where}{e.Message}"); }
             }
-            var codes = new sbyte[count];
-            try
-            {
-                CodePacking.Unpack(tensor("codes").Select(v => (byte)v).ToArray(), scheme.Method, codes);
-            }
+            var codes = new sbyte[m?.NonZeros ?? (long)rows * columns];
+            try { CodePacking.Unpack(tensor("codes").Select(v => (byte)v).ToArray(), scheme.Method, codes); }
             catch (ColdmindException e) { throw new ColdmindException($"{where}codes: {e.Message}"); }
-            return new QuantizedLayer(scheme, codes, tensor("scales"), rowStart, column, rows, columns, bias, relu);
+            if (m == null)
+                return new QuantizedLayer(scheme, scales, new DenseLayer(codes.Select((q, i) => scales[scheme.ScaleIndex(i / columns, i % columns, groups)] * q).ToArray(), rows, columns, null, false), bias, relu);
+            for (int r = 0; r < rows; r++)
+                for (int k = m.RowStart[r]; k < m.RowStart[r + 1]; k++) m.Values[k] = scales[scheme.ScaleIndex(r, m.ColumnIndex[k], groups)] * codes[k];
+            return new QuantizedLayer(scheme, scales, new SparseLayer(m, null, false), bias, relu);
         }
 
-        public override string Kind => KindPrefix + Scheme.Method.ToString().ToLowerInvariant() + (_column != null ? ":sparse" : "");
-        public override long NonZeros => _codes.LongCount(c => c != 0);
-        public override long Bytes => CodePacking.ByteCount(_codes.LongLength, Scheme.Method) + 2L * _scales.Length
-            + (_column != null ? 2L * _column.Length + 4L * _rowStart!.Length : 0);
+        public override string Kind => KindPrefix + Scheme.Method.ToString().ToLowerInvariant() + (_decoded is SparseLayer ? ":sparse" : "");
+        public override long NonZeros => _decoded.NonZeros;
+        public override long Bytes => 2L * _scales.Length + (_decoded is SparseLayer s
+            ? CodePacking.ByteCount(s.Matrix.NonZeros, Scheme.Method) + 2L * s.Matrix.NonZeros + 4L * (Rows + 1)
+            : CodePacking.ByteCount((long)Rows * Columns, Scheme.Method));
 
-        public override void Forward(float[] x, Span<float> y)
-        {
-            if (_column != null)
-            {
-                for (int r = 0; r < Rows; r++)
-                {
-                    float acc = 0;
-                    for (int k = _rowStart![r]; k < _rowStart[r + 1]; k++)
-                        acc += _scales[Scheme.ScaleIndex(r, _column[k], _groups)] * _codes[k] * x[_column[k]];
-                    y[r] = acc;
-                }
-                return;
-            }
-            // one row of codes widened to float, then a dot product per group
-            Span<float> row = Columns <= 4096 ? stackalloc float[Columns] : new float[Columns];
-            int group = Scheme.GroupSize > 0 ? Scheme.GroupSize : Columns;
-            for (int r = 0; r < Rows; r++)
-            {
-                TensorPrimitives.ConvertChecked<sbyte, float>(_codes.AsSpan(r * Columns, Columns), row);
-                float acc = 0;
-                for (int g = 0; g < Columns; g += group)
-                {
-                    int len = Math.Min(group, Columns - g);
-                    acc += _scales[Scheme.ScaleIndex(r, g, _groups)] * TensorPrimitives.Dot(row.Slice(g, len), x.AsSpan(g, len));
-                }
-                y[r] = acc;
-            }
-        }
+        public override void Forward(float[] x, Span<float> y) => _decoded.Forward(x, y);
 
         public override IEnumerable<(string, float[], string)> Tensors()
         {
-            var packed = CodePacking.Pack(_codes, Scheme.Method).Select(b => (float)b).ToArray();
-            return _column == null ? [("codes", packed, "U8"), ("scales", _scales, "F16")] :
-            [
-                ("crow_indices", _rowStart!.Select(v => (float)v).ToArray(), "I32"), ("col_indices", _column.Select(v => (float)v).ToArray(), "U16"),
-                ("codes", packed, "U8"), ("scales", _scales, "F16"),
-            ];
+            sbyte Code(int row, int column, float value)
+            {
+                float d = _scales[Scheme.ScaleIndex(row, column, _groups)];
+                return d == 0 ? (sbyte)0 : (sbyte)MathF.Round(value / d);
+            }
+            if (_decoded is SparseLayer { Matrix: var m })
+            {
+                var kept = new sbyte[m.NonZeros];
+                for (int r = 0; r < Rows; r++)
+                    for (int k = m.RowStart[r]; k < m.RowStart[r + 1]; k++) kept[k] = Code(r, m.ColumnIndex[k], m.Values[k]);
+                return
+                [
+                    ("crow_indices", m.RowStart.Select(v => (float)v).ToArray(), "I32"), ("col_indices", m.ColumnIndex.Select(v => (float)v).ToArray(), "U16"),
+                    ("codes", Packed(kept), "U8"), ("scales", _scales, "F16"),
+                ];
+            }
+            var w = ((DenseLayer)_decoded).Weight;
+            return [("codes", Packed(w.Select((v, i) => Code(i / Columns, i % Columns, v)).ToArray()), "U8"), ("scales", _scales, "F16")];
         }
+
+        private float[] Packed(sbyte[] codes) => CodePacking.Pack(codes, Scheme.Method).Select(b => (float)b).ToArray();
     }
 }
