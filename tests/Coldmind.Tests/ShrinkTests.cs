@@ -84,28 +84,6 @@ public class DistillationAndCalibrationTests
 public class CompactClassifierTests
 {
     [Fact]
-    public void Sparse_ternary_products_equal_the_reference_on_every_path()
-    {
-        var rng = new Rng(4);
-        int rows = 37, cols = 300;
-        var trits = Enumerable.Range(0, rows * cols).Select(_ => (sbyte)(rng.NextDouble() < 0.8 ? 0 : rng.NextInt(2) * 2 - 1)).ToArray();
-        var m = SparseTernaryMatrix.FromTrits(trits, rows, cols, 0.5f);
-        var q = Enumerable.Range(0, cols).Select(_ => rng.NextInt(255) - 127).ToArray();
-        foreach (var path in Simd.Available)
-        {
-            var y = new float[rows];
-            m.Multiply(q, 0.1f, y, path);
-            for (int r = 0; r < rows; r++)
-            {
-                int dot = 0;
-                for (int c = 0; c < cols; c++) dot += trits[r * cols + c] * q[c];
-                Assert.Equal(dot * 0.5f * 0.1f, y[r]);
-            }
-        }
-        Assert.Equal(trits.Count(t => t != 0), m.NonZeros); // only kept trits are stored
-    }
-
-    [Fact]
     public void Compiled_models_predict_what_the_modules_predict_and_survive_save_and_load()
     {
         var splits = BuiltinData.Load("digits");

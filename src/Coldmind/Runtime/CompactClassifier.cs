@@ -96,11 +96,13 @@ public sealed class CompactClassifier
     private float[] Through(ReadOnlySpan<float> x, int count)
     {
         if (x.Length != Inputs) throw new ColdmindException($"The model takes {Inputs} features, got {x.Length}.");
-        float[] current = x.ToArray();
-        foreach (var layer in _layers.Take(count))
+        if (count == 0) return x.ToArray();
+        float[] current = [];
+        for (int i = 0; i < count; i++)
         {
+            var layer = _layers[i];
             var next = new float[layer.Rows];
-            layer.Forward(current, next);
+            layer.Forward(i == 0 ? x : current, next);
             if (layer.Bias != null) TensorPrimitives.Add(next, layer.Bias, next);
             if (layer.Relu) TensorPrimitives.Max(next, 0f, next);
             current = next;
@@ -218,7 +220,7 @@ public sealed class CompactClassifier
         public abstract long NonZeros { get; }
         /// <summary>Bytes of the weights as stored for inference (bias and norm excluded).</summary>
         public abstract long Bytes { get; }
-        public abstract void Forward(float[] x, Span<float> y);
+        public abstract void Forward(ReadOnlySpan<float> x, Span<float> y);
         public abstract IEnumerable<(string Name, float[] Values, string DType)> Tensors();
     }
 
@@ -228,7 +230,7 @@ public sealed class CompactClassifier
         public override string Kind => "dense";
         public override long NonZeros => w.Count(v => v != 0);
         public override long Bytes => 4L * w.Length;
-        public override void Forward(float[] x, Span<float> y)
+        public override void Forward(ReadOnlySpan<float> x, Span<float> y)
         {
             for (int r = 0; r < Rows; r++) y[r] = TensorPrimitives.Dot(w.AsSpan(r * Columns, Columns), x);
         }
@@ -241,7 +243,7 @@ public sealed class CompactClassifier
         public override string Kind => "sparse";
         public override long NonZeros => m.NonZeros;
         public override long Bytes => m.ByteCount;
-        public override void Forward(float[] x, Span<float> y) => m.Multiply(x, y);
+        public override void Forward(ReadOnlySpan<float> x, Span<float> y) => m.Multiply(x, y);
         public override IEnumerable<(string, float[], string)> Tensors() =>
             [("crow_indices", m.RowStart.Select(v => (float)v).ToArray(), "I32"), ("col_indices", m.ColumnIndex.Select(v => (float)v).ToArray(), "U16"), ("values", m.Values, "F32")];
     }
@@ -255,7 +257,7 @@ public sealed class CompactClassifier
         public override long Bytes => m.ByteCount;
 
         /// <summary>BitLinear's forward: RMSNorm with its gain, absmax int8, then the trits' sums.</summary>
-        public override void Forward(float[] x, Span<float> y)
+        public override void Forward(ReadOnlySpan<float> x, Span<float> y)
         {
             Span<float> h = x.Length <= 4096 ? stackalloc float[x.Length] : new float[x.Length];
             float rms = MathF.Sqrt(TensorPrimitives.Dot(x, x) / x.Length + eps);
@@ -263,9 +265,7 @@ public sealed class CompactClassifier
             TensorPrimitives.Multiply(h, norm, h);
             Span<sbyte> q = x.Length <= 4096 ? stackalloc sbyte[x.Length] : new sbyte[x.Length];
             float scale = BitNetQuantizer.QuantizeInt8(h, q);
-            Span<int> wide = x.Length <= 4096 ? stackalloc int[x.Length] : new int[x.Length];
-            for (int i = 0; i < q.Length; i++) wide[i] = q[i];
-            m.Multiply(wide, scale, y);
+            m.Multiply(q, scale, y);
         }
 
         public override IEnumerable<(string, float[], string)> Tensors() =>
@@ -336,7 +336,7 @@ public sealed class CompactClassifier
             ? CodePacking.ByteCount(s.Matrix.NonZeros, Scheme.Method) + 2L * s.Matrix.NonZeros + 4L * (Rows + 1)
             : CodePacking.ByteCount((long)Rows * Columns, Scheme.Method));
 
-        public override void Forward(float[] x, Span<float> y) => _decoded.Forward(x, y);
+        public override void Forward(ReadOnlySpan<float> x, Span<float> y) => _decoded.Forward(x, y);
 
         public override IEnumerable<(string, float[], string)> Tensors()
         {
