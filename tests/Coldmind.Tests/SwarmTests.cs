@@ -189,6 +189,24 @@ public class GossipProtocolTests
     }
 
     [Fact]
+    public void A_node_answers_with_its_last_merge_and_trains_a_working_copy()
+    {
+        var learner = new LocalLearner(64, [8], 10, 3);
+        var data = BuiltinData.Load("digits").Train;
+        var node = new GossipNode("a", learner.Initial(), 10, 4);
+        var sender = learner.Initial();
+        for (int i = 0; i < sender.Length; i++) sender[i] += 0.5f;
+        var message = SwarmMessage.Decode(new GossipNode("b", sender, 30, 4).Message(learner, ExchangeCodec.Float32, 0), learner.ModelId, learner.ParameterCount);
+        var expected = node.Weights.ToArray();
+        GossipNode.Merge(expected, node.Age, message, learner.InitialWeights, 0);
+        node.Receive(message, learner, data, Enumerable.Range(0, 64).ToArray(), new GossipOptions(new LocalTraining(), ExchangeCodec.Float32), new Rng(1));
+        Assert.Equal(expected, node.Merged);
+        Assert.NotEqual(expected, node.Weights); // the local steps moved the working model, not the one it answers with
+        node.Restore(sender, expected, 5);
+        Assert.Equal(expected, node.Merged);
+    }
+
+    [Fact]
     public void A_newscast_view_keeps_the_freshest_peers_up_to_its_capacity_and_never_itself()
     {
         var view = new NewscastView("me", 3);

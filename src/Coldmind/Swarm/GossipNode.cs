@@ -17,6 +17,12 @@ public sealed class GossipNode
 {
     public string Address { get; }
     public float[] Weights { get; private set; }
+    /// <summary>
+    /// The model this node answers with: its last merge, before the local steps that follow it. Those steps pull
+    /// the working model towards the node's own (skewed) shard; the merge is the swarm's consensus, as the global
+    /// model is for a FedAvg client.
+    /// </summary>
+    public float[] Merged { get; private set; }
     public double Age { get; private set; }
     public NewscastView View { get; }
 
@@ -24,6 +30,7 @@ public sealed class GossipNode
     {
         Address = address;
         Weights = weights;
+        Merged = weights.ToArray();
         Age = age;
         View = new NewscastView(address, viewSize);
     }
@@ -43,15 +50,18 @@ public sealed class GossipNode
         if (m.Kind != SwarmMessage.Type.Gossip) throw new SwarmMessageException($"a {m.Kind} message sent to a gossip node");
         View.Merge(m.View);
         Age = Merge(Weights, Age, m, learner.InitialWeights, o.Clip);
+        Merged = Weights.ToArray();
         if (examples.Length == 0) return;
         learner.Train(Weights, data, examples, o.Local, rng);
         Age += (double)o.Local.Steps * Math.Min(o.Local.BatchSize, examples.Length);
     }
 
-    /// <summary>Replaces the model (a restart from a checkpoint).</summary>
-    public void Restore(float[] weights, double age)
+    /// <summary>Replaces the working model and the one the node answers with (a restart from a checkpoint).</summary>
+    public void Restore(float[] weights, float[] merged, double age)
     {
+        if (merged.Length != weights.Length) throw new ColdmindException($"A model of {merged.Length} values beside working weights of {weights.Length}.");
         Weights = weights;
+        Merged = merged;
         Age = age;
     }
 

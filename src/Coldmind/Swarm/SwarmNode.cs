@@ -138,7 +138,7 @@ public sealed class SwarmNode : IAsyncDisposable
         }
         await Task.Delay(_o.Linger);
         lock (_gate)
-            return new NodeSummary(Address, _learner.Accuracy(_node.Weights, test), _node.Age, _cycle, _received, Interlocked.Read(ref _rejected), _sent, _bytesSent, _sendFailures, Resumed);
+            return new NodeSummary(Address, _learner.Accuracy(_node.Merged, test), _node.Age, _cycle, _received, Interlocked.Read(ref _rejected), _sent, _bytesSent, _sendFailures, Resumed);
     }
 
     private async Task Send(string peer, byte[] message)
@@ -176,7 +176,7 @@ public sealed class SwarmNode : IAsyncDisposable
             ["coldmind.swarm.cycle"] = _cycle.ToString(CultureInfo.InvariantCulture),
             ["coldmind.swarm.view"] = JsonSerializer.Serialize(_node.View.Peers.Select(p => new[] { p.Address, p.Timestamp.ToString(CultureInfo.InvariantCulture) })),
         };
-        Safetensors.Write(_o.CheckpointPath, [("weights", Tensor.FromArray(_node.Weights, _node.Weights.Length))], meta);
+        Safetensors.Write(_o.CheckpointPath, [("weights", Tensor.FromArray(_node.Weights, _node.Weights.Length)), ("merged", Tensor.FromArray(_node.Merged, _node.Merged.Length))], meta);
     }
 
     /// <summary>Loads a node checkpoint into <paramref name="node"/>; returns its cycle.</summary>
@@ -186,12 +186,11 @@ public sealed class SwarmNode : IAsyncDisposable
         string Meta(string key) => file.Metadata.TryGetValue(key, out var v) ? v : throw new ColdmindException($"'{path}' is not a swarm node checkpoint (no {key}).");
         if (Meta("coldmind.swarm.model_id") != learner.ModelId.ToString(CultureInfo.InvariantCulture))
             throw new ColdmindException($"The checkpoint '{path}' holds another model (different data, --hidden or --seed); move it away to start afresh.");
-        if (!file.Tensors.TryGetValue("weights", out var w) || w.Numel != learner.ParameterCount)
-            throw new ColdmindException($"The checkpoint '{path}' has no weights of {learner.ParameterCount} parameters.");
-        var weights = w.ToArray();
+        float[] Model(string name) => file.Tensors.TryGetValue(name, out var w) && w.Numel == learner.ParameterCount && w.ToArray() is var values && values.All(float.IsFinite)
+            ? values : throw new ColdmindException($"The checkpoint '{path}' has no finite {name} of {learner.ParameterCount} parameters.");
         double age = double.Parse(Meta("coldmind.swarm.age"), CultureInfo.InvariantCulture);
-        if (weights.Any(x => !float.IsFinite(x)) || !(age >= 0)) throw new ColdmindException($"The checkpoint '{path}' holds non-finite weights or a negative age.");
-        node.Restore(weights, age);
+        if (!(age >= 0)) throw new ColdmindException($"The checkpoint '{path}' holds a negative age.");
+        node.Restore(Model("weights"), Model("merged"), age);
         var view = JsonSerializer.Deserialize<string[][]>(Meta("coldmind.swarm.view")) ?? [];
         node.View.Merge(view.Where(p => p.Length == 2).Select(p => new PeerDescriptor(p[0], long.Parse(p[1], CultureInfo.InvariantCulture))));
         return int.Parse(Meta("coldmind.swarm.cycle"), CultureInfo.InvariantCulture);

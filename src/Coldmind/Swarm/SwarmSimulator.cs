@@ -143,9 +143,9 @@ public sealed class SwarmSimulator
         if (_o.Protocol == "gossip")
         {
             var (nodes, done) = RunGossip(curve, evalEvery, progress);
-            models = nodes.Select(x => x.Weights).ToArray();
+            models = nodes.Select(x => x.Merged).ToArray();
             rounds = done;
-            stateBytes = (long)_learner.ParameterCount * 4 + _o.ViewSize * 24 + 16;
+            stateBytes = (long)_learner.ParameterCount * 4 * 2 + _o.ViewSize * 24 + 16; // the working model and the one it answers with
         }
         else
         {
@@ -181,7 +181,7 @@ public sealed class SwarmSimulator
         for (int c = evalEvery; c <= _o.Rounds; c += evalEvery) Schedule(c * _o.Period, new Event(EventKind.Evaluate, 0, null, c));
         double end = _o.Rounds * _o.Period;
         var train = _rng.Fork();
-        Evaluate(curve, nodes.Select(x => x.Weights).ToArray(), 0);
+        Evaluate(curve, nodes.Select(x => x.Merged).ToArray(), 0);
         while (_queue.TryDequeue(out var e, out var key))
         {
             _now = key.Item1;
@@ -207,13 +207,13 @@ public sealed class SwarmSimulator
                     nodes[e.Node].Receive(m, _learner, _train, _shards[e.Node], options, train);
                     break;
                 case EventKind.Evaluate:
-                    Evaluate(curve, nodes.Select(x => x.Weights).ToArray(), e.Tag);
+                    Evaluate(curve, nodes.Select(x => x.Merged).ToArray(), e.Tag);
                     progress?.Invoke((double)e.Tag / _o.Rounds);
                     break;
             }
         }
         long cycles = (long)Math.Min(_o.Rounds, Math.Floor(_now / _o.Period));
-        if (curve[^1].Round != cycles || curve[^1].Bytes != _bytes) Evaluate(curve, nodes.Select(x => x.Weights).ToArray(), cycles);
+        if (curve[^1].Round != cycles || curve[^1].Bytes != _bytes) Evaluate(curve, nodes.Select(x => x.Merged).ToArray(), cycles);
         return (nodes, cycles);
     }
 
