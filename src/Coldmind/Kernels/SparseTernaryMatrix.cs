@@ -14,7 +14,8 @@ namespace Coldmind.Kernels;
 /// layer took 5 µs with AVX2 gathers, as long as the dense float layer it was pruned from). With AVX-512 VBMI
 /// one vpermi2b reads 64 int8 activations out of a 128-byte table at 64 byte indices at once. The activations
 /// are cut into tables of 127 columns (byte 127 is a zero that padding looks up), and the trits are laid out
-/// a second time for it, in blocks of 8 rows: a 64-byte chunk holds 8 trits of each of the 8 rows, all in one
+/// a second time for it, in blocks of 8 rows (rows sorted by their count of trits, so a block's rows are alike
+/// and pad little): a 64-byte chunk holds 8 trits of each of the 8 rows, all in one
 /// table, as the column within the table with the sign in the top bit. One permute, a masked negation and a
 /// vpsadbw, which sums each row's 8 bytes into its own lane, handle 64 trits; a block takes as many chunks
 /// per table as its longest row there needs. The work scales with the kept trits, not with rows × columns.
@@ -39,7 +40,8 @@ public sealed class SparseTernaryMatrix
     public long ByteCount => 2L * NonZeros + 8L * Rows + 4;
 
     // The lookup layout: block b's chunks in table t are _chunkStart[b·tables + t] .. _chunkStart[b·tables + t + 1];
-    // byte 8g + i of a chunk is the i-th trit there of the block's row g: (column % 127) | 0x80 if negative.
+    // byte 8g + i of a chunk is the i-th trit there of the block's row g, row _order[8b + g] of the matrix:
+    // (column % 127) | 0x80 if negative.
     private readonly int _tables, _blocks;
     private readonly int[] _chunkStart, _order;
     private readonly byte[] _chunks;

@@ -77,18 +77,17 @@ public static class BitNetQuantizer
                 Vector512.Narrow(low, high).StoreUnsafe(ref target, (nuint)i);
             }
         if ((path ?? Simd.Best) >= SimdPath.Vector256 && Vector256.IsHardwareAccelerated)
-        {
             for (; i + 32 <= x.Length; i += 32)
             {
                 var low = Vector256.Narrow(Round256(ref source, i, inv), Round256(ref source, i + 8, inv));
                 var high = Vector256.Narrow(Round256(ref source, i + 16, inv), Round256(ref source, i + 24, inv));
                 Vector256.Narrow(low, high).StoreUnsafe(ref target, (nuint)i);
             }
-        }
         for (; i < x.Length; i++) q[i] = (sbyte)Math.Clamp(MathF.Round(x[i] * inv, MidpointRounding.AwayFromZero), -127f, 127f);
         return step;
     }
 
+    /// <summary>16 (below: 8) values from <paramref name="at"/>, times <paramref name="inv"/>, rounded as the scalar path rounds.</summary>
     private static Vector512<int> Round(ref float x, int at, float inv)
     {
         var v = Vector512.LoadUnsafe(ref x, (nuint)at) * inv;
