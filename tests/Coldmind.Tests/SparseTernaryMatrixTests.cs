@@ -36,7 +36,7 @@ public class SparseTernaryMatrixTests
     public void Every_path_equals_the_integer_dot_product(int rows, int cols, double density)
     {
         var rng = new Rng((ulong)(rows * 7919 + cols));
-        var q = Enumerable.Range(0, cols).Select(_ => (sbyte)(rng.NextInt(255) - 127)).ToArray();
+        var q = Enumerable.Range(0, cols).Select(_ => (sbyte)(rng.NextInt(256) - 128)).ToArray();
         AssertEveryPathIsExact(Trits(rows, cols, density, rng), rows, cols, q);
     }
 
@@ -46,12 +46,9 @@ public class SparseTernaryMatrixTests
         int rows = 4, cols = 1000;
         var trits = new sbyte[rows * cols];
         for (int c = 0; c < cols; c++) { trits[c] = 1; trits[cols + c] = -1; trits[3 * cols + c] = (sbyte)(c % 2 == 0 ? 1 : -1); } // row 2 is empty
-        foreach (sbyte v in new sbyte[] { 127, -127, 0 })
+        foreach (sbyte v in new sbyte[] { 127, -127, sbyte.MinValue, 0 })
             AssertEveryPathIsExact(trits, rows, cols, Enumerable.Repeat(v, cols).ToArray());
         var m = SparseTernaryMatrix.FromTrits(trits, rows, cols, 1f);
-        var q = new sbyte[cols];
-        q[5] = sbyte.MinValue;
-        Assert.Throws<ColdmindException>(() => m.Multiply(q, 1f, new float[rows]));
         Assert.Throws<ColdmindException>(() => m.Multiply(new sbyte[cols - 1], 1f, new float[rows]));
     }
 

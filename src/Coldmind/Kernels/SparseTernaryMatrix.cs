@@ -16,7 +16,7 @@ namespace Coldmind.Kernels;
 /// are cut into tables of 127 columns (byte 127 is a zero that padding looks up), and the trits are laid out
 /// a second time for it, in blocks of 8 rows (rows sorted by their count of trits, so a block's rows are alike
 /// and pad little): a 64-byte chunk holds 8 trits of each of the 8 rows, all in one
-/// table, as the column within the table with the sign in the top bit. One permute, a masked negation and a
+/// table, as the column within the table with the sign in the top bit. One permute, an xor and a
 /// vpsadbw, which sums each row's 8 bytes into its own lane, handle 64 trits; a block takes as many chunks
 /// per table as its longest row there needs. The work scales with the kept trits, not with rows × columns.
 /// </para>
@@ -82,38 +82,43 @@ public sealed class SparseTernaryMatrix
     {
         var chunkStart = new int[_blocks * _tables + 1];
         var chunks = new List<byte>();
-        var entries = new List<byte>[BlockRows];
-        for (int g = 0; g < BlockRows; g++) entries[g] = [];
+        var rows = new (int Table, byte Entry)[BlockRows][];
+        var at = new int[BlockRows];
+        var end = new int[BlockRows];
         for (int b = 0; b < _blocks; b++)
+        {
+            for (int g = 0; g < BlockRows; g++)
+            {
+                int r = b * BlockRows + g < Rows ? _order[b * BlockRows + g] : -1;
+                rows[g] = r < 0 ? [] : Enumerable.Range(RowStart[r], RowStart[r + 1] - RowStart[r])
+                    .Select(k => (Index[k] / TableColumns, (byte)(Index[k] % TableColumns | (k >= NegativeStart[r] ? 0x80 : 0))))
+                    .OrderBy(e => e.Item1).ToArray();
+                at[g] = 0;
+            }
             for (int t = 0; t < _tables; t++)
             {
                 chunkStart[b * _tables + t] = chunks.Count / Chunk;
+                int count = 0;
                 for (int g = 0; g < BlockRows; g++)
                 {
-                    entries[g].Clear();
-                    if (b * BlockRows + g >= Rows) continue;
-                    int r = _order[b * BlockRows + g];
-                    for (int k = RowStart[r]; k < RowStart[r + 1]; k++)
-                        if (Index[k] / TableColumns == t) entries[g].Add((byte)(Index[k] % TableColumns | (k >= NegativeStart[r] ? 0x80 : 0)));
+                    for (end[g] = at[g]; end[g] < rows[g].Length && rows[g][end[g]].Table == t; end[g]++) { }
+                    count = Math.Max(count, (end[g] - at[g] + BlockRows - 1) / BlockRows);
                 }
-                int count = (entries.Max(e => e.Count) + BlockRows - 1) / BlockRows;
                 for (int c = 0; c < count; c++)
                     for (int g = 0; g < BlockRows; g++)
-                        for (int i = c * 8; i < c * 8 + 8; i++) chunks.Add(i < entries[g].Count ? entries[g][i] : Padding);
+                        for (int i = at[g] + c * 8; i < at[g] + c * 8 + 8; i++) chunks.Add(i < end[g] ? rows[g][i].Entry : Padding);
+                end.CopyTo(at, 0);
             }
+        }
         chunkStart[^1] = chunks.Count / Chunk;
         return (chunkStart, chunks.ToArray());
     }
 
-    /// <summary>
-    /// y = W x for int8 activations x ≈ s_x · q, q in [−127, 127] as <see cref="Quantization.BitNetQuantizer.QuantizeInt8"/>
-    /// gives them: y_r = Scale · s_x · (Σ q[+] − Σ q[−]).
-    /// </summary>
+    /// <summary>y = W x for int8 activations x ≈ s_x · q (<see cref="Quantization.BitNetQuantizer.QuantizeInt8"/>): y_r = Scale · s_x · (Σ q[+] − Σ q[−]).</summary>
     public void Multiply(ReadOnlySpan<sbyte> q, float activationScale, Span<float> y, SimdPath? path = null)
     {
         if (q.Length != Columns || y.Length != Rows)
             throw new ColdmindException($"A {Rows}×{Columns} sparse ternary matrix needs x of {Columns} and y of {Rows}, got {q.Length} and {y.Length}.");
-        if (TensorPrimitives.Min(q) == sbyte.MinValue) throw new ColdmindException("Int8 activations are in [−127, 127]; −128 has no negation.");
         float scale = Scale * activationScale;
         if ((path ?? Simd.Best) >= SimdPath.Vector512 && Avx512Vbmi.IsSupported)
         {
@@ -156,15 +161,19 @@ public sealed class SparseTernaryMatrix
                     {
                         var index = Vector512.Load(pChunks + c * Chunk);
                         var values = Avx512Vbmi.PermuteVar64x8x2(low, index, high); // the low 7 bits of each index pick a byte
+                        // as unsigned bytes q ^ 0x80 is q + 128 and q ^ 0x7F is 127 − q, so vpsadbw, summing each row's
+                        // 8 bytes into its lane, adds Σ q[+] − Σ q[−] plus 128 a slot less 1 a −1 trit, taken off below
                         var negative = Vector512.LessThan(index.AsSByte(), Vector512<sbyte>.Zero).AsByte();
-                        values = Vector512.ConditionalSelect(negative, Vector512<byte>.Zero - values, values);
-                        // q + 128 is unsigned: vpsadbw sums each row's 8 bytes into its lane; the 128s come off below
-                        acc += Avx512BW.SumAbsoluteDifferences(values ^ bias, Vector512<byte>.Zero).AsUInt64();
+                        acc += Avx512BW.SumAbsoluteDifferences(values ^ bias ^ negative, Vector512<byte>.Zero).AsUInt64();
                     }
                 }
                 long offset = 128L * BlockRows * (pStart[(b + 1) * _tables] - pStart[b * _tables]);
                 (acc.AsInt64() - Vector512.Create(offset)).CopyTo(sums);
-                for (int g = 0; g < BlockRows && b * BlockRows + g < Rows; g++) y[_order[b * BlockRows + g]] = sums[g] * scale;
+                for (int g = 0; g < BlockRows && b * BlockRows + g < Rows; g++)
+                {
+                    int r = _order[b * BlockRows + g];
+                    y[r] = (sums[g] + RowStart[r + 1] - NegativeStart[r]) * scale;
+                }
             }
         }
     }

@@ -50,7 +50,7 @@ public sealed class GossipNode
         if (m.Kind != SwarmMessage.Type.Gossip) throw new SwarmMessageException($"a {m.Kind} message sent to a gossip node");
         View.Merge(m.View);
         Age = Merge(Weights, Age, m, learner.InitialWeights, o.Clip);
-        Merged = Weights.ToArray();
+        Weights.CopyTo(Merged, 0);
         if (examples.Length == 0) return;
         learner.Train(Weights, data, examples, o.Local, rng);
         Age += (double)o.Local.Steps * Math.Min(o.Local.BatchSize, examples.Length);
