@@ -8,9 +8,10 @@ namespace Coldmind.Benchmarks;
 /// <summary>
 /// Batch-1 products of a pruned layer at the Fashion-MNIST student's first-layer shape (128 × 784), as
 /// the weights kept fall: the dense float32 layer, the same layer as CSR float32 (AVX2 gathers), and as a sparse
-/// ternary layer (int8 quantization of x included; the AVX-512 VBMI lookup kernel where there is one, and its scalar
-/// reference). Weights sit in cache, as in `coldmind shrink`'s latency column; the last column is the time
-/// the ternary layer takes against the dense float one, beside the fraction of weights it kept.
+/// ternary layer (int8 quantization of x included; the best lookup kernel this CPU has, and its scalar reference).
+/// Weights sit in cache, as in `coldmind shrink`'s latency column; the last column is the time the ternary layer
+/// takes against the dense float one, beside the fraction of weights it kept. Run it with DOTNET_EnableAVX512=0
+/// too, for what an AVX2 machine gets: the AVX2 lookup against AVX2 dense products.
 /// </summary>
 internal static class SparseGemvBench
 {
@@ -25,7 +26,7 @@ internal static class SparseGemvBench
         using var pool = new WorkerPool(1);
         double Time(Action a) => Timing.MedianSeconds(() => { for (int i = 0; i < 1000; i++) a(); }) * 1e3; // µs per call
         double denseUs = Time(() => { for (int r = 0; r < rows; r++) y[r] = TensorPrimitives.Dot(dense.AsSpan(r * cols, cols), x); });
-        Console.WriteLine($"SIMD path {Simd.Best}, 1 thread, {rows}×{cols}; dense float32: {denseUs:F2} µs");
+        Console.WriteLine($"SIMD path {Simd.Best}, ternary kernel {SparseTernaryMatrix.Kernel()}, 1 thread, {rows}×{cols}; dense float32: {denseUs:F2} µs");
         Console.WriteLine($"{"kept",6} {"CSR f32 µs",11} {"ternary µs",11} {"reference µs",13} {"ternary / dense",16}");
         foreach (double kept in new[] { 1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125 })
         {
