@@ -189,21 +189,40 @@ public class GossipProtocolTests
     }
 
     [Fact]
-    public void A_node_answers_with_its_last_merge_and_trains_a_working_copy()
+    public void A_node_answers_with_the_running_average_of_its_merges_and_trains_a_working_copy()
     {
         var learner = new LocalLearner(64, [8], 10, 3);
         var data = BuiltinData.Load("digits").Train;
+        var examples = Enumerable.Range(0, 64).ToArray();
+        var options = new GossipOptions(new LocalTraining(), ExchangeCodec.Float32, Average: 0.6f);
         var node = new GossipNode("a", learner.Initial(), 10, 4);
-        var sender = learner.Initial();
-        for (int i = 0; i < sender.Length; i++) sender[i] += 0.5f;
-        var message = SwarmMessage.Decode(new GossipNode("b", sender, 30, 4).Message(learner, ExchangeCodec.Float32, 0), learner.ModelId, learner.ParameterCount);
-        var expected = node.Weights.ToArray();
-        GossipNode.Merge(expected, node.Age, message, learner.InitialWeights, 0);
-        node.Receive(message, learner, data, Enumerable.Range(0, 64).ToArray(), new GossipOptions(new LocalTraining(), ExchangeCodec.Float32), new Rng(1));
-        Assert.Equal(expected, node.Merged);
-        Assert.NotEqual(expected, node.Weights); // the local steps moved the working model, not the one it answers with
-        node.Restore(sender, expected, 5);
-        Assert.Equal(expected, node.Merged);
+        var merges = new List<float[]>();
+        var rng = new Rng(1);
+        for (int k = 0; k < 4; k++)
+        {
+            var sent = learner.Initial();
+            for (int i = 0; i < sent.Length; i++) sent[i] += 0.5f * (k + 1) * (i % 3 - 1);
+            var message = SwarmMessage.Decode(new GossipNode("b", sent, 30 * (k + 1), 4).Message(learner, ExchangeCodec.Float32, 0), learner.ModelId, learner.ParameterCount);
+            var merge = node.Weights.ToArray();
+            GossipNode.Merge(merge, node.Age, message, learner.InitialWeights, 0);
+            merges.Add(merge);
+            node.Receive(message, learner, data, examples, options, rng);
+            Assert.NotEqual(merge, node.Weights); // the local steps moved the working model, not the one it answers with
+        }
+        // the mean of the first 1/(1 − 0.6) = 2.5 merges, then a decay of 0.6 a merge: (m0 + m1)/2, then 0.6·a + 0.4·m
+        for (int i = 0; i < node.Merged.Length; i++)
+        {
+            float expected = (merges[0][i] + merges[1][i]) / 2;
+            expected = 0.6f * expected + 0.4f * merges[2][i];
+            expected = 0.6f * expected + 0.4f * merges[3][i];
+            Assert.Equal(expected, node.Merged[i], 1e-5f);
+        }
+        Assert.Equal(4, node.Merges);
+        var answer = node.Merged.ToArray();
+        node.Restore(learner.Initial(), answer, 5, 4);
+        Assert.Equal(answer, node.Merged);
+        Assert.Throws<ColdmindException>(() => node.Restore(learner.Initial(), answer, 5, -1));
+        Assert.Throws<ColdmindException>(() => new GossipOptions(new LocalTraining(), ExchangeCodec.Float32, Average: 1f).Validate());
     }
 
     [Fact]

@@ -32,19 +32,20 @@ internal static class NodeCommand
         var compress = new Option<string>("--compress") { Description = "f32, int8, ternary or topk:F", DefaultValueFactory = _ => "f32" };
         var view = new Option<int>("--view") { Description = "peers in the partial view", DefaultValueFactory = _ => 20 };
         var clip = new Option<float>("--clip") { Description = "bound on the norm of a merge step (0: none)", DefaultValueFactory = _ => 0 };
+        var answerAverage = new Option<float>("--answer-average") { Description = "the node answers with a running average of its merges, decaying by this a merge (0: its last merge)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
         var maxMessage = new Option<int>("--max-message-bytes") { Description = "larger messages are refused (default: an f32 model and a full view, with room)" };
         var seed = CommonOptions.Seed();
         var json = CommonOptions.Json();
         var cmd = new Command("node", "Run one gossip-learning device over HTTP: it trains on its shard, swaps models with peers, survives restarts.")
-            { listen, peers, data, label, shard, partition, keyFile, checkpoint, period, cycles, linger, hidden, localSteps, batch, lr, compress, view, clip, maxMessage, seed, json };
+            { listen, peers, data, label, shard, partition, keyFile, checkpoint, period, cycles, linger, hidden, localSteps, batch, lr, compress, view, clip, answerAverage, maxMessage, seed, json };
         cmd.SetAction(async r =>
         {
             var auth = MessageAuth.FromKeyFile(r.GetValue(keyFile)!);
             var (index, count) = ParseShard(r.GetValue(shard)!);
-            var local = new LocalTraining(r.GetValue(localSteps), r.GetValue(batch), r.GetValue(lr));
-            local.Validate();
+            var gossip = new GossipOptions(new LocalTraining(r.GetValue(localSteps), r.GetValue(batch), r.GetValue(lr)),
+                ExchangeCodec.Parse(r.GetValue(compress)!), r.GetValue(view), r.GetValue(clip), r.GetValue(answerAverage));
+            gossip.Validate();
             if (r.GetValue(cycles) < 1 || !(r.GetValue(period) > 0) || !(r.GetValue(linger) >= 0)) throw new ColdmindException("--cycles must be at least 1, --period positive and --linger non-negative.");
-            if (r.GetValue(clip) < 0) throw new ColdmindException($"--clip must not be negative, got {r.GetValue(clip)}.");
             ulong s = r.GetValue(seed);
             var splits = BuiltinData.Load(r.GetValue(data)!, s, r.GetValue(label));
             var shards = Partition.Parse(r.GetValue(partition)!).Split(splits.Train, count, new Rng(s ^ 0x5_4A_2D));
@@ -52,7 +53,7 @@ internal static class NodeCommand
             var peerList = r.GetValue(peers)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             foreach (var p in peerList) EscalationServer.ParseEndpoint(p);
             int maxBytes = r.GetValue(maxMessage) is > 0 and var m ? m : learner.ParameterCount * 4 + SwarmMessage.MaxView * 300 + 4096;
-            var options = new NodeOptions(r.GetValue(listen)!, peerList, new GossipOptions(local, ExchangeCodec.Parse(r.GetValue(compress)!), r.GetValue(view), r.GetValue(clip)),
+            var options = new NodeOptions(r.GetValue(listen)!, peerList, gossip,
                 TimeSpan.FromSeconds(r.GetValue(period)), r.GetValue(cycles), r.GetValue(checkpoint), maxBytes, TimeSpan.FromSeconds(r.GetValue(linger)));
             var log = (string line) => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {options.Listen} {line}");
             await using var node = await SwarmNode.StartAsync(options, learner, splits.Train, shards[index], auth, log);

@@ -39,6 +39,7 @@ internal static class SwarmCommand
         var compress = new Option<string>("--compress") { Description = "f32, int8, ternary or topk:F, or a comma list to compare", DefaultValueFactory = _ => "f32" };
         var view = new Option<int>("--view") { Description = "gossip: peers in each node's partial view (Newscast)", DefaultValueFactory = _ => 20 };
         var clip = new Option<float>("--clip") { Description = "bound on the norm of a merge step (gossip) or an update (FedAvg); 0: none", DefaultValueFactory = _ => 0 };
+        var answerAverage = new Option<float>("--answer-average") { Description = "gossip: a node answers with a running average of its merges, decaying by this a merge (0: its last merge)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
         var aggregate = new Option<string>("--aggregate") { Description = "FedAvg: mean, median or trimmed:β", DefaultValueFactory = _ => "mean" };
         var clients = new Option<double>("--clients") { Description = "FedAvg: fraction of nodes sampled a round", DefaultValueFactory = _ => 0.1 };
         var prox = new Option<float>("--prox") { Description = "FedProx μ (0: FedAvg)", DefaultValueFactory = _ => 0 };
@@ -52,7 +53,7 @@ internal static class SwarmCommand
         var cmd = new Command("swarm", "Simulate learning across many devices: gossip (no server) or FedAvg, non-IID, churn, compression.")
         {
             nodes, protocol, data, label, partition, churn, session, churnTrace, rounds, maxBytes, period, latency, loss, bandwidth, slow, slowFactor,
-            localSteps, batch, lr, compress, view, clip, aggregate, clients, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
+            localSteps, batch, lr, compress, view, clip, answerAverage, aggregate, clients, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
         };
         cmd.SetAction(r =>
         {
@@ -75,6 +76,7 @@ internal static class SwarmCommand
                 ViewSize = r.GetValue(view),
                 Aggregation = Aggregation.Parse(r.GetValue(aggregate)!, r.GetValue(clip)),
                 Clip = r.GetValue(clip),
+                AnswerAverage = r.GetValue(answerAverage),
                 ClientFraction = r.GetValue(clients),
                 Proximal = r.GetValue(prox),
                 Byzantine = r.GetValue(byzantine),

@@ -3,8 +3,21 @@ using Coldmind.Tensors;
 
 namespace Coldmind.Swarm;
 
-/// <summary>Gossip settings every node of a swarm shares.</summary>
-public sealed record GossipOptions(LocalTraining Local, ExchangeCodec Codec, int ViewSize = 20, float Clip = 0);
+/// <summary>
+/// Gossip settings every node of a swarm shares. <paramref name="Average"/> is the decay of the running average of
+/// merges a node answers with (0: its last merge).
+/// </summary>
+public sealed record GossipOptions(LocalTraining Local, ExchangeCodec Codec, int ViewSize = 20, float Clip = 0, float Average = GossipOptions.DefaultAverage)
+{
+    public const float DefaultAverage = 0.9f;
+
+    public void Validate()
+    {
+        if (Average is < 0 or >= 1) throw new ColdmindException($"--answer-average is a decay in [0, 1), got {Average}.");
+        if (Clip < 0) throw new ColdmindException($"--clip must not be negative, got {Clip}.");
+        Local.Validate();
+    }
+}
 
 /// <summary>
 /// One node of gossip learning (Ormándi, Hegedűs and Jelasity 2013), the same code in the simulator and behind
@@ -18,12 +31,16 @@ public sealed class GossipNode
     public string Address { get; }
     public float[] Weights { get; private set; }
     /// <summary>
-    /// The model this node answers with: its last merge, before the local steps that follow it. Those steps pull
-    /// the working model towards the node's own (skewed) shard; the merge is the swarm's consensus, as the global
-    /// model is for a FedAvg client.
+    /// The model this node answers with: a running average of its merges, each taken before the local steps that
+    /// follow it. Those steps pull the working model towards the node's own (skewed) shard; a merge is the swarm's
+    /// consensus, as the global model is for a FedAvg client. One merge averages only two models, and the running
+    /// average (the mean of the first 1/(1 − β) merges, then decaying by β a merge) spreads the answer over the many
+    /// senders a node has heard from, at no cost in bytes.
     /// </summary>
     public float[] Merged { get; private set; }
     public double Age { get; private set; }
+    /// <summary>Merges so far: the running average weighs the first ones equally.</summary>
+    public long Merges { get; private set; }
     public NewscastView View { get; }
 
     public GossipNode(string address, float[] weights, double age, int viewSize)
@@ -50,19 +67,24 @@ public sealed class GossipNode
         if (m.Kind != SwarmMessage.Type.Gossip) throw new SwarmMessageException($"a {m.Kind} message sent to a gossip node");
         View.Merge(m.View);
         Age = Merge(Weights, Age, m, learner.InitialWeights, o.Clip);
-        Weights.CopyTo(Merged, 0);
+        float keep = Math.Min(o.Average, Merges / (Merges + 1f));
+        TensorPrimitives.Multiply(Merged, keep, Merged);
+        TensorPrimitives.MultiplyAdd(Weights, 1 - keep, Merged, Merged);
+        Merges++;
         if (examples.Length == 0) return;
         learner.Train(Weights, data, examples, o.Local, rng);
         Age += (double)o.Local.Steps * Math.Min(o.Local.BatchSize, examples.Length);
     }
 
     /// <summary>Replaces the working model and the one the node answers with (a restart from a checkpoint).</summary>
-    public void Restore(float[] weights, float[] merged, double age)
+    public void Restore(float[] weights, float[] merged, double age, long merges)
     {
         if (merged.Length != weights.Length) throw new ColdmindException($"A model of {merged.Length} values beside working weights of {weights.Length}.");
+        if (!(age >= 0) || merges < 0) throw new ColdmindException($"A node cannot have age {age} or {merges} merges.");
         Weights = weights;
         Merged = merged;
         Age = age;
+        Merges = merges;
     }
 
     /// <summary>

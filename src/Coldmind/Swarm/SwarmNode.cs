@@ -165,7 +165,7 @@ public sealed class SwarmNode : IAsyncDisposable
         }
     }
 
-    /// <summary>Model, age, cycle and view, written atomically; called under the lock after every change.</summary>
+    /// <summary>Models, age, merge count, cycle and view, written atomically; called under the lock after every change.</summary>
     private void Checkpoint()
     {
         if (_o.CheckpointPath == null) return;
@@ -173,6 +173,7 @@ public sealed class SwarmNode : IAsyncDisposable
         {
             ["coldmind.swarm.model_id"] = _learner.ModelId.ToString(CultureInfo.InvariantCulture),
             ["coldmind.swarm.age"] = _node.Age.ToString("R", CultureInfo.InvariantCulture),
+            ["coldmind.swarm.merges"] = _node.Merges.ToString(CultureInfo.InvariantCulture),
             ["coldmind.swarm.cycle"] = _cycle.ToString(CultureInfo.InvariantCulture),
             ["coldmind.swarm.view"] = JsonSerializer.Serialize(_node.View.Peers.Select(p => new[] { p.Address, p.Timestamp.ToString(CultureInfo.InvariantCulture) })),
         };
@@ -188,9 +189,10 @@ public sealed class SwarmNode : IAsyncDisposable
             throw new ColdmindException($"The checkpoint '{path}' holds another model (different data, --hidden or --seed); move it away to start afresh.");
         float[] Model(string name) => file.Tensors.TryGetValue(name, out var w) && w.Numel == learner.ParameterCount && w.ToArray() is var values && values.All(float.IsFinite)
             ? values : throw new ColdmindException($"The checkpoint '{path}' has no finite {name} of {learner.ParameterCount} parameters.");
-        double age = double.Parse(Meta("coldmind.swarm.age"), CultureInfo.InvariantCulture);
-        if (!(age >= 0)) throw new ColdmindException($"The checkpoint '{path}' holds a negative age.");
-        node.Restore(Model("weights"), Model("merged"), age);
+        if (!double.TryParse(Meta("coldmind.swarm.age"), CultureInfo.InvariantCulture, out double age) || !(age >= 0)
+            || !long.TryParse(Meta("coldmind.swarm.merges"), CultureInfo.InvariantCulture, out long merges) || merges < 0)
+            throw new ColdmindException($"The checkpoint '{path}' holds a bad age or merge count.");
+        node.Restore(Model("weights"), Model("merged"), age, merges);
         var view = JsonSerializer.Deserialize<string[][]>(Meta("coldmind.swarm.view")) ?? [];
         node.View.Merge(view.Where(p => p.Length == 2).Select(p => new PeerDescriptor(p[0], long.Parse(p[1], CultureInfo.InvariantCulture))));
         return int.Parse(Meta("coldmind.swarm.cycle"), CultureInfo.InvariantCulture);

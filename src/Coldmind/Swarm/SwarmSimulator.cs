@@ -30,6 +30,8 @@ public sealed record SwarmOptions
     public ExchangeCodec Codec { get; init; } = ExchangeCodec.Float32;
     public int ViewSize { get; init; } = 20;
     public float Clip { get; init; }
+    /// <summary>Gossip: the decay of the running average of merges a node answers with (0: its last merge).</summary>
+    public float AnswerAverage { get; init; } = GossipOptions.DefaultAverage;
     public Aggregation Aggregation { get; init; } = new("mean");
     /// <summary>FedAvg: fraction of the nodes sampled each round.</summary>
     public double ClientFraction { get; init; } = 0.1;
@@ -58,10 +60,12 @@ public sealed record SwarmOptions
         if (LossRate is < 0 or >= 1) throw new ColdmindException($"--loss is a probability in [0, 1), got {LossRate}.");
         if (SlowFraction is < 0 or > 1 || Byzantine is < 0 or >= 0.5) throw new ColdmindException($"--slow must be in [0, 1] and --byzantine in [0, 0.5), got {SlowFraction} and {Byzantine}.");
         if (ClientFraction is <= 0 or > 1) throw new ColdmindException($"--clients must be a fraction in (0, 1], got {ClientFraction}.");
-        if (Proximal < 0 || Clip < 0) throw new ColdmindException("--prox and --clip must not be negative.");
+        if (Proximal < 0) throw new ColdmindException("--prox must not be negative.");
         if (EvalNodes < 1 || EvalExamples < 1 || EvalPoints < 1) throw new ColdmindException("The evaluation sample must be positive.");
-        Local.Validate();
+        Gossip.Validate();
     }
+
+    public GossipOptions Gossip => new(Local, Codec, ViewSize, Clip, AnswerAverage);
 }
 
 /// <summary>Mean, 10th and 90th percentile of the sampled nodes' test accuracy at a moment of the run.</summary>
@@ -145,7 +149,7 @@ public sealed class SwarmSimulator
             var (nodes, done) = RunGossip(curve, evalEvery, progress);
             models = nodes.Select(x => x.Merged).ToArray();
             rounds = done;
-            stateBytes = (long)_learner.ParameterCount * 4 * 2 + _o.ViewSize * 24 + 16; // the working model and the one it answers with
+            stateBytes = (long)_learner.ParameterCount * 4 * 2 + _o.ViewSize * 24 + 24; // the working model and the one it answers with
         }
         else
         {
@@ -163,7 +167,7 @@ public sealed class SwarmSimulator
     private (GossipNode[] Nodes, long Cycles) RunGossip(List<SwarmPoint> curve, int evalEvery, Action<double>? progress)
     {
         int n = _o.Nodes;
-        var options = new GossipOptions(_o.Local, _o.Codec, _o.ViewSize, _o.Clip);
+        var options = _o.Gossip;
         var nodes = new GossipNode[n];
         var bootstrap = _rng.Fork();
         for (int i = 0; i < n; i++)
