@@ -20,6 +20,7 @@ var root = new RootCommand("""
     AdaptCommand.Create(),
     SwarmCommand.Create(),
     NodeCommand.Create(),
+    CoordinatorCommand.Create(),
     ContinualCommand.Create(),
     MergeCommand.Create(),
     EvolveCommand.Create(),

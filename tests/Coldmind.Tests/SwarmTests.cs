@@ -219,10 +219,51 @@ public class GossipProtocolTests
         }
         Assert.Equal(4, node.Merges);
         var answer = node.Merged.ToArray();
-        node.Restore(learner.Initial(), answer, 5, 4);
+        node.Restore(learner.Initial(), answer, null, 5, 4);
         Assert.Equal(answer, node.Merged);
-        Assert.Throws<ColdmindException>(() => node.Restore(learner.Initial(), answer, 5, -1));
+        Assert.Throws<ColdmindException>(() => node.Restore(learner.Initial(), answer, null, 5, -1));
+        Assert.Throws<ColdmindException>(() => node.Restore(learner.Initial(), answer, new float[3], 5, 4));
         Assert.Throws<ColdmindException>(() => new GossipOptions(new LocalTraining(), ExchangeCodec.Float32, Average: 1f).Validate());
+    }
+
+    [Theory]
+    [InlineData("ternary")]
+    [InlineData("int8")]
+    public void Gossip_messages_carry_what_earlier_ones_left_out_so_their_mean_tends_to_the_model(string codec)
+    {
+        var learner = new LocalLearner(64, [8], 10, 3);
+        var c = ExchangeCodec.Parse(codec);
+        var model = learner.Initial();
+        var rng = new Rng(5);
+        for (int i = 0; i < model.Length; i++) model[i] += 0.3f * rng.NextNormal();
+        var target = new float[model.Length];
+        TensorPrimitives.Subtract(model, learner.InitialWeights, target);
+        double Error(bool feedback, int messages)
+        {
+            var node = new GossipNode("a", model.ToArray(), 10, 4);
+            var sum = new float[model.Length];
+            for (int k = 0; k < messages; k++)
+            {
+                var bytes = node.Message(learner, c, 0);
+                TensorPrimitives.Add(sum, SwarmMessage.Decode(bytes, learner.ModelId, learner.ParameterCount).DenseValues(), sum);
+                if (!feedback) node.Restore(node.Weights, node.Merged, null, node.Age, node.Merges);
+            }
+            TensorPrimitives.Multiply(sum, 1f / messages, sum);
+            return TensorPrimitives.Distance(sum, target) / TensorPrimitives.Norm(target);
+        }
+        // without feedback every message makes the same error; with it, the residual stays bounded, so the error
+        // of the mean of k messages falls like 1/k (ternary's adaptive scale lets the residual grow at first)
+        double once = Error(false, 1), without = Error(false, 64), with64 = Error(true, 64), with1024 = Error(true, 1024);
+        Assert.Equal(once, without, 1e-6);
+        Assert.True(with1024 < with64 / 4 && with1024 < once / 16,
+            $"{codec}: the mean of 64 messages is {with64:G3} of the model's norm away, of 1024 {with1024:G3}; one message {once:G3}");
+        var sender = new GossipNode("a", model.ToArray(), 10, 4);
+        sender.Message(learner, c, 0);
+        Assert.NotNull(sender.Feedback);
+        var topk = new GossipNode("b", model.ToArray(), 10, 4);
+        topk.Message(learner, new ExchangeCodec(ExchangeCodec.Kind.TopK, 0.1f), 0);
+        topk.Message(learner, ExchangeCodec.Float32, 0);
+        Assert.Null(topk.Feedback); // a top-k message merges its values as the model's own, so it carries no residual
     }
 
     [Fact]
@@ -463,19 +504,9 @@ public class SwarmNodeProcessTests
         public string Output = "";
     }
 
-    private static NodeProcess Start(string address, string peers, int shard, int count, string key, string checkpoint, int cycles)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "Coldmind.Cli.dll");
-        var psi = new ProcessStartInfo("dotnet", [dll, "node", "--listen", address, "--peers", peers, "--shard", $"{shard}/{count}", "--key-file", key,
-            "--checkpoint", checkpoint, "--period", "0.25", "--cycles", cycles.ToString(System.Globalization.CultureInfo.InvariantCulture), "--linger", "3", "--json"])
-            { RedirectStandardOutput = true, RedirectStandardError = true };
-        var node = new NodeProcess(Process.Start(psi)!);
-        node.Process.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (node.Log) node.Log.AppendLine(e.Data); };
-        node.Process.OutputDataReceived += (_, e) => { if (e.Data != null) node.Output += e.Data; };
-        node.Process.BeginErrorReadLine();
-        node.Process.BeginOutputReadLine();
-        return node;
-    }
+    private static NodeProcess Start(string address, string peers, int shard, int count, string key, string checkpoint, int cycles) =>
+        Run("node", "--listen", address, "--peers", peers, "--shard", $"{shard}/{count}", "--key-file", key,
+            "--checkpoint", checkpoint, "--period", "0.25", "--cycles", cycles.ToString(System.Globalization.CultureInfo.InvariantCulture), "--linger", "3", "--json");
 
     private static double CheckpointAge(string path) =>
         double.Parse(Safetensors.Read(path).Metadata["coldmind.swarm.age"], System.Globalization.CultureInfo.InvariantCulture);
@@ -550,6 +581,99 @@ public class SwarmNodeProcessTests
         }
     }
 
+    private static NodeProcess Run(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "Coldmind.Cli.dll"), .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var node = new NodeProcess(Process.Start(psi)!);
+        node.Process.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (node.Log) node.Log.AppendLine(e.Data); };
+        node.Process.OutputDataReceived += (_, e) => { if (e.Data != null) node.Output += e.Data; };
+        node.Process.BeginErrorReadLine();
+        node.Process.BeginOutputReadLine();
+        return node;
+    }
+
+    [Fact]
+    public async Task FedAvg_over_http_converges_the_coordinator_resumes_after_a_kill_and_bad_updates_are_rejected_and_logged()
+    {
+        using var dir = new TempDir();
+        string key = dir.File("key");
+        File.WriteAllText(key, "the swarm's shared key, long enough");
+        const int count = 6, rounds = 30;
+        string address = $"127.0.0.1:{FreePort()}";
+        NodeProcess Coordinator() => Run("coordinator", "--listen", address, "--key-file", key, "--checkpoint", dir.File("coordinator.st"),
+            "--rounds", rounds.ToString(System.Globalization.CultureInfo.InvariantCulture), "--clients", "3", "--round-timeout", "3", "--linger", "3", "--json");
+        NodeProcess Client(int i) => Run("node", "--protocol", "fedavg", "--coordinator", address, "--shard", $"{i}/{count}", "--key-file", key,
+            "--checkpoint", dir.File($"c{i}.st"), "--period", "0.1", "--json");
+        long Round() => File.Exists(dir.File("coordinator.st"))
+            ? long.Parse(Safetensors.Read(dir.File("coordinator.st")).Metadata["coldmind.fedavg.round"], System.Globalization.CultureInfo.InvariantCulture) : 0;
+        var coordinator = Coordinator();
+        var clients = Enumerable.Range(0, count).Select(Client).ToArray();
+        try
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
+            while (Round() < 5 && DateTime.UtcNow < deadline) await Task.Delay(100);
+            Assert.True(Round() >= 5, "five rounds done\n" + coordinator.Log);
+
+            // hostile traffic to the coordinator while it runs
+            using var http = new HttpClient();
+            var learner = LocalLearner.For(BuiltinData.Load("digits").Train, [32], 0);
+            var data = BuiltinData.Load("digits").Train;
+            byte[] Update(long round) => FedAvgCoordinator.ClientUpdate(learner.Initial(), round, "intruder", learner, data, [0, 1, 2], new LocalTraining(), 0, ExchangeCodec.Float32, null, new Rng(1));
+            var wrongKey = new MessageAuth("another key, also long enough"u8.ToArray());
+            var auth = MessageAuth.FromKeyFile(key);
+            async Task<HttpStatusCode> Post(byte[] body, MessageAuth signer)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{address}{FedAvgServer.UpdatePath}") { Content = new ByteArrayContent(body) };
+                request.Headers.ExpectContinue = true; // an oversized body is refused before it is sent
+                request.Headers.TryAddWithoutValidation(MessageAuth.Header, signer.Sign($"POST {FedAvgServer.UpdatePath}", body));
+                using var response = await http.SendAsync(request);
+                return response.StatusCode;
+            }
+            var good = Update(Round());
+            Assert.Equal(HttpStatusCode.Unauthorized, await Post(good, wrongKey));
+            Assert.Equal(HttpStatusCode.BadRequest, await Post(good[..^7], auth));
+            Assert.Equal(HttpStatusCode.BadRequest, await Post(SwarmMessageTests.WithNaN(good), auth));
+            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, await Post(new byte[200_000], auth));
+            Assert.Equal(HttpStatusCode.Conflict, await Post(Update(rounds + 5), auth)); // not the open round, and "intruder" never joined one
+
+            // kill the coordinator and one client mid-run, then restart both from their checkpoints
+            var first = coordinator;
+            coordinator.Process.Kill();
+            clients[1].Process.Kill();
+            await coordinator.Process.WaitForExitAsync();
+            await clients[1].Process.WaitForExitAsync();
+            long atKill = Round();
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            coordinator = Coordinator();
+            clients[1] = Client(1);
+
+            await coordinator.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(3));
+            foreach (var c in clients) await c.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
+            await Task.Delay(200);
+            Assert.True(coordinator.Process.ExitCode == 0, coordinator.Log.ToString());
+            var summary = System.Text.Json.JsonDocument.Parse(coordinator.Output).RootElement;
+            Assert.True(summary.GetProperty("resumed").GetBoolean());
+            Assert.Contains($"resumed from {dir.File("coordinator.st")}: round {atKill}", coordinator.Log.ToString());
+            Assert.Equal(rounds, summary.GetProperty("rounds").GetInt64());
+            float global = summary.GetProperty("test_accuracy").GetSingle();
+            Assert.True(global > 0.85, $"the global model reached {global:P2}");
+            foreach (var c in clients)
+            {
+                Assert.True(c.Process.ExitCode == 0, c.Log.ToString());
+                var s = System.Text.Json.JsonDocument.Parse(c.Output).RootElement;
+                Assert.Equal(global, s.GetProperty("test_accuracy").GetSingle()); // every client ends with the final global model
+                Assert.True(s.GetProperty("rounds_trained").GetInt32() > 0);
+            }
+            Assert.True(System.Text.Json.JsonDocument.Parse(clients[1].Output).RootElement.GetProperty("resumed").GetBoolean());
+            string log = first.Log.ToString();
+            foreach (var reason in new[] { "bad signature", "ends early", "finite", "over", $"an update for round {rounds + 5}" }) Assert.Contains(reason, log);
+        }
+        finally
+        {
+            foreach (var n in clients.Append(coordinator)) if (!n.Process.HasExited) n.Process.Kill();
+        }
+    }
+
     [Fact]
     public void A_node_refuses_a_bad_shard_a_short_key_and_a_foreign_checkpoint_in_one_line()
     {
@@ -567,5 +691,14 @@ public class SwarmNodeProcessTests
         Assert.Equal(1, exit);
         Assert.Contains("another model", err);
         Assert.Single(err.Trim().Split('\n'));
+        (exit, _, err) = CliTests.Run("coordinator", "--listen", "127.0.0.1:0", "--key-file", dir.File("key"), "--checkpoint", dir.File("ck.st"));
+        Assert.Equal(1, exit);
+        Assert.Contains("not a coordinator checkpoint", err);
+        (exit, _, err) = CliTests.Run("node", "--protocol", "fedavg", "--shard", "0/8", "--key-file", dir.File("key"));
+        Assert.Equal(1, exit);
+        Assert.Contains("--coordinator", err);
+        (exit, _, err) = CliTests.Run("node", "--shard", "0/8", "--key-file", dir.File("key"));
+        Assert.Equal(1, exit);
+        Assert.Contains("--listen", err);
     }
 }

@@ -9,50 +9,69 @@ using Coldmind.Tensors;
 
 namespace Coldmind.Cli.Commands;
 
-/// <summary>`coldmind node`: one gossip-learning device on a real network (HTTP, HMAC-signed), resumable from its checkpoint.</summary>
+/// <summary>
+/// `coldmind node`: one device on a real network (HTTP, HMAC-signed), resumable from its checkpoint: a gossip-learning
+/// peer, or a FedAvg client of a `coldmind coordinator`.
+/// </summary>
 internal static class NodeCommand
 {
     public static Command Create()
     {
-        var listen = new Option<string>("--listen") { Description = "HOST:PORT this node listens on, and its address for peers", Required = true };
-        var peers = new Option<string>("--peers") { Description = "HOST:PORT,... of peers to start from (Newscast discovers the rest)", Required = true };
+        var protocol = new Option<string>("--protocol") { Description = "gossip (peer to peer) or fedavg (a client of --coordinator)", DefaultValueFactory = _ => "gossip" };
+        var listen = new Option<string?>("--listen") { Description = "gossip: HOST:PORT this node listens on, and its address for peers" };
+        var peers = new Option<string?>("--peers") { Description = "gossip: HOST:PORT,... of peers to start from (Newscast discovers the rest)" };
+        var coordinator = new Option<string?>("--coordinator") { Description = "fedavg: HOST:PORT of the coordinator" };
         var data = CommonOptions.Data();
         var label = CommonOptions.LabelColumn();
         var shard = new Option<string>("--shard") { Description = "i/n: this node holds the i-th of n parts of the training split (0-based)", Required = true };
         var partition = new Option<string>("--partition") { Description = "how the n parts are drawn: iid, dirichlet:α or classes:k", DefaultValueFactory = _ => "iid" };
         var keyFile = new Option<string>("--key-file") { Description = "the swarm's shared key (at least 16 bytes); every message is signed with it", Required = true };
         var checkpoint = new Option<string?>("--checkpoint") { Description = "file the node saves itself to after every change and resumes from" };
-        var period = new Option<double>("--period") { Description = "seconds between the node's messages", DefaultValueFactory = _ => 1 };
-        var cycles = new Option<int>("--cycles") { Description = "messages to send before stopping", DefaultValueFactory = _ => 60 };
-        var linger = new Option<double>("--linger") { Description = "seconds to keep receiving after the last cycle", DefaultValueFactory = _ => 2 };
+        var period = new Option<double>("--period") { Description = "seconds between the node's messages (gossip) or check-ins (fedavg)", DefaultValueFactory = _ => 1 };
+        var cycles = new Option<int>("--cycles") { Description = "gossip: messages to send before stopping", DefaultValueFactory = _ => 60 };
+        var linger = new Option<double>("--linger") { Description = "gossip: seconds to keep receiving after the last cycle", DefaultValueFactory = _ => 2 };
+        var giveUp = new Option<double>("--give-up") { Description = "fedavg: stop with an error after this many seconds without an answer", DefaultValueFactory = _ => 60 };
         var hidden = new Option<string>("--hidden") { Description = "hidden layer sizes (the same on every node), or none", DefaultValueFactory = _ => "32" };
         var localSteps = new Option<int>("--local-steps") { Description = "SGD steps per received model", DefaultValueFactory = _ => 10 };
         var batch = new Option<int>("--batch") { Description = "local mini-batch size", DefaultValueFactory = _ => 16 };
         var lr = new Option<float>("--lr") { Description = "local SGD learning rate", DefaultValueFactory = _ => 0.1f };
         var compress = new Option<string>("--compress") { Description = "f32, int8, ternary or topk:F", DefaultValueFactory = _ => "f32" };
-        var view = new Option<int>("--view") { Description = "peers in the partial view", DefaultValueFactory = _ => 20 };
-        var clip = new Option<float>("--clip") { Description = "bound on the norm of a merge step (0: none)", DefaultValueFactory = _ => 0 };
-        var answerAverage = new Option<float>("--answer-average") { Description = "the node answers with a running average of its merges, decaying by this a merge (0: its last merge)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
+        var view = new Option<int>("--view") { Description = "gossip: peers in the partial view", DefaultValueFactory = _ => 20 };
+        var clip = new Option<float>("--clip") { Description = "gossip: bound on the norm of a merge step (0: none)", DefaultValueFactory = _ => 0 };
+        var answerAverage = new Option<float>("--answer-average") { Description = "gossip: the node answers with a running average of its merges, decaying by this a merge (0: its last merge)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
+        var prox = new Option<float>("--prox") { Description = "fedavg: FedProx μ (0: FedAvg)", DefaultValueFactory = _ => 0 };
         var maxMessage = new Option<int>("--max-message-bytes") { Description = "larger messages are refused (default: an f32 model and a full view, with room)" };
         var seed = CommonOptions.Seed();
         var json = CommonOptions.Json();
-        var cmd = new Command("node", "Run one gossip-learning device over HTTP: it trains on its shard, swaps models with peers, survives restarts.")
-            { listen, peers, data, label, shard, partition, keyFile, checkpoint, period, cycles, linger, hidden, localSteps, batch, lr, compress, view, clip, answerAverage, maxMessage, seed, json };
+        var cmd = new Command("node", "Run one learning device over HTTP: a gossip peer (no server) or a FedAvg client; it trains on its shard and survives restarts.")
+        {
+            protocol, listen, peers, coordinator, data, label, shard, partition, keyFile, checkpoint, period, cycles, linger, giveUp,
+            hidden, localSteps, batch, lr, compress, view, clip, answerAverage, prox, maxMessage, seed, json,
+        };
         cmd.SetAction(async r =>
         {
+            string proto = r.GetValue(protocol)!.Trim().ToLowerInvariant();
+            if (proto is not ("gossip" or "fedavg")) throw new ColdmindException($"--protocol takes gossip or fedavg, got '{r.GetValue(protocol)}'.");
+            if (proto == "gossip" && (r.GetValue(listen) == null || r.GetValue(peers) == null))
+                throw new ColdmindException("A gossip node needs --listen HOST:PORT and --peers HOST:PORT,...");
+            if (proto == "fedavg" && r.GetValue(coordinator) == null) throw new ColdmindException("A fedavg node needs --coordinator HOST:PORT.");
             var auth = MessageAuth.FromKeyFile(r.GetValue(keyFile)!);
             var (index, count) = ParseShard(r.GetValue(shard)!);
-            var gossip = new GossipOptions(new LocalTraining(r.GetValue(localSteps), r.GetValue(batch), r.GetValue(lr)),
-                ExchangeCodec.Parse(r.GetValue(compress)!), r.GetValue(view), r.GetValue(clip), r.GetValue(answerAverage));
+            var local = new LocalTraining(r.GetValue(localSteps), r.GetValue(batch), r.GetValue(lr));
+            var codec = ExchangeCodec.Parse(r.GetValue(compress)!);
+            var gossip = new GossipOptions(local, codec, r.GetValue(view), r.GetValue(clip), r.GetValue(answerAverage));
             gossip.Validate();
             if (r.GetValue(cycles) < 1 || !(r.GetValue(period) > 0) || !(r.GetValue(linger) >= 0)) throw new ColdmindException("--cycles must be at least 1, --period positive and --linger non-negative.");
             ulong s = r.GetValue(seed);
             var splits = BuiltinData.Load(r.GetValue(data)!, s, r.GetValue(label));
             var shards = Partition.Parse(r.GetValue(partition)!).Split(splits.Train, count, new Rng(s ^ 0x5_4A_2D));
             var learner = LocalLearner.For(splits.Train, CommonOptions.ParseHidden(r.GetValue(hidden)!), s);
+            int maxBytes = r.GetValue(maxMessage) is > 0 and var m ? m : learner.ParameterCount * 4 + SwarmMessage.MaxView * 300 + 4096;
+            if (proto == "fedavg")
+                return await RunClient(new FedAvgClientOptions(r.GetValue(coordinator)!, $"shard {index}/{count}", local, r.GetValue(prox), codec,
+                    TimeSpan.FromSeconds(r.GetValue(period)), TimeSpan.FromSeconds(r.GetValue(giveUp)), r.GetValue(checkpoint), maxBytes), learner, splits, shards[index], auth, r.GetValue(json));
             var peerList = r.GetValue(peers)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             foreach (var p in peerList) EscalationServer.ParseEndpoint(p);
-            int maxBytes = r.GetValue(maxMessage) is > 0 and var m ? m : learner.ParameterCount * 4 + SwarmMessage.MaxView * 300 + 4096;
             var options = new NodeOptions(r.GetValue(listen)!, peerList, gossip,
                 TimeSpan.FromSeconds(r.GetValue(period)), r.GetValue(cycles), r.GetValue(checkpoint), maxBytes, TimeSpan.FromSeconds(r.GetValue(linger)));
             var log = (string line) => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {options.Listen} {line}");
@@ -71,6 +90,24 @@ internal static class NodeCommand
             return 0;
         });
         return cmd;
+    }
+
+    private static async Task<int> RunClient(FedAvgClientOptions o, LocalLearner learner, DataSplits splits, int[] shard, MessageAuth auth, bool json)
+    {
+        var log = (string line) => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {o.Name} {line}");
+        using var client = new FedAvgClient(o, learner, splits.Train, shard, auth, log);
+        log($"FedAvg client of {o.Coordinator}: {shard.Length} examples, {learner.ParameterCount} parameters");
+        var summary = await client.RunAsync(splits.Test);
+        if (json)
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                name = summary.Name, test_accuracy = summary.TestAccuracy, last_round = summary.Round, rounds_trained = summary.RoundsTrained,
+                bytes_sent = summary.BytesSent, bytes_received = summary.BytesReceived, failures = summary.Failures, resumed = summary.Resumed,
+            }));
+        else
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{summary.Name}: test accuracy {summary.TestAccuracy:P2} with the final global model; trained in {summary.RoundsTrained} rounds; sent {summary.BytesSent / 1e6:F2} MB, received {summary.BytesReceived / 1e6:F2} MB; {summary.Failures} failed requests{(summary.Resumed ? "; resumed from its checkpoint" : "")}"));
+        return 0;
     }
 
     private static (int Index, int Count) ParseShard(string text)

@@ -38,6 +38,9 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
 
     public bool Lossy => Type != Kind.F32;
 
+    /// <summary>Whether a message carries every value (all codecs but top-k).</summary>
+    public bool Dense => Type != Kind.TopK;
+
     public override string ToString() => Type switch
     {
         Kind.F32 => "f32",

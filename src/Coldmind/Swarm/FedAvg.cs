@@ -106,9 +106,17 @@ public sealed class FedAvgCoordinator(LocalLearner learner, Aggregation aggregat
         Round++;
     }
 
+    /// <summary>Resumes from a checkpoint: the global model and the round it is at.</summary>
+    public void Restore(float[] global, long round)
+    {
+        if (global.Length != Global.Length || round < 0) throw new ColdmindException($"A global model of {global.Length} values at round {round} for a model of {Global.Length}.");
+        Global = global;
+        Round = round;
+    }
+
     /// <summary>
     /// A client's round: start from the decoded global model, train, and return the update message (its change,
-    /// reversed and ×10 when <paramref name="poison"/>: a Byzantine client).
+    /// reversed and ×10 when <paramref name="poison"/>: a Byzantine client), whose age is the client's example count.
     /// </summary>
     public static byte[] ClientUpdate(float[] global, long round, string client, LocalLearner learner, Dataset data, ReadOnlySpan<int> examples,
         LocalTraining local, float proximal, ExchangeCodec codec, ErrorFeedback? feedback, Rng rng, bool poison = false)
@@ -119,7 +127,7 @@ public sealed class FedAvgCoordinator(LocalLearner learner, Aggregation aggregat
         TensorPrimitives.Subtract(w, global, delta);
         if (poison) TensorPrimitives.Multiply(delta, -10f, delta);
         var intended = feedback?.WithResidual(delta) ?? delta;
-        var bytes = SwarmMessage.Encode(SwarmMessage.Type.Update, learner.ModelId, client, 0, round, [], codec, intended);
+        var bytes = SwarmMessage.Encode(SwarmMessage.Type.Update, learner.ModelId, client, examples.Length, round, [], codec, intended);
         feedback?.Sent(intended, SwarmMessage.Decode(bytes, learner.ModelId, w.Length).DenseValues());
         return bytes;
     }

@@ -24,7 +24,11 @@ public sealed record GossipOptions(LocalTraining Local, ExchangeCodec Codec, int
 /// `coldmind node`. Periodically a node sends its model, with its age (examples trained on), to a peer from its
 /// partial view; the receiver merges — the age-weighted average (a_r·w_r + a_s·w_s)/(a_r + a_s), over the values
 /// that were sent — then takes local SGD steps on its own data. A model travels as its difference from the shared
-/// initial weights, in the swarm's <see cref="ExchangeCodec"/>.
+/// initial weights, in the swarm's <see cref="ExchangeCodec"/>. With a lossy codec that carries every value (int8,
+/// ternary) the node keeps <see cref="Feedback"/>: each message carries what the node's earlier messages left out
+/// (sigma-delta modulation of its model), so quantization error is not biased towards zero but cancels over the
+/// messages the swarm averages. A top-k message merges only the values it carries, as the model's own: a residual
+/// added to them would be merged as if it were the model, so top-k gossip runs without one.
 /// </summary>
 public sealed class GossipNode
 {
@@ -42,6 +46,8 @@ public sealed class GossipNode
     /// <summary>Merges so far: the running average weighs the first ones equally.</summary>
     public long Merges { get; private set; }
     public NewscastView View { get; }
+    /// <summary>What this node's messages have left out so far (dense lossy codecs only; null until the first such message).</summary>
+    public ErrorFeedback? Feedback { get; private set; }
 
     public GossipNode(string address, float[] weights, double age, int viewSize)
     {
@@ -58,7 +64,12 @@ public sealed class GossipNode
         var delta = new float[Weights.Length];
         TensorPrimitives.Subtract(Weights, learner.InitialWeights, delta);
         if (poison) TensorPrimitives.Multiply(delta, -10f, delta);
-        return SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(now), codec, delta);
+        if (!codec.Lossy || !codec.Dense) return SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(now), codec, delta);
+        Feedback ??= new ErrorFeedback(delta.Length);
+        var intended = Feedback.WithResidual(delta);
+        var bytes = SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(now), codec, intended);
+        Feedback.Sent(intended, SwarmMessage.Decode(bytes, learner.ModelId, delta.Length).DenseValues());
+        return bytes;
     }
 
     /// <summary>Merges a validated gossip message, then trains on <paramref name="examples"/> (indices into <paramref name="data"/>).</summary>
@@ -76,15 +87,22 @@ public sealed class GossipNode
         Age += (double)o.Local.Steps * Math.Min(o.Local.BatchSize, examples.Length);
     }
 
-    /// <summary>Replaces the working model and the one the node answers with (a restart from a checkpoint).</summary>
-    public void Restore(float[] weights, float[] merged, double age, long merges)
+    /// <summary>Replaces the working model, the one the node answers with and its messages' residual (a restart from a checkpoint).</summary>
+    public void Restore(float[] weights, float[] merged, float[]? residual, double age, long merges)
     {
-        if (merged.Length != weights.Length) throw new ColdmindException($"A model of {merged.Length} values beside working weights of {weights.Length}.");
+        if (merged.Length != weights.Length || residual is not null && residual.Length != weights.Length)
+            throw new ColdmindException($"Models of {merged.Length} and {residual?.Length} values beside working weights of {weights.Length}.");
         if (!(age >= 0) || merges < 0) throw new ColdmindException($"A node cannot have age {age} or {merges} merges.");
         Weights = weights;
         Merged = merged;
         Age = age;
         Merges = merges;
+        if (residual == null) Feedback = null;
+        else
+        {
+            Feedback = new ErrorFeedback(residual.Length);
+            residual.CopyTo(Feedback.Residual, 0);
+        }
     }
 
     /// <summary>

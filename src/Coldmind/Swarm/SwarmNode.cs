@@ -165,7 +165,7 @@ public sealed class SwarmNode : IAsyncDisposable
         }
     }
 
-    /// <summary>Models, age, merge count, cycle and view, written atomically; called under the lock after every change.</summary>
+    /// <summary>Models, messages' residual, age, merge count, cycle and view, written atomically; called under the lock after every change.</summary>
     private void Checkpoint()
     {
         if (_o.CheckpointPath == null) return;
@@ -177,7 +177,9 @@ public sealed class SwarmNode : IAsyncDisposable
             ["coldmind.swarm.cycle"] = _cycle.ToString(CultureInfo.InvariantCulture),
             ["coldmind.swarm.view"] = JsonSerializer.Serialize(_node.View.Peers.Select(p => new[] { p.Address, p.Timestamp.ToString(CultureInfo.InvariantCulture) })),
         };
-        Safetensors.Write(_o.CheckpointPath, [("weights", Tensor.FromArray(_node.Weights, _node.Weights.Length)), ("merged", Tensor.FromArray(_node.Merged, _node.Merged.Length))], meta);
+        var tensors = new List<(string, Tensor)> { ("weights", Tensor.FromArray(_node.Weights, _node.Weights.Length)), ("merged", Tensor.FromArray(_node.Merged, _node.Merged.Length)) };
+        if (_node.Feedback is { } f) tensors.Add(("residual", Tensor.FromArray(f.Residual, f.Residual.Length)));
+        Safetensors.Write(_o.CheckpointPath, tensors, meta);
     }
 
     /// <summary>Loads a node checkpoint into <paramref name="node"/>; returns its cycle.</summary>
@@ -192,7 +194,7 @@ public sealed class SwarmNode : IAsyncDisposable
         if (!double.TryParse(Meta("coldmind.swarm.age"), CultureInfo.InvariantCulture, out double age) || !(age >= 0)
             || !long.TryParse(Meta("coldmind.swarm.merges"), CultureInfo.InvariantCulture, out long merges) || merges < 0)
             throw new ColdmindException($"The checkpoint '{path}' holds a bad age or merge count.");
-        node.Restore(Model("weights"), Model("merged"), age, merges);
+        node.Restore(Model("weights"), Model("merged"), file.Tensors.ContainsKey("residual") ? Model("residual") : null, age, merges);
         var view = JsonSerializer.Deserialize<string[][]>(Meta("coldmind.swarm.view")) ?? [];
         node.View.Merge(view.Where(p => p.Length == 2).Select(p => new PeerDescriptor(p[0], long.Parse(p[1], CultureInfo.InvariantCulture))));
         return int.Parse(Meta("coldmind.swarm.cycle"), CultureInfo.InvariantCulture);

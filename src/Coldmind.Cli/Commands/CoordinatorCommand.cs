@@ -1,0 +1,61 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Coldmind.Cognition;
+using Coldmind.Data;
+using Coldmind.Network;
+using Coldmind.Swarm;
+
+namespace Coldmind.Cli.Commands;
+
+/// <summary>`coldmind coordinator`: the FedAvg baseline's server over HTTP; devices run `coldmind node --protocol fedavg`.</summary>
+internal static class CoordinatorCommand
+{
+    public static Command Create()
+    {
+        var listen = new Option<string>("--listen") { Description = "HOST:PORT the coordinator listens on", Required = true };
+        var data = CommonOptions.Data();
+        var label = CommonOptions.LabelColumn();
+        var keyFile = new Option<string>("--key-file") { Description = "the swarm's shared key (at least 16 bytes); every message is signed with it", Required = true };
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "file the global model and its round are saved to after every round, and resumed from" };
+        var rounds = new Option<int>("--rounds") { Description = "rounds to run", DefaultValueFactory = _ => 30 };
+        var clients = new Option<int>("--clients") { Description = "clients in a round: the first to check in", DefaultValueFactory = _ => 4 };
+        var roundTimeout = new Option<double>("--round-timeout") { Description = "seconds after the first client joins a round before it closes with what arrived", DefaultValueFactory = _ => 10 };
+        var aggregate = new Option<string>("--aggregate") { Description = "mean, median or trimmed:β", DefaultValueFactory = _ => "mean" };
+        var clip = new Option<float>("--clip") { Description = "bound on the norm of each update (0: none)", DefaultValueFactory = _ => 0 };
+        var compress = new Option<string>("--compress") { Description = "f32 sends the global model as f32; any lossy codec sends it as int8", DefaultValueFactory = _ => "f32" };
+        var linger = new Option<double>("--linger") { Description = "seconds to keep serving the final model", DefaultValueFactory = _ => 5 };
+        var hidden = new Option<string>("--hidden") { Description = "hidden layer sizes (the same as on every client), or none", DefaultValueFactory = _ => "32" };
+        var maxMessage = new Option<int>("--max-message-bytes") { Description = "larger updates are refused (default: an f32 model, with room)" };
+        var seed = CommonOptions.Seed();
+        var json = CommonOptions.Json();
+        var cmd = new Command("coordinator", "Run the FedAvg baseline's coordinator over HTTP: rounds of clients that check in, train and send updates.")
+            { listen, data, label, keyFile, checkpoint, rounds, clients, roundTimeout, aggregate, clip, compress, linger, hidden, maxMessage, seed, json };
+        cmd.SetAction(async r =>
+        {
+            var auth = MessageAuth.FromKeyFile(r.GetValue(keyFile)!);
+            if (!(r.GetValue(linger) >= 0)) throw new ColdmindException("--linger must not be negative.");
+            ulong s = r.GetValue(seed);
+            var splits = BuiltinData.Load(r.GetValue(data)!, s, r.GetValue(label));
+            var learner = LocalLearner.For(splits.Train, CommonOptions.ParseHidden(r.GetValue(hidden)!), s);
+            int maxBytes = r.GetValue(maxMessage) is > 0 and var m ? m : learner.ParameterCount * 4 + 4096;
+            var options = new CoordinatorOptions(r.GetValue(listen)!, r.GetValue(rounds), r.GetValue(clients), TimeSpan.FromSeconds(r.GetValue(roundTimeout)),
+                Aggregation.Parse(r.GetValue(aggregate)!, r.GetValue(clip)), ExchangeCodec.Parse(r.GetValue(compress)!), r.GetValue(checkpoint), maxBytes, TimeSpan.FromSeconds(r.GetValue(linger)));
+            var log = (string line) => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} coordinator {line}");
+            await using var server = await FedAvgServer.StartAsync(options, learner, auth, log);
+            log($"listening on {options.Listen}: {options.Rounds} rounds of {options.ClientsPerRound} clients, {learner.ParameterCount} parameters, aggregation {options.Aggregation}");
+            var summary = await server.RunAsync(splits.Test);
+            if (r.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    test_accuracy = summary.TestAccuracy, rounds = summary.Rounds, updates = summary.Updates, rejected = summary.Rejected,
+                    bytes_sent = summary.BytesSent, bytes_received = summary.BytesReceived, resumed = summary.Resumed,
+                }));
+            else
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"coordinator: test accuracy {summary.TestAccuracy:P2} after {summary.Rounds} rounds; {summary.Updates} updates, {summary.Rejected} rejected; sent {summary.BytesSent / 1e6:F2} MB, received {summary.BytesReceived / 1e6:F2} MB{(summary.Resumed ? "; resumed from its checkpoint" : "")}"));
+            return 0;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,161 @@
+using System.Globalization;
+using System.Text;
+using Coldmind.Cognition;
+using Coldmind.Data;
+using Coldmind.Formats;
+using Coldmind.Network;
+using Coldmind.Tensors;
+
+namespace Coldmind.Swarm;
+
+/// <summary>What a FedAvg device runs: its coordinator, name, local training and timing.</summary>
+public sealed record FedAvgClientOptions(string Coordinator, string Name, LocalTraining Local, float Proximal, ExchangeCodec Codec,
+    TimeSpan Period, TimeSpan GiveUp, string? CheckpointPath, int MaxMessageBytes);
+
+/// <summary>How a FedAvg device's run ended.</summary>
+public sealed record FedAvgClientSummary(string Name, float TestAccuracy, long Round, int RoundsTrained, long BytesSent, long BytesReceived, long Failures, bool Resumed);
+
+/// <summary>
+/// A FedAvg device over HTTP (`coldmind node --protocol fedavg`): once a period (jittered ±50 %) it checks in with
+/// the <see cref="FedAvgServer"/>; when picked it trains from the global model and posts its update, with error
+/// feedback for a lossy codec, and it stops when the coordinator sends the final model. Replies must carry the
+/// shared key's signature over the request's own and are decoded with the same validation as every message.
+/// A coordinator that cannot be reached (restarting, say) or refuses the client is retried until
+/// <see cref="FedAvgClientOptions.GiveUp"/> passes without an accepted request. The residual and the last global model are checkpointed after every round.
+/// </summary>
+public sealed class FedAvgClient : IDisposable
+{
+    private readonly FedAvgClientOptions _o;
+    private readonly LocalLearner _learner;
+    private readonly Dataset _train;
+    private readonly int[] _shard;
+    private readonly MessageAuth _auth;
+    private readonly Action<string> _log;
+    private readonly HttpClient _http;
+    private readonly Rng _rng;
+    private ErrorFeedback? _feedback;
+    private float[] _global;
+    private long _round = -1;
+    private int _trained;
+    private long _bytesSent, _bytesReceived, _failures;
+
+    public bool Resumed { get; }
+
+    public FedAvgClient(FedAvgClientOptions o, LocalLearner learner, Dataset train, int[] shard, MessageAuth auth, Action<string> log)
+    {
+        (_o, _learner, _train, _shard, _auth, _log) = (o, learner, train, shard, auth, log);
+        EscalationServer.ParseEndpoint(o.Coordinator);
+        if (!(o.Period > TimeSpan.Zero) || !(o.GiveUp > TimeSpan.Zero)) throw new ColdmindException("--period and --give-up must be positive.");
+        if (o.Proximal < 0) throw new ColdmindException($"--prox must not be negative, got {o.Proximal}.");
+        o.Local.Validate();
+        _http = new HttpClient { BaseAddress = new Uri($"http://{o.Coordinator}"), Timeout = TimeSpan.FromSeconds(10), MaxResponseContentBufferSize = o.MaxMessageBytes };
+        _rng = new Rng(learner.Seed ^ (ulong)o.Name.GetHashCode(StringComparison.Ordinal) ^ (ulong)DateTime.UtcNow.Ticks);
+        _global = learner.Initial();
+        if (o.Codec.Lossy) _feedback = new ErrorFeedback(learner.ParameterCount);
+        if (o.CheckpointPath != null && File.Exists(o.CheckpointPath))
+        {
+            Restore(o.CheckpointPath);
+            Resumed = true;
+            log($"resumed from {o.CheckpointPath}: last trained round {_round}");
+        }
+    }
+
+    public async Task<FedAvgClientSummary> RunAsync(Dataset test)
+    {
+        var lastContact = DateTime.UtcNow;
+        byte[]? lastUpdate = null;
+        while (true)
+        {
+            await Task.Delay(_o.Period * (0.5 + _rng.NextDouble()));
+            var (outcome, global, round) = await Post(FedAvgServer.CheckInPath, Encoding.UTF8.GetBytes(_o.Name));
+            if (outcome is Outcome.Unreachable or Outcome.Refused)
+            {
+                if (DateTime.UtcNow - lastContact > _o.GiveUp)
+                    throw new ColdmindException($"The coordinator {_o.Coordinator} has not answered for {_o.GiveUp.TotalSeconds:F0} s; giving up.");
+                continue;
+            }
+            lastContact = DateTime.UtcNow;
+            if (outcome == Outcome.Final) { _global = global!; break; }
+            if (outcome != Outcome.Model) continue;
+            _global = global!;
+            if (round != _round || lastUpdate == null)
+            {
+                lastUpdate = FedAvgCoordinator.ClientUpdate(global!, round, _o.Name, _learner, _train, _shard, _o.Local, _o.Proximal, _o.Codec, _feedback, _rng);
+                _round = round;
+                _trained++;
+                Checkpoint();
+                _log($"round {round}: trained on {_shard.Length} examples, sending an update of {lastUpdate.Length} bytes");
+            }
+            // the same round again means the update was lost (the coordinator restarted, say): send it again
+            await Post(FedAvgServer.UpdatePath, lastUpdate);
+        }
+        return new FedAvgClientSummary(_o.Name, _learner.Accuracy(_global, test), _round, _trained, _bytesSent, _bytesReceived, _failures, Resumed);
+    }
+
+    private enum Outcome { Unreachable, Refused, Accepted, Model, Final }
+
+    /// <summary>Sends a signed request; a reply model is checked against its signature and validated, and returned with its round.</summary>
+    private async Task<(Outcome, float[]? Global, long Round)> Post(string path, byte[] body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new ByteArrayContent(body) };
+        string signature = _auth.Sign($"POST {path}", body);
+        request.Headers.TryAddWithoutValidation(MessageAuth.Header, signature);
+        try
+        {
+            using var response = await _http.SendAsync(request);
+            var bytes = await response.Content.ReadAsByteArrayAsync();
+            _bytesSent += body.Length;
+            _bytesReceived += bytes.Length;
+            if (!response.IsSuccessStatusCode)
+            {
+                _failures++;
+                _log($"the coordinator refused {path}: {(int)response.StatusCode} {Encoding.UTF8.GetString(bytes).Trim()}");
+                return (Outcome.Refused, null, 0);
+            }
+            if (bytes.Length == 0) return (Outcome.Accepted, null, 0);
+            string? auth = response.Headers.TryGetValues(MessageAuth.Header, out var v) ? v.FirstOrDefault() : null;
+            if (!_auth.Verify(auth, EscalationServer.ReplyContext(signature), bytes, out string reason))
+                throw new SwarmMessageException($"a reply that fails its check: {reason}");
+            var m = SwarmMessage.Decode(bytes, _learner.ModelId, _learner.ParameterCount);
+            if (m.Kind != SwarmMessage.Type.Global) throw new SwarmMessageException($"a {m.Kind} message sent as the global model");
+            var global = m.DenseValues().ToArray();
+            TensorPrimitives.Add(global, _learner.InitialWeights, global);
+            return (response.Headers.Contains(FedAvgServer.FinalHeader) ? Outcome.Final : Outcome.Model, global, m.Round);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or SwarmMessageException)
+        {
+            _failures++;
+            _log($"{path}: {e.Message}");
+            return (Outcome.Unreachable, null, 0);
+        }
+    }
+
+    private void Checkpoint()
+    {
+        if (_o.CheckpointPath == null) return;
+        var meta = new Dictionary<string, string>
+        {
+            ["coldmind.fedavg.model_id"] = _learner.ModelId.ToString(CultureInfo.InvariantCulture),
+            ["coldmind.fedavg.client_round"] = _round.ToString(CultureInfo.InvariantCulture),
+        };
+        var tensors = new List<(string, Tensor)> { ("global", Tensor.FromArray(_global, _global.Length)) };
+        if (_feedback != null) tensors.Add(("residual", Tensor.FromArray(_feedback.Residual, _feedback.Residual.Length)));
+        Safetensors.Write(_o.CheckpointPath, tensors, meta);
+    }
+
+    private void Restore(string path)
+    {
+        var file = Safetensors.Read(path);
+        string Meta(string key) => file.Metadata.TryGetValue(key, out var v) ? v : throw new ColdmindException($"'{path}' is not a FedAvg client checkpoint (no {key}).");
+        if (Meta("coldmind.fedavg.model_id") != _learner.ModelId.ToString(CultureInfo.InvariantCulture))
+            throw new ColdmindException($"The checkpoint '{path}' holds another model (different data, --hidden or --seed); move it away to start afresh.");
+        if (!long.TryParse(Meta("coldmind.fedavg.client_round"), CultureInfo.InvariantCulture, out _round) || _round < -1)
+            throw new ColdmindException($"The checkpoint '{path}' holds a bad round.");
+        float[] Values(string name) => file.Tensors.TryGetValue(name, out var t) && t.Numel == _learner.ParameterCount && t.ToArray() is var values && values.All(float.IsFinite)
+            ? values : throw new ColdmindException($"The checkpoint '{path}' has no finite {name} of {_learner.ParameterCount} parameters.");
+        _global = Values("global");
+        if (_feedback != null && file.Tensors.ContainsKey("residual")) Values("residual").CopyTo(_feedback.Residual, 0);
+    }
+
+    public void Dispose() => _http.Dispose();
+}
