@@ -508,6 +508,15 @@ public class SwarmNodeProcessTests
         Run("node", "--listen", address, "--peers", peers, "--shard", $"{shard}/{count}", "--key-file", key,
             "--checkpoint", checkpoint, "--period", "0.25", "--cycles", cycles.ToString(System.Globalization.CultureInfo.InvariantCulture), "--linger", "3", "--json");
 
+    private static async Task<HttpStatusCode> PostSigned(HttpClient http, string address, string path, byte[] body, MessageAuth signer)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{address}{path}") { Content = new ByteArrayContent(body) };
+        request.Headers.ExpectContinue = true; // an oversized body is refused before it is sent
+        request.Headers.TryAddWithoutValidation(MessageAuth.Header, signer.Sign($"POST {path}", body));
+        using var response = await http.SendAsync(request);
+        return response.StatusCode;
+    }
+
     private static double CheckpointAge(string path) =>
         double.Parse(Safetensors.Read(path).Metadata["coldmind.swarm.age"], System.Globalization.CultureInfo.InvariantCulture);
 
@@ -531,14 +540,7 @@ public class SwarmNodeProcessTests
             var good = new GossipNode("127.0.0.1:1", learner.Initial(), 1, 4).Message(learner, ExchangeCodec.Float32, 0);
             var wrongKey = new MessageAuth("another key, also long enough"u8.ToArray());
             var auth = MessageAuth.FromKeyFile(key);
-            async Task<HttpStatusCode> Post(byte[] body, MessageAuth signer)
-            {
-                using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{addresses[0]}{SwarmNode.GossipPath}") { Content = new ByteArrayContent(body) };
-                request.Headers.ExpectContinue = true; // an oversized body is refused before it is sent
-                request.Headers.TryAddWithoutValidation(MessageAuth.Header, signer.Sign($"POST {SwarmNode.GossipPath}", body));
-                using var response = await http.SendAsync(request);
-                return response.StatusCode;
-            }
+            Task<HttpStatusCode> Post(byte[] body, MessageAuth signer) => PostSigned(http, addresses[0], SwarmNode.GossipPath, body, signer);
             Assert.Equal(HttpStatusCode.Unauthorized, await Post(good, wrongKey));
             Assert.Equal(HttpStatusCode.BadRequest, await Post(good[..^7], auth));
             Assert.Equal(HttpStatusCode.BadRequest, await Post(SwarmMessageTests.WithNaN(good), auth));
@@ -621,14 +623,7 @@ public class SwarmNodeProcessTests
             byte[] Update(long round) => FedAvgCoordinator.ClientUpdate(learner.Initial(), round, "intruder", learner, data, [0, 1, 2], new LocalTraining(), 0, ExchangeCodec.Float32, null, new Rng(1));
             var wrongKey = new MessageAuth("another key, also long enough"u8.ToArray());
             var auth = MessageAuth.FromKeyFile(key);
-            async Task<HttpStatusCode> Post(byte[] body, MessageAuth signer)
-            {
-                using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{address}{FedAvgServer.UpdatePath}") { Content = new ByteArrayContent(body) };
-                request.Headers.ExpectContinue = true; // an oversized body is refused before it is sent
-                request.Headers.TryAddWithoutValidation(MessageAuth.Header, signer.Sign($"POST {FedAvgServer.UpdatePath}", body));
-                using var response = await http.SendAsync(request);
-                return response.StatusCode;
-            }
+            Task<HttpStatusCode> Post(byte[] body, MessageAuth signer) => PostSigned(http, address, FedAvgServer.UpdatePath, body, signer);
             var good = Update(Round());
             Assert.Equal(HttpStatusCode.Unauthorized, await Post(good, wrongKey));
             Assert.Equal(HttpStatusCode.BadRequest, await Post(good[..^7], auth));

@@ -36,16 +36,7 @@ public sealed class EscalationServer : IAsyncDisposable
     /// <param name="listen">HOST:PORT, HOST an IP address or localhost; port 0 picks a free one</param>
     public static async Task<EscalationServer> StartAsync(ClassifierModel model, float temperature, string listen, MessageAuth auth, int maxRequestBytes, Action<string> log)
     {
-        var endpoint = ParseEndpoint(listen);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.Listen(endpoint);
-            k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = maxRequestBytes;
-        });
-        var app = builder.Build();
+        var app = CreateHost(listen, maxRequestBytes);
         var gate = new Lock(); // the training engine's no-grad mode is per process, so a CNN runs one request at a time
         var server = new EscalationServer(app); // before the first request can arrive: the handlers count on it
 
@@ -115,6 +106,21 @@ public sealed class EscalationServer : IAsyncDisposable
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+    }
+
+    /// <summary>A Kestrel host on <paramref name="listen"/> (HOST:PORT) that refuses bodies over <paramref name="maxRequestBytes"/>, without logging or a Server header.</summary>
+    public static WebApplication CreateHost(string listen, int maxRequestBytes)
+    {
+        var endpoint = ParseEndpoint(listen);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(endpoint);
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = maxRequestBytes;
+        });
+        return builder.Build();
     }
 
     public static IPEndPoint ParseEndpoint(string listen)

@@ -6,9 +6,7 @@ using Coldmind.Formats;
 using Coldmind.Network;
 using Coldmind.Tensors;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace Coldmind.Swarm;
 
@@ -56,7 +54,6 @@ public sealed class FedAvgServer : IAsyncDisposable
     private long _updatesReceived, _rejected, _bytesSent, _bytesReceived;
 
     public bool Resumed { get; }
-    public long Round { get { lock (_gate) return _coordinator.Round; } }
 
     private FedAvgServer(WebApplication app, FedAvgCoordinator coordinator, LocalLearner learner, CoordinatorOptions o, MessageAuth auth, Action<string> log, bool resumed)
     {
@@ -70,16 +67,7 @@ public sealed class FedAvgServer : IAsyncDisposable
     {
         if (o.Rounds < 1 || o.ClientsPerRound < 1 || !(o.RoundTimeout > TimeSpan.Zero))
             throw new ColdmindException("--rounds and --clients must be at least 1 and --round-timeout positive.");
-        var endpoint = EscalationServer.ParseEndpoint(o.Listen);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.Listen(endpoint);
-            k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = o.MaxMessageBytes;
-        });
-        var app = builder.Build();
+        var app = EscalationServer.CreateHost(o.Listen, o.MaxMessageBytes);
         var coordinator = new FedAvgCoordinator(learner, o.Aggregation, o.Listen);
         bool resumed = false;
         if (o.CheckpointPath != null && File.Exists(o.CheckpointPath))

@@ -6,9 +6,7 @@ using Coldmind.Formats;
 using Coldmind.Network;
 using Coldmind.Tensors;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace Coldmind.Swarm;
 
@@ -58,16 +56,7 @@ public sealed class SwarmNode : IAsyncDisposable
 
     public static async Task<SwarmNode> StartAsync(NodeOptions o, LocalLearner learner, Dataset train, int[] shard, MessageAuth auth, Action<string> log)
     {
-        var endpoint = EscalationServer.ParseEndpoint(o.Listen);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.Listen(endpoint);
-            k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = o.MaxMessageBytes;
-        });
-        var app = builder.Build();
+        var app = EscalationServer.CreateHost(o.Listen, o.MaxMessageBytes);
         string address = o.Listen;
         var node = new GossipNode(address, learner.Initial(), 0, o.Gossip.ViewSize);
         int cycle = 0;
