@@ -3,7 +3,8 @@ namespace Coldmind.Kernels;
 /// <summary>
 /// A persistent pool of worker threads for kernels. The caller's thread is worker 0 and the pool
 /// owns threads 1..N-1, which spin for up to <see cref="SpinMicroseconds"/> after a job (training
-/// and decoding issue kernels back to back) and then sleep: an empty dispatch measured under 2 µs here,
+/// and decoding issue kernels back to back) and then sleep; past 20 µs a spinning thread yields, so a pool does not
+/// starve its own workers, or another process, of cores on a busy machine: an empty dispatch measured under 2 µs here,
 /// where Parallel.For costs 26–120 µs (performance-notes.md), which matters for per-token matrix–vector work.
 /// Work is split statically (worker w runs parts w, w+N, …) so a result never depends on timing.
 /// A job started from inside a job runs inline on the calling worker.
@@ -30,6 +31,8 @@ public sealed class WorkerPool : IDisposable
     private readonly ManualResetEventSlim[] _go;
     private readonly object _dispatch = new();
     private const int SpinMicroseconds = 500;
+    /// <summary>Spinning past this yields the core (Thread.Yield returns at once when no other thread wants it).</summary>
+    private static readonly long YieldTicks = System.Diagnostics.Stopwatch.Frequency * 20 / 1_000_000;
     private Action<int>? _job;
     private int _parts;
     private int _pending;
@@ -72,8 +75,12 @@ public sealed class WorkerPool : IDisposable
             for (int w = 1; w < active; w++) _go[w - 1].Set();
             try { RunShare(0, body, parts); }
             catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }
-            // Busy-wait: the other parts take about as long as ours, and yielding the core costs more than it saves.
-            while (Volatile.Read(ref _pending) != 0) Thread.SpinWait(8);
+            // Busy-wait: the other parts take about as long as ours. Past a few microseconds, yield instead: on a
+            // busy machine (another process, two pools) the worker we wait for may need this very core.
+            long yieldAt = System.Diagnostics.Stopwatch.GetTimestamp() + YieldTicks;
+            while (Volatile.Read(ref _pending) != 0)
+                if (System.Diagnostics.Stopwatch.GetTimestamp() < yieldAt) Thread.SpinWait(8);
+                else Thread.Yield();
             _job = null;
             var error = Interlocked.Exchange(ref _error, null);
             if (error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
@@ -96,10 +103,11 @@ public sealed class WorkerPool : IDisposable
         long spinTicks = System.Diagnostics.Stopwatch.Frequency * SpinMicroseconds / 1_000_000;
         while (true)
         {
-            // Spin while jobs are likely to follow quickly, then sleep on the event.
+            // Spin while jobs are likely to follow quickly, yielding to any thread that wants the core, then sleep on the event.
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            while (!go.IsSet && System.Diagnostics.Stopwatch.GetTimestamp() - start < spinTicks)
-                Thread.SpinWait(20);
+            for (long now = start; !go.IsSet && now - start < spinTicks; now = System.Diagnostics.Stopwatch.GetTimestamp())
+                if (now - start < YieldTicks) Thread.SpinWait(20);
+                else Thread.Yield();
             go.Wait();
             go.Reset();
             if (_disposed) return;
