@@ -686,6 +686,12 @@ public class SwarmNodeProcessTests
         Assert.Equal(1, exit);
         Assert.Contains("another model", err);
         Assert.Single(err.Trim().Split('\n'));
+        var learner = LocalLearner.For(BuiltinData.Load("digits").Train, [32], 0); // the node's defaults
+        SwarmCheckpoint.Write(dir.File("bad-age.st"), "swarm", learner, [("weights", learner.Initial()), ("merged", learner.Initial())],
+            new Dictionary<string, string> { ["age"] = "-3", ["merges"] = "0", ["cycle"] = "0", ["view"] = "[]" });
+        (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--checkpoint", dir.File("bad-age.st"));
+        Assert.Equal(1, exit);
+        Assert.Contains("bad age", err);
         (exit, _, err) = CliTests.Run("coordinator", "--listen", "127.0.0.1:0", "--key-file", dir.File("key"), "--checkpoint", dir.File("ck.st"));
         Assert.Equal(1, exit);
         Assert.Contains("not a coordinator checkpoint", err);

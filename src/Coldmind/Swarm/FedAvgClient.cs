@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using Coldmind.Cognition;
 using Coldmind.Data;
-using Coldmind.Formats;
 using Coldmind.Network;
 using Coldmind.Tensors;
 
@@ -130,31 +129,22 @@ public sealed class FedAvgClient : IDisposable
         }
     }
 
+    private const string Kind = "fedavg_client";
+
     private void Checkpoint()
     {
         if (_o.CheckpointPath == null) return;
-        var meta = new Dictionary<string, string>
-        {
-            ["coldmind.fedavg.model_id"] = _learner.ModelId.ToString(CultureInfo.InvariantCulture),
-            ["coldmind.fedavg.client_round"] = _round.ToString(CultureInfo.InvariantCulture),
-        };
-        var tensors = new List<(string, Tensor)> { ("global", Tensor.FromArray(_global, _global.Length)) };
-        if (_feedback != null) tensors.Add(("residual", Tensor.FromArray(_feedback.Residual, _feedback.Residual.Length)));
-        Safetensors.Write(_o.CheckpointPath, tensors, meta);
+        var models = new List<(string, float[])> { ("global", _global) };
+        if (_feedback != null) models.Add(("residual", _feedback.Residual));
+        SwarmCheckpoint.Write(_o.CheckpointPath, Kind, _learner, models, new Dictionary<string, string> { ["round"] = _round.ToString(CultureInfo.InvariantCulture) });
     }
 
     private void Restore(string path)
     {
-        var file = Safetensors.Read(path);
-        string Meta(string key) => file.Metadata.TryGetValue(key, out var v) ? v : throw new ColdmindException($"'{path}' is not a FedAvg client checkpoint (no {key}).");
-        if (Meta("coldmind.fedavg.model_id") != _learner.ModelId.ToString(CultureInfo.InvariantCulture))
-            throw new ColdmindException($"The checkpoint '{path}' holds another model (different data, --hidden or --seed); move it away to start afresh.");
-        if (!long.TryParse(Meta("coldmind.fedavg.client_round"), CultureInfo.InvariantCulture, out _round) || _round < -1)
-            throw new ColdmindException($"The checkpoint '{path}' holds a bad round.");
-        float[] Values(string name) => file.Tensors.TryGetValue(name, out var t) && t.Numel == _learner.ParameterCount && t.ToArray() is var values && values.All(float.IsFinite)
-            ? values : throw new ColdmindException($"The checkpoint '{path}' has no finite {name} of {_learner.ParameterCount} parameters.");
-        _global = Values("global");
-        if (_feedback != null && file.Tensors.ContainsKey("residual")) Values("residual").CopyTo(_feedback.Residual, 0);
+        var checkpoint = SwarmCheckpoint.Read(path, Kind, "FedAvg client", _learner);
+        _round = checkpoint.Count("round", minimum: -1);
+        _global = checkpoint.Model("global");
+        if (_feedback != null && checkpoint.Has("residual")) checkpoint.Model("residual").CopyTo(_feedback.Residual, 0);
     }
 
     public void Dispose() => _http.Dispose();

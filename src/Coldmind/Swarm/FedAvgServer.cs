@@ -2,9 +2,7 @@ using System.Globalization;
 using System.Text;
 using Coldmind.Cognition;
 using Coldmind.Data;
-using Coldmind.Formats;
 using Coldmind.Network;
-using Coldmind.Tensors;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
@@ -187,28 +185,19 @@ public sealed class FedAvgServer : IAsyncDisposable
                 Interlocked.Read(ref _bytesSent), Interlocked.Read(ref _bytesReceived), Resumed);
     }
 
+    private const string Kind = "fedavg";
+
     private void Checkpoint()
     {
         if (_o.CheckpointPath == null) return;
-        var meta = new Dictionary<string, string>
-        {
-            ["coldmind.fedavg.model_id"] = _learner.ModelId.ToString(CultureInfo.InvariantCulture),
-            ["coldmind.fedavg.round"] = _coordinator.Round.ToString(CultureInfo.InvariantCulture),
-        };
-        Safetensors.Write(_o.CheckpointPath, [("global", Tensor.FromArray(_coordinator.Global, _coordinator.Global.Length))], meta);
+        SwarmCheckpoint.Write(_o.CheckpointPath, Kind, _learner, [("global", _coordinator.Global)],
+            new Dictionary<string, string> { ["round"] = _coordinator.Round.ToString(CultureInfo.InvariantCulture) });
     }
 
     private static void Restore(string path, FedAvgCoordinator coordinator, LocalLearner learner)
     {
-        var file = Safetensors.Read(path);
-        string Meta(string key) => file.Metadata.TryGetValue(key, out var v) ? v : throw new ColdmindException($"'{path}' is not a coordinator checkpoint (no {key}).");
-        if (Meta("coldmind.fedavg.model_id") != learner.ModelId.ToString(CultureInfo.InvariantCulture))
-            throw new ColdmindException($"The checkpoint '{path}' holds another model (different data, --hidden or --seed); move it away to start afresh.");
-        if (!long.TryParse(Meta("coldmind.fedavg.round"), CultureInfo.InvariantCulture, out long round) || round < 0)
-            throw new ColdmindException($"The checkpoint '{path}' holds a bad round.");
-        if (!file.Tensors.TryGetValue("global", out var g) || g.Numel != learner.ParameterCount || g.ToArray() is not { } global || !global.All(float.IsFinite))
-            throw new ColdmindException($"The checkpoint '{path}' has no finite global model of {learner.ParameterCount} parameters.");
-        coordinator.Restore(global, round);
+        var checkpoint = SwarmCheckpoint.Read(path, Kind, "coordinator", learner);
+        coordinator.Restore(checkpoint.Model("global"), checkpoint.Count("round"));
     }
 
     public async ValueTask DisposeAsync()

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json;
 using Coldmind.Cognition;
 using Coldmind.Data;
-using Coldmind.Formats;
 using Coldmind.Network;
 using Coldmind.Tensors;
 using Microsoft.AspNetCore.Builder;
@@ -158,35 +157,31 @@ public sealed class SwarmNode : IAsyncDisposable
     private void Checkpoint()
     {
         if (_o.CheckpointPath == null) return;
-        var meta = new Dictionary<string, string>
+        var models = new List<(string, float[])> { ("weights", _node.Weights), ("merged", _node.Merged) };
+        if (_node.Feedback is { } f) models.Add(("residual", f.Residual));
+        SwarmCheckpoint.Write(_o.CheckpointPath, Kind, _learner, models, new Dictionary<string, string>
         {
-            ["coldmind.swarm.model_id"] = _learner.ModelId.ToString(CultureInfo.InvariantCulture),
-            ["coldmind.swarm.age"] = _node.Age.ToString("R", CultureInfo.InvariantCulture),
-            ["coldmind.swarm.merges"] = _node.Merges.ToString(CultureInfo.InvariantCulture),
-            ["coldmind.swarm.cycle"] = _cycle.ToString(CultureInfo.InvariantCulture),
-            ["coldmind.swarm.view"] = JsonSerializer.Serialize(_node.View.Peers.Select(p => new[] { p.Address, p.Timestamp.ToString(CultureInfo.InvariantCulture) })),
-        };
-        var tensors = new List<(string, Tensor)> { ("weights", Tensor.FromArray(_node.Weights, _node.Weights.Length)), ("merged", Tensor.FromArray(_node.Merged, _node.Merged.Length)) };
-        if (_node.Feedback is { } f) tensors.Add(("residual", Tensor.FromArray(f.Residual, f.Residual.Length)));
-        Safetensors.Write(_o.CheckpointPath, tensors, meta);
+            ["age"] = _node.Age.ToString("R", CultureInfo.InvariantCulture),
+            ["merges"] = _node.Merges.ToString(CultureInfo.InvariantCulture),
+            ["cycle"] = _cycle.ToString(CultureInfo.InvariantCulture),
+            ["view"] = JsonSerializer.Serialize(_node.View.Peers.Select(p => new[] { p.Address, p.Timestamp.ToString(CultureInfo.InvariantCulture) })),
+        });
     }
+
+    private const string Kind = "swarm";
 
     /// <summary>Loads a node checkpoint into <paramref name="node"/>; returns its cycle.</summary>
     public static int Restore(string path, GossipNode node, LocalLearner learner)
     {
-        var file = Safetensors.Read(path);
-        string Meta(string key) => file.Metadata.TryGetValue(key, out var v) ? v : throw new ColdmindException($"'{path}' is not a swarm node checkpoint (no {key}).");
-        if (Meta("coldmind.swarm.model_id") != learner.ModelId.ToString(CultureInfo.InvariantCulture))
-            throw new ColdmindException($"The checkpoint '{path}' holds another model (different data, --hidden or --seed); move it away to start afresh.");
-        float[] Model(string name) => file.Tensors.TryGetValue(name, out var w) && w.Numel == learner.ParameterCount && w.ToArray() is var values && values.All(float.IsFinite)
-            ? values : throw new ColdmindException($"The checkpoint '{path}' has no finite {name} of {learner.ParameterCount} parameters.");
-        if (!double.TryParse(Meta("coldmind.swarm.age"), CultureInfo.InvariantCulture, out double age) || !(age >= 0)
-            || !long.TryParse(Meta("coldmind.swarm.merges"), CultureInfo.InvariantCulture, out long merges) || merges < 0)
-            throw new ColdmindException($"The checkpoint '{path}' holds a bad age or merge count.");
-        node.Restore(Model("weights"), Model("merged"), file.Tensors.ContainsKey("residual") ? Model("residual") : null, age, merges);
-        var view = JsonSerializer.Deserialize<string[][]>(Meta("coldmind.swarm.view")) ?? [];
-        node.View.Merge(view.Where(p => p.Length == 2).Select(p => new PeerDescriptor(p[0], long.Parse(p[1], CultureInfo.InvariantCulture))));
-        return int.Parse(Meta("coldmind.swarm.cycle"), CultureInfo.InvariantCulture);
+        var checkpoint = SwarmCheckpoint.Read(path, Kind, "gossip node", learner);
+        node.Restore(checkpoint.Model("weights"), checkpoint.Model("merged"), checkpoint.Has("residual") ? checkpoint.Model("residual") : null,
+            checkpoint.NonNegative("age"), checkpoint.Count("merges"));
+        string[][] view;
+        try { view = JsonSerializer.Deserialize<string[][]>(checkpoint.Text("view")) ?? []; }
+        catch (JsonException) { throw new ColdmindException($"The checkpoint '{path}' holds a bad view."); }
+        node.View.Merge(view.Where(p => p.Length == 2 && long.TryParse(p[1], CultureInfo.InvariantCulture, out _))
+            .Select(p => new PeerDescriptor(p[0], long.Parse(p[1], CultureInfo.InvariantCulture))));
+        return (int)Math.Min(checkpoint.Count("cycle"), int.MaxValue);
     }
 
     public async ValueTask DisposeAsync()
