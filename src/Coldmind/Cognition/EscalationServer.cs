@@ -108,6 +108,15 @@ public sealed class EscalationServer : IAsyncDisposable
         await _app.DisposeAsync();
     }
 
+    /// <summary>Answers <paramref name="status"/> with <paramref name="reason"/> as one line of text, and logs it with the request and its sender.</summary>
+    public static async Task Refuse(HttpContext ctx, int status, string reason, Action<string> log)
+    {
+        log($"rejected {ctx.Request.Method} {ctx.Request.Path} from {ctx.Connection.RemoteIpAddress}: {reason}");
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "text/plain; charset=utf-8";
+        await ctx.Response.WriteAsync($"Rejected: {reason}.\n");
+    }
+
     /// <summary>A Kestrel host on <paramref name="listen"/> (HOST:PORT) that refuses bodies over <paramref name="maxRequestBytes"/>, without logging or a Server header.</summary>
     public static WebApplication CreateHost(string listen, int maxRequestBytes)
     {

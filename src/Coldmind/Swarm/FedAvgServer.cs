@@ -147,13 +147,10 @@ public sealed class FedAvgServer : IAsyncDisposable
         return body;
     }
 
-    private async Task Reject(HttpContext ctx, int status, string reason)
+    private Task Reject(HttpContext ctx, int status, string reason)
     {
         Interlocked.Increment(ref _rejected);
-        _log($"rejected POST {ctx.Request.Path} from {ctx.Connection.RemoteIpAddress}: {reason}");
-        ctx.Response.StatusCode = status;
-        ctx.Response.ContentType = "text/plain; charset=utf-8";
-        await ctx.Response.WriteAsync($"Rejected: {reason}.\n");
+        return EscalationServer.Refuse(ctx, status, reason, _log);
     }
 
     /// <summary>Aggregates what arrived, checkpoints and opens the next round; called under the lock.</summary>

@@ -93,13 +93,10 @@ public sealed class SwarmNode : IAsyncDisposable
         ctx.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 
-    private async Task Reject(HttpContext ctx, int status, string reason)
+    private Task Reject(HttpContext ctx, int status, string reason)
     {
         Interlocked.Increment(ref _rejected);
-        _log($"rejected POST {GossipPath} from {ctx.Connection.RemoteIpAddress}: {reason}");
-        ctx.Response.StatusCode = status;
-        ctx.Response.ContentType = "text/plain; charset=utf-8";
-        await ctx.Response.WriteAsync($"Rejected: {reason}.\n");
+        return EscalationServer.Refuse(ctx, status, reason, _log);
     }
 
     /// <summary>Gossips once a period (jittered ±50 %) until the node has done its cycles, then serves for the linger time and stops.</summary>
