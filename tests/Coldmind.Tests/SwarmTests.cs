@@ -224,6 +224,7 @@ public class GossipProtocolTests
         Assert.Throws<ColdmindException>(() => node.Restore(learner.Initial(), answer, null, 5, -1));
         Assert.Throws<ColdmindException>(() => node.Restore(learner.Initial(), answer, new float[3], 5, 4));
         Assert.Throws<ColdmindException>(() => new GossipOptions(new LocalTraining(), ExchangeCodec.Float32, Average: 1f).Validate());
+        Assert.Throws<ColdmindException>(() => new GossipOptions(new LocalTraining(), ExchangeCodec.Float32, Average: float.NaN).Validate());
     }
 
     [Theory]

@@ -40,12 +40,10 @@ public sealed class EscalationServer : IAsyncDisposable
         var gate = new Lock(); // the training engine's no-grad mode is per process, so a CNN runs one request at a time
         var server = new EscalationServer(app); // before the first request can arrive: the handlers count on it
 
-        void Reject(HttpContext ctx, int status, string reason)
+        Task Reject(HttpContext ctx, int status, string reason)
         {
             Interlocked.Increment(ref server._rejected);
-            log($"rejected {ctx.Request.Method} {ctx.Request.Path} from {ctx.Connection.RemoteIpAddress}: {reason}");
-            ctx.Response.StatusCode = status;
-            ctx.Response.ContentType = "text/plain; charset=utf-8";
+            return Refuse(ctx, status, reason, log);
         }
 
         app.MapPost(ClassifyPath, async (HttpContext ctx) =>
@@ -53,15 +51,13 @@ public sealed class EscalationServer : IAsyncDisposable
             var body = await ReadBounded(ctx.Request, maxRequestBytes);
             if (body == null)
             {
-                Reject(ctx, StatusCodes.Status413PayloadTooLarge, $"request body over {maxRequestBytes} bytes");
-                await ctx.Response.WriteAsync($"Requests are limited to {maxRequestBytes} bytes.\n");
+                await Reject(ctx, StatusCodes.Status413PayloadTooLarge, $"request body over {maxRequestBytes} bytes");
                 return;
             }
             string? header = ctx.Request.Headers[MessageAuth.Header];
             if (!auth.Verify(header, $"POST {ClassifyPath}", body, out string reason))
             {
-                Reject(ctx, StatusCodes.Status401Unauthorized, reason);
-                await ctx.Response.WriteAsync($"Unauthorized: {reason}.\n");
+                await Reject(ctx, StatusCodes.Status401Unauthorized, reason);
                 return;
             }
             byte[] reply;
@@ -71,8 +67,7 @@ public sealed class EscalationServer : IAsyncDisposable
             }
             catch (PayloadException e)
             {
-                Reject(ctx, StatusCodes.Status400BadRequest, e.Message);
-                await ctx.Response.WriteAsync(e.Message + "\n");
+                await Reject(ctx, StatusCodes.Status400BadRequest, e.Message);
                 return;
             }
             Interlocked.Increment(ref server._served);
@@ -85,8 +80,7 @@ public sealed class EscalationServer : IAsyncDisposable
             string? header = ctx.Request.Headers[MessageAuth.Header];
             if (!auth.Verify(header, $"GET {ModelPath}", [], out string reason))
             {
-                Reject(ctx, StatusCodes.Status401Unauthorized, reason);
-                await ctx.Response.WriteAsync($"Unauthorized: {reason}.\n");
+                await Reject(ctx, StatusCodes.Status401Unauthorized, reason);
                 return;
             }
             var json = JsonSerializer.SerializeToUtf8Bytes(new { name = model.Name, inputs = model.Inputs, classes = model.Classes });

@@ -139,8 +139,8 @@ public sealed class SparseTernaryMatrix
         if (q.Length != Columns || y.Length != Rows)
             throw new ColdmindException($"A {Rows}×{Columns} sparse ternary matrix needs x of {Columns} and y of {Rows}, got {q.Length} and {y.Length}.");
         float scale = Scale * activationScale;
-        string kernel = Kernel(path);
-        if (kernel == "AVX-512 VBMI")
+        var kernel = Choose(path);
+        if (kernel == LookupKernel.Vbmi)
         {
             var lookup = Vbmi;
             int tableBytes = lookup.TableColumns + 1;
@@ -150,7 +150,7 @@ public sealed class SparseTernaryMatrix
                 q[(t * lookup.TableColumns)..Math.Min(q.Length, (t + 1) * lookup.TableColumns)].CopyTo(tables[(t * tableBytes)..]);
             MultiplyVbmi(lookup, tables, scale, y);
         }
-        else if (kernel == "AVX2")
+        else if (kernel == LookupKernel.Avx2)
         {
             var lookup = Avx2Layout;
             int bytes = lookup.Tables * lookup.TableColumns; // the tables are q itself, zero-padded to whole tables
@@ -164,11 +164,20 @@ public sealed class SparseTernaryMatrix
                 y[r] = (Sum(q, RowStart[r], NegativeStart[r]) - Sum(q, NegativeStart[r], RowStart[r + 1])) * scale;
     }
 
-    /// <summary>The kernel <see cref="Multiply"/> runs on <paramref name="path"/> (default: the best) on this CPU.</summary>
-    public static string Kernel(SimdPath? path = null) => (path ?? Simd.Best) switch
+    private enum LookupKernel { Vbmi, Avx2, Reference }
+
+    private static LookupKernel Choose(SimdPath? path) => (path ?? Simd.Best) switch
     {
-        >= SimdPath.Vector512 when Avx512Vbmi.IsSupported => "AVX-512 VBMI",
-        >= SimdPath.Vector256 when Avx2.IsSupported => "AVX2",
+        >= SimdPath.Vector512 when Avx512Vbmi.IsSupported => LookupKernel.Vbmi,
+        >= SimdPath.Vector256 when Avx2.IsSupported => LookupKernel.Avx2,
+        _ => LookupKernel.Reference,
+    };
+
+    /// <summary>The name of the kernel <see cref="Multiply"/> runs on <paramref name="path"/> (default: the best) on this CPU.</summary>
+    public static string Kernel(SimdPath? path = null) => Choose(path) switch
+    {
+        LookupKernel.Vbmi => "AVX-512 VBMI",
+        LookupKernel.Avx2 => "AVX2",
         _ => "scalar reference",
     };
 

@@ -74,12 +74,12 @@ public sealed class FedAvgClient : IDisposable
                 continue;
             }
             lastContact = DateTime.UtcNow;
-            if (outcome == Outcome.Final) { _global = global!; break; }
-            if (outcome != Outcome.Model) continue;
-            _global = global!;
+            if (global == null) continue;
+            _global = global;
+            if (outcome == Outcome.Final) break;
             if (round != _round || lastUpdate == null)
             {
-                lastUpdate = FedAvgCoordinator.ClientUpdate(global!, round, _o.Name, _learner, _train, _shard, _o.Local, _o.Proximal, _o.Codec, _feedback, _rng);
+                lastUpdate = FedAvgCoordinator.ClientUpdate(global, round, _o.Name, _learner, _train, _shard, _o.Local, _o.Proximal, _o.Codec, _feedback, _rng);
                 _round = round;
                 _trained++;
                 Checkpoint();

@@ -13,8 +13,8 @@ public sealed record GossipOptions(LocalTraining Local, ExchangeCodec Codec, int
 
     public void Validate()
     {
-        if (Average is < 0 or >= 1) throw new ColdmindException($"--answer-average is a decay in [0, 1), got {Average}.");
-        if (Clip < 0) throw new ColdmindException($"--clip must not be negative, got {Clip}.");
+        if (!(Average >= 0 && Average < 1)) throw new ColdmindException($"--answer-average is a decay in [0, 1), got {Average}.");
+        if (!(Clip >= 0 && float.IsFinite(Clip))) throw new ColdmindException($"--clip must be a non-negative number, got {Clip}.");
         Local.Validate();
     }
 }
@@ -64,13 +64,16 @@ public sealed class GossipNode
         var delta = new float[Weights.Length];
         TensorPrimitives.Subtract(Weights, learner.InitialWeights, delta);
         if (poison) TensorPrimitives.Multiply(delta, -10f, delta);
-        if (!codec.Lossy || !codec.Dense) return SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(now), codec, delta);
+        if (!KeepsResidual(codec)) return SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(now), codec, delta);
         Feedback ??= new ErrorFeedback(delta.Length);
         var intended = Feedback.WithResidual(delta);
         var bytes = SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(now), codec, intended);
         Feedback.Sent(intended, SwarmMessage.Decode(bytes, learner.ModelId, delta.Length).DenseValues());
         return bytes;
     }
+
+    /// <summary>Whether messages in <paramref name="codec"/> carry error feedback: lossy codecs that send every value.</summary>
+    public static bool KeepsResidual(ExchangeCodec codec) => codec.Lossy && codec.Dense;
 
     /// <summary>Merges a validated gossip message, then trains on <paramref name="examples"/> (indices into <paramref name="data"/>).</summary>
     public void Receive(SwarmMessage m, LocalLearner learner, Dataset data, ReadOnlySpan<int> examples, GossipOptions o, Rng rng)

@@ -27,6 +27,8 @@ public sealed record NodeSummary(string Address, float TestAccuracy, double Age,
 public sealed class SwarmNode : IAsyncDisposable
 {
     public const string GossipPath = "/v1/gossip";
+    /// <summary>The checkpoint's key prefix: coldmind.swarm.*.</summary>
+    private const string Kind = "swarm";
 
     private readonly WebApplication _app;
     private readonly GossipNode _node;
@@ -165,8 +167,6 @@ public sealed class SwarmNode : IAsyncDisposable
         });
     }
 
-    private const string Kind = "swarm";
-
     /// <summary>Loads a node checkpoint into <paramref name="node"/>; returns its cycle.</summary>
     public static int Restore(string path, GossipNode node, LocalLearner learner)
     {
@@ -176,8 +176,8 @@ public sealed class SwarmNode : IAsyncDisposable
         string[][] view;
         try { view = JsonSerializer.Deserialize<string[][]>(checkpoint.Text("view")) ?? []; }
         catch (JsonException) { throw new ColdmindException($"The checkpoint '{path}' holds a bad view."); }
-        node.View.Merge(view.Where(p => p.Length == 2 && long.TryParse(p[1], CultureInfo.InvariantCulture, out _))
-            .Select(p => new PeerDescriptor(p[0], long.Parse(p[1], CultureInfo.InvariantCulture))));
+        foreach (var peer in view)
+            if (peer.Length == 2 && long.TryParse(peer[1], CultureInfo.InvariantCulture, out long heard)) node.View.Merge([new PeerDescriptor(peer[0], heard)]);
         return (int)Math.Min(checkpoint.Count("cycle"), int.MaxValue);
     }
 

@@ -149,7 +149,7 @@ public sealed class SwarmSimulator
             var (nodes, done) = RunGossip(curve, evalEvery, progress);
             models = nodes.Select(x => x.Merged).ToArray();
             rounds = done;
-            stateBytes = (long)_learner.ParameterCount * 4 * (_o.Codec.Lossy && _o.Codec.Dense ? 3 : 2) + _o.ViewSize * 24 + 24; // the working model, the one it answers with, and its messages' residual
+            stateBytes = (long)_learner.ParameterCount * 4 * (GossipNode.KeepsResidual(_o.Codec) ? 3 : 2) + _o.ViewSize * 24 + 24; // the working model, the one it answers with, and its messages' residual
         }
         else
         {
