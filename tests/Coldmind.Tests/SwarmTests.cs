@@ -174,53 +174,56 @@ public class GossipProtocolTests
         var initial = new float[4];
         var m = new SwarmMessage(SwarmMessage.Type.Gossip, 0, "a", 3, 0, 4, [], ExchangeCodec.Float32, [1, 1, 1, 1], null);
         var w = new float[4];
-        Assert.Equal(3, GossipNode.Merge(w, 1, m, initial, 0));
+        Assert.Equal(3, GossipNode.Merge(w, 1, GossipNode.Received(w, m, initial, 0), m.Age));
         Assert.All(w, x => Assert.Equal(0.75f, x, 6)); // (1·0 + 3·1) / 4
 
         var partial = m with { Values = [2f], Indices = [2] };
-        var v = new float[4];
-        GossipNode.Merge(v, 1, partial, initial, 0);
-        Assert.Equal([0, 0, 1.5f, 0], v);
+        var v = new float[] { 5, 5, 5, 5 };
+        Assert.Equal([5, 5, 2, 5], GossipNode.Received(v, partial, initial, 0)); // the receiver's own values where none were sent
+        GossipNode.Merge(v, 1, GossipNode.Received(v, partial, initial, 0), partial.Age);
+        Assert.Equal([5, 5, 2.75f, 5], v);
 
         var poisoned = m with { Values = [100, 100, 100, 100] };
         var c = new float[4];
-        GossipNode.Merge(c, 1, poisoned, initial, clip: 2);
+        var clipped = GossipNode.Received(c, poisoned, initial, clip: 2);
+        Assert.InRange(TensorPrimitives.Norm(clipped), 2 - 1e-5f, 2 + 1e-5f);
+        GossipNode.Merge(c, 1, clipped, poisoned.Age);
         Assert.InRange(TensorPrimitives.Norm(c), 0, 2 * 0.75f + 1e-5f);
     }
 
     [Fact]
-    public void A_node_answers_with_the_running_average_of_its_merges_and_trains_a_working_copy()
+    public void A_node_answers_with_the_running_average_of_the_models_it_received_and_trains_a_working_copy()
     {
         var learner = new LocalLearner(64, [8], 10, 3);
         var data = BuiltinData.Load("digits").Train;
         var examples = Enumerable.Range(0, 64).ToArray();
         var options = new GossipOptions(new LocalTraining(), ExchangeCodec.Float32, Average: 0.6f);
         var node = new GossipNode("a", learner.Initial(), 10, 4);
-        var merges = new List<float[]>();
+        var received = new List<float[]>();
         var rng = new Rng(1);
         for (int k = 0; k < 4; k++)
         {
             var sent = learner.Initial();
             for (int i = 0; i < sent.Length; i++) sent[i] += 0.5f * (k + 1) * (i % 3 - 1);
             var message = SwarmMessage.Decode(new GossipNode("b", sent, 30 * (k + 1), 4).Message(learner, ExchangeCodec.Float32, 0), learner.ModelId, learner.ParameterCount);
+            received.Add(sent);
             var merge = node.Weights.ToArray();
-            GossipNode.Merge(merge, node.Age, message, learner.InitialWeights, 0);
-            merges.Add(merge);
+            GossipNode.Merge(merge, node.Age, sent, message.Age);
             node.Receive(message, learner, data, examples, options, rng);
-            Assert.NotEqual(merge, node.Weights); // the local steps moved the working model, not the one it answers with
+            Assert.NotEqual(merge, node.Weights); // the local steps moved the working model
         }
-        // the mean of the first 1/(1 − 0.6) = 2.5 merges, then a decay of 0.6 a merge: (m0 + m1)/2, then 0.6·a + 0.4·m
-        for (int i = 0; i < node.Merged.Length; i++)
+        // the mean of the first 1/(1 − 0.6) = 2.5 models, then a decay of 0.6 a model: (m0 + m1)/2, then 0.6·a + 0.4·m
+        for (int i = 0; i < node.Answer.Length; i++)
         {
-            float expected = (merges[0][i] + merges[1][i]) / 2;
-            expected = 0.6f * expected + 0.4f * merges[2][i];
-            expected = 0.6f * expected + 0.4f * merges[3][i];
-            Assert.Equal(expected, node.Merged[i], 1e-5f);
+            float expected = (received[0][i] + received[1][i]) / 2;
+            expected = 0.6f * expected + 0.4f * received[2][i];
+            expected = 0.6f * expected + 0.4f * received[3][i];
+            Assert.Equal(expected, node.Answer[i], 1e-5f);
         }
         Assert.Equal(4, node.Merges);
-        var answer = node.Merged.ToArray();
+        var answer = node.Answer.ToArray();
         node.Restore(learner.Initial(), answer, null, 5, 4);
-        Assert.Equal(answer, node.Merged);
+        Assert.Equal(answer, node.Answer);
         Assert.Throws<ColdmindException>(() => node.Restore(learner.Initial(), answer, null, 5, -1));
         Assert.Throws<ColdmindException>(() => node.Restore(learner.Initial(), answer, new float[3], 5, 4));
         Assert.Throws<ColdmindException>(() => new GossipOptions(new LocalTraining(), ExchangeCodec.Float32, Average: 1f).Validate());
@@ -247,7 +250,7 @@ public class GossipProtocolTests
             {
                 var bytes = node.Message(learner, c, 0);
                 TensorPrimitives.Add(sum, SwarmMessage.Decode(bytes, learner.ModelId, learner.ParameterCount).DenseValues(), sum);
-                if (!feedback) node.Restore(node.Weights, node.Merged, null, node.Age, node.Merges);
+                if (!feedback) node.Restore(node.Weights, node.Answer, null, node.Age, node.Merges);
             }
             TensorPrimitives.Multiply(sum, 1f / messages, sum);
             return TensorPrimitives.Distance(sum, target) / TensorPrimitives.Norm(target);
@@ -259,12 +262,47 @@ public class GossipProtocolTests
         Assert.True(with1024 < with64 / 4 && with1024 < once / 16,
             $"{codec}: the mean of 64 messages is {with64:G3} of the model's norm away, of 1024 {with1024:G3}; one message {once:G3}");
         var sender = new GossipNode("a", model.ToArray(), 10, 4);
-        sender.Message(learner, c, 0);
-        Assert.NotNull(sender.Feedback);
-        var topk = new GossipNode("b", model.ToArray(), 10, 4);
-        topk.Message(learner, new ExchangeCodec(ExchangeCodec.Kind.TopK, 0.1f), 0);
-        topk.Message(learner, ExchangeCodec.Float32, 0);
-        Assert.Null(topk.Feedback); // a top-k message merges its values as the model's own, so it carries no residual
+        sender.Message(learner, ExchangeCodec.Float32, 0);
+        Assert.Null(sender.Feedback);
+    }
+
+    [Fact]
+    public void Top_k_gossip_sends_the_values_that_changed_most_since_peers_last_heard_them()
+    {
+        var learner = new LocalLearner(64, [8], 10, 3);
+        var topk = new ExchangeCodec(ExchangeCodec.Kind.TopK, 0.1f);
+        var model = learner.Initial();
+        var rng = new Rng(6);
+        for (int i = 0; i < model.Length; i++) model[i] += 0.3f * rng.NextNormal();
+        var node = new GossipNode("a", model.ToArray(), 10, 4);
+        int n = learner.ParameterCount, k = (int)MathF.Round(0.1f * n);
+        var heard = new int[n];
+        // a still model: ten messages of a tenth each carry every value once, as it is (a residual-free top-k
+        // would send the same largest tenth ten times)
+        for (int m = 0; m < 10; m++)
+        {
+            var message = SwarmMessage.Decode(node.Message(learner, topk, 0), learner.ModelId, n);
+            Assert.Equal(k, message.Indices!.Length);
+            for (int j = 0; j < k; j++)
+            {
+                int at = message.Indices[j];
+                heard[at]++;
+                Assert.Equal(model[at] - learner.InitialWeights[at], message.Values[j], 1e-6f);
+            }
+        }
+        Assert.True(heard.Count(h => h == 1) >= n - k, $"{heard.Count(h => h == 0)} values never sent, {heard.Count(h => h > 1)} sent twice");
+        // a merge moves the model: the values it moved most are the next news
+        var peer = model.ToArray();
+        for (int i = 0; i < 5; i++) peer[i] += 10f;
+        var delta = new float[n];
+        TensorPrimitives.Subtract(peer, learner.InitialWeights, delta);
+        var news = SwarmMessage.Decode(SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, "b", 10, 0, [], ExchangeCodec.Float32, delta),
+            learner.ModelId, n);
+        var data = BuiltinData.Digits();
+        node.Receive(news, learner, data, [], new GossipOptions(new LocalTraining(), topk), rng);
+        var next = SwarmMessage.Decode(node.Message(learner, topk, 0), learner.ModelId, n);
+        Assert.Equal([0, 1, 2, 3, 4], next.Indices!.Take(5).ToArray());
+        Assert.Equal(model[0] + 5f - learner.InitialWeights[0], next.Values[0], 1e-4f);
     }
 
     [Fact]
@@ -688,7 +726,7 @@ public class SwarmNodeProcessTests
         Assert.Contains("another model", err);
         Assert.Single(err.Trim().Split('\n'));
         var learner = LocalLearner.For(BuiltinData.Load("digits").Train, [32], 0); // the node's defaults
-        SwarmCheckpoint.Write(dir.File("bad-age.st"), "swarm", learner, [("weights", learner.Initial()), ("merged", learner.Initial())],
+        SwarmCheckpoint.Write(dir.File("bad-age.st"), "swarm", learner, [("weights", learner.Initial()), ("answer", learner.Initial())],
             new Dictionary<string, string> { ["age"] = "-3", ["merges"] = "0", ["cycle"] = "0", ["view"] = "[]" });
         (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--checkpoint", dir.File("bad-age.st"));
         Assert.Equal(1, exit);

@@ -38,7 +38,7 @@ internal static class NodeCommand
         var compress = new Option<string>("--compress") { Description = "f32, int8, ternary or topk:F", DefaultValueFactory = _ => "f32" };
         var view = new Option<int>("--view") { Description = "gossip: peers in the partial view", DefaultValueFactory = _ => 20 };
         var clip = new Option<float>("--clip") { Description = "gossip: bound on the norm of a merge step (0: none)", DefaultValueFactory = _ => 0 };
-        var answerAverage = new Option<float>("--answer-average") { Description = "gossip: the node answers with a running average of its merges, decaying by this a merge (0: its last merge)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
+        var answerAverage = new Option<float>("--answer-average") { Description = "gossip: the node answers with a running average of the models it received, decaying by this a message (0: the last one)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
         var prox = new Option<float>("--prox") { Description = "fedavg: FedProx μ (0: FedAvg)", DefaultValueFactory = _ => 0 };
         var maxMessage = new Option<int>("--max-message-bytes") { Description = "larger messages are refused (default: an f32 model and a full view, with room)" };
         var seed = CommonOptions.Seed();

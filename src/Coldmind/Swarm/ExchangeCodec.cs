@@ -49,9 +49,13 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
         _ => string.Create(CultureInfo.InvariantCulture, $"topk:{Fraction:G3}"),
     };
 
-    /// <summary>Appends the encoding of <paramref name="v"/> to <paramref name="output"/>.</summary>
-    public void Encode(ReadOnlySpan<float> v, List<byte> output)
+    /// <summary>
+    /// Appends the encoding of <paramref name="v"/> to <paramref name="output"/>. Top-k keeps the values at the
+    /// positions largest in magnitude in <paramref name="rank"/> (<paramref name="v"/> itself when empty).
+    /// </summary>
+    public void Encode(ReadOnlySpan<float> v, List<byte> output, ReadOnlySpan<float> rank = default)
     {
+        if (!rank.IsEmpty && rank.Length != v.Length) throw new ArgumentException($"A rank of {rank.Length} values for a vector of {v.Length}.");
         Span<byte> f = stackalloc byte[4];
         switch (Type)
         {
@@ -85,7 +89,7 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
                 }
                 break;
             case Kind.TopK:
-                var kept = Largest(v, KeptCount(v.Length));
+                var kept = Largest(rank.IsEmpty ? v : rank, KeptCount(v.Length));
                 BinaryPrimitives.WriteInt32LittleEndian(f, kept.Length);
                 output.AddRange(f);
                 int previous = -1;
@@ -219,4 +223,27 @@ public sealed class ErrorFeedback(int length)
     }
 
     public void Sent(ReadOnlySpan<float> intended, ReadOnlySpan<float> decoded) => TensorPrimitives.Subtract(intended, decoded, Residual);
+
+    /// <summary>
+    /// Sparse sending of a state (top-k gossip) keeps as residual each value's change since it was last sent: a
+    /// message carries the values where it is largest, <see cref="Carried"/> clears them, and <see cref="Changed"/>
+    /// adds what the model moved. This starts it at <paramref name="change"/> (nothing sent yet).
+    /// </summary>
+    public static ErrorFeedback Unsent(ReadOnlySpan<float> change)
+    {
+        var f = new ErrorFeedback(change.Length);
+        change.CopyTo(f.Residual);
+        return f;
+    }
+
+    public void Carried(ReadOnlySpan<int> indices)
+    {
+        foreach (int i in indices) Residual[i] = 0;
+    }
+
+    public void Changed(ReadOnlySpan<float> before, ReadOnlySpan<float> after)
+    {
+        TensorPrimitives.Add(Residual, after, Residual);
+        TensorPrimitives.Subtract(Residual, before, Residual);
+    }
 }

@@ -5,11 +5,11 @@ namespace Coldmind.Swarm;
 
 /// <summary>
 /// Gossip settings every node of a swarm shares. <paramref name="Average"/> is the decay of the running average of
-/// merges a node answers with (0: its last merge).
+/// received models a node answers with (0: the last one).
 /// </summary>
 public sealed record GossipOptions(LocalTraining Local, ExchangeCodec Codec, int ViewSize = 20, float Clip = 0, float Average = GossipOptions.DefaultAverage)
 {
-    public const float DefaultAverage = 0.9f;
+    public const float DefaultAverage = 0.97f;
 
     public void Validate()
     {
@@ -24,26 +24,30 @@ public sealed record GossipOptions(LocalTraining Local, ExchangeCodec Codec, int
 /// `coldmind node`. Periodically a node sends its model, with its age (examples trained on), to a peer from its
 /// partial view; the receiver merges — the age-weighted average (a_r·w_r + a_s·w_s)/(a_r + a_s), over the values
 /// that were sent — then takes local SGD steps on its own data. A model travels as its difference from the shared
-/// initial weights, in the swarm's <see cref="ExchangeCodec"/>. With a lossy codec that carries every value (int8,
-/// ternary) the node keeps <see cref="Feedback"/>: each message carries what the node's earlier messages left out
-/// (sigma-delta modulation of its model), so quantization error is not biased towards zero but cancels over the
-/// messages the swarm averages. A top-k message merges only the values it carries, as the model's own: a residual
-/// added to them would be merged as if it were the model, so top-k gossip runs without one.
+/// initial weights, in the swarm's <see cref="ExchangeCodec"/>. With a lossy codec the node keeps
+/// <see cref="Feedback"/>, what its earlier messages left out, so that later ones carry it:
+/// <list type="bullet">
+/// <item>int8 and ternary: the quantization residual. Each message codes the model plus the residual (sigma-delta
+/// modulation of the model), so quantization error is not biased towards zero but cancels over the messages the
+/// swarm averages.</item>
+/// <item>top-k: each value's change since the node's peers last heard it. A message carries the current values
+/// (a receiver merges them as the model's own) where that change is largest, and those changes are cleared; a
+/// value left out keeps its change growing until it is sent.</item>
+/// </list>
 /// </summary>
 public sealed class GossipNode
 {
     public string Address { get; }
     public float[] Weights { get; private set; }
     /// <summary>
-    /// The model this node answers with: a running average of its merges, each taken before the local steps that
-    /// follow it. Those steps pull the working model towards the node's own (skewed) shard; a merge is the swarm's
-    /// consensus, as the global model is for a FedAvg client. One merge averages only two models, and the running
-    /// average (the mean of the first 1/(1 − β) merges, then decaying by β a merge) spreads the answer over the many
-    /// senders a node has heard from, at no cost in bytes.
+    /// The model this node answers with: a running average of the models it has received (the mean of the first
+    /// 1/(1 − β) messages, then decaying by β a message), as the global model is a FedAvg client's. Each sender's
+    /// local steps pulled its model towards its own skewed shard, and the receiver's working model carries its own
+    /// pull; averaging what many senders sent cancels those pulls, as FedAvg's mean does, at no cost in bytes.
     /// </summary>
-    public float[] Merged { get; private set; }
+    public float[] Answer { get; private set; }
     public double Age { get; private set; }
-    /// <summary>Merges so far: the running average weighs the first ones equally.</summary>
+    /// <summary>Messages merged so far: the running average weighs the first ones equally.</summary>
     public long Merges { get; private set; }
     public NewscastView View { get; }
     /// <summary>What this node's messages have left out so far (dense lossy codecs only; null until the first such message).</summary>
@@ -53,7 +57,7 @@ public sealed class GossipNode
     {
         Address = address;
         Weights = weights;
-        Merged = weights.ToArray();
+        Answer = weights.ToArray();
         Age = age;
         View = new NewscastView(address, viewSize);
     }
@@ -65,6 +69,13 @@ public sealed class GossipNode
         TensorPrimitives.Subtract(Weights, learner.InitialWeights, delta);
         if (poison) TensorPrimitives.Multiply(delta, -10f, delta);
         if (!KeepsResidual(codec)) return SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(now), codec, delta);
+        if (!codec.Dense)
+        {
+            Feedback ??= ErrorFeedback.Unsent(delta); // nothing heard yet: the whole change is news
+            var sparse = SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(now), codec, delta, Feedback.Residual);
+            Feedback.Carried(SwarmMessage.Decode(sparse, learner.ModelId, delta.Length).Indices!);
+            return sparse;
+        }
         Feedback ??= new ErrorFeedback(delta.Length);
         var intended = Feedback.WithResidual(delta);
         var bytes = SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(now), codec, intended);
@@ -72,32 +83,37 @@ public sealed class GossipNode
         return bytes;
     }
 
-    /// <summary>Whether messages in <paramref name="codec"/> carry error feedback: lossy codecs that send every value.</summary>
-    public static bool KeepsResidual(ExchangeCodec codec) => codec.Lossy && codec.Dense;
+    /// <summary>Whether messages in <paramref name="codec"/> carry error feedback: every lossy codec.</summary>
+    public static bool KeepsResidual(ExchangeCodec codec) => codec.Lossy;
 
     /// <summary>Merges a validated gossip message, then trains on <paramref name="examples"/> (indices into <paramref name="data"/>).</summary>
     public void Receive(SwarmMessage m, LocalLearner learner, Dataset data, ReadOnlySpan<int> examples, GossipOptions o, Rng rng)
     {
         if (m.Kind != SwarmMessage.Type.Gossip) throw new SwarmMessageException($"a {m.Kind} message sent to a gossip node");
         View.Merge(m.View);
-        Age = Merge(Weights, Age, m, learner.InitialWeights, o.Clip);
+        var received = Received(Weights, m, learner.InitialWeights, o.Clip);
+        var before = o.Codec.Dense || Feedback is null ? null : Weights.ToArray(); // top-k: what changes is news for the node's peers
+        Age = Merge(Weights, Age, received, m.Age);
         float keep = Math.Min(o.Average, Merges / (Merges + 1f));
-        TensorPrimitives.Multiply(Merged, keep, Merged);
-        TensorPrimitives.MultiplyAdd(Weights, 1 - keep, Merged, Merged);
+        TensorPrimitives.Multiply(Answer, keep, Answer);
+        TensorPrimitives.MultiplyAdd(received, 1 - keep, Answer, Answer);
         Merges++;
-        if (examples.Length == 0) return;
-        learner.Train(Weights, data, examples, o.Local, rng);
-        Age += (double)o.Local.Steps * Math.Min(o.Local.BatchSize, examples.Length);
+        if (examples.Length > 0)
+        {
+            learner.Train(Weights, data, examples, o.Local, rng);
+            Age += (double)o.Local.Steps * Math.Min(o.Local.BatchSize, examples.Length);
+        }
+        if (before != null) Feedback!.Changed(before, Weights);
     }
 
     /// <summary>Replaces the working model, the one the node answers with and its messages' residual (a restart from a checkpoint).</summary>
-    public void Restore(float[] weights, float[] merged, float[]? residual, double age, long merges)
+    public void Restore(float[] weights, float[] answer, float[]? residual, double age, long merges)
     {
-        if (merged.Length != weights.Length || residual is not null && residual.Length != weights.Length)
-            throw new ColdmindException($"Models of {merged.Length} and {residual?.Length} values beside working weights of {weights.Length}.");
+        if (answer.Length != weights.Length || residual is not null && residual.Length != weights.Length)
+            throw new ColdmindException($"Models of {answer.Length} and {residual?.Length} values beside working weights of {weights.Length}.");
         if (!(age >= 0) || merges < 0) throw new ColdmindException($"A node cannot have age {age} or {merges} merges.");
         Weights = weights;
-        Merged = merged;
+        Answer = answer;
         Age = age;
         Merges = merges;
         if (residual == null) Feedback = null;
@@ -109,24 +125,40 @@ public sealed class GossipNode
     }
 
     /// <summary>
-    /// The age-weighted merge of <paramref name="weights"/> (age <paramref name="age"/>) with the message's model,
-    /// in place, over the values the message carries; the step towards the sender is clipped to norm
-    /// <paramref name="clip"/> (when positive), which bounds what one poisoned message can do. Returns the merged age.
+    /// The sender's model as the owner of <paramref name="weights"/> receives it: the sender's values where the
+    /// message carries them, the owner's elsewhere. The step from <paramref name="weights"/> is clipped to norm
+    /// <paramref name="clip"/> (when positive), which bounds what one poisoned message can do to a merge or an answer.
     /// </summary>
-    public static double Merge(float[] weights, double age, SwarmMessage m, ReadOnlySpan<float> initial, float clip)
+    public static float[] Received(ReadOnlySpan<float> weights, SwarmMessage m, ReadOnlySpan<float> initial, float clip)
     {
-        double total = age + m.Age;
-        float share = total > 0 ? (float)(m.Age / total) : 0.5f;
-        int n = m.Indices?.Length ?? weights.Length;
-        var step = new float[n];
-        for (int i = 0; i < n; i++)
+        var received = weights.ToArray();
+        var step = Step(received, m, initial);
+        TensorPrimitives.Multiply(step, ClipFactor(step, clip), step);
+        for (int i = 0; i < step.Length; i++) received[m.Indices?[i] ?? i] += step[i];
+        return received;
+    }
+
+    /// <summary>
+    /// The age-weighted merge (a_r·w_r + a_s·w_s)/(a_r + a_s) of <paramref name="weights"/> (age <paramref name="age"/>)
+    /// with the <see cref="Received"/> model, in place; returns the merged age.
+    /// </summary>
+    public static double Merge(float[] weights, double age, ReadOnlySpan<float> received, double receivedAge)
+    {
+        double total = age + receivedAge;
+        TensorPrimitives.Lerp(weights, received, total > 0 ? (float)(receivedAge / total) : 0.5f, weights);
+        return Math.Max(age, receivedAge);
+    }
+
+    /// <summary>The sender's values minus <paramref name="weights"/>, at the positions the message carries.</summary>
+    private static float[] Step(ReadOnlySpan<float> weights, SwarmMessage m, ReadOnlySpan<float> initial)
+    {
+        var step = new float[m.Values.Length];
+        for (int i = 0; i < step.Length; i++)
         {
             int at = m.Indices?[i] ?? i;
             step[i] = initial[at] + m.Values[i] - weights[at];
         }
-        TensorPrimitives.Multiply(step, share * ClipFactor(step, clip), step);
-        for (int i = 0; i < n; i++) weights[m.Indices?[i] ?? i] += step[i];
-        return Math.Max(age, m.Age);
+        return step;
     }
 
     /// <summary>The factor that brings <paramref name="v"/> to norm at most <paramref name="clip"/> (1 when clip ≤ 0).</summary>

@@ -25,11 +25,11 @@ public sealed record SwarmMessage(SwarmMessage.Type Kind, ulong ModelId, string 
     private const byte Version = 1;
 
     /// <summary>
-    /// Encodes <paramref name="vector"/> with <paramref name="codec"/>. A model with non-finite values is refused
-    /// here, as a receiver would refuse it.
+    /// Encodes <paramref name="vector"/> with <paramref name="codec"/> (top-k: the values where <paramref name="rank"/>
+    /// is largest in magnitude, when given). A model with non-finite values is refused here, as a receiver would refuse it.
     /// </summary>
     public static byte[] Encode(Type kind, ulong modelId, string sender, double age, long round,
-        IReadOnlyList<PeerDescriptor> view, ExchangeCodec codec, ReadOnlySpan<float> vector)
+        IReadOnlyList<PeerDescriptor> view, ExchangeCodec codec, ReadOnlySpan<float> vector, ReadOnlySpan<float> rank = default)
     {
         if (view.Count > MaxView) throw new ArgumentException($"A view of {view.Count} peers; at most {MaxView}.");
         if (!double.IsFinite(age) || age < 0 || !TensorPrimitives.IsFiniteAll(vector))
@@ -49,7 +49,7 @@ public sealed record SwarmMessage(SwarmMessage.Type Kind, ulong ModelId, string 
             AddString(o, p.Address);
             BinaryPrimitives.WriteInt64LittleEndian(b, p.Timestamp); o.AddRange(b);
         }
-        codec.Encode(vector, o);
+        codec.Encode(vector, o, rank);
         return o.ToArray();
     }
 

@@ -125,7 +125,7 @@ public sealed class SwarmNode : IAsyncDisposable
         }
         await Task.Delay(_o.Linger);
         lock (_gate)
-            return new NodeSummary(Address, _learner.Accuracy(_node.Merged, test), _node.Age, _cycle, _received, Interlocked.Read(ref _rejected), _sent, _bytesSent, _sendFailures, Resumed);
+            return new NodeSummary(Address, _learner.Accuracy(_node.Answer, test), _node.Age, _cycle, _received, Interlocked.Read(ref _rejected), _sent, _bytesSent, _sendFailures, Resumed);
     }
 
     private async Task Send(string peer, byte[] message)
@@ -156,7 +156,7 @@ public sealed class SwarmNode : IAsyncDisposable
     private void Checkpoint()
     {
         if (_o.CheckpointPath == null) return;
-        var models = new List<(string, float[])> { ("weights", _node.Weights), ("merged", _node.Merged) };
+        var models = new List<(string, float[])> { ("weights", _node.Weights), ("answer", _node.Answer) };
         if (_node.Feedback is { } f) models.Add(("residual", f.Residual));
         SwarmCheckpoint.Write(_o.CheckpointPath, Kind, _learner, models, new Dictionary<string, string>
         {
@@ -171,7 +171,7 @@ public sealed class SwarmNode : IAsyncDisposable
     public static int Restore(string path, GossipNode node, LocalLearner learner)
     {
         var checkpoint = SwarmCheckpoint.Read(path, Kind, "gossip node", learner);
-        node.Restore(checkpoint.Model("weights"), checkpoint.Model("merged"), checkpoint.Has("residual") ? checkpoint.Model("residual") : null,
+        node.Restore(checkpoint.Model("weights"), checkpoint.Model("answer"), checkpoint.Has("residual") ? checkpoint.Model("residual") : null,
             checkpoint.NonNegative("age"), checkpoint.Count("merges"));
         string[][] view;
         try { view = JsonSerializer.Deserialize<string[][]>(checkpoint.Text("view")) ?? []; }

@@ -30,7 +30,7 @@ public sealed record SwarmOptions
     public ExchangeCodec Codec { get; init; } = ExchangeCodec.Float32;
     public int ViewSize { get; init; } = 20;
     public float Clip { get; init; }
-    /// <summary>Gossip: the decay of the running average of merges a node answers with (0: its last merge).</summary>
+    /// <summary>Gossip: the decay of the running average of received models a node answers with (0: the last one).</summary>
     public float AnswerAverage { get; init; } = GossipOptions.DefaultAverage;
     public Aggregation Aggregation { get; init; } = new("mean");
     /// <summary>FedAvg: fraction of the nodes sampled each round.</summary>
@@ -147,7 +147,7 @@ public sealed class SwarmSimulator
         if (_o.Protocol == "gossip")
         {
             var (nodes, done) = RunGossip(curve, evalEvery, progress);
-            models = nodes.Select(x => x.Merged).ToArray();
+            models = nodes.Select(x => x.Answer).ToArray();
             rounds = done;
             stateBytes = (long)_learner.ParameterCount * 4 * (GossipNode.KeepsResidual(_o.Codec) ? 3 : 2) + _o.ViewSize * 24 + 24; // the working model, the one it answers with, and its messages' residual
         }
@@ -185,7 +185,7 @@ public sealed class SwarmSimulator
         for (int c = evalEvery; c <= _o.Rounds; c += evalEvery) Schedule(c * _o.Period, new Event(EventKind.Evaluate, 0, null, c));
         double end = _o.Rounds * _o.Period;
         var train = _rng.Fork();
-        Evaluate(curve, nodes.Select(x => x.Merged).ToArray(), 0);
+        Evaluate(curve, nodes.Select(x => x.Answer).ToArray(), 0);
         while (_queue.TryDequeue(out var e, out var key))
         {
             _now = key.Item1;
@@ -211,13 +211,13 @@ public sealed class SwarmSimulator
                     nodes[e.Node].Receive(m, _learner, _train, _shards[e.Node], options, train);
                     break;
                 case EventKind.Evaluate:
-                    Evaluate(curve, nodes.Select(x => x.Merged).ToArray(), e.Tag);
+                    Evaluate(curve, nodes.Select(x => x.Answer).ToArray(), e.Tag);
                     progress?.Invoke((double)e.Tag / _o.Rounds);
                     break;
             }
         }
         long cycles = (long)Math.Min(_o.Rounds, Math.Floor(_now / _o.Period));
-        if (curve[^1].Round != cycles || curve[^1].Bytes != _bytes) Evaluate(curve, nodes.Select(x => x.Merged).ToArray(), cycles);
+        if (curve[^1].Round != cycles || curve[^1].Bytes != _bytes) Evaluate(curve, nodes.Select(x => x.Answer).ToArray(), cycles);
         return (nodes, cycles);
     }
 
