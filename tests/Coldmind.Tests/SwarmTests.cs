@@ -441,6 +441,20 @@ public class SwarmSimulatorTests
     }
 
     [Fact]
+    public void A_gossip_message_to_an_offline_peer_is_refused_before_it_is_sent_and_every_sent_byte_includes_its_http_framing()
+    {
+        var o = Small with { Churn = Churn.Sessions(0.5, 50), Codec = ExchangeCodec.Parse("int8") };
+        var r = Simulate(o);
+        Assert.True(r.ConnectionsRefused > 0);
+        // messages lost are those whose receiver went offline in flight: far fewer than the refused connections
+        Assert.True(r.MessagesLost < r.ConnectionsRefused / 4, $"{r.MessagesLost} lost, {r.ConnectionsRefused} refused");
+        var learner = LocalLearner.For(Digits.Train, o.Hidden, o.Seed);
+        int body = SwarmMessage.Encode(SwarmMessage.Type.Gossip, 0, "n0", 0, 0, [], o.Codec, new float[learner.ParameterCount]).Length;
+        double perMessage = (double)r.BytesSent / r.Messages;
+        Assert.InRange(perMessage, body + HttpFraming.Gossip, body + HttpFraming.Gossip + (o.ViewSize + 1) * 12);
+    }
+
+    [Fact]
     public void Int8_exchange_sends_a_quarter_of_the_bytes_and_learns_as_well()
     {
         var f32 = Simulate(Small);

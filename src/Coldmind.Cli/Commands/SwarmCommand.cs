@@ -25,7 +25,7 @@ internal static class SwarmCommand
         var churn = new Option<double>("--churn") { Description = "fraction of time a node is offline (exponential sessions)", DefaultValueFactory = _ => 0 };
         var session = new Option<double>("--session") { Description = "mean online session, seconds", DefaultValueFactory = _ => 100 };
         var churnTrace = new Option<string?>("--churn-trace") { Description = "online intervals instead of --churn: CSV lines node,from_seconds,until_seconds" };
-        var rounds = new Option<int>("--rounds") { Description = "gossip cycles (one message a node a period) or FedAvg rounds, for the first run", DefaultValueFactory = _ => 50 };
+        var rounds = new Option<int>("--rounds") { Description = "gossip cycles (one message a node a period) or FedAvg rounds, for the first run unless --max-bytes sets a budget", DefaultValueFactory = _ => 50 };
         var maxBytes = new Option<long>("--max-bytes") { Description = "byte budget for every run (default: what the first run sends)" };
         var period = new Option<double>("--period") { Description = "gossip period, seconds", DefaultValueFactory = _ => 10 };
         var latency = new Option<double>("--latency") { Description = "one-way latency, seconds", DefaultValueFactory = _ => 0.05 };
@@ -99,8 +99,7 @@ internal static class SwarmCommand
             {
                 var options = run;
                 if (results.Count > 0 && budget == 0) budget = results[0].BytesSent;
-                if (budget > 0 && results.Count > 0) options = WithBudget(options, budget, splits.Train);
-                else if (budget > 0) options = options with { MaxBytes = budget };
+                if (budget > 0) options = WithBudget(options, budget, splits.Train);
                 var sim = new SwarmSimulator(options, splits.Train, splits.Test);
                 SwarmResult result = null!;
                 CommonOptions.WithProgress($"{options.Protocol} {options.Codec}, {n} nodes", 1000, quiet, tick =>
@@ -167,6 +166,7 @@ internal static class SwarmCommand
         messages = x.Messages,
         messages_lost = x.MessagesLost,
         messages_rejected = x.MessagesRejected,
+        connections_refused = x.ConnectionsRefused,
         rounds = x.RoundsDone,
         simulated_seconds = x.SimulatedSeconds,
         wall_seconds = x.WallSeconds,

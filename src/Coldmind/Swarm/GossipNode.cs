@@ -83,6 +83,9 @@ public sealed class GossipNode
         return bytes;
     }
 
+    /// <summary>Peers a node tries a period: one that cannot be reached leaves its view and the next is tried.</summary>
+    public const int SendAttempts = 3;
+
     /// <summary>Whether messages in <paramref name="codec"/> carry error feedback: every lossy codec.</summary>
     public static bool KeepsResidual(ExchangeCodec codec) => codec.Lossy;
 

@@ -110,13 +110,13 @@ public sealed class SwarmNode : IAsyncDisposable
             lock (_gate) wait = _o.Period * (0.5 + _rng.NextDouble());
             await Task.Delay(wait);
             byte[] message;
-            string? peer;
-            lock (_gate)
+            lock (_gate) message = _node.Message(_learner, _o.Gossip.Codec, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            for (int attempt = 0; attempt < GossipNode.SendAttempts; attempt++)
             {
-                peer = _node.View.Pick(_rng);
-                message = _node.Message(_learner, _o.Gossip.Codec, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+                string? peer;
+                lock (_gate) peer = _node.View.Pick(_rng);
+                if (peer == null || await Send(peer, message)) break;
             }
-            if (peer != null) await Send(peer, message);
             lock (_gate)
             {
                 _cycle++;
@@ -128,7 +128,8 @@ public sealed class SwarmNode : IAsyncDisposable
             return new NodeSummary(Address, _learner.Accuracy(_node.Answer, test), _node.Age, _cycle, _received, Interlocked.Read(ref _rejected), _sent, _bytesSent, _sendFailures, Resumed);
     }
 
-    private async Task Send(string peer, byte[] message)
+    /// <summary>Posts the message to <paramref name="peer"/>; false when the peer cannot be reached (it then leaves the view).</summary>
+    private async Task<bool> Send(string peer, byte[] message)
     {
         try
         {
@@ -139,6 +140,7 @@ public sealed class SwarmNode : IAsyncDisposable
             _bytesSent += message.Length;
             if (!response.IsSuccessStatusCode)
                 _log($"peer {peer} refused a model: {(int)response.StatusCode} {(await response.Content.ReadAsStringAsync()).Trim()}");
+            return true;
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
         {
@@ -149,6 +151,7 @@ public sealed class SwarmNode : IAsyncDisposable
                 if (_node.View.Peers.Count == 0) _node.View.Merge(_o.Peers.Where(p => p != Address).Select(p => new PeerDescriptor(p, 0)));
             }
             _log($"peer {peer} unreachable ({e.Message.Split('(')[0].Trim()}); dropped from the view");
+            return false;
         }
     }
 

@@ -74,8 +74,23 @@ public sealed record SwarmPoint(double Seconds, long Bytes, long Round, float Me
 public sealed record SwarmResult(
     SwarmOptions Options, string Data, int ParameterCount, IReadOnlyList<SwarmPoint> Curve,
     float FinalMeanAccuracy, float FinalP10, float FinalP90, float[] FinalNodeAccuracies,
-    long BytesSent, long Messages, long MessagesLost, long MessagesRejected, long RoundsDone, double SimulatedSeconds, double WallSeconds,
-    long StateBytesPerNode, double ManagedBytesPerNode);
+    long BytesSent, long Messages, long MessagesLost, long MessagesRejected, long ConnectionsRefused, long RoundsDone, double SimulatedSeconds,
+    double WallSeconds, long StateBytesPerNode, double ManagedBytesPerNode);
+
+/// <summary>
+/// HTTP/1.1 framing around a message body, measured on loopback between `coldmind node` processes and a
+/// `coldmind coordinator`: the request line, Host, X-Coldmind-Auth and Content-Length, and the reply's status line
+/// and Date (a model reply adds its length or chunking and its signature). The simulator counts it with every message.
+/// </summary>
+public static class HttpFraming
+{
+    /// <summary>POST /v1/gossip (179 bytes of header) and its 204 (64).</summary>
+    public const int Gossip = 243;
+    /// <summary>POST /v1/fedavg/checkin (184 bytes of header and a 9-byte client name) and its 200 with the signed global model (231 and 13 of chunking).</summary>
+    public const int CheckIn = 437;
+    /// <summary>POST /v1/fedavg/update (186) and its 204 (64).</summary>
+    public const int Update = 250;
+}
 
 /// <summary>
 /// A deterministic discrete-event simulation of a swarm on one machine: every node's model, data shard, peer view,
@@ -98,7 +113,7 @@ public sealed class SwarmSimulator
     private readonly int[] _evalNodes;
     private readonly PriorityQueue<Event, (double, long)> _queue = new();
     private readonly Rng _rng;
-    private long _sequence, _bytes, _messages, _lost, _rejected;
+    private long _sequence, _bytes, _messages, _lost, _rejected, _refused;
     private double _now;
 
     public SwarmSimulator(SwarmOptions options, Dataset train, Dataset test)
@@ -160,7 +175,7 @@ public sealed class SwarmSimulator
         double managedPerNode = Math.Max(0, GC.GetTotalMemory(false) - managedBefore) / (double)_o.Nodes;
         var final = Accuracies(models, _test);
         var (mean, p10, p90) = Summary(final);
-        return new SwarmResult(_o, dataName, _learner.ParameterCount, curve, mean, p10, p90, final, _bytes, _messages, _lost, _rejected, rounds, _now,
+        return new SwarmResult(_o, dataName, _learner.ParameterCount, curve, mean, p10, p90, final, _bytes, _messages, _lost, _rejected, _refused, rounds, _now,
             wall.Elapsed.TotalSeconds, stateBytes + _shards.Sum(s => (long)s.Length) * 4 / _o.Nodes, managedPerNode);
     }
 
@@ -196,13 +211,23 @@ public sealed class SwarmSimulator
                     Toggle(e.Node);
                     break;
                 case EventKind.Wake:
+                {
                     Schedule(_now + _o.Period * (_slow[e.Node] ? _o.SlowFactor : 1), e);
-                    if (!_online[e.Node]) break;
-                    string? peer = nodes[e.Node].View.Pick(train);
-                    if (peer == null) break;
-                    try { Send(nodes[e.Node].Message(_learner, _o.Codec, (long)(_now * 1000), _byzantine[e.Node]), NodeIndex(peer), train); }
-                    catch (SwarmMessageException) { _rejected++; } // a diverged model is not sent
+                    var node = nodes[e.Node];
+                    if (!_online[e.Node] || node.View.Peers.Count == 0) break;
+                    byte[] message;
+                    try { message = node.Message(_learner, _o.Codec, (long)(_now * 1000), _byzantine[e.Node]); }
+                    catch (SwarmMessageException) { _rejected++; break; } // a diverged model is not sent
+                    // as over TCP, an offline peer refuses the connection before the message is sent: the sender drops
+                    // it from its view and tries another, as `coldmind node` does
+                    for (int attempt = 0; attempt < GossipNode.SendAttempts && node.View.Pick(train) is { } peer; attempt++)
+                    {
+                        if (_online[NodeIndex(peer)]) { Send(message, NodeIndex(peer), train); break; }
+                        node.View.Remove(peer);
+                        _refused++;
+                    }
                     break;
+                }
                 case EventKind.Deliver:
                     if (!_online[e.Node]) { _lost++; break; }
                     SwarmMessage m;
@@ -250,7 +275,7 @@ public sealed class SwarmSimulator
                     double last = _now;
                     foreach (int c in candidates.Take(perRound))
                     {
-                        _bytes += down.Length;
+                        _bytes += down.Length + HttpFraming.CheckIn;
                         _messages++;
                         if (train.NextDouble() < _o.LossRate) { _lost++; continue; }
                         held[c] = global;
@@ -270,7 +295,7 @@ public sealed class SwarmSimulator
                 {
                     // sent only if the client stayed online through its round (same session) and the round is still open
                     if (!_online[e.Node] || (e.Tag >> 32) != _session[e.Node] || (uint)e.Tag != coordinator.Round) break;
-                    _bytes += e.Message!.Length;
+                    _bytes += e.Message!.Length + HttpFraming.Update;
                     _messages++;
                     if (train.NextDouble() < _o.LossRate) { _lost++; break; }
                     try { replies.Add((SwarmMessage.Decode(e.Message, _learner.ModelId, _learner.ParameterCount), _shards[e.Node].Length)); }
@@ -308,7 +333,7 @@ public sealed class SwarmSimulator
 
     private void Send(byte[] message, int to, Rng rng)
     {
-        _bytes += message.Length;
+        _bytes += message.Length + HttpFraming.Gossip;
         _messages++;
         if (rng.NextDouble() < _o.LossRate) { _lost++; return; }
         Schedule(_now + Transfer(message.Length), new Event(EventKind.Deliver, to, message, 0));
