@@ -50,7 +50,7 @@ public sealed class GossipNode
     /// <summary>Messages merged so far: the running average weighs the first ones equally.</summary>
     public long Merges { get; private set; }
     public NewscastView View { get; }
-    /// <summary>What this node's messages have left out so far (dense lossy codecs only; null until the first such message).</summary>
+    /// <summary>What this node's messages have left out so far (lossy codecs only; null until the first such message).</summary>
     public ErrorFeedback? Feedback { get; private set; }
 
     public GossipNode(string address, float[] weights, double age, int viewSize)
