@@ -212,19 +212,20 @@ public class GossipProtocolTests
             node.Receive(message, learner, data, examples, options, rng);
             Assert.NotEqual(merge, node.Weights); // the local steps moved the working model
         }
-        // the mean of the first 1/(1 − 0.6) = 2.5 models, then a decay of 0.6 a model: (m0 + m1)/2, then 0.6·a + 0.4·m
+        // each received model weighs its age (30, 60, 90, 120), decayed by 0.6 a message since
+        double[] weight = [30 * 0.6 * 0.6 * 0.6, 60 * 0.6 * 0.6, 90 * 0.6, 120];
         for (int i = 0; i < node.Answer.Length; i++)
         {
-            float expected = (received[0][i] + received[1][i]) / 2;
-            expected = 0.6f * expected + 0.4f * received[2][i];
-            expected = 0.6f * expected + 0.4f * received[3][i];
-            Assert.Equal(expected, node.Answer[i], 1e-5f);
+            double expected = 0;
+            for (int k = 0; k < 4; k++) expected += weight[k] * received[k][i];
+            Assert.Equal(expected / weight.Sum(), node.Answer[i], 1e-5f);
         }
-        Assert.Equal(4, node.Merges);
+        Assert.Equal(weight.Sum(), node.AnswerWeight, 1e-4);
         var answer = node.Answer.ToArray();
         node.Restore(learner.Initial(), answer, null, 5, 4);
         Assert.Equal(answer, node.Answer);
         Assert.Throws<ColdmindException>(() => node.Restore(learner.Initial(), answer, null, 5, -1));
+        Assert.Throws<ColdmindException>(() => node.Restore(learner.Initial(), answer, null, 5, double.NaN));
         Assert.Throws<ColdmindException>(() => node.Restore(learner.Initial(), answer, new float[3], 5, 4));
         Assert.Throws<ColdmindException>(() => new GossipOptions(new LocalTraining(), ExchangeCodec.Float32, Average: 1f).Validate());
         Assert.Throws<ColdmindException>(() => new GossipOptions(new LocalTraining(), ExchangeCodec.Float32, Average: float.NaN).Validate());
@@ -250,7 +251,7 @@ public class GossipProtocolTests
             {
                 var bytes = node.Message(learner, c, 0);
                 TensorPrimitives.Add(sum, SwarmMessage.Decode(bytes, learner.ModelId, learner.ParameterCount).DenseValues(), sum);
-                if (!feedback) node.Restore(node.Weights, node.Answer, null, node.Age, node.Merges);
+                if (!feedback) node.Restore(node.Weights, node.Answer, null, node.Age, node.AnswerWeight);
             }
             TensorPrimitives.Multiply(sum, 1f / messages, sum);
             return TensorPrimitives.Distance(sum, target) / TensorPrimitives.Norm(target);
@@ -741,7 +742,7 @@ public class SwarmNodeProcessTests
         Assert.Single(err.Trim().Split('\n'));
         var learner = LocalLearner.For(BuiltinData.Load("digits").Train, [32], 0); // the node's defaults
         SwarmCheckpoint.Write(dir.File("bad-age.st"), "swarm", learner, [("weights", learner.Initial()), ("answer", learner.Initial())],
-            new Dictionary<string, string> { ["age"] = "-3", ["merges"] = "0", ["cycle"] = "0", ["view"] = "[]" });
+            new Dictionary<string, string> { ["age"] = "-3", ["answer_weight"] = "0", ["cycle"] = "0", ["view"] = "[]" });
         (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--checkpoint", dir.File("bad-age.st"));
         Assert.Equal(1, exit);
         Assert.Contains("bad age", err);

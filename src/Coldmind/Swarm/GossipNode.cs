@@ -40,15 +40,16 @@ public sealed class GossipNode
     public string Address { get; }
     public float[] Weights { get; private set; }
     /// <summary>
-    /// The model this node answers with: a running average of the models it has received (the mean of the first
-    /// 1/(1 − β) messages, then decaying by β a message), as the global model is a FedAvg client's. Each sender's
-    /// local steps pulled its model towards its own skewed shard, and the receiver's working model carries its own
-    /// pull; averaging what many senders sent cancels those pulls, as FedAvg's mean does, at no cost in bytes.
+    /// The model this node answers with: a running average of the models it has received, each weighted by its age
+    /// and by β for every message since, as the global model is a FedAvg client's. Each sender's local steps pulled
+    /// its model towards its own skewed shard, and the receiver's working model carries its own pull; averaging what
+    /// many senders sent cancels those pulls, as FedAvg's mean does, at no cost in bytes. Weighting by age keeps the
+    /// barely trained models of the first cycles from lingering in it.
     /// </summary>
     public float[] Answer { get; private set; }
     public double Age { get; private set; }
-    /// <summary>Messages merged so far: the running average weighs the first ones equally.</summary>
-    public long Merges { get; private set; }
+    /// <summary>The weight of <see cref="Answer"/>: the sum of the received ages, each decayed by β a message since.</summary>
+    public double AnswerWeight { get; private set; }
     public NewscastView View { get; }
     /// <summary>What this node's messages have left out so far (lossy codecs only; null until the first such message).</summary>
     public ErrorFeedback? Feedback { get; private set; }
@@ -97,10 +98,8 @@ public sealed class GossipNode
         var received = Received(Weights, m, learner.InitialWeights, o.Clip);
         var before = o.Codec.Dense || Feedback is null ? null : Weights.ToArray(); // top-k: what changes is news for the node's peers
         Age = Merge(Weights, Age, received, m.Age);
-        float keep = Math.Min(o.Average, Merges / (Merges + 1f));
-        TensorPrimitives.Multiply(Answer, keep, Answer);
-        TensorPrimitives.MultiplyAdd(received, 1 - keep, Answer, Answer);
-        Merges++;
+        AnswerWeight = o.Average * AnswerWeight + m.Age;
+        TensorPrimitives.Lerp(Answer, received, AnswerWeight > 0 ? (float)(m.Age / AnswerWeight) : 1f, Answer);
         if (examples.Length > 0)
         {
             learner.Train(Weights, data, examples, o.Local, rng);
@@ -110,15 +109,15 @@ public sealed class GossipNode
     }
 
     /// <summary>Replaces the working model, the one the node answers with and its messages' residual (a restart from a checkpoint).</summary>
-    public void Restore(float[] weights, float[] answer, float[]? residual, double age, long merges)
+    public void Restore(float[] weights, float[] answer, float[]? residual, double age, double answerWeight)
     {
         if (answer.Length != weights.Length || residual is not null && residual.Length != weights.Length)
             throw new ColdmindException($"Models of {answer.Length} and {residual?.Length} values beside working weights of {weights.Length}.");
-        if (!(age >= 0) || merges < 0) throw new ColdmindException($"A node cannot have age {age} or {merges} merges.");
+        if (!(age >= 0) || !(answerWeight >= 0)) throw new ColdmindException($"A node cannot have age {age} or an answer of weight {answerWeight}.");
         Weights = weights;
         Answer = answer;
         Age = age;
-        Merges = merges;
+        AnswerWeight = answerWeight;
         if (residual == null) Feedback = null;
         else
         {

@@ -155,7 +155,7 @@ public sealed class SwarmNode : IAsyncDisposable
         }
     }
 
-    /// <summary>Models, messages' residual, age, merge count, cycle and view, written atomically; called under the lock after every change.</summary>
+    /// <summary>Models, messages' residual, age, the answer's weight, cycle and view, written atomically; called under the lock after every change.</summary>
     private void Checkpoint()
     {
         if (_o.CheckpointPath == null) return;
@@ -164,7 +164,7 @@ public sealed class SwarmNode : IAsyncDisposable
         SwarmCheckpoint.Write(_o.CheckpointPath, Kind, _learner, models, new Dictionary<string, string>
         {
             ["age"] = _node.Age.ToString("R", CultureInfo.InvariantCulture),
-            ["merges"] = _node.Merges.ToString(CultureInfo.InvariantCulture),
+            ["answer_weight"] = _node.AnswerWeight.ToString("R", CultureInfo.InvariantCulture),
             ["cycle"] = _cycle.ToString(CultureInfo.InvariantCulture),
             ["view"] = JsonSerializer.Serialize(_node.View.Peers.Select(p => new[] { p.Address, p.Timestamp.ToString(CultureInfo.InvariantCulture) })),
         });
@@ -175,7 +175,7 @@ public sealed class SwarmNode : IAsyncDisposable
     {
         var checkpoint = SwarmCheckpoint.Read(path, Kind, "gossip node", learner);
         node.Restore(checkpoint.Model("weights"), checkpoint.Model("answer"), checkpoint.Has("residual") ? checkpoint.Model("residual") : null,
-            checkpoint.NonNegative("age"), checkpoint.Count("merges"));
+            checkpoint.NonNegative("age"), checkpoint.NonNegative("answer_weight"));
         string[][] view;
         try { view = JsonSerializer.Deserialize<string[][]>(checkpoint.Text("view")) ?? []; }
         catch (JsonException) { throw new ColdmindException($"The checkpoint '{path}' holds a bad view."); }
