@@ -571,6 +571,14 @@ public class SwarmNodeProcessTests
         return response.StatusCode;
     }
 
+    /// <summary>A key file every process of a test swarm signs with.</summary>
+    private static string SharedKey(TempDir dir)
+    {
+        string key = dir.File("key");
+        File.WriteAllText(key, "the swarm's shared key, long enough");
+        return key;
+    }
+
     private static double CheckpointAge(string path) =>
         double.Parse(Safetensors.Read(path).Metadata["coldmind.swarm.age"], System.Globalization.CultureInfo.InvariantCulture);
 
@@ -578,8 +586,7 @@ public class SwarmNodeProcessTests
     public async Task Eight_nodes_converge_two_restart_from_their_checkpoints_and_bad_messages_are_rejected_and_logged()
     {
         using var dir = new TempDir();
-        string key = dir.File("key");
-        File.WriteAllText(key, "the swarm's shared key, long enough");
+        string key = SharedKey(dir);
         const int count = 8, cycles = 50;
         var addresses = Enumerable.Range(0, count).Select(_ => $"127.0.0.1:{FreePort()}").ToArray();
         // each node starts knowing only its two ring neighbours; peer sampling finds the rest
@@ -652,8 +659,7 @@ public class SwarmNodeProcessTests
     public async Task FedAvg_over_http_converges_the_coordinator_resumes_after_a_kill_and_bad_updates_are_rejected_and_logged()
     {
         using var dir = new TempDir();
-        string key = dir.File("key");
-        File.WriteAllText(key, "the swarm's shared key, long enough");
+        string key = SharedKey(dir);
         const int count = 6, rounds = 30;
         string address = $"127.0.0.1:{FreePort()}";
         NodeProcess Coordinator() => Run("coordinator", "--listen", address, "--key-file", key, "--checkpoint", dir.File("coordinator.st"),

@@ -37,7 +37,7 @@ internal static class NodeCommand
         var lr = new Option<float>("--lr") { Description = "local SGD learning rate", DefaultValueFactory = _ => 0.1f };
         var compress = new Option<string>("--compress") { Description = "f32, int8, ternary or topk:F", DefaultValueFactory = _ => "f32" };
         var view = new Option<int>("--view") { Description = "gossip: peers in the partial view", DefaultValueFactory = _ => 20 };
-        var clip = new Option<float>("--clip") { Description = "gossip: bound on the norm of a merge step (0: none)", DefaultValueFactory = _ => 0 };
+        var clip = new Option<float>("--clip") { Description = "gossip: bound on how far a received model may be from the node's own, for its merge and its answer (0: none)", DefaultValueFactory = _ => 0 };
         var answerAverage = new Option<float>("--answer-average") { Description = "gossip: the node answers with a running average of the models it received, decaying by this a message (0: the last one)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
         var prox = new Option<float>("--prox") { Description = "fedavg: FedProx μ (0: FedAvg)", DefaultValueFactory = _ => 0 };
         var maxMessage = new Option<int>("--max-message-bytes") { Description = "larger messages are refused (default: an f32 model and a full view, with room)" };

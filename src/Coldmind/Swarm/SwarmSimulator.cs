@@ -78,9 +78,10 @@ public sealed record SwarmResult(
     double WallSeconds, long StateBytesPerNode, double ManagedBytesPerNode);
 
 /// <summary>
-/// HTTP/1.1 framing around a message body, measured on loopback between `coldmind node` processes and a
-/// `coldmind coordinator`: the request line, Host, X-Coldmind-Auth and Content-Length, and the reply's status line
-/// and Date (a model reply adds its length or chunking and its signature). The simulator counts it with every message.
+/// HTTP/1.1 framing around a message body, as the real processes send it on loopback (the requests of `coldmind node`
+/// and the replies of `coldmind coordinator`, counted by a proxy): the request line, Host (15 characters here),
+/// X-Coldmind-Auth and Content-Length, and the reply's status line and Date (a model reply adds its length or
+/// chunking and its signature). The simulator counts it with every message.
 /// </summary>
 public static class HttpFraming
 {
