@@ -56,6 +56,14 @@ public class ExchangeCodecTests
             Assert.True(block.Select(MathF.Abs).Distinct().Count() <= 2, "a ternary block holds 0 and ±scale only");
         }
 
+        var sign = new ExchangeCodec(ExchangeCodec.Kind.Sign).RoundTrip(v);
+        for (int start = 0; start < n; start += ExchangeCodec.Block)
+        {
+            int len = Math.Min(ExchangeCodec.Block, n - start);
+            float scale = TensorPrimitives.SumOfMagnitudes(v.AsSpan(start, len)) / len;
+            for (int i = start; i < start + len; i++) Assert.Equal(v[i] < 0 ? -scale : scale, sign[i]);
+        }
+
         var topk = new ExchangeCodec(ExchangeCodec.Kind.TopK, 0.1f).RoundTrip(v);
         int kept = topk.Count(x => x != 0);
         Assert.Equal(Math.Max(1, (int)MathF.Round(0.1f * n)), kept);
@@ -67,6 +75,7 @@ public class ExchangeCodecTests
         Assert.Equal(4 * n, Size(ExchangeCodec.Float32));
         Assert.Equal(4 * blocks + n, Size(new ExchangeCodec(ExchangeCodec.Kind.Int8)));
         Assert.True(Size(new ExchangeCodec(ExchangeCodec.Kind.Ternary)) <= 4 * blocks + (n + 4) / 5 + blocks);
+        Assert.True(Size(new ExchangeCodec(ExchangeCodec.Kind.Sign)) <= 4 * blocks + n / 8 + blocks);
     }
 
     [Fact]
@@ -127,7 +136,7 @@ public class SwarmMessageTests
     }
 
     [Theory]
-    [InlineData("f32")] [InlineData("int8")] [InlineData("ternary")] [InlineData("topk:0.2")]
+    [InlineData("f32")] [InlineData("int8")] [InlineData("ternary")] [InlineData("sign")] [InlineData("topk:0.2")]
     public void Every_truncation_and_trailing_byte_is_refused_with_a_reason(string codec)
     {
         var bytes = Message(ExchangeCodec.Parse(codec));
@@ -234,6 +243,7 @@ public class GossipProtocolTests
     [Theory]
     [InlineData("ternary")]
     [InlineData("int8")]
+    [InlineData("sign")]
     public void Gossip_messages_carry_what_earlier_ones_left_out_so_their_mean_tends_to_the_model(string codec)
     {
         var learner = new LocalLearner(64, [8], 10, 3);

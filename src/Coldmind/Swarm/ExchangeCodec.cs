@@ -13,13 +13,15 @@ public sealed class SwarmMessageException(string message) : ColdmindException(me
 /// <item><c>int8</c>: blocks of 128 values, each with an f32 scale absmax/127 and one signed byte a value (8.25 bits).</item>
 /// <item><c>ternary</c>: blocks of 128 values, each with an f32 scale mean|v| and values in {−1, 0, 1}·scale, five
 /// trits a byte as in TQ1_0 (1.88 bits).</item>
+/// <item><c>sign</c>: blocks of 128 values, each with an f32 scale mean|v| and one bit a value, ±scale (1.25 bits;
+/// 1-bit SGD's code, Seide et al. 2014).</item>
 /// <item><c>topk:F</c>: the fraction F of values largest in magnitude, as varint gaps between their indices and f32 values.</item>
 /// </list>
 /// The lossy codecs are meant to run with <see cref="ErrorFeedback"/>, which carries what was not sent into the next message.
 /// </summary>
 public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
 {
-    public enum Kind : byte { F32 = 0, Int8 = 1, Ternary = 2, TopK = 3 }
+    public enum Kind : byte { F32 = 0, Int8 = 1, Ternary = 2, TopK = 3, Sign = 4 }
 
     public const int Block = 128;
     public static readonly ExchangeCodec Float32 = new(Kind.F32);
@@ -30,10 +32,11 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
         if (s is "f32" or "none" or "float") return Float32;
         if (s == "int8") return new(Kind.Int8);
         if (s == "ternary") return new(Kind.Ternary);
+        if (s == "sign") return new(Kind.Sign);
         if (s.StartsWith("topk:", StringComparison.Ordinal)
             && float.TryParse(s.AsSpan(5), NumberStyles.Float, CultureInfo.InvariantCulture, out float f) && f is > 0 and <= 1)
             return new(Kind.TopK, f);
-        throw new ColdmindException($"--compress takes f32, int8, ternary or topk:F with 0 < F ≤ 1 (e.g. topk:0.1), got '{spec}'.");
+        throw new ColdmindException($"--compress takes f32, int8, ternary, sign or topk:F with 0 < F ≤ 1 (e.g. topk:0.1), got '{spec}'.");
     }
 
     public bool Lossy => Type != Kind.F32;
@@ -46,6 +49,7 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
         Kind.F32 => "f32",
         Kind.Int8 => "int8",
         Kind.Ternary => "ternary",
+        Kind.Sign => "sign",
         _ => string.Create(CultureInfo.InvariantCulture, $"topk:{Fraction:G3}"),
     };
 
@@ -88,6 +92,20 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
                     }
                 }
                 break;
+            case Kind.Sign:
+                for (int start = 0; start < v.Length; start += Block)
+                {
+                    var block = v.Slice(start, Math.Min(Block, v.Length - start));
+                    BinaryPrimitives.WriteSingleLittleEndian(f, TensorPrimitives.SumOfMagnitudes(block) / block.Length);
+                    output.AddRange(f);
+                    for (int i = 0; i < block.Length; i += 8)
+                    {
+                        int bits = 0;
+                        for (int j = i; j < Math.Min(i + 8, block.Length); j++) bits |= (block[j] < 0 ? 1 : 0) << (j - i);
+                        output.Add((byte)bits);
+                    }
+                }
+                break;
             case Kind.TopK:
                 var kept = Largest(rank.IsEmpty ? v : rank, KeptCount(v.Length));
                 BinaryPrimitives.WriteInt32LittleEndian(f, kept.Length);
@@ -117,6 +135,7 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
                 return length * 4;
             case Kind.Int8:
             case Kind.Ternary:
+            case Kind.Sign:
                 values = new float[length];
                 for (int start = 0; start < length; start += Block)
                 {
@@ -130,6 +149,13 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
                         Need(data.Slice(at), n);
                         for (int i = 0; i < n; i++) values[start + i] = (sbyte)data[at + i] * scale;
                         at += n;
+                    }
+                    else if (Type == Kind.Sign)
+                    {
+                        int bytes = (n + 7) / 8;
+                        Need(data.Slice(at), bytes);
+                        for (int i = 0; i < n; i++) values[start + i] = (data[at + i / 8] >> (i % 8) & 1) == 1 ? -scale : scale;
+                        at += bytes;
                     }
                     else
                     {
