@@ -546,6 +546,92 @@ public class ContinualLearningTests
     }
 }
 
+public class DeviceMemoryTests
+{
+    private static readonly DataSplits Digits = BuiltinData.Load("digits");
+
+    private static int[] OfClasses(Dataset d, int from, int to) => Enumerable.Range(0, d.Count).Where(i => d.Labels[i] >= from && d.Labels[i] <= to).ToArray();
+
+    private static SwarmCheckpoint RoundTrip(TempDir dir, LocalLearner learner, DeviceMemory memory, Action<List<(string, float[])>, Dictionary<string, string>>? corrupt = null)
+    {
+        var (tensors, meta) = memory.ToCheckpoint();
+        var models = tensors.ToList();
+        var all = meta.ToDictionary();
+        corrupt?.Invoke(models, all);
+        SwarmCheckpoint.Write(dir.File("m.st"), "swarm", learner, models, all);
+        return SwarmCheckpoint.Read(dir.File("m.st"), "swarm", "gossip node", learner);
+    }
+
+    [Fact]
+    public void New_data_begins_a_generation_the_reservoir_stays_uniform_and_the_memory_survives_a_checkpoint()
+    {
+        using var dir = new TempDir();
+        var train = Digits.Train;
+        var learner = LocalLearner.For(train, [16], 0);
+        var o = new MemoryOptions(Replay: 200, Ewc: 50);
+        var memory = new DeviceMemory(o, train.FeatureCount);
+        int[] first = OfClasses(train, 0, 4), second = OfClasses(train, 5, 9);
+        var rng = new Rng(1);
+
+        memory.Begin(train, first, learner, learner.Initial(), rng);
+        Assert.Equal((1, 200, (long)first.Length, 0), (memory.Generation, memory.Count, memory.Seen, memory.Earlier));
+        Assert.Null(memory.Penalty);
+        var (data, examples, replay) = memory.Local(train, first);
+        Assert.Equal(first.Length, examples.Length);
+        Assert.Empty(replay); // nothing earlier to replay yet
+
+        var model = learner.Initial();
+        learner.Train(model, train, first, new LocalTraining(200, 16, 0.1f), new Rng(2));
+        memory.Begin(train, second, learner, model, rng);
+        Assert.Equal(2, memory.Generation);
+        // algorithm R over both data sets: each example is kept with probability 200 / (n1 + n2)
+        double expected = 200.0 * first.Length / (first.Length + second.Length);
+        Assert.InRange(memory.Earlier, expected - 30, expected + 30);
+        var penalty = memory.Penalty!;
+        Assert.Equal(model, penalty.Anchor);
+        Assert.Equal(1.0, penalty.Importance!.Average(), 3); // normalised Fisher
+        Assert.Equal(50f, penalty.Strength);
+
+        (data, examples, replay) = memory.Local(train, second);
+        Assert.Equal(second.Length + memory.Earlier, data.Count);
+        Assert.All(examples, i => Assert.InRange(data.Labels[i], 5, 9));
+        Assert.All(replay, i => Assert.InRange(data.Labels[i], 0, 4)); // only earlier data is replayed
+        Assert.Equal(memory.Earlier, replay.Length);
+
+        var restored = DeviceMemory.FromCheckpoint(RoundTrip(dir, learner, memory), o, train.FeatureCount, train.Classes)!;
+        Assert.Equal((memory.Generation, memory.Seen, memory.Earlier), (restored.Generation, restored.Seen, restored.Earlier));
+        Assert.Equal(memory.Remembered(train).Features, restored.Remembered(train).Features);
+        Assert.Equal(memory.Remembered(train).Labels, restored.Remembered(train).Labels);
+        Assert.Equal(memory.Penalty!.Importance, restored.Penalty!.Importance);
+        var smaller = DeviceMemory.FromCheckpoint(RoundTrip(dir, learner, memory), o with { Replay = 50, Ewc = 0 }, train.FeatureCount, train.Classes)!;
+        Assert.Equal(50, smaller.Count);
+    }
+
+    [Fact]
+    public void A_checkpoint_with_a_bad_memory_is_refused_in_one_line()
+    {
+        using var dir = new TempDir();
+        var train = Digits.Train;
+        var learner = LocalLearner.For(train, [16], 0);
+        var o = new MemoryOptions(Replay: 20);
+        var memory = new DeviceMemory(o, train.FeatureCount);
+        memory.Begin(train, OfClasses(train, 0, 4), learner, learner.Initial(), new Rng(1));
+        void Refused(string expected, Action<List<(string Name, float[] Values)>, Dictionary<string, string>> corrupt)
+        {
+            var e = Assert.Throws<ColdmindException>(() => DeviceMemory.FromCheckpoint(RoundTrip(dir, learner, memory, corrupt), o, train.FeatureCount, train.Classes));
+            Assert.Contains(expected, e.Message);
+        }
+        Refused("memory_labels", (t, _) => t[1].Values[3] = 10);
+        Refused("memory_labels", (t, _) => t[1].Values[3] = 1.5f);
+        Refused("memory_generations", (t, _) => t[2].Values[0] = 2);
+        Refused("memory_inputs", (t, _) => t[0] = (t[0].Name, t[0].Values[..^1]));
+        Refused("memory_inputs", (t, _) => t[0].Values[5] = float.NaN);
+        Refused("memory_seen", (_, m) => m["memory_seen"] = "3");
+        Assert.Throws<ColdmindException>(() => new MemoryOptions(Replay: -1).Validate());
+        Assert.Throws<ColdmindException>(() => new MemoryOptions(Ewc: float.NaN).Validate());
+    }
+}
+
 /// <summary>Eight processes load both cores: they run alone, so other tests' servers are not starved into timeouts.</summary>
 [CollectionDefinition("Node processes", DisableParallelization = true)]
 public class NodeProcessCollection;
@@ -740,6 +826,46 @@ public class SwarmNodeProcessTests
     }
 
     [Fact]
+    public async Task Nodes_restarted_on_new_classes_keep_the_old_ones_with_replay_and_forget_them_without()
+    {
+        using var dir = new TempDir();
+        string key = SharedKey(dir);
+        const int count = 3;
+        var digits = BuiltinData.Load("digits");
+        var learner = LocalLearner.For(digits.Train, [32], 0); // the node's defaults
+        var firstTest = digits.Test.Subset(Enumerable.Range(0, digits.Test.Count).Where(i => digits.Test.Labels[i] <= 4).ToArray());
+        var secondTest = digits.Test.Subset(Enumerable.Range(0, digits.Test.Count).Where(i => digits.Test.Labels[i] >= 5).ToArray());
+
+        // three nodes learn classes 0-4, then are restarted from their checkpoints holding classes 5-9
+        async Task<(double First, double Second, string Log)> Sequence(string name, params string[] memory)
+        {
+            var addresses = Enumerable.Range(0, count).Select(_ => $"127.0.0.1:{FreePort()}").ToArray();
+            var log = new System.Text.StringBuilder();
+            foreach (string classes in new[] { "0-4", "5-9" })
+            {
+                var nodes = Enumerable.Range(0, count).Select(i => Run([
+                    "node", "--listen", addresses[i], "--peers", string.Join(',', addresses.Where((_, j) => j != i)), "--shard", $"{i}/{count}", "--classes", classes,
+                    "--key-file", key, "--checkpoint", dir.File($"{name}{i}.st"), "--period", "0.2", "--cycles", "50", "--linger", "2", "--json", .. memory])).ToArray();
+                foreach (var n in nodes) await n.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
+                foreach (var n in nodes) Assert.True(n.Process.ExitCode == 0, n.Log.ToString());
+                log.Append(nodes[0].Log);
+            }
+            var answers = Enumerable.Range(0, count).Select(i => SwarmCheckpoint.Read(dir.File($"{name}{i}.st"), "swarm", "gossip node", learner).Model("answer")).ToArray();
+            return (answers.Average(a => learner.Accuracy(a, firstTest)), answers.Average(a => learner.Accuracy(a, secondTest)), log.ToString());
+        }
+
+        var plain = await Sequence("plain");
+        var remembered = await Sequence("memory", "--replay", "200");
+        string all = $"without memory: classes 0-4 {plain.First:P1}, 5-9 {plain.Second:P1}; with replay: {remembered.First:P1}, {remembered.Second:P1}";
+        Assert.Contains("new data", plain.Log);
+        Assert.Contains("may forget", plain.Log);
+        Assert.Contains("memory: generation 2; replaying", remembered.Log);
+        Assert.True(plain.Second > 0.85 && remembered.Second > 0.75, all); // both learnt the new classes (replay spends half of each batch on the old)
+        Assert.True(plain.First < 0.5, all);                               // and the plain nodes forgot the old ones
+        Assert.True(remembered.First > plain.First + 0.5, all);
+    }
+
+    [Fact]
     public void A_node_refuses_a_bad_shard_a_short_key_and_a_foreign_checkpoint_in_one_line()
     {
         using var dir = new TempDir();
@@ -751,14 +877,14 @@ public class SwarmNodeProcessTests
         (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("short"));
         Assert.Equal(1, exit);
         Assert.Contains("at least 16", err);
-        Safetensors.Write(dir.File("ck.st"), [("weights", Coldmind.Tensors.Tensor.Zeros(3))], new Dictionary<string, string> { ["coldmind.swarm.model_id"] = "1", ["coldmind.swarm.age"] = "0", ["coldmind.swarm.cycle"] = "0", ["coldmind.swarm.view"] = "[]" });
+        Safetensors.Write(dir.File("ck.st"), [("weights", Coldmind.Tensors.Tensor.Zeros(3))], new Dictionary<string, string> { ["coldmind.swarm.model_id"] = "1", ["coldmind.swarm.age"] = "0", ["coldmind.swarm.cycle"] = "0", ["coldmind.swarm.data"] = "0", ["coldmind.swarm.view"] = "[]" });
         (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--checkpoint", dir.File("ck.st"));
         Assert.Equal(1, exit);
         Assert.Contains("another model", err);
         Assert.Single(err.Trim().Split('\n'));
         var learner = LocalLearner.For(BuiltinData.Load("digits").Train, [32], 0); // the node's defaults
         SwarmCheckpoint.Write(dir.File("bad-age.st"), "swarm", learner, [("weights", learner.Initial()), ("answer", learner.Initial())],
-            new Dictionary<string, string> { ["age"] = "-3", ["answer_weight"] = "0", ["cycle"] = "0", ["view"] = "[]" });
+            new Dictionary<string, string> { ["age"] = "-3", ["answer_weight"] = "0", ["cycle"] = "0", ["data"] = "0", ["view"] = "[]" });
         (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--checkpoint", dir.File("bad-age.st"));
         Assert.Equal(1, exit);
         Assert.Contains("bad age", err);
@@ -771,5 +897,14 @@ public class SwarmNodeProcessTests
         (exit, _, err) = CliTests.Run("node", "--shard", "0/8", "--key-file", dir.File("key"));
         Assert.Equal(1, exit);
         Assert.Contains("--listen", err);
+        (exit, _, err) = CliTests.Run("node", "--protocol", "fedavg", "--coordinator", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--replay", "100");
+        Assert.Equal(1, exit);
+        Assert.Contains("--replay and --ewc are for gossip nodes", err);
+        (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--classes", "3-12");
+        Assert.Equal(1, exit);
+        Assert.Contains("--classes takes classes in 0..9", err);
+        (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--ewc", "-1");
+        Assert.Equal(1, exit);
+        Assert.Contains("--ewc", err);
     }
 }

@@ -80,4 +80,20 @@ internal static class CommonOptions
                 throw new ColdmindException($"{option} expects positive whole numbers separated by commas, e.g. 300,100; got '{text}'.");
         return sizes;
     }
+
+    /// <summary>A set of classes as a list of numbers and ranges, such as 0-4 or 0,2,4.</summary>
+    public static HashSet<int> ParseClasses(string text, int classes, string option)
+    {
+        var set = new HashSet<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var ends = part.Split('-');
+            if (ends.Length is < 1 or > 2 || !int.TryParse(ends[0], System.Globalization.CultureInfo.InvariantCulture, out int a)
+                || !int.TryParse(ends[^1], System.Globalization.CultureInfo.InvariantCulture, out int b) || a > b || a < 0 || b >= classes)
+                throw new ColdmindException($"{option} takes classes in 0..{classes - 1} as a list of numbers and ranges (e.g. 0-4), got '{text}'.");
+            for (int c = a; c <= b; c++) set.Add(c);
+        }
+        if (set.Count == 0) throw new ColdmindException($"{option} names no class.");
+        return set;
+    }
 }

@@ -30,7 +30,7 @@ internal static class ContinualCommand
         {
             string dataSpec = r.GetValue(data)!;
             var splits = BuiltinData.Load(dataSpec, r.GetValue(seed), r.GetValue(label));
-            var firstClasses = ParseClasses(r.GetValue(first)!, splits.Train.Classes);
+            var firstClasses = CommonOptions.ParseClasses(r.GetValue(first)!, splits.Train.Classes, "--first");
             if (firstClasses.Count == splits.Train.Classes) throw new ColdmindException("--first names every class; leave some for the second task.");
             var train = splits.Train;
             int[] firstTask = Enumerable.Range(0, train.Count).Where(i => firstClasses.Contains(train.Labels[i])).ToArray();
@@ -58,19 +58,5 @@ internal static class ContinualCommand
             return 0;
         });
         return cmd;
-    }
-
-    private static HashSet<int> ParseClasses(string text, int classes)
-    {
-        var set = new HashSet<int>();
-        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-        {
-            var ends = part.Split('-');
-            if (ends.Length is < 1 or > 2 || !int.TryParse(ends[0], CultureInfo.InvariantCulture, out int a) || !int.TryParse(ends[^1], CultureInfo.InvariantCulture, out int b) || a > b || a < 0 || b >= classes)
-                throw new ColdmindException($"--first takes classes in 0..{classes - 1} as a list of numbers and ranges (e.g. 0-4), got '{text}'.");
-            for (int c = a; c <= b; c++) set.Add(c);
-        }
-        if (set.Count == 0) throw new ColdmindException("--first names no class.");
-        return set;
     }
 }

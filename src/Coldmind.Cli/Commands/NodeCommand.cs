@@ -25,6 +25,9 @@ internal static class NodeCommand
         var label = CommonOptions.LabelColumn();
         var shard = new Option<string>("--shard") { Description = "i/n: this node holds the i-th of n parts of the training split (0-based)", Required = true };
         var partition = new Option<string>("--partition") { Description = "how the n parts are drawn: iid, dirichlet:α or classes:k", DefaultValueFactory = _ => "iid" };
+        var classes = new Option<string?>("--classes") { Description = "keep only these classes of the shard, e.g. 0-4 (a task of a sequence)" };
+        var replay = new Option<int>("--replay") { Description = "gossip: examples the node remembers across restarts on new data and replays beside each batch (0: none)", DefaultValueFactory = _ => 0 };
+        var ewc = new Option<float>("--ewc") { Description = "gossip: EWC strength λ holding the weights that mattered for earlier data when the node restarts on new data (0: none)", DefaultValueFactory = _ => 0 };
         var keyFile = new Option<string>("--key-file") { Description = "the swarm's shared key (at least 16 bytes); every message is signed with it", Required = true };
         var checkpoint = new Option<string?>("--checkpoint") { Description = "file the node saves itself to after every change and resumes from" };
         var period = new Option<double>("--period") { Description = "seconds between the node's messages (gossip) or check-ins (fedavg)", DefaultValueFactory = _ => 1 };
@@ -45,7 +48,7 @@ internal static class NodeCommand
         var json = CommonOptions.Json();
         var cmd = new Command("node", "Run one learning device over HTTP: a gossip peer (no server) or a FedAvg client; it trains on its shard and survives restarts.")
         {
-            protocol, listen, peers, coordinator, data, label, shard, partition, keyFile, checkpoint, period, cycles, linger, giveUp,
+            protocol, listen, peers, coordinator, data, label, shard, partition, classes, replay, ewc, keyFile, checkpoint, period, cycles, linger, giveUp,
             hidden, localSteps, batch, lr, compress, view, clip, answerAverage, prox, maxMessage, seed, json,
         };
         cmd.SetAction(async r =>
@@ -65,18 +68,28 @@ internal static class NodeCommand
             ulong s = r.GetValue(seed);
             var splits = BuiltinData.Load(r.GetValue(data)!, s, r.GetValue(label));
             var shards = Partition.Parse(r.GetValue(partition)!).Split(splits.Train, count, new Rng(s ^ 0x5_4A_2D));
+            var examples = shards[index];
+            if (r.GetValue(classes) is { } kept)
+            {
+                var set = CommonOptions.ParseClasses(kept, splits.Train.Classes, "--classes");
+                examples = examples.Where(e => set.Contains(splits.Train.Labels[e])).ToArray();
+                if (examples.Length == 0) throw new ColdmindException($"Shard {index}/{count} holds no example of classes {kept}.");
+            }
+            var memory = new MemoryOptions(r.GetValue(replay), r.GetValue(ewc));
+            memory.Validate();
+            if (proto == "fedavg" && memory.Enabled) throw new ColdmindException("--replay and --ewc are for gossip nodes; a FedAvg client learns the coordinator's global model.");
             var learner = LocalLearner.For(splits.Train, CommonOptions.ParseHidden(r.GetValue(hidden)!), s);
             int maxBytes = r.GetValue(maxMessage) is > 0 and var m ? m : learner.ParameterCount * 4 + SwarmMessage.MaxView * 300 + 4096;
             if (proto == "fedavg")
                 return await RunClient(new FedAvgClientOptions(r.GetValue(coordinator)!, $"shard {index}/{count}", local, r.GetValue(prox), codec,
-                    TimeSpan.FromSeconds(r.GetValue(period)), TimeSpan.FromSeconds(r.GetValue(giveUp)), r.GetValue(checkpoint), maxBytes), learner, splits, shards[index], auth, r.GetValue(json));
+                    TimeSpan.FromSeconds(r.GetValue(period)), TimeSpan.FromSeconds(r.GetValue(giveUp)), r.GetValue(checkpoint), maxBytes), learner, splits, examples, auth, r.GetValue(json));
             var peerList = r.GetValue(peers)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             foreach (var p in peerList) EscalationServer.ParseEndpoint(p);
             var options = new NodeOptions(r.GetValue(listen)!, peerList, gossip,
-                TimeSpan.FromSeconds(r.GetValue(period)), r.GetValue(cycles), r.GetValue(checkpoint), maxBytes, TimeSpan.FromSeconds(r.GetValue(linger)));
+                TimeSpan.FromSeconds(r.GetValue(period)), r.GetValue(cycles), r.GetValue(checkpoint), maxBytes, TimeSpan.FromSeconds(r.GetValue(linger)), memory);
             var log = (string line) => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {options.Listen} {line}");
-            await using var node = await SwarmNode.StartAsync(options, learner, splits.Train, shards[index], auth, log);
-            log($"listening: shard {index}/{count} ({shards[index].Length} examples), {learner.ParameterCount} parameters, {peerList.Length} bootstrap peers");
+            await using var node = await SwarmNode.StartAsync(options, learner, splits.Train, examples, auth, log);
+            log($"listening: shard {index}/{count} ({examples.Length} examples), {learner.ParameterCount} parameters, {peerList.Length} bootstrap peers");
             var summary = await node.RunAsync(splits.Test);
             if (r.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(new

@@ -45,6 +45,18 @@ public sealed class Dataset
         return new Dataset(name ?? Name, x, y, SampleShape, ClassNames);
     }
 
+    /// <summary>FNV-1a over the labels and feature bits of the examples at <paramref name="indices"/>, in order: which data a device holds.</summary>
+    public ulong Fingerprint(ReadOnlySpan<int> indices)
+    {
+        ulong h = 14695981039346656037UL;
+        foreach (int e in indices)
+        {
+            h = (h ^ (uint)Labels[e]) * 1099511628211UL;
+            foreach (float x in Features.AsSpan(e * FeatureCount, FeatureCount)) h = (h ^ BitConverter.SingleToUInt32Bits(x)) * 1099511628211UL;
+        }
+        return h;
+    }
+
     /// <summary>The examples at <paramref name="indices"/> as a tensor (batch, sample shape…).</summary>
     public Tensor Inputs(ReadOnlySpan<int> indices)
     {

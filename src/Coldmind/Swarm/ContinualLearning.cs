@@ -56,8 +56,10 @@ public static class ContinualLearning
             var order = new Rng(o.Seed ^ 0x5EC0_11D); // the same batches for every method
             var penalty = ewc ? new Penalty(afterFirst, o.EwcStrength, fisher) : null;
             for (int e = 0; e < o.Epochs; e++)
-                learner.TrainOn(w, train, Batches(second, o.BatchSize, order).Select(b => replay && reservoir.Length > 0
-                    ? [.. b, .. Enumerable.Range(0, b.Length).Select(_ => reservoir[order.NextInt(reservoir.Length)])] : b), o.LearningRate, penalty);
+            {
+                var batches = Batches(second, o.BatchSize, order);
+                learner.TrainOn(w, train, replay && reservoir.Length > 0 ? LocalLearner.Replayed(batches, reservoir, order) : batches, o.LearningRate, penalty);
+            }
             results.Add(new ContinualResult(name, firstBefore, learner.Accuracy(w, testFirst), learner.Accuracy(w, testSecond), learner.Accuracy(w, test)));
         }
         return results;

@@ -90,8 +90,12 @@ public sealed class GossipNode
     /// <summary>Whether messages in <paramref name="codec"/> carry error feedback: every lossy codec.</summary>
     public static bool KeepsResidual(ExchangeCodec codec) => codec.Lossy;
 
-    /// <summary>Merges a validated gossip message, then trains on <paramref name="examples"/> (indices into <paramref name="data"/>).</summary>
-    public void Receive(SwarmMessage m, LocalLearner learner, Dataset data, ReadOnlySpan<int> examples, GossipOptions o, Rng rng)
+    /// <summary>
+    /// Merges a validated gossip message, then trains on <paramref name="examples"/> (indices into <paramref name="data"/>),
+    /// replaying examples of earlier data and held by the EWC <paramref name="penalty"/> when the node has a <see cref="DeviceMemory"/>.
+    /// </summary>
+    public void Receive(SwarmMessage m, LocalLearner learner, Dataset data, ReadOnlySpan<int> examples, GossipOptions o, Rng rng,
+        ReadOnlySpan<int> replay = default, Penalty? penalty = null)
     {
         if (m.Kind != SwarmMessage.Type.Gossip) throw new SwarmMessageException($"a {m.Kind} message sent to a gossip node");
         View.Merge(m.View);
@@ -102,7 +106,7 @@ public sealed class GossipNode
         TensorPrimitives.Lerp(Answer, received, AnswerWeight > 0 ? (float)(m.Age / AnswerWeight) : 1f, Answer);
         if (examples.Length > 0)
         {
-            learner.Train(Weights, data, examples, o.Local, rng);
+            learner.Train(Weights, data, examples, o.Local, rng, penalty, replay);
             Age += (double)o.Local.Steps * Math.Min(o.Local.BatchSize, examples.Length);
         }
         if (before != null) Feedback!.Changed(before, Weights);

@@ -65,12 +65,19 @@ public sealed class LocalLearner
 
     /// <summary>
     /// <see cref="LocalTraining.Steps"/> SGD steps on mini-batches of distinct examples drawn from
-    /// <paramref name="examples"/> (indices into <paramref name="data"/>), updating <paramref name="weights"/> in place.
+    /// <paramref name="examples"/> (indices into <paramref name="data"/>), updating <paramref name="weights"/> in place;
+    /// with a <paramref name="replay"/> pool, each batch is joined by as many remembered examples.
     /// </summary>
-    public void Train(float[] weights, Dataset data, ReadOnlySpan<int> examples, LocalTraining o, Rng rng, Penalty? penalty = null)
+    public void Train(float[] weights, Dataset data, ReadOnlySpan<int> examples, LocalTraining o, Rng rng, Penalty? penalty = null, ReadOnlySpan<int> replay = default)
     {
-        if (examples.Length > 0) TrainOn(weights, data, RandomBatches(examples.ToArray(), o, rng), o.LearningRate, penalty);
+        if (examples.Length == 0) return;
+        var batches = RandomBatches(examples.ToArray(), o, rng);
+        TrainOn(weights, data, replay.IsEmpty ? batches : Replayed(batches, replay.ToArray(), rng), o.LearningRate, penalty);
     }
+
+    /// <summary>Each batch followed by as many examples drawn (with replacement) from the replay <paramref name="pool"/>.</summary>
+    public static IEnumerable<int[]> Replayed(IEnumerable<int[]> batches, int[] pool, Rng rng) =>
+        batches.Select(b => (int[])[.. b, .. Enumerable.Range(0, b.Length).Select(_ => pool[rng.NextInt(pool.Length)])]);
 
     /// <summary>SGD steps through the given batches in order (continual learning mixes its own batches).</summary>
     public void TrainOn(float[] weights, Dataset data, IEnumerable<int[]> batches, float learningRate, Penalty? penalty = null)

@@ -40,17 +40,22 @@ public sealed class SwarmCheckpoint
 
     /// <summary>A whole number of at least <paramref name="minimum"/>.</summary>
     public long Count(string name, long minimum = 0) =>
-        long.TryParse(Text(name), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long v) && v >= minimum ? v
-        : throw new ColdmindException($"The checkpoint '{_path}' holds a bad {name}: '{Text(name)}'.");
+        long.TryParse(Text(name), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long v) && v >= minimum ? v : throw Bad(name);
 
     public double NonNegative(string name) =>
-        double.TryParse(Text(name), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v >= 0 ? v
-        : throw new ColdmindException($"The checkpoint '{_path}' holds a bad {name}: '{Text(name)}'.");
+        double.TryParse(Text(name), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v >= 0 ? v : throw Bad(name);
+
+    /// <summary>The one-line error for a field that does not hold what it should.</summary>
+    public ColdmindException Bad(string name) => new(_file.Metadata.TryGetValue($"coldmind.{_kind}.{name}", out var v)
+        ? $"The checkpoint '{_path}' holds a bad {name}: '{v}'." : $"The checkpoint '{_path}' holds a bad {name}.");
 
     public bool Has(string model) => _file.Tensors.ContainsKey(model);
 
     /// <summary>A model of the learner's size with every value finite.</summary>
-    public float[] Model(string name) =>
-        _file.Tensors.TryGetValue(name, out var t) && t.Numel == _parameters && t.ToArray() is var values && values.All(float.IsFinite) ? values
-        : throw new ColdmindException($"The checkpoint '{_path}' has no finite {name} of {_parameters} parameters.");
+    public float[] Model(string name) => Values(name, _parameters);
+
+    /// <summary>A vector of finite values, of <paramref name="length"/> values unless that is negative.</summary>
+    public float[] Values(string name, int length = -1) =>
+        _file.Tensors.TryGetValue(name, out var t) && (length < 0 || t.Numel == length) && t.ToArray() is var values && values.All(float.IsFinite) ? values
+        : throw new ColdmindException($"The checkpoint '{_path}' has no finite {name}{(length < 0 ? "" : $" of {length} values")}.");
 }

@@ -9,9 +9,9 @@ using Microsoft.AspNetCore.Http;
 
 namespace Coldmind.Swarm;
 
-/// <summary>What one `coldmind node` runs: its data shard, model, peers and timing.</summary>
+/// <summary>What one `coldmind node` runs: its data shard, model, peers, timing and memory against forgetting.</summary>
 public sealed record NodeOptions(string Listen, IReadOnlyList<string> Peers, GossipOptions Gossip, TimeSpan Period, int Cycles,
-    string? CheckpointPath, int MaxMessageBytes, TimeSpan Linger);
+    string? CheckpointPath, int MaxMessageBytes, TimeSpan Linger, MemoryOptions? Memory = null);
 
 /// <summary>How a node's run ended.</summary>
 public sealed record NodeSummary(string Address, float TestAccuracy, double Age, int Cycles, long Received, long Rejected, long Sent, long BytesSent, long SendFailures, bool Resumed);
@@ -22,7 +22,9 @@ public sealed record NodeSummary(string Address, float TestAccuracy, double Age,
 /// Every message carries the shared key's HMAC (<see cref="MessageAuth"/>); bodies over the bound get 413, messages
 /// that fail validation (another model, wrong length, non-finite values, malformed fields) 400, unsigned or
 /// wrongly signed ones 401; each rejection is logged. After every change the node checkpoints its model, age,
-/// cycle and view atomically, so a node killed and restarted with the same checkpoint resumes where it was.
+/// cycle, view and <see cref="DeviceMemory"/> atomically, so a node killed and restarted with the same checkpoint
+/// resumes where it was. Restarted on other data (another fingerprint), it keeps its model, runs its cycles anew,
+/// and with a memory guards what it learnt from the earlier data.
 /// </summary>
 public sealed class SwarmNode : IAsyncDisposable
 {
@@ -34,7 +36,11 @@ public sealed class SwarmNode : IAsyncDisposable
     private readonly GossipNode _node;
     private readonly LocalLearner _learner;
     private readonly Dataset _train;
-    private readonly int[] _shard;
+    /// <summary>The node's examples in <see cref="_train"/>, and the remembered examples of earlier data it replays.</summary>
+    private readonly int[] _shard, _replay;
+    private readonly DeviceMemory? _memory;
+    /// <summary>The fingerprint of the node's examples (<see cref="Dataset.Fingerprint"/>), kept in the checkpoint.</summary>
+    private readonly ulong _dataId;
     private readonly NodeOptions _o;
     private readonly MessageAuth _auth;
     private readonly Action<string> _log;
@@ -47,9 +53,13 @@ public sealed class SwarmNode : IAsyncDisposable
     public bool Resumed { get; }
     public string Address => _node.Address;
 
-    private SwarmNode(WebApplication app, GossipNode node, LocalLearner learner, Dataset train, int[] shard, NodeOptions o, MessageAuth auth, Action<string> log, bool resumed, int cycle, ulong seed)
+    private SwarmNode(WebApplication app, GossipNode node, LocalLearner learner, Dataset train, int[] shard, DeviceMemory? memory, NodeOptions o, MessageAuth auth,
+        Action<string> log, bool resumed, int cycle, ulong seed)
     {
-        _app = app; _node = node; _learner = learner; _train = train; _shard = shard; _o = o; _auth = auth; _log = log;
+        _app = app; _node = node; _learner = learner; _o = o; _auth = auth; _log = log;
+        _memory = memory;
+        _dataId = train.Fingerprint(shard);
+        (_train, _shard, _replay) = memory?.Local(train, shard) ?? (train, shard, []);
         Resumed = resumed;
         _cycle = cycle;
         _rng = new Rng(seed ^ (ulong)node.Address.GetHashCode(StringComparison.Ordinal) ^ (ulong)DateTime.UtcNow.Ticks);
@@ -62,14 +72,35 @@ public sealed class SwarmNode : IAsyncDisposable
         var node = new GossipNode(address, learner.Initial(), 0, o.Gossip.ViewSize);
         int cycle = 0;
         bool resumed = false;
+        var memoryOptions = o.Memory ?? new MemoryOptions();
+        DeviceMemory? memory = null;
+        bool newData = false;
         if (o.CheckpointPath != null && File.Exists(o.CheckpointPath))
         {
-            cycle = Restore(o.CheckpointPath, node, learner);
+            ulong data;
+            (cycle, data, memory) = Restore(o.CheckpointPath, node, learner, memoryOptions, train);
             resumed = true;
             log(string.Create(CultureInfo.InvariantCulture, $"resumed from {o.CheckpointPath}: age {node.Age:F0}, cycle {cycle}, {node.View.Peers.Count} peers known"));
+            newData = data != train.Fingerprint(shard);
+            if (newData)
+            {
+                cycle = 0;
+                log($"new data ({shard.Length} examples): its cycles start again{(memoryOptions.Enabled ? "" : "; without --replay or --ewc it may forget what it learnt before")}");
+            }
+        }
+        if (memoryOptions.Enabled)
+        {
+            memory ??= new DeviceMemory(memoryOptions, train.FeatureCount);
+            if (memory.Generation == 0 || newData)
+            {
+                memory.Begin(train, shard, learner, node.Answer, new Rng(learner.Seed ^ (ulong)memory.Seen));
+                if (memory.Generation > 1)
+                    log(string.Create(CultureInfo.InvariantCulture,
+                        $"memory: generation {memory.Generation}; replaying {memory.Earlier} remembered examples of earlier data{(memory.Penalty != null ? $"; EWC λ {memoryOptions.Ewc:G3} towards the model it answered with" : "")}"));
+            }
         }
         node.View.Merge(o.Peers.Where(p => p != address).Select(p => new PeerDescriptor(p, 0)));
-        var server = new SwarmNode(app, node, learner, train, shard, o, auth, log, resumed, cycle, learner.Seed);
+        var server = new SwarmNode(app, node, learner, train, shard, memory, o, auth, log, resumed, cycle, learner.Seed);
         app.MapPost(GossipPath, server.Handle);
         try { await app.StartAsync(); }
         catch (IOException e) { throw new ColdmindException($"Cannot listen on {o.Listen}: {e.Message}"); }
@@ -86,7 +117,7 @@ public sealed class SwarmNode : IAsyncDisposable
             var m = SwarmMessage.Decode(body, _learner.ModelId, _learner.ParameterCount);
             lock (_gate)
             {
-                _node.Receive(m, _learner, _train, _shard, _o.Gossip, _rng);
+                _node.Receive(m, _learner, _train, _shard, _o.Gossip, _rng, _replay, _memory?.Penalty);
                 _received++;
                 Checkpoint();
             }
@@ -155,23 +186,31 @@ public sealed class SwarmNode : IAsyncDisposable
         }
     }
 
-    /// <summary>Models, messages' residual, age, the answer's weight, cycle and view, written atomically; called under the lock after every change.</summary>
+    /// <summary>Models, messages' residual, age, the answer's weight, cycle, view and memory, written atomically; called under the lock after every change.</summary>
     private void Checkpoint()
     {
         if (_o.CheckpointPath == null) return;
         var models = new List<(string, float[])> { ("weights", _node.Weights), ("answer", _node.Answer) };
         if (_node.Feedback is { } f) models.Add(("residual", f.Residual));
-        SwarmCheckpoint.Write(_o.CheckpointPath, Kind, _learner, models, new Dictionary<string, string>
+        var meta = new Dictionary<string, string>
         {
             ["age"] = _node.Age.ToString("R", CultureInfo.InvariantCulture),
             ["answer_weight"] = _node.AnswerWeight.ToString("R", CultureInfo.InvariantCulture),
             ["cycle"] = _cycle.ToString(CultureInfo.InvariantCulture),
+            ["data"] = _dataId.ToString(CultureInfo.InvariantCulture),
             ["view"] = JsonSerializer.Serialize(_node.View.Peers.Select(p => new[] { p.Address, p.Timestamp.ToString(CultureInfo.InvariantCulture) })),
-        });
+        };
+        if (_memory != null)
+        {
+            var (tensors, memoryMeta) = _memory.ToCheckpoint();
+            models.AddRange(tensors);
+            foreach (var (key, value) in memoryMeta) meta[key] = value;
+        }
+        SwarmCheckpoint.Write(_o.CheckpointPath, Kind, _learner, models, meta);
     }
 
-    /// <summary>Loads a node checkpoint into <paramref name="node"/>; returns its cycle.</summary>
-    public static int Restore(string path, GossipNode node, LocalLearner learner)
+    /// <summary>Loads a node checkpoint into <paramref name="node"/>; returns its cycle, the fingerprint of its data and, when asked for, its memory.</summary>
+    private static (int Cycle, ulong Data, DeviceMemory? Memory) Restore(string path, GossipNode node, LocalLearner learner, MemoryOptions memory, Dataset data)
     {
         var checkpoint = SwarmCheckpoint.Read(path, Kind, "gossip node", learner);
         node.Restore(checkpoint.Model("weights"), checkpoint.Model("answer"), checkpoint.Has("residual") ? checkpoint.Model("residual") : null,
@@ -181,7 +220,9 @@ public sealed class SwarmNode : IAsyncDisposable
         catch (JsonException) { throw new ColdmindException($"The checkpoint '{path}' holds a bad view."); }
         foreach (var peer in view)
             if (peer.Length == 2 && long.TryParse(peer[1], CultureInfo.InvariantCulture, out long heard)) node.View.Merge([new PeerDescriptor(peer[0], heard)]);
-        return (int)Math.Min(checkpoint.Count("cycle"), int.MaxValue);
+        return ((int)Math.Min(checkpoint.Count("cycle"), int.MaxValue),
+            ulong.TryParse(checkpoint.Text("data"), NumberStyles.None, CultureInfo.InvariantCulture, out ulong dataId) ? dataId : throw checkpoint.Bad("data"),
+            memory.Enabled ? DeviceMemory.FromCheckpoint(checkpoint, memory, data.FeatureCount, data.Classes) : null);
     }
 
     public async ValueTask DisposeAsync()

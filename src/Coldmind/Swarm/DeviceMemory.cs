@@ -1,0 +1,171 @@
+using System.Globalization;
+using Coldmind.Data;
+using Coldmind.Tensors;
+
+namespace Coldmind.Swarm;
+
+/// <summary>
+/// How a device guards what it learnt against new data: <paramref name="Replay"/> remembered examples mixed into
+/// every local step, and EWC of strength <paramref name="Ewc"/> (the Fisher is normalised to mean 1).
+/// </summary>
+public sealed record MemoryOptions(int Replay = 0, float Ewc = 0)
+{
+    /// <summary>Examples kept for the Fisher information when EWC runs without replay.</summary>
+    public const int FisherExamples = 200;
+
+    public bool Enabled => Replay > 0 || Ewc > 0;
+
+    /// <summary>The reservoir's size: the replayed examples, and enough to estimate the Fisher on.</summary>
+    public int Capacity => Math.Max(Replay, Ewc > 0 ? FisherExamples : 0);
+
+    public void Validate()
+    {
+        if (Replay < 0) throw new ColdmindException($"--replay must not be negative, got {Replay}.");
+        if (!(Ewc >= 0 && float.IsFinite(Ewc))) throw new ColdmindException($"--ewc must be a non-negative number, got {Ewc}.");
+    }
+}
+
+/// <summary>
+/// What a device keeps of data it may no longer hold, so that learning from new data does not erase the old
+/// (the continual-learning layer of a swarm node; <see cref="ContinualLearning"/> measures the same two remedies
+/// on one device):
+/// <list type="bullet">
+/// <item>a reservoir (Vitter's algorithm R) over every example the device has trained on, each tagged with the
+/// generation of its data — a generation begins each time the node starts on data it did not hold before;</item>
+/// <item>when a generation begins, an EWC anchor (the model the node answered with) and the diagonal Fisher of that
+/// model on the remembered examples, which by then are all of earlier data, so one Fisher covers every earlier task.</item>
+/// </list>
+/// Local steps then replay remembered examples of earlier generations beside every batch of the current data, and
+/// pull each weight back towards the anchor in proportion to its Fisher information.
+/// </summary>
+public sealed class DeviceMemory
+{
+    private const string Prefix = "memory_";
+    private readonly MemoryOptions _o;
+    private readonly int _features;
+    private readonly List<float[]> _inputs = [];
+    private readonly List<int> _labels = [], _generations = [];
+
+    /// <summary>Examples seen by the reservoir so far.</summary>
+    public long Seen { get; private set; }
+    /// <summary>Data sets the device has learnt from (the current one included).</summary>
+    public int Generation { get; private set; }
+    public float[]? Anchor { get; private set; }
+    public float[]? Fisher { get; private set; }
+
+    public int Count => _labels.Count;
+
+    public DeviceMemory(MemoryOptions o, int features)
+    {
+        o.Validate();
+        _o = o;
+        _features = features;
+    }
+
+    /// <summary>Remembered examples of data before the current generation: what replay mixes into local steps.</summary>
+    public int Earlier => _generations.Count(g => g < Generation);
+
+    /// <summary>
+    /// Begins a generation: the device holds new data (or starts remembering). The EWC anchor becomes
+    /// <paramref name="model"/> and the Fisher is estimated there on the remembered examples; then the new examples
+    /// stream through the reservoir.
+    /// </summary>
+    public void Begin(Dataset data, ReadOnlySpan<int> examples, LocalLearner learner, float[] model, Rng rng)
+    {
+        if (data.FeatureCount != _features) throw new ColdmindException($"A memory of {_features} features cannot take data of {data.FeatureCount}.");
+        if (_o.Ewc > 0 && Count > 0)
+        {
+            var remembered = Remembered(data);
+            Anchor = model.ToArray();
+            Fisher = learner.Fisher(Anchor, remembered, Enumerable.Range(0, remembered.Count).ToArray());
+        }
+        Generation++;
+        foreach (int e in examples)
+        {
+            long j = Seen < _o.Capacity ? Seen : (long)(rng.NextDouble() * (Seen + 1));
+            Seen++;
+            if (j >= _o.Capacity) continue;
+            var x = data.Features.AsSpan(e * _features, _features).ToArray();
+            if (j == Count) { _inputs.Add(x); _labels.Add(data.Labels[e]); _generations.Add(Generation); }
+            else { _inputs[(int)j] = x; _labels[(int)j] = data.Labels[e]; _generations[(int)j] = Generation; }
+        }
+    }
+
+    /// <summary>
+    /// The data local steps train on: the current <paramref name="examples"/> (first, as 0..n−1) followed by the
+    /// remembered examples of earlier generations, which are the replay pool (empty without <c>--replay</c>).
+    /// </summary>
+    public (Dataset Data, int[] Examples, int[] Replay) Local(Dataset data, ReadOnlySpan<int> examples)
+    {
+        var current = data.Subset(examples.ToArray());
+        if (_o.Replay == 0 || Earlier == 0) return (current, Enumerable.Range(0, current.Count).ToArray(), []);
+        var earlier = Enumerable.Range(0, Count).Where(i => _generations[i] < Generation).ToArray();
+        var x = new float[(current.Count + earlier.Length) * _features];
+        current.Features.CopyTo(x, 0);
+        for (int i = 0; i < earlier.Length; i++) _inputs[earlier[i]].CopyTo(x, (current.Count + i) * _features);
+        var y = current.Labels.Concat(earlier.Select(i => _labels[i])).ToArray();
+        return (new Dataset(data.Name, x, y, data.SampleShape, data.ClassNames), Enumerable.Range(0, current.Count).ToArray(),
+            Enumerable.Range(current.Count, earlier.Length).ToArray());
+    }
+
+    /// <summary>The EWC penalty of local steps, once the device has moved on from its first data.</summary>
+    public Penalty? Penalty => Anchor != null && Fisher != null ? new Penalty(Anchor, _o.Ewc, Fisher) : null;
+
+    /// <summary>The remembered examples as a data set (for the Fisher, and for tests measuring what was kept).</summary>
+    public Dataset Remembered(Dataset like)
+    {
+        var x = new float[Count * _features];
+        for (int i = 0; i < Count; i++) _inputs[i].CopyTo(x, i * _features);
+        return new Dataset($"{like.Name} (remembered)", x, [.. _labels], like.SampleShape, like.ClassNames);
+    }
+
+    /// <summary>The tensors and metadata a node checkpoint keeps of the memory (labels and generations as exact small floats).</summary>
+    public (IEnumerable<(string, float[])> Tensors, IEnumerable<KeyValuePair<string, string>> Meta) ToCheckpoint()
+    {
+        var x = new float[Count * _features];
+        for (int i = 0; i < Count; i++) _inputs[i].CopyTo(x, i * _features);
+        var tensors = new List<(string, float[])>
+        {
+            (Prefix + "inputs", x), (Prefix + "labels", _labels.Select(l => (float)l).ToArray()), (Prefix + "generations", _generations.Select(g => (float)g).ToArray()),
+        };
+        if (Anchor != null && Fisher != null) tensors.AddRange([("ewc_anchor", Anchor), ("ewc_fisher", Fisher)]);
+        return (tensors, [
+            new(Prefix + "seen", Seen.ToString(CultureInfo.InvariantCulture)),
+            new(Prefix + "generation", Generation.ToString(CultureInfo.InvariantCulture)),
+        ]);
+    }
+
+    /// <summary>
+    /// The memory a checkpoint holds, validated (shapes, finite inputs, labels in range, generations not ahead of the
+    /// current one); null when the checkpoint has none. A smaller reservoir than the checkpoint's keeps its first
+    /// examples, which are as uniform a sample as the whole.
+    /// </summary>
+    public static DeviceMemory? FromCheckpoint(SwarmCheckpoint checkpoint, MemoryOptions o, int features, int classes)
+    {
+        if (!checkpoint.Has(Prefix + "labels")) return null;
+        var memory = new DeviceMemory(o, features)
+        {
+            Seen = checkpoint.Count(Prefix + "seen"),
+            Generation = (int)Math.Min(checkpoint.Count(Prefix + "generation", 1), int.MaxValue),
+        };
+        var labels = checkpoint.Values(Prefix + "labels");
+        var generations = checkpoint.Values(Prefix + "generations", labels.Length);
+        var inputs = checkpoint.Values(Prefix + "inputs", labels.Length * features);
+        if (labels.Length > memory.Seen) throw checkpoint.Bad(Prefix + "seen");
+        for (int i = 0; i < Math.Min(labels.Length, o.Capacity); i++)
+        {
+            if (labels[i] != MathF.Floor(labels[i]) || labels[i] < 0 || labels[i] >= classes) throw checkpoint.Bad(Prefix + "labels");
+            if (generations[i] != MathF.Floor(generations[i]) || generations[i] < 1 || generations[i] > memory.Generation) throw checkpoint.Bad(Prefix + "generations");
+            memory._inputs.Add(inputs.AsSpan(i * features, features).ToArray());
+            memory._labels.Add((int)labels[i]);
+            memory._generations.Add((int)generations[i]);
+        }
+        if (checkpoint.Has("ewc_anchor"))
+        {
+            memory.Anchor = checkpoint.Model("ewc_anchor");
+            memory.Fisher = checkpoint.Model("ewc_fisher");
+            if (memory.Fisher.Any(f => f < 0)) throw checkpoint.Bad("ewc_fisher");
+        }
+        return memory;
+    }
+}
