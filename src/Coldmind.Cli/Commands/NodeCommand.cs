@@ -69,9 +69,10 @@ internal static class NodeCommand
             var splits = BuiltinData.Load(r.GetValue(data)!, s, r.GetValue(label));
             var shards = Partition.Parse(r.GetValue(partition)!).Split(splits.Train, count, new Rng(s ^ 0x5_4A_2D));
             var examples = shards[index];
+            HashSet<int>? held = null;
             if (r.GetValue(classes) is { } kept)
             {
-                var set = CommonOptions.ParseClasses(kept, splits.Train.Classes, "--classes");
+                var set = held = CommonOptions.ParseClasses(kept, splits.Train.Classes, "--classes");
                 examples = examples.Where(e => set.Contains(splits.Train.Labels[e])).ToArray();
                 if (examples.Length == 0) throw new ColdmindException($"Shard {index}/{count} holds no example of classes {kept}.");
             }
@@ -90,16 +91,17 @@ internal static class NodeCommand
             var log = (string line) => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {options.Listen} {line}");
             await using var node = await SwarmNode.StartAsync(options, learner, splits.Train, examples, auth, log);
             log($"listening: shard {index}/{count} ({examples.Length} examples), {learner.ParameterCount} parameters, {peerList.Length} bootstrap peers");
-            var summary = await node.RunAsync(splits.Test);
+            var summary = await node.RunAsync(splits.Test, held);
             if (r.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
                     address = summary.Address, test_accuracy = summary.TestAccuracy, age = summary.Age, cycles = summary.Cycles, received = summary.Received,
                     rejected = summary.Rejected, sent = summary.Sent, bytes_sent = summary.BytesSent, send_failures = summary.SendFailures, resumed = summary.Resumed,
+                    held_classes_accuracy = summary.HeldClassesAccuracy, other_classes_accuracy = summary.OtherClassesAccuracy,
                 }));
             else
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{summary.Address}: test accuracy {summary.TestAccuracy:P2} after {summary.Cycles} cycles; age {summary.Age:F0}; received {summary.Received}, rejected {summary.Rejected}, sent {summary.Sent} ({summary.BytesSent / 1e6:F2} MB), {summary.SendFailures} sends failed{(summary.Resumed ? "; resumed from its checkpoint" : "")}"));
+                    $"{summary.Address}: test accuracy {summary.TestAccuracy:P2}{(summary.HeldClassesAccuracy is { } h ? $" ({h:P2} on its classes {r.GetValue(classes)}{(summary.OtherClassesAccuracy is { } o ? $", {o:P2} on the others" : "")})" : "")} after {summary.Cycles} cycles; age {summary.Age:F0}; received {summary.Received}, rejected {summary.Rejected}, sent {summary.Sent} ({summary.BytesSent / 1e6:F2} MB), {summary.SendFailures} sends failed{(summary.Resumed ? "; resumed from its checkpoint" : "")}"));
             return 0;
         });
         return cmd;

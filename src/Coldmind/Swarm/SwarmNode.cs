@@ -13,8 +13,12 @@ namespace Coldmind.Swarm;
 public sealed record NodeOptions(string Listen, IReadOnlyList<string> Peers, GossipOptions Gossip, TimeSpan Period, int Cycles,
     string? CheckpointPath, int MaxMessageBytes, TimeSpan Linger, MemoryOptions? Memory = null);
 
-/// <summary>How a node's run ended.</summary>
-public sealed record NodeSummary(string Address, float TestAccuracy, double Age, int Cycles, long Received, long Rejected, long Sent, long BytesSent, long SendFailures, bool Resumed);
+/// <summary>
+/// How a node's run ended. With <c>--classes</c>, the answer's test accuracy is also split between the classes the
+/// node holds and the others (after a task sequence: what it remembers of the earlier tasks).
+/// </summary>
+public sealed record NodeSummary(string Address, float TestAccuracy, double Age, int Cycles, long Received, long Rejected, long Sent, long BytesSent, long SendFailures, bool Resumed,
+    float? HeldClassesAccuracy = null, float? OtherClassesAccuracy = null);
 
 /// <summary>
 /// A gossip-learning node on a real network (`coldmind node`): the protocol of <see cref="GossipNode"/> over HTTP.
@@ -133,7 +137,7 @@ public sealed class SwarmNode : IAsyncDisposable
     }
 
     /// <summary>Gossips once a period (jittered ±50 %) until the node has done its cycles, then serves for the linger time and stops.</summary>
-    public async Task<NodeSummary> RunAsync(Dataset test)
+    public async Task<NodeSummary> RunAsync(Dataset test, IReadOnlySet<int>? classes = null)
     {
         while (_cycle < _o.Cycles)
         {
@@ -156,7 +160,16 @@ public sealed class SwarmNode : IAsyncDisposable
         }
         await Task.Delay(_o.Linger);
         lock (_gate)
-            return new NodeSummary(Address, _learner.Accuracy(_node.Answer, test), _node.Age, _cycle, _received, Interlocked.Read(ref _rejected), _sent, _bytesSent, _sendFailures, Resumed);
+        {
+            float? Accuracy(bool held)
+            {
+                if (classes == null) return null;
+                var part = Enumerable.Range(0, test.Count).Where(i => classes.Contains(test.Labels[i]) == held).ToArray();
+                return part.Length > 0 ? _learner.Accuracy(_node.Answer, test.Subset(part)) : null;
+            }
+            return new NodeSummary(Address, _learner.Accuracy(_node.Answer, test), _node.Age, _cycle, _received, Interlocked.Read(ref _rejected), _sent, _bytesSent, _sendFailures, Resumed,
+                Accuracy(true), Accuracy(false));
+        }
     }
 
     /// <summary>Posts the message to <paramref name="peer"/>; false when the peer cannot be reached (it then leaves the view).</summary>
