@@ -99,8 +99,12 @@ public sealed class SwarmNode : IAsyncDisposable
             {
                 memory.Begin(train, shard, learner, node.Answer, new Rng(learner.Seed ^ (ulong)memory.Seen));
                 if (memory.Generation > 1)
-                    log(string.Create(CultureInfo.InvariantCulture,
-                        $"memory: generation {memory.Generation}; replaying {memory.Earlier} remembered examples of earlier data{(memory.Penalty != null ? $"; EWC λ {memoryOptions.Ewc:G3} towards the model it answered with" : "")}"));
+                {
+                    var guards = new List<string>();
+                    if (memoryOptions.Replay > 0) guards.Add($"replaying {memory.Earlier} remembered examples of earlier data");
+                    if (memory.Penalty != null) guards.Add(string.Create(CultureInfo.InvariantCulture, $"EWC λ {memoryOptions.Ewc:G3} towards the model it answered with"));
+                    log($"memory: generation {memory.Generation}; {string.Join("; ", guards)}");
+                }
             }
         }
         node.View.Merge(o.Peers.Where(p => p != address).Select(p => new PeerDescriptor(p, 0)));
