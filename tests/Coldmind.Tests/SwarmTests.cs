@@ -894,6 +894,14 @@ public class SwarmNodeProcessTests
         (exit, _, err) = CliTests.Run("node", "--shard", "0/8", "--key-file", dir.File("key"));
         Assert.Equal(1, exit);
         Assert.Contains("--listen", err);
+        var memory = new DeviceMemory(new MemoryOptions(Replay: 10), 64);
+        memory.Begin(BuiltinData.Load("digits").Train, [0, 1, 2], learner, learner.Initial(), new Coldmind.Tensors.Rng(0));
+        var (tensors, meta) = memory.ToCheckpoint();
+        SwarmCheckpoint.Write(dir.File("memory.st"), "swarm", learner, [("weights", learner.Initial()), ("answer", learner.Initial()), .. tensors],
+            new Dictionary<string, string>(meta) { ["age"] = "0", ["answer_weight"] = "0", ["cycle"] = "0", ["data"] = "0", ["view"] = "[]" });
+        (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--checkpoint", dir.File("memory.st"));
+        Assert.Equal(1, exit);
+        Assert.Contains("holds a memory of earlier data", err);
         (exit, _, err) = CliTests.Run("node", "--protocol", "fedavg", "--coordinator", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--replay", "100");
         Assert.Equal(1, exit);
         Assert.Contains("--replay and --ewc are for gossip nodes", err);

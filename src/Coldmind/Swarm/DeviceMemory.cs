@@ -135,6 +135,9 @@ public sealed class DeviceMemory
         ]);
     }
 
+    /// <summary>Whether a node checkpoint holds a memory.</summary>
+    public static bool IsIn(SwarmCheckpoint checkpoint) => checkpoint.Has(Prefix + "labels");
+
     /// <summary>
     /// The memory a checkpoint holds, validated (shapes, finite inputs, labels in range, generations not ahead of the
     /// current one); null when the checkpoint has none. A smaller reservoir than the checkpoint's keeps its first
@@ -142,7 +145,7 @@ public sealed class DeviceMemory
     /// </summary>
     public static DeviceMemory? FromCheckpoint(SwarmCheckpoint checkpoint, MemoryOptions o, int features, int classes)
     {
-        if (!checkpoint.Has(Prefix + "labels")) return null;
+        if (!IsIn(checkpoint)) return null;
         var memory = new DeviceMemory(o, features)
         {
             Seen = checkpoint.Count(Prefix + "seen"),

@@ -230,6 +230,8 @@ public sealed class SwarmNode : IAsyncDisposable
     private static (int Cycle, ulong Data, DeviceMemory? Memory) Restore(string path, GossipNode node, LocalLearner learner, MemoryOptions memory, Dataset data)
     {
         var checkpoint = SwarmCheckpoint.Read(path, Kind, "gossip node", learner);
+        if (!memory.Enabled && DeviceMemory.IsIn(checkpoint))
+            throw new ColdmindException($"The checkpoint '{path}' holds a memory of earlier data; start the node with --replay or --ewc to keep it, or move the checkpoint away.");
         node.Restore(checkpoint.Model("weights"), checkpoint.Model("answer"), checkpoint.Has("residual") ? checkpoint.Model("residual") : null,
             checkpoint.NonNegative("age"), checkpoint.NonNegative("answer_weight"));
         string[][] view;
