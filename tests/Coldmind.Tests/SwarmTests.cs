@@ -605,6 +605,9 @@ public class DeviceMemoryTests
         Assert.Equal(memory.Penalty!.Importance, restored.Penalty!.Importance);
         var smaller = DeviceMemory.FromCheckpoint(RoundTrip(dir, learner, memory), o with { Replay = 50, Ewc = 0 }, train.FeatureCount, train.Classes)!;
         Assert.Equal(50, smaller.Count);
+        var larger = DeviceMemory.FromCheckpoint(RoundTrip(dir, learner, memory), o with { Replay = 400 }, train.FeatureCount, train.Classes)!;
+        larger.Begin(train, first, learner, model, rng); // a reservoir grown on restart fills up first
+        Assert.Equal((400, 3), (larger.Count, larger.Generation));
     }
 
     [Fact]

@@ -82,8 +82,8 @@ public sealed class DeviceMemory
         Generation++;
         foreach (int e in examples)
         {
-            long j = Seen < _o.Capacity ? Seen : (long)(rng.NextDouble() * (Seen + 1));
             Seen++;
+            long j = Count < _o.Capacity ? Count : (long)(rng.NextDouble() * Seen); // a full reservoir keeps the n-th example with probability capacity / n
             if (j >= _o.Capacity) continue;
             var x = data.Features.AsSpan(e * _features, _features).ToArray();
             if (j == Count) { _inputs.Add(x); _labels.Add(data.Labels[e]); _generations.Add(Generation); }
