@@ -611,6 +611,37 @@ public class DeviceMemoryTests
     }
 
     [Fact]
+    public async Task A_node_restarted_on_the_same_data_keeps_its_generation_and_on_new_data_begins_the_next()
+    {
+        using var dir = new TempDir();
+        var train = Digits.Train;
+        var learner = LocalLearner.For(train, [16], 0);
+        var auth = new MessageAuth("the swarm's shared key, long enough"u8.ToArray());
+        string checkpoint = dir.File("node.st");
+        int port;
+        using (var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0)) { l.Start(); port = ((IPEndPoint)l.LocalEndpoint).Port; }
+        var options = new NodeOptions($"127.0.0.1:{port}", ["127.0.0.1:1"], new GossipOptions(new LocalTraining(), ExchangeCodec.Float32), TimeSpan.FromMilliseconds(10),
+            Cycles: 1, checkpoint, MaxMessageBytes: 1 << 20, Linger: TimeSpan.Zero, new MemoryOptions(Replay: 50));
+        async Task<(string Log, int Generation)> Start(int[] shard)
+        {
+            var log = new System.Text.StringBuilder();
+            await using (var node = await SwarmNode.StartAsync(options, learner, train, shard, auth, line => log.AppendLine(line)))
+                await node.RunAsync(Digits.Test);
+            return (log.ToString(), int.Parse(Safetensors.Read(checkpoint).Metadata["coldmind.swarm.memory_generation"], System.Globalization.CultureInfo.InvariantCulture));
+        }
+        int[] first = OfClasses(train, 0, 4), second = OfClasses(train, 5, 9);
+        Assert.Equal(1, (await Start(first)).Generation);
+        var again = await Start(first); // a restart (after a crash, say) on the same data
+        Assert.Equal(1, again.Generation);
+        Assert.Contains("resumed from", again.Log);
+        Assert.DoesNotContain("new data", again.Log);
+        var moved = await Start(second);
+        Assert.Equal(2, moved.Generation);
+        Assert.Contains("new data", moved.Log);
+        Assert.Contains("memory: generation 2; replaying", moved.Log);
+    }
+
+    [Fact]
     public void A_checkpoint_with_a_bad_memory_is_refused_in_one_line()
     {
         using var dir = new TempDir();

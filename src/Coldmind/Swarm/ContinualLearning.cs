@@ -66,18 +66,19 @@ public static class ContinualLearning
     }
 
     /// <summary>
-    /// Reservoir sampling (Vitter's algorithm R) over the task's examples as a stream: a device that cannot keep its
-    /// data keeps <paramref name="size"/> of it, each example with the same probability.
+    /// Reservoir sampling (<see cref="DeviceMemory.ReservoirSlot"/>) over the task's examples as a stream: a device
+    /// that cannot keep its data keeps <paramref name="size"/> of it, each example with the same probability.
     /// </summary>
     private static int[] Reservoir(int[] stream, int size, Rng rng)
     {
-        var reservoir = new int[Math.Min(size, stream.Length)];
+        var reservoir = new List<int>(Math.Min(size, stream.Length));
         for (int seen = 0; seen < stream.Length; seen++)
         {
-            int j = seen < reservoir.Length ? seen : rng.NextInt(seen + 1);
-            if (j < reservoir.Length) reservoir[j] = stream[seen];
+            int slot = DeviceMemory.ReservoirSlot(reservoir.Count, seen + 1, size, rng);
+            if (slot == reservoir.Count) reservoir.Add(stream[seen]);
+            else if (slot >= 0) reservoir[slot] = stream[seen];
         }
-        return reservoir;
+        return [.. reservoir];
     }
 
     private static IEnumerable<int[]> Batches(int[] examples, int size, Rng rng)

@@ -82,23 +82,35 @@ public sealed class DeviceMemory
         Generation++;
         foreach (int e in examples)
         {
-            Seen++;
-            long j = Count < _o.Capacity ? Count : (long)(rng.NextDouble() * Seen); // a full reservoir keeps the n-th example with probability capacity / n
-            if (j >= _o.Capacity) continue;
+            int j = ReservoirSlot(Count, ++Seen, _o.Capacity, rng);
+            if (j < 0) continue;
             var x = data.Features.AsSpan(e * _features, _features).ToArray();
             if (j == Count) { _inputs.Add(x); _labels.Add(data.Labels[e]); _generations.Add(Generation); }
-            else { _inputs[(int)j] = x; _labels[(int)j] = data.Labels[e]; _generations[(int)j] = Generation; }
+            else { _inputs[j] = x; _labels[j] = data.Labels[e]; _generations[j] = Generation; }
         }
     }
 
     /// <summary>
-    /// The data local steps train on: the current <paramref name="examples"/> (first, as 0..n−1) followed by the
-    /// remembered examples of earlier generations, which are the replay pool (empty without <c>--replay</c>).
+    /// Vitter's algorithm R one example at a time: the slot of a reservoir of <paramref name="capacity"/>, holding
+    /// <paramref name="filled"/>, that the <paramref name="seen"/>-th example of a stream (counting from 1) takes, or
+    /// −1 when it is not kept. The first examples fill it; after that every example seen so far is in it with the
+    /// same probability, capacity / seen.
     /// </summary>
-    public (Dataset Data, int[] Examples, int[] Replay) Local(Dataset data, ReadOnlySpan<int> examples)
+    public static int ReservoirSlot(int filled, long seen, int capacity, Rng rng)
     {
-        var current = data.Subset(examples.ToArray());
-        if (_o.Replay == 0 || Earlier == 0) return (current, Enumerable.Range(0, current.Count).ToArray(), []);
+        if (filled < capacity) return filled;
+        long j = seen <= int.MaxValue ? rng.NextInt((int)seen) : (long)(rng.NextDouble() * seen);
+        return j < capacity ? (int)j : -1;
+    }
+
+    /// <summary>
+    /// The data local steps train on, and the replay pool in it: with remembered examples of earlier generations to
+    /// replay, the current <paramref name="examples"/> (as 0..n−1) followed by those; otherwise the data as it is.
+    /// </summary>
+    public (Dataset Data, int[] Examples, int[] Replay) Local(Dataset data, int[] examples)
+    {
+        if (_o.Replay == 0 || Earlier == 0) return (data, examples, []);
+        var current = data.Subset(examples);
         var earlier = Enumerable.Range(0, Count).Where(i => _generations[i] < Generation).ToArray();
         var x = new float[(current.Count + earlier.Length) * _features];
         current.Features.CopyTo(x, 0);
@@ -112,21 +124,25 @@ public sealed class DeviceMemory
     public Penalty? Penalty => Anchor != null && Fisher != null ? new Penalty(Anchor, _o.Ewc, Fisher) : null;
 
     /// <summary>The remembered examples as a data set (for the Fisher, and for tests measuring what was kept).</summary>
-    public Dataset Remembered(Dataset like)
+    public Dataset Remembered(Dataset like) => new($"{like.Name} (remembered)", Inputs(), [.. _labels], like.SampleShape, like.ClassNames);
+
+    /// <summary>The remembered inputs, (count, features) row-major.</summary>
+    private float[] Inputs()
     {
         var x = new float[Count * _features];
         for (int i = 0; i < Count; i++) _inputs[i].CopyTo(x, i * _features);
-        return new Dataset($"{like.Name} (remembered)", x, [.. _labels], like.SampleShape, like.ClassNames);
+        return x;
     }
 
-    /// <summary>The tensors and metadata a node checkpoint keeps of the memory (labels and generations as exact small floats).</summary>
-    public (IEnumerable<(string, float[])> Tensors, IEnumerable<KeyValuePair<string, string>> Meta) ToCheckpoint()
+    /// <summary>
+    /// The tensors and metadata a node checkpoint keeps of the memory (labels and generations as exact small floats).
+    /// The memory changes only when a generation begins, so a node builds them once and writes them with every checkpoint.
+    /// </summary>
+    public (IReadOnlyList<(string, float[])> Tensors, IReadOnlyList<KeyValuePair<string, string>> Meta) ToCheckpoint()
     {
-        var x = new float[Count * _features];
-        for (int i = 0; i < Count; i++) _inputs[i].CopyTo(x, i * _features);
         var tensors = new List<(string, float[])>
         {
-            (Prefix + "inputs", x), (Prefix + "labels", _labels.Select(l => (float)l).ToArray()), (Prefix + "generations", _generations.Select(g => (float)g).ToArray()),
+            (Prefix + "inputs", Inputs()), (Prefix + "labels", _labels.Select(l => (float)l).ToArray()), (Prefix + "generations", _generations.Select(g => (float)g).ToArray()),
         };
         if (Anchor != null && Fisher != null) tensors.AddRange([("ewc_anchor", Anchor), ("ewc_fisher", Fisher)]);
         return (tensors, [

@@ -42,7 +42,10 @@ public sealed class SwarmNode : IAsyncDisposable
     private readonly Dataset _train;
     /// <summary>The node's examples in <see cref="_train"/>, and the remembered examples of earlier data it replays.</summary>
     private readonly int[] _shard, _replay;
-    private readonly DeviceMemory? _memory;
+    /// <summary>The EWC pull of the node's memory on its local steps, once it has moved on from its first data.</summary>
+    private readonly Penalty? _penalty;
+    /// <summary>What the checkpoint keeps of the memory, built once: the memory changes only when the node starts.</summary>
+    private readonly (IReadOnlyList<(string, float[])> Tensors, IReadOnlyList<KeyValuePair<string, string>> Meta)? _memorySaved;
     /// <summary>The fingerprint of the node's examples (<see cref="Dataset.Fingerprint"/>), kept in the checkpoint.</summary>
     private readonly ulong _dataId;
     private readonly NodeOptions _o;
@@ -57,12 +60,13 @@ public sealed class SwarmNode : IAsyncDisposable
     public bool Resumed { get; }
     public string Address => _node.Address;
 
-    private SwarmNode(WebApplication app, GossipNode node, LocalLearner learner, Dataset train, int[] shard, DeviceMemory? memory, NodeOptions o, MessageAuth auth,
-        Action<string> log, bool resumed, int cycle, ulong seed)
+    private SwarmNode(WebApplication app, GossipNode node, LocalLearner learner, Dataset train, int[] shard, ulong dataId, DeviceMemory? memory, NodeOptions o,
+        MessageAuth auth, Action<string> log, bool resumed, int cycle, ulong seed)
     {
         _app = app; _node = node; _learner = learner; _o = o; _auth = auth; _log = log;
-        _memory = memory;
-        _dataId = train.Fingerprint(shard);
+        _penalty = memory?.Penalty;
+        _memorySaved = memory?.ToCheckpoint();
+        _dataId = dataId;
         (_train, _shard, _replay) = memory?.Local(train, shard) ?? (train, shard, []);
         Resumed = resumed;
         _cycle = cycle;
@@ -79,13 +83,14 @@ public sealed class SwarmNode : IAsyncDisposable
         var memoryOptions = o.Memory ?? new MemoryOptions();
         DeviceMemory? memory = null;
         bool newData = false;
+        ulong dataId = train.Fingerprint(shard);
         if (o.CheckpointPath != null && File.Exists(o.CheckpointPath))
         {
             ulong data;
             (cycle, data, memory) = Restore(o.CheckpointPath, node, learner, memoryOptions, train);
             resumed = true;
             log(string.Create(CultureInfo.InvariantCulture, $"resumed from {o.CheckpointPath}: age {node.Age:F0}, cycle {cycle}, {node.View.Peers.Count} peers known"));
-            newData = data != train.Fingerprint(shard);
+            newData = data != dataId;
             if (newData)
             {
                 cycle = 0;
@@ -108,7 +113,7 @@ public sealed class SwarmNode : IAsyncDisposable
             }
         }
         node.View.Merge(o.Peers.Where(p => p != address).Select(p => new PeerDescriptor(p, 0)));
-        var server = new SwarmNode(app, node, learner, train, shard, memory, o, auth, log, resumed, cycle, learner.Seed);
+        var server = new SwarmNode(app, node, learner, train, shard, dataId, memory, o, auth, log, resumed, cycle, learner.Seed);
         app.MapPost(GossipPath, server.Handle);
         try { await app.StartAsync(); }
         catch (IOException e) { throw new ColdmindException($"Cannot listen on {o.Listen}: {e.Message}"); }
@@ -125,7 +130,7 @@ public sealed class SwarmNode : IAsyncDisposable
             var m = SwarmMessage.Decode(body, _learner.ModelId, _learner.ParameterCount);
             lock (_gate)
             {
-                _node.Receive(m, _learner, _train, _shard, _o.Gossip, _rng, _replay, _memory?.Penalty);
+                _node.Receive(m, _learner, _train, _shard, _o.Gossip, _rng, _replay, _penalty);
                 _received++;
                 Checkpoint();
             }
@@ -217,9 +222,8 @@ public sealed class SwarmNode : IAsyncDisposable
             ["data"] = _dataId.ToString(CultureInfo.InvariantCulture),
             ["view"] = JsonSerializer.Serialize(_node.View.Peers.Select(p => new[] { p.Address, p.Timestamp.ToString(CultureInfo.InvariantCulture) })),
         };
-        if (_memory != null)
+        if (_memorySaved is var (tensors, memoryMeta))
         {
-            var (tensors, memoryMeta) = _memory.ToCheckpoint();
             models.AddRange(tensors);
             foreach (var (key, value) in memoryMeta) meta[key] = value;
         }
