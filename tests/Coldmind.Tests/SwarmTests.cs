@@ -79,6 +79,41 @@ public class ExchangeCodecTests
     }
 
     [Fact]
+    public void The_ternary_code_has_the_least_error_of_any_ternary_code()
+    {
+        var ternary = new ExchangeCodec(ExchangeCodec.Kind.Ternary);
+        var rng = new Rng(11);
+        for (int trial = 0; trial < 300; trial++)
+        {
+            // Small blocks, with ties and zeros, against every one of the 3^n codes at its own best scale.
+            int n = 1 + trial % 7;
+            var v = Enumerable.Range(0, n).Select(_ => trial % 3 == 0 ? rng.NextInt(5) - 2f : rng.NextNormal()).ToArray();
+            double best = double.MaxValue;
+            for (int code = 0; code < (int)Math.Pow(3, n); code++)
+            {
+                var t = new int[n];
+                for (int i = 0, c = code; i < n; i++, c /= 3) t[i] = c % 3 - 1;
+                int kept = t.Count(x => x != 0);
+                double scale = kept == 0 ? 0 : Math.Max(0, t.Select((x, i) => x * (double)v[i]).Sum() / kept);
+                best = Math.Min(best, t.Select((x, i) => Math.Pow(v[i] - x * scale, 2)).Sum());
+            }
+            var decoded = ternary.RoundTrip(v);
+            Assert.InRange(decoded.Select((x, i) => Math.Pow(v[i] - x, 2)).Sum(), 0, best + 1e-5);
+        }
+
+        // A Gaussian block: Lloyd-Max's three-level error, 19 % of the energy, where absmean rounding leaves 26 %.
+        double error = 0, energy = 0;
+        for (int b = 0; b < 200; b++)
+        {
+            var v = Enumerable.Range(0, ExchangeCodec.Block).Select(_ => rng.NextNormal()).ToArray();
+            var decoded = ternary.RoundTrip(v);
+            error += v.Select((x, i) => Math.Pow(x - decoded[i], 2)).Sum();
+            energy += v.Sum(x => (double)x * x);
+        }
+        Assert.InRange(error / energy, 0.17, 0.21);
+    }
+
+    [Fact]
     public void Error_feedback_delays_what_compression_drops_but_loses_nothing()
     {
         var v = Vector(1000, 7);

@@ -11,8 +11,8 @@ public sealed class SwarmMessageException(string message) : ColdmindException(me
 /// <list type="bullet">
 /// <item><c>f32</c>: every value, 32 bits.</item>
 /// <item><c>int8</c>: blocks of 128 values, each with an f32 scale absmax/127 and one signed byte a value (8.25 bits).</item>
-/// <item><c>ternary</c>: blocks of 128 values, each with an f32 scale mean|v| and values in {−1, 0, 1}·scale, five
-/// trits a byte as in TQ1_0 (1.88 bits).</item>
+/// <item><c>ternary</c>: blocks of 128 values, each with an f32 scale and values in {−1, 0, 1}·scale, five trits a
+/// byte as in TQ1_0 (1.88 bits); the encoder picks the scale and the zeros that fit the block best.</item>
 /// <item><c>sign</c>: blocks of 128 values, each with an f32 scale mean|v| and one bit a value, ±scale (1.25 bits;
 /// 1-bit SGD's code, Seide et al. 2014).</item>
 /// <item><c>topk:F</c>: the fraction F of values largest in magnitude, as varint gaps between their indices and f32 values.</item>
@@ -80,14 +80,14 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
                 for (int start = 0; start < v.Length; start += Block)
                 {
                     var block = v.Slice(start, Math.Min(Block, v.Length - start));
-                    float scale = TensorPrimitives.SumOfMagnitudes(block) / block.Length;
+                    float scale = TernaryFit(block, out float threshold);
                     BinaryPrimitives.WriteSingleLittleEndian(f, scale);
                     output.AddRange(f);
                     for (int i = 0; i < block.Length; i += 5)
                     {
                         int packed = 0;
                         for (int j = Math.Min(i + 5, block.Length) - 1; j >= i; j--)
-                            packed = packed * 3 + (scale > 0 ? (int)Math.Clamp(MathF.Round(block[j] / scale), -1, 1) + 1 : 1);
+                            packed = packed * 3 + (scale > 0 && MathF.Abs(block[j]) >= threshold ? (block[j] < 0 ? 0 : 2) : 1);
                         output.Add((byte)packed);
                     }
                 }
@@ -189,6 +189,33 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
                 for (int i = 0; i < k; i++) values[i] = Finite(BinaryPrimitives.ReadSingleLittleEndian(data.Slice(at + 4 * i)));
                 return at + 4 * k;
         }
+    }
+
+    /// <summary>
+    /// The ternary code of a block with the least squared error: its values of magnitude ≥ <paramref name="threshold"/>
+    /// become ±scale, the rest 0. Keeping the k largest magnitudes, with sum S, at the scale S/k that fits them
+    /// best leaves an error of Σv² − S²/k, so the best k is the one with the largest S²/k. Against the absmean
+    /// code (threshold scale/2 at scale mean|v|) this cuts a Gaussian block's error from 26 % of its energy to 19 %
+    /// (Lloyd-Max's optimum for three levels) at the same bytes: gossip merges every message it receives as it
+    /// comes, so each message's own error matters, not only the errors' sum that error feedback corrects.
+    /// </summary>
+    internal static float TernaryFit(ReadOnlySpan<float> block, out float threshold)
+    {
+        Span<float> magnitude = stackalloc float[block.Length];
+        TensorPrimitives.Abs(block, magnitude);
+        magnitude.Sort();
+        float scale = 0, best = 0, sum = 0;
+        threshold = float.PositiveInfinity;
+        for (int k = 1; k <= magnitude.Length; k++)
+        {
+            float m = magnitude[^k];
+            sum += m;
+            // Equal magnitudes are kept or dropped together, so only a k at the end of a run is a threshold.
+            if (m == 0 || (k < magnitude.Length && magnitude[^(k + 1)] == m)) continue;
+            float fit = sum * sum / k;
+            if (fit > best) { best = fit; scale = sum / k; threshold = m; }
+        }
+        return scale;
     }
 
     private int KeptCount(int length) => Math.Clamp((int)MathF.Round(Fraction * length), Math.Min(1, length), length);
