@@ -721,6 +721,13 @@ public class SwarmNodeProcessTests
         public Process Process { get; } = process;
         public System.Text.StringBuilder Log { get; } = new();
         public string Output = "";
+
+        /// <summary>The process's JSON summary; a process that printed none fails the test with its exit code and log.</summary>
+        public System.Text.Json.JsonElement Summary()
+        {
+            Assert.True(Output.Length > 0, $"exit code {(Process.HasExited ? Process.ExitCode : "none yet")}, no summary printed; its log:\n{Log}");
+            return System.Text.Json.JsonDocument.Parse(Output).RootElement;
+        }
     }
 
     private static NodeProcess Start(string address, string peers, int shard, int count, string key, string checkpoint, int cycles) =>
@@ -782,7 +789,7 @@ public class SwarmNodeProcessTests
 
             foreach (var n in nodes) await n.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(3));
             await Task.Delay(200);
-            var summaries = nodes.Select(n => System.Text.Json.JsonDocument.Parse(n.Output).RootElement).ToArray();
+            var summaries = nodes.Select(n => n.Summary()).ToArray();
             foreach (int i in killed)
             {
                 Assert.True(summaries[i].GetProperty("resumed").GetBoolean());
@@ -871,7 +878,7 @@ public class SwarmNodeProcessTests
             foreach (var c in clients) await c.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
             await Task.Delay(200);
             Assert.True(coordinator.Process.ExitCode == 0, coordinator.Log.ToString());
-            var summary = System.Text.Json.JsonDocument.Parse(coordinator.Output).RootElement;
+            var summary = coordinator.Summary();
             Assert.True(summary.GetProperty("resumed").GetBoolean());
             Assert.Contains($"resumed from {dir.File("coordinator.st")}: round {atKill}", coordinator.Log.ToString());
             Assert.Equal(rounds, summary.GetProperty("rounds").GetInt64());
@@ -880,11 +887,11 @@ public class SwarmNodeProcessTests
             foreach (var c in clients)
             {
                 Assert.True(c.Process.ExitCode == 0, c.Log.ToString());
-                var s = System.Text.Json.JsonDocument.Parse(c.Output).RootElement;
+                var s = c.Summary();
                 Assert.Equal(global, s.GetProperty("test_accuracy").GetSingle()); // every client ends with the final global model
                 Assert.True(s.GetProperty("rounds_trained").GetInt32() > 0);
             }
-            Assert.True(System.Text.Json.JsonDocument.Parse(clients[1].Output).RootElement.GetProperty("resumed").GetBoolean());
+            Assert.True(clients[1].Summary().GetProperty("resumed").GetBoolean());
             string log = first.Log.ToString();
             foreach (var reason in new[] { "bad signature", "ends early", "finite", "over", $"an update for round {rounds + 5}" }) Assert.Contains(reason, log);
         }
@@ -916,7 +923,7 @@ public class SwarmNodeProcessTests
                 log.Append(nodes[0].Log);
             }
             await Task.Delay(200);
-            var summaries = nodes.Select(n => System.Text.Json.JsonDocument.Parse(n.Output).RootElement).ToArray();
+            var summaries = nodes.Select(n => n.Summary()).ToArray();
             return (summaries.Average(s => s.GetProperty("other_classes_accuracy").GetDouble()), summaries.Average(s => s.GetProperty("held_classes_accuracy").GetDouble()), log.ToString());
         }
 
