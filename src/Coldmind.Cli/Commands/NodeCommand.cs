@@ -100,8 +100,13 @@ internal static class NodeCommand
                     held_classes_accuracy = summary.HeldClassesAccuracy, other_classes_accuracy = summary.OtherClassesAccuracy,
                 }));
             else
+            {
+                string split = summary.HeldClassesAccuracy is not { } h ? ""
+                    : summary.OtherClassesAccuracy is { } o ? string.Create(CultureInfo.InvariantCulture, $" ({h:P2} on its classes {r.GetValue(classes)}, {o:P2} on the others)")
+                    : string.Create(CultureInfo.InvariantCulture, $" ({h:P2} on its classes {r.GetValue(classes)})");
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{summary.Address}: test accuracy {summary.TestAccuracy:P2}{(summary.HeldClassesAccuracy is { } h ? $" ({h:P2} on its classes {r.GetValue(classes)}{(summary.OtherClassesAccuracy is { } o ? $", {o:P2} on the others" : "")})" : "")} after {summary.Cycles} cycles; age {summary.Age:F0}; received {summary.Received}, rejected {summary.Rejected}, sent {summary.Sent} ({summary.BytesSent / 1e6:F2} MB), {summary.SendFailures} sends failed{(summary.Resumed ? "; resumed from its checkpoint" : "")}"));
+                    $"{summary.Address}: test accuracy {summary.TestAccuracy:P2}{split} after {summary.Cycles} cycles; age {summary.Age:F0}; received {summary.Received}, rejected {summary.Rejected}, sent {summary.Sent} ({summary.BytesSent / 1e6:F2} MB), {summary.SendFailures} sends failed{(summary.Resumed ? "; resumed from its checkpoint" : "")}"));
+            }
             return 0;
         });
         return cmd;

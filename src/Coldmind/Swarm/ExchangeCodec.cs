@@ -87,7 +87,7 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
                     {
                         int packed = 0;
                         for (int j = Math.Min(i + 5, block.Length) - 1; j >= i; j--)
-                            packed = packed * 3 + (scale > 0 && MathF.Abs(block[j]) >= threshold ? (block[j] < 0 ? 0 : 2) : 1);
+                            packed = packed * 3 + (MathF.Abs(block[j]) >= threshold ? (block[j] < 0 ? 0 : 2) : 1);
                         output.Add((byte)packed);
                     }
                 }
@@ -193,13 +193,13 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
 
     /// <summary>
     /// The ternary code of a block with the least squared error: its values of magnitude ≥ <paramref name="threshold"/>
-    /// become ±scale, the rest 0. Keeping the k largest magnitudes, with sum S, at the scale S/k that fits them
+    /// become ±scale, the rest 0 (an all-zero block gets an infinite threshold). Keeping the k largest magnitudes, with sum S, at the scale S/k that fits them
     /// best leaves an error of Σv² − S²/k, so the best k is the one with the largest S²/k. Against the absmean
     /// code (threshold scale/2 at scale mean|v|) this cuts a Gaussian block's error from 26 % of its energy to 19 %
     /// (Lloyd-Max's optimum for three levels) at the same bytes: gossip merges every message it receives as it
     /// comes, so each message's own error matters, not only the errors' sum that error feedback corrects.
     /// </summary>
-    internal static float TernaryFit(ReadOnlySpan<float> block, out float threshold)
+    private static float TernaryFit(ReadOnlySpan<float> block, out float threshold)
     {
         Span<float> magnitude = stackalloc float[block.Length];
         TensorPrimitives.Abs(block, magnitude);

@@ -64,7 +64,7 @@ public sealed record SwarmMessage(SwarmMessage.Type Kind, ulong ModelId, string 
         var head = Take(data, ref at, 4);
         if (head[0] != Version) throw new SwarmMessageException($"message version {head[0]}; this node speaks {Version}");
         if (head[1] is < 1 or > 3) throw new SwarmMessageException($"unknown message kind {head[1]}");
-        if (head[2] > (byte)ExchangeCodec.Kind.Sign) throw new SwarmMessageException($"unknown codec {head[2]}");
+        if (!Enum.IsDefined((ExchangeCodec.Kind)head[2])) throw new SwarmMessageException($"unknown codec {head[2]}");
         var kind = (Type)head[1];
         var codec = new ExchangeCodec((ExchangeCodec.Kind)head[2]);
         ulong id = BinaryPrimitives.ReadUInt64LittleEndian(Take(data, ref at, 8));
