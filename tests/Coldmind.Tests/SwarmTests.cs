@@ -407,6 +407,24 @@ public class GossipProtocolTests
         Assert.True(Drift(1f) < Drift(0f));
     }
 
+    [Fact]
+    public void Two_pulls_combine_into_one_with_the_same_gradient()
+    {
+        var rng = new Rng(3);
+        float[] Random(float scale) => Enumerable.Range(0, 50).Select(_ => (float)rng.NextDouble() * scale - scale / 2).ToArray();
+        var prox = new Penalty(Random(2), 0.3f);
+        var importance = Random(4).Select(MathF.Abs).ToArray();
+        importance[0] = 0; // a weight EWC leaves free
+        var ewc = new Penalty(Random(2), 20f, importance);
+        var both = prox.With(ewc);
+        var w = Random(6);
+        static float Gradient(Penalty p, float w, int i) => p.Strength * (p.Importance?[i] ?? 1f) * (w - p.Anchor[i]);
+        for (int i = 0; i < w.Length; i++) Assert.Equal(Gradient(prox, w[i], i) + Gradient(ewc, w[i], i), Gradient(both, w[i], i), 4);
+        var nothing = new Penalty(Random(2), 0f).With(new Penalty(Random(2), 0f));
+        Assert.All(nothing.Importance!, f => Assert.Equal(0f, f));
+        Assert.All(nothing.Anchor, a => Assert.True(float.IsFinite(a)));
+    }
+
     [Theory]
     [InlineData("iid")] [InlineData("dirichlet:0.5")] [InlineData("classes:2")]
     public void A_partition_gives_every_example_to_exactly_one_node(string spec)
@@ -531,6 +549,38 @@ public class SwarmSimulatorTests
         Assert.True(r.RoundsDone < Small.Rounds);
     }
 
+    [Theory]
+    [InlineData("gossip", 100)]
+    [InlineData("fedavg", 40)]
+    public void A_swarm_learning_a_task_sequence_forgets_the_first_task_without_a_memory_and_keeps_it_with_replay(string protocol, int rounds)
+    {
+        var o = Small with { Protocol = protocol, Rounds = rounds, Partition = Partition.Parse("dirichlet:0.5"), Tasks = [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]] };
+        var plain = Simulate(o);
+        var replay = Simulate(o with { Memory = new MemoryOptions(Replay: 50) });
+        foreach (var r in new[] { plain, replay })
+        {
+            Assert.Equal(2, r.TaskAccuracy.Count);
+            Assert.True(r.TaskAccuracy[0][0] > 0.85, $"{protocol}: task 1 learnt to {r.TaskAccuracy[0][0]:P1}");
+            Assert.True(r.TaskAccuracy[0][1] < 0.05, "nothing of task 2 is known before it is learnt");
+            Assert.True(r.TaskAccuracy[1][1] > 0.75, $"{protocol}: task 2 learnt to {r.TaskAccuracy[1][1]:P1}");
+            Assert.Equal(2 * rounds, r.RoundsDone);
+        }
+        Assert.Equal(plain.TaskAccuracy[0], replay.TaskAccuracy[0]); // the memory does nothing until there is an earlier task
+        Assert.True(plain.TaskAccuracy[1][0] < 0.2, $"{protocol} without memory keeps {plain.TaskAccuracy[1][0]:P1} of task 1");
+        Assert.True(replay.TaskAccuracy[1][0] > 0.7, $"{protocol} with replay keeps {replay.TaskAccuracy[1][0]:P1} of task 1");
+        Assert.True(replay.StateBytesPerNode > plain.StateBytesPerNode + 36 * 64 * 4, "the remembered examples are a node's state");
+    }
+
+    [Fact]
+    public void Each_task_of_a_sequence_has_the_byte_budget_and_a_memory_needs_a_sequence()
+    {
+        var r = Simulate(Small with { MaxBytes = 100_000, Tasks = [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]] });
+        Assert.Equal(3, r.TaskAccuracy.Count);
+        Assert.InRange(r.BytesSent, 300_000, 300_000 + 3 * 2 * 10_000);
+        Assert.Throws<ColdmindException>(() => Simulate(Small with { Memory = new MemoryOptions(Replay: 10) }));
+        Assert.Throws<ColdmindException>(() => Simulate(Small with { Tasks = [[0, 1], [5, 10]] }));
+    }
+
     [Fact]
     public void Swarm_cli_prints_the_promised_json_and_refuses_bad_flags()
     {
@@ -550,10 +600,20 @@ public class SwarmSimulatorTests
         Assert.InRange(runs[1].GetProperty("bytes_sent").GetInt64(), runs[0].GetProperty("bytes_sent").GetInt64(), runs[0].GetProperty("bytes_sent").GetInt64() * 11 / 10);
         Assert.Contains("<svg", File.ReadAllText(dir.File("r.html")));
 
+        (exit, stdout, stderr) = CliTests.Run("swarm", "--nodes", "12", "--rounds", "10", "--task", "0-4", "--task", "5-9", "--replay", "20", "--json", "--report", dir.File("t.html"));
+        Assert.True(exit == 0, stderr);
+        using var tasks = System.Text.Json.JsonDocument.Parse(stdout);
+        var matrix = tasks.RootElement.GetProperty("task_accuracy").EnumerateArray().Select(row => row.EnumerateArray().Select(a => a.GetDouble()).ToArray()).ToArray();
+        Assert.Equal(2, matrix.Length);
+        Assert.All(matrix, row => Assert.Equal(2, row.Length));
+        Assert.Equal(20, tasks.RootElement.GetProperty("replay").GetInt32());
+        Assert.Contains("classes 5-9", File.ReadAllText(dir.File("t.html")));
+
         foreach (var (args, expected) in new (string[], string)[]
         {
             (["--nodes", "1"], "--nodes"), (["--partition", "dirichlet:0"], "--partition"), (["--compress", "topk:2"], "--compress"),
             (["--protocol", "raft"], "--protocol"), (["--churn", "1"], "--churn"), (["--aggregate", "trimmed:0.7"], "--aggregate"),
+            (["--task", "0-4", "--task", "5-12"], "--task"), (["--replay", "20"], "--replay"), (["--task", "0-4", "--task", "5-9", "--ewc", "-1"], "--ewc"),
         })
         {
             var (badExit, _, badErr) = CliTests.Run(["swarm", .. args]);

@@ -25,8 +25,11 @@ internal static class SwarmCommand
         var churn = new Option<double>("--churn") { Description = "fraction of time a node is offline (exponential sessions)", DefaultValueFactory = _ => 0 };
         var session = new Option<double>("--session") { Description = "mean online session, seconds", DefaultValueFactory = _ => 100 };
         var churnTrace = new Option<string?>("--churn-trace") { Description = "online intervals instead of --churn: CSV lines node,from_seconds,until_seconds" };
-        var rounds = new Option<int>("--rounds") { Description = "gossip cycles (one message a node a period) or FedAvg rounds, for the first run unless --max-bytes sets a budget", DefaultValueFactory = _ => 50 };
-        var maxBytes = new Option<long>("--max-bytes") { Description = "byte budget for every run (default: what the first run sends)" };
+        var rounds = new Option<int>("--rounds") { Description = "gossip cycles (one message a node a period) or FedAvg rounds (of each --task), for the first run unless --max-bytes sets a budget", DefaultValueFactory = _ => 50 };
+        var maxBytes = new Option<long>("--max-bytes") { Description = "byte budget for every run, of each --task (default: what the first run sends)" };
+        var task = new Option<string[]>("--task") { Description = "a task sequence: the classes every node holds, e.g. --task 0-4 --task 5-9 (each task runs --rounds; default: all classes)" };
+        var replay = new Option<int>("--replay") { Description = "with --task: examples each node remembers of earlier tasks and replays beside each batch (0: none)", DefaultValueFactory = _ => 0 };
+        var ewc = new Option<float>("--ewc") { Description = "with --task: EWC strength λ holding the weights that mattered for earlier tasks (0: none)", DefaultValueFactory = _ => 0 };
         var period = new Option<double>("--period") { Description = "gossip period, seconds", DefaultValueFactory = _ => 10 };
         var latency = new Option<double>("--latency") { Description = "one-way latency, seconds", DefaultValueFactory = _ => 0.05 };
         var loss = new Option<double>("--loss") { Description = "probability that a message is lost", DefaultValueFactory = _ => 0 };
@@ -52,7 +55,7 @@ internal static class SwarmCommand
         var report = new Option<string?>("--report") { Description = "write an HTML report: accuracy against time and bytes, spread over nodes" };
         var cmd = new Command("swarm", "Simulate learning across many devices: gossip (no server) or FedAvg, non-IID, churn, compression.")
         {
-            nodes, protocol, data, label, partition, churn, session, churnTrace, rounds, maxBytes, period, latency, loss, bandwidth, slow, slowFactor,
+            nodes, protocol, data, label, partition, churn, session, churnTrace, rounds, maxBytes, task, replay, ewc, period, latency, loss, bandwidth, slow, slowFactor,
             localSteps, batch, lr, compress, view, clip, answerAverage, aggregate, clients, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
         };
         cmd.SetAction(r =>
@@ -84,13 +87,15 @@ internal static class SwarmCommand
                 Seed = r.GetValue(seed),
                 EvalNodes = r.GetValue(evalNodes),
                 EvalExamples = r.GetValue(evalExamples),
+                Memory = new MemoryOptions(r.GetValue(replay), r.GetValue(ewc)),
             };
+            var splits = BuiltinData.Load(dataSpec, baseOptions.Seed, r.GetValue(label));
+            baseOptions = baseOptions with { Tasks = (r.GetValue(task) ?? []).Select(t => CommonOptions.ParseClasses(t, splits.Train.Classes, "--task").Order().ToArray()).ToArray() };
             var protocols = r.GetValue(protocol)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             var codecs = r.GetValue(compress)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(ExchangeCodec.Parse).ToArray();
             var runs = protocols.SelectMany(p => codecs.Select(c => baseOptions with { Protocol = p.ToLowerInvariant(), Codec = c })).ToList();
             if (runs.Count == 0) throw new ColdmindException("--protocol and --compress must name at least one protocol and one codec.");
             runs.ForEach(o => o.Validate());
-            var splits = BuiltinData.Load(dataSpec, baseOptions.Seed, r.GetValue(label));
             bool quiet = r.GetValue(json);
 
             var results = new List<SwarmResult>();
@@ -98,7 +103,7 @@ internal static class SwarmCommand
             foreach (var run in runs)
             {
                 var options = run;
-                if (results.Count > 0 && budget == 0) budget = results[0].BytesSent;
+                if (results.Count > 0 && budget == 0) budget = results[0].BytesSent / Math.Max(1, baseOptions.Tasks.Count);
                 if (budget > 0) options = WithBudget(options, budget, splits.Train);
                 var sim = new SwarmSimulator(options, splits.Train, splits.Test);
                 SwarmResult result = null!;
@@ -124,9 +129,10 @@ internal static class SwarmCommand
                     x.Messages.ToString(CultureInfo.InvariantCulture), x.MessagesLost.ToString(CultureInfo.InvariantCulture), x.RoundsDone.ToString(CultureInfo.InvariantCulture),
                     $"{x.SimulatedSeconds / 60:F1} min", x.WallSeconds.ToString("F1", CultureInfo.InvariantCulture));
             AnsiConsole.Write(table);
+            if (baseOptions.Tasks.Count > 0) AnsiConsole.Write(TaskTable(results));
             var first = results[0];
             AnsiConsole.MarkupLineInterpolated($"[grey]{n} nodes on {dataSpec} ({first.Options.Partition}, churn {first.Options.Churn.Description}), a model of {first.ParameterCount} parameters; accuracy of {first.FinalNodeAccuracies.Length} sampled nodes on the whole test set. State a node: {first.StateBytesPerNode / 1024.0:F1} KiB (model, view, data indices); managed memory of the run: {first.ManagedBytesPerNode / 1024.0:F1} KiB a node.[/]");
-            if (results.Count > 1) AnsiConsole.MarkupLineInterpolated($"[grey]Runs after the first stop at the first run's byte budget ({results[0].BytesSent / 1e6:F2} MB) unless --max-bytes sets one.[/]");
+            if (results.Count > 1) AnsiConsole.MarkupLineInterpolated($"[grey]Runs after the first stop at the first run's byte budget ({results[0].BytesSent / 1e6:F2} MB{(baseOptions.Tasks.Count > 1 ? ", shared equally by the tasks" : "")}) unless --max-bytes sets one.[/]");
             return 0;
         });
         return cmd;
@@ -147,6 +153,24 @@ internal static class SwarmCommand
         return o with { MaxBytes = budget, Rounds = (int)Math.Min(1_000_000, Math.Ceiling(1.5 * budget / Math.Max(1, perRound)) + 2) };
     }
 
+    /// <summary>A row a run and a task done: the mean accuracy on each task's classes then.</summary>
+    private static Table TaskTable(List<SwarmResult> results)
+    {
+        var tasks = results[0].Options.Tasks.Select(Classes).ToArray();
+        var table = new Table().Border(TableBorder.Rounded).Title("accuracy on each task's classes, after each task").AddColumn("run").AddColumn("after task");
+        foreach (var t in tasks) table.AddColumn(new TableColumn($"classes {t}").RightAligned());
+        foreach (var (x, i, row) in TaskRows(results)) table.AddRow([i == 0 ? Markup.Escape(RunName(x)) : "", tasks[i], .. row]);
+        return table;
+    }
+
+    private static IEnumerable<(SwarmResult Run, int Task, string[] Accuracies)> TaskRows(List<SwarmResult> results) =>
+        results.SelectMany(x => x.TaskAccuracy.Select((row, i) => (x, i, row.Select(a => $"{a:P2}").ToArray())));
+
+    /// <summary>A sorted class set as ranges: 0-4, or 0,2,4.</summary>
+    private static string Classes(int[] classes) => string.Join(",", classes
+        .Select((c, i) => (c, run: c - i)).GroupBy(x => x.run)
+        .Select(g => g.Count() == 1 ? $"{g.First().c}" : $"{g.First().c}-{g.Last().c}"));
+
     private static string RunName(SwarmResult x) => $"{x.Options.Protocol}{(x.Options.Proximal > 0 ? $" (FedProx μ={x.Options.Proximal:G3})" : "")}, {x.Options.Codec}";
 
     private static object ToJson(SwarmResult x) => new
@@ -161,6 +185,10 @@ internal static class SwarmCommand
         final_mean_accuracy = x.FinalMeanAccuracy,
         final_p10_accuracy = x.FinalP10,
         final_p90_accuracy = x.FinalP90,
+        tasks = x.Options.Tasks,
+        replay = x.Options.Memory.Replay,
+        ewc = x.Options.Memory.Ewc,
+        task_accuracy = x.TaskAccuracy,
         evaluated_nodes = x.FinalNodeAccuracies.Length,
         bytes_sent = x.BytesSent,
         messages = x.Messages,
@@ -198,6 +226,10 @@ internal static class SwarmCommand
             var sorted = x.FinalNodeAccuracies.Order().Select(a => (double)a).ToList();
             final.Add(new Series(name, Enumerable.Range(1, sorted.Count).Select(i => (double)i).ToList(), sorted));
         }
+        if (first.Options.Tasks.Count > 0)
+            page.Paragraph("A task sequence: accuracy on each task's test classes once each task is done (what a later row lost on an earlier task was forgotten).")
+                .Table(["run", "after task", .. first.Options.Tasks.Select(t => $"classes {Classes(t)}")],
+                    TaskRows(results).Select(r => (IReadOnlyList<string>)[RunName(r.Run), Classes(r.Run.Options.Tasks[r.Task]), .. r.Accuracies]));
         page.Chart(byTime).Chart(byBytes).Chart(spread).Chart(final).Write(path);
     }
 }

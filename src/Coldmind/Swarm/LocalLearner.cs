@@ -9,7 +9,26 @@ namespace Coldmind.Swarm;
 /// term (anchor: the round's global model); with F the diagonal Fisher of an old task it is EWC (anchor: the
 /// weights that solved that task).
 /// </summary>
-public sealed record Penalty(float[] Anchor, float Strength, float[]? Importance = null);
+public sealed record Penalty(float[] Anchor, float Strength, float[]? Importance = null)
+{
+    /// <summary>
+    /// The one pull both pulls make together (a FedAvg client's FedProx term and its EWC memory): a sum of quadratics
+    /// is a quadratic, with importance λF + λ'F' and the anchor their importance-weighted mean, so the local steps
+    /// keep a single implicit penalty step.
+    /// </summary>
+    public Penalty With(Penalty other)
+    {
+        var importance = new float[Anchor.Length];
+        var anchor = new float[Anchor.Length];
+        for (int i = 0; i < anchor.Length; i++)
+        {
+            float a = Strength * (Importance?[i] ?? 1f), b = other.Strength * (other.Importance?[i] ?? 1f);
+            importance[i] = a + b;
+            anchor[i] = importance[i] > 0 ? (a * Anchor[i] + b * other.Anchor[i]) / importance[i] : Anchor[i];
+        }
+        return new Penalty(anchor, 1f, importance);
+    }
+}
 
 /// <summary>Local SGD settings of a device: steps per update, batch size, learning rate.</summary>
 public sealed record LocalTraining(int Steps = 5, int BatchSize = 16, float LearningRate = 0.1f)

@@ -12,10 +12,17 @@ public sealed record SwarmOptions
     public string Protocol { get; init; } = "gossip";
     public Partition Partition { get; init; } = Partition.Parse("iid");
     public Churn Churn { get; init; } = Churn.None;
-    /// <summary>Gossip cycles (each node wakes once a period) or FedAvg rounds.</summary>
+    /// <summary>Gossip cycles (each node wakes once a period) or FedAvg rounds, of each task.</summary>
     public int Rounds { get; init; } = 50;
-    /// <summary>Stop once this many bytes were sent (0: no budget).</summary>
+    /// <summary>Stop once this many bytes were sent in a task (0: no budget).</summary>
     public long MaxBytes { get; init; }
+    /// <summary>
+    /// A task sequence: the classes the devices hold, one set after another, each for <see cref="Rounds"/> (or
+    /// <see cref="MaxBytes"/>); a node's data in a task is the part of its shard in those classes. Empty: every class, one task.
+    /// </summary>
+    public IReadOnlyList<int[]> Tasks { get; init; } = [];
+    /// <summary>What every device keeps of earlier tasks: replayed examples and an EWC pull.</summary>
+    public MemoryOptions Memory { get; init; } = new();
     public double Period { get; init; } = 10;
     public double Latency { get; init; } = 0.05;
     public double LossRate { get; init; }
@@ -62,6 +69,9 @@ public sealed record SwarmOptions
         if (ClientFraction is <= 0 or > 1) throw new ColdmindException($"--clients must be a fraction in (0, 1], got {ClientFraction}.");
         if (Proximal < 0) throw new ColdmindException("--prox must not be negative.");
         if (EvalNodes < 1 || EvalExamples < 1 || EvalPoints < 1) throw new ColdmindException("The evaluation sample must be positive.");
+        if (Tasks.Any(t => t.Length == 0)) throw new ColdmindException("Every --task must name at least one class.");
+        if (Memory.Enabled && Tasks.Count < 2) throw new ColdmindException("--replay and --ewc guard what earlier tasks taught; give a task sequence (--task twice or more).");
+        Memory.Validate();
         Gossip.Validate();
     }
 
@@ -71,9 +81,13 @@ public sealed record SwarmOptions
 /// <summary>Mean, 10th and 90th percentile of the sampled nodes' test accuracy at a moment of the run.</summary>
 public sealed record SwarmPoint(double Seconds, long Bytes, long Round, float Mean, float P10, float P90, float OnlineFraction);
 
+/// <summary>
+/// The outcome of a run. <paramref name="TaskAccuracy"/>[i][j] is the sampled nodes' mean accuracy on task j's test
+/// classes once task i is done (empty without a task sequence); what row i lost below row j on task j is forgotten.
+/// </summary>
 public sealed record SwarmResult(
     SwarmOptions Options, string Data, int ParameterCount, IReadOnlyList<SwarmPoint> Curve,
-    float FinalMeanAccuracy, float FinalP10, float FinalP90, float[] FinalNodeAccuracies,
+    float FinalMeanAccuracy, float FinalP10, float FinalP90, float[] FinalNodeAccuracies, IReadOnlyList<float[]> TaskAccuracy,
     long BytesSent, long Messages, long MessagesLost, long MessagesRejected, long ConnectionsRefused, long RoundsDone, double SimulatedSeconds,
     double WallSeconds, long StateBytesPerNode, double ManagedBytesPerNode);
 
@@ -108,6 +122,17 @@ public sealed class SwarmSimulator
     private readonly Dataset _train, _test, _testSample;
     private readonly LocalLearner _learner;
     private readonly int[][] _shards;
+    /// <summary>Each task's test set, and each node's examples in each task ([task][node]).</summary>
+    private readonly Dataset[] _taskTests;
+    private readonly int[][][] _taskShards;
+    /// <summary>What each node trains on in the current task (its memory's replay pool included), and its EWC pull.</summary>
+    private readonly (Dataset Data, int[] Examples, int[] Replay)[] _local;
+    private readonly Penalty?[] _penalty;
+    private readonly DeviceMemory?[] _memory;
+    private readonly List<float[]> _taskAccuracy = [];
+    private Rng? _memoryRng;
+    private int _task;
+    private long _taskBytes;
     private readonly bool[] _online, _slow, _byzantine;
     private readonly int[] _session;
     private readonly IEnumerator<double>[] _toggles;
@@ -127,6 +152,14 @@ public sealed class SwarmSimulator
         _learner = LocalLearner.For(train, options.Hidden, options.Seed);
         _shards = options.Partition.Split(train, options.Nodes, _rng.Fork());
         int n = options.Nodes;
+        foreach (var task in options.Tasks)
+            if (task.Any(c => c < 0 || c >= train.Classes)) throw new ColdmindException($"A --task names class {task.First(c => c < 0 || c >= train.Classes)}; {train.Name} has classes 0 to {train.Classes - 1}.");
+        _taskShards = options.Tasks.Count == 0 ? [_shards] : options.Tasks.Select(t => _shards.Select(s => s.Where(e => t.Contains(train.Labels[e])).ToArray()).ToArray()).ToArray();
+        _taskTests = options.Tasks.Select(t => test.Subset(Enumerable.Range(0, test.Count).Where(e => t.Contains(test.Labels[e])).ToArray())).ToArray();
+        _local = new (Dataset, int[], int[])[n];
+        _penalty = new Penalty?[n];
+        _memory = new DeviceMemory?[n];
+        if (_taskTests.Any(t => t.Count == 0)) throw new ColdmindException("A --task has no example in the test set.");
         _online = new bool[n];
         _session = new int[n];
         _toggles = new IEnumerator<double>[n];
@@ -156,7 +189,7 @@ public sealed class SwarmSimulator
             NextToggle(i);
         }
         var curve = new List<SwarmPoint>();
-        int evalEvery = Math.Max(1, _o.Rounds / _o.EvalPoints);
+        int evalEvery = Math.Max(1, _o.Rounds * _taskShards.Length / _o.EvalPoints);
         float[][] models;
         long rounds;
         long stateBytes;
@@ -173,10 +206,11 @@ public sealed class SwarmSimulator
             // a client holds the last global model it received; the coordinator's state is not a node's
             stateBytes = (long)_learner.ParameterCount * 4 * (_o.Codec.Lossy ? 2 : 1);
         }
+        stateBytes += _memory.Sum(m => m is null ? 0 : (m.Count * (_train.FeatureCount + 2L) + (m.Penalty is null ? 0 : 2L * _learner.ParameterCount)) * 4) / _o.Nodes;
         double managedPerNode = Math.Max(0, GC.GetTotalMemory(false) - managedBefore) / (double)_o.Nodes;
         var final = Accuracies(models, _test);
         var (mean, p10, p90) = Summary(final);
-        return new SwarmResult(_o, dataName, _learner.ParameterCount, curve, mean, p10, p90, final, _bytes, _messages, _lost, _rejected, _refused, rounds, _now,
+        return new SwarmResult(_o, dataName, _learner.ParameterCount, curve, mean, p10, p90, final, _taskAccuracy, _bytes, _messages, _lost, _rejected, _refused, rounds, _now,
             wall.Elapsed.TotalSeconds, stateBytes + _shards.Sum(s => (long)s.Length) * 4 / _o.Nodes, managedPerNode);
     }
 
@@ -198,14 +232,30 @@ public sealed class SwarmSimulator
             nodes[i].View.Merge(known);
             Schedule(bootstrap.NextDouble() * _o.Period, new Event(EventKind.Wake, i, null, 0));
         }
-        for (int c = evalEvery; c <= _o.Rounds; c += evalEvery) Schedule(c * _o.Period, new Event(EventKind.Evaluate, 0, null, c));
-        double end = _o.Rounds * _o.Period;
         var train = _rng.Fork();
-        Evaluate(curve, nodes.Select(x => x.Answer).ToArray(), 0);
+        float[][] Answers() => nodes.Select(x => x.Answer).ToArray();
+        BeginTask(0, Answers());
+        double start = 0, end = _o.Rounds * _o.Period;
+        long cyclesBefore = 0; // in the tasks done
+        void ScheduleEvaluations()
+        {
+            for (int c = evalEvery; c <= _o.Rounds; c += evalEvery) Schedule(start + c * _o.Period, new Event(EventKind.Evaluate, _task, null, cyclesBefore + c));
+        }
+        ScheduleEvaluations();
+        Evaluate(curve, Answers(), 0);
         while (_queue.TryDequeue(out var e, out var key))
         {
             _now = key.Item1;
-            if (_now > end || OverBudget()) break;
+            if (_now > end || OverBudget())
+            {
+                EndTask(Answers());
+                if (_task + 1 == _taskShards.Length) break;
+                double switched = Math.Min(_now, end);
+                cyclesBefore += Math.Min(_o.Rounds, (long)Math.Floor((switched - start) / _o.Period));
+                (start, end) = (switched, switched + _o.Rounds * _o.Period);
+                BeginTask(_task + 1, Answers());
+                ScheduleEvaluations();
+            }
             switch (e.Kind)
             {
                 case EventKind.Toggle:
@@ -234,16 +284,18 @@ public sealed class SwarmSimulator
                     SwarmMessage m;
                     try { m = SwarmMessage.Decode(e.Message, _learner.ModelId, _learner.ParameterCount); }
                     catch (SwarmMessageException) { _rejected++; break; }
-                    nodes[e.Node].Receive(m, _learner, _train, _shards[e.Node], options, train);
+                    var (data, examples, replay) = _local[e.Node];
+                    nodes[e.Node].Receive(m, _learner, data, examples, options, train, replay, _penalty[e.Node]);
                     break;
                 case EventKind.Evaluate:
-                    Evaluate(curve, nodes.Select(x => x.Answer).ToArray(), e.Tag);
-                    progress?.Invoke((double)e.Tag / _o.Rounds);
+                    if (e.Node != _task) break; // scheduled for a task that ended early, at its byte budget
+                    Evaluate(curve, Answers(), e.Tag);
+                    progress?.Invoke((double)e.Tag / (_o.Rounds * _taskShards.Length));
                     break;
             }
         }
-        long cycles = (long)Math.Min(_o.Rounds, Math.Floor(_now / _o.Period));
-        if (curve[^1].Round != cycles || curve[^1].Bytes != _bytes) Evaluate(curve, nodes.Select(x => x.Answer).ToArray(), cycles);
+        long cycles = cyclesBefore + (long)Math.Min(_o.Rounds, Math.Floor((_now - start) / _o.Period));
+        if (curve[^1].Round != cycles || curve[^1].Bytes != _bytes) Evaluate(curve, Answers(), cycles);
         return (nodes, cycles);
     }
 
@@ -256,12 +308,20 @@ public sealed class SwarmSimulator
         var replies = new List<(SwarmMessage, double)>();
         var train = _rng.Fork();
         int perRound = Math.Max(1, (int)Math.Round(_o.ClientFraction * n));
+        BeginTask(0, held);
+        long taskRound = 0; // the round the task began at
         Evaluate(curve, held, 0);
         Schedule(0, new Event(EventKind.RoundStart, 0, null, 0));
         while (_queue.TryDequeue(out var e, out var key))
         {
             _now = key.Item1;
-            if (coordinator.Round >= _o.Rounds || OverBudget()) break;
+            if (coordinator.Round - taskRound >= _o.Rounds || OverBudget())
+            {
+                EndTask(held);
+                if (_task + 1 == _taskShards.Length) break;
+                taskRound = coordinator.Round;
+                BeginTask(_task + 1, held); // each client anchors its memory at the last global model it received
+            }
             switch (e.Kind)
             {
                 case EventKind.Toggle:
@@ -282,7 +342,8 @@ public sealed class SwarmSimulator
                         held[c] = global;
                         if (_o.Codec.Lossy) feedback[c] ??= new ErrorFeedback(_learner.ParameterCount);
                         byte[] up;
-                        try { up = FedAvgCoordinator.ClientUpdate(global, coordinator.Round, Name(c), _learner, _train, _shards[c], _o.Local, _o.Proximal, _o.Codec, feedback[c], train, _byzantine[c]); }
+                        var (data, examples, replay) = _local[c];
+                        try { up = FedAvgCoordinator.ClientUpdate(global, coordinator.Round, Name(c), _learner, data, examples, _o.Local, _o.Proximal, _o.Codec, feedback[c], train, _byzantine[c], _penalty[c], replay); }
                         catch (SwarmMessageException) { _rejected++; continue; } // a diverged update is not sent
                         double slow = _slow[c] ? _o.SlowFactor : 1;
                         double at = _now + Transfer(down.Length) + _o.Local.Steps * _o.StepSeconds * slow + Transfer(up.Length);
@@ -299,7 +360,7 @@ public sealed class SwarmSimulator
                     _bytes += e.Message!.Length + HttpFraming.Update;
                     _messages++;
                     if (train.NextDouble() < _o.LossRate) { _lost++; break; }
-                    try { replies.Add((SwarmMessage.Decode(e.Message, _learner.ModelId, _learner.ParameterCount), _shards[e.Node].Length)); }
+                    try { replies.Add((SwarmMessage.Decode(e.Message, _learner.ModelId, _learner.ParameterCount), _local[e.Node].Examples.Length)); }
                     catch (SwarmMessageException) { _rejected++; }
                     break;
                 }
@@ -309,7 +370,7 @@ public sealed class SwarmSimulator
                     if (coordinator.Round % evalEvery == 0)
                     {
                         Evaluate(curve, held, coordinator.Round);
-                        progress?.Invoke((double)coordinator.Round / _o.Rounds);
+                        progress?.Invoke((double)coordinator.Round / (_o.Rounds * _taskShards.Length));
                     }
                     Schedule(_now, new Event(EventKind.RoundStart, 0, null, 0));
                     break;
@@ -317,6 +378,32 @@ public sealed class SwarmSimulator
         }
         if (curve[^1].Round != coordinator.Round || curve[^1].Bytes != _bytes) Evaluate(curve, held, coordinator.Round);
         return (held, coordinator.Round);
+    }
+
+    /// <summary>
+    /// Hands every node its data of <paramref name="task"/>. A node with a memory begins a generation of it, its EWC
+    /// anchor the model in <paramref name="models"/> it answers with (gossip) or last received (FedAvg).
+    /// </summary>
+    private void BeginTask(int task, float[][] models)
+    {
+        _task = task;
+        _taskBytes = _bytes;
+        for (int i = 0; i < _o.Nodes; i++)
+        {
+            var examples = _taskShards[task][i];
+            if (!_o.Memory.Enabled) { _local[i] = (_train, examples, []); continue; }
+            _memoryRng ??= _rng.Fork();
+            var memory = _memory[i] ??= new DeviceMemory(_o.Memory, _train.FeatureCount);
+            memory.Begin(_train, examples, _learner, models[i], _memoryRng);
+            _local[i] = memory.Local(_train, examples);
+            _penalty[i] = memory.Penalty;
+        }
+    }
+
+    /// <summary>Records the sampled nodes' mean accuracy on each task's test classes (with a task sequence).</summary>
+    private void EndTask(float[][] models)
+    {
+        if (_o.Tasks.Count > 0) _taskAccuracy.Add(_taskTests.Select(t => Accuracies(models, t).Average()).ToArray());
     }
 
     private void Toggle(int node)
@@ -342,7 +429,7 @@ public sealed class SwarmSimulator
 
     private double Transfer(int bytes) => _o.Latency + bytes * 8.0 / _o.Bandwidth;
 
-    private bool OverBudget() => _o.MaxBytes > 0 && _bytes >= _o.MaxBytes;
+    private bool OverBudget() => _o.MaxBytes > 0 && _bytes - _taskBytes >= _o.MaxBytes;
 
     private void Schedule(double time, Event e) => _queue.Enqueue(e, (time, _sequence++));
 
