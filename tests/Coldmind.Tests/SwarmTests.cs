@@ -697,14 +697,14 @@ public class DeviceMemoryTests
         Assert.All(replay, i => Assert.InRange(data.Labels[i], 0, 4)); // only earlier data is replayed
         Assert.Equal(memory.Earlier, replay.Length);
 
-        var restored = DeviceMemory.FromCheckpoint(RoundTrip(dir, learner, memory), o, train.FeatureCount, train.Classes)!;
+        var restored = DeviceMemory.FromCheckpoint(RoundTrip(dir, learner, memory), "m.st", o, train.FeatureCount, train.Classes)!;
         Assert.Equal((memory.Generation, memory.Seen, memory.Earlier), (restored.Generation, restored.Seen, restored.Earlier));
         Assert.Equal(memory.Remembered(train).Features, restored.Remembered(train).Features);
         Assert.Equal(memory.Remembered(train).Labels, restored.Remembered(train).Labels);
         Assert.Equal(memory.Penalty!.Importance, restored.Penalty!.Importance);
-        var smaller = DeviceMemory.FromCheckpoint(RoundTrip(dir, learner, memory), o with { Replay = 50, Ewc = 0 }, train.FeatureCount, train.Classes)!;
+        var smaller = DeviceMemory.FromCheckpoint(RoundTrip(dir, learner, memory), "m.st", o with { Replay = 50, Ewc = 0 }, train.FeatureCount, train.Classes)!;
         Assert.Equal(50, smaller.Count);
-        var larger = DeviceMemory.FromCheckpoint(RoundTrip(dir, learner, memory), o with { Replay = 400 }, train.FeatureCount, train.Classes)!;
+        var larger = DeviceMemory.FromCheckpoint(RoundTrip(dir, learner, memory), "m.st", o with { Replay = 400 }, train.FeatureCount, train.Classes)!;
         larger.Begin(train, first, learner, model, rng); // a reservoir grown on restart fills up first
         Assert.Equal((400, 3), (larger.Count, larger.Generation));
     }
@@ -751,7 +751,7 @@ public class DeviceMemoryTests
         memory.Begin(train, OfClasses(train, 0, 4), learner, learner.Initial(), new Rng(1));
         void Refused(string expected, Action<List<(string Name, float[] Values)>, Dictionary<string, string>> corrupt)
         {
-            var e = Assert.Throws<ColdmindException>(() => DeviceMemory.FromCheckpoint(RoundTrip(dir, learner, memory, corrupt), o, train.FeatureCount, train.Classes));
+            var e = Assert.Throws<ColdmindException>(() => DeviceMemory.FromCheckpoint(RoundTrip(dir, learner, memory, corrupt), "m.st", o, train.FeatureCount, train.Classes));
             Assert.Contains(expected, e.Message);
         }
         Refused("memory_labels", (t, _) => t[1].Values[3] = 10);
@@ -1003,6 +1003,47 @@ public class SwarmNodeProcessTests
     }
 
     [Fact]
+    public async Task FedAvg_clients_restarted_on_new_classes_keep_the_old_ones_in_the_global_model_with_replay_and_forget_them_without()
+    {
+        using var dir = new TempDir();
+        string key = SharedKey(dir);
+        const int count = 3, rounds = 25;
+        // a coordinator and three clients learn classes 0-4; the coordinator resumes from its checkpoint for 25 rounds
+        // more while the clients restart from theirs holding classes 5-9
+        async Task<(double First, double Second, string Log)> Sequence(string name, params string[] memory)
+        {
+            string address = $"127.0.0.1:{FreePort()}";
+            var log = new System.Text.StringBuilder();
+            NodeProcess[] clients = [];
+            int task = 0;
+            foreach (string classes in new[] { "0-4", "5-9" })
+            {
+                var coordinator = Run("coordinator", "--listen", address, "--key-file", key, "--checkpoint", dir.File($"{name}.st"),
+                    "--rounds", (++task * rounds).ToString(System.Globalization.CultureInfo.InvariantCulture), "--clients", "3", "--round-timeout", "3", "--linger", "3");
+                clients = Enumerable.Range(0, count).Select(i => Run([
+                    "node", "--protocol", "fedavg", "--coordinator", address, "--shard", $"{i}/{count}", "--classes", classes, "--key-file", key,
+                    "--checkpoint", dir.File($"{name}{i}.st"), "--period", "0.1", "--json", .. memory])).ToArray();
+                foreach (var n in clients.Append(coordinator)) await n.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
+                foreach (var n in clients.Append(coordinator)) Assert.True(n.Process.ExitCode == 0, n.Log.ToString());
+                log.Append(clients[0].Log);
+            }
+            await Task.Delay(200);
+            var summaries = clients.Select(n => n.Summary()).ToArray();
+            return (summaries.Average(s => s.GetProperty("other_classes_accuracy").GetDouble()), summaries.Average(s => s.GetProperty("held_classes_accuracy").GetDouble()), log.ToString());
+        }
+
+        var plain = await Sequence("plain");
+        var remembered = await Sequence("memory", "--replay", "200");
+        string all = $"without memory: classes 0-4 {plain.First:P1}, 5-9 {plain.Second:P1}; with replay: {remembered.First:P1}, {remembered.Second:P1}";
+        Assert.Contains("new data", plain.Log);
+        Assert.Contains("may make the global model forget", plain.Log);
+        Assert.Contains("memory: generation 2; replaying", remembered.Log);
+        Assert.True(plain.Second > 0.85 && remembered.Second > 0.75, all);
+        Assert.True(plain.First < 0.5, all);
+        Assert.True(remembered.First > plain.First + 0.5, all);
+    }
+
+    [Fact]
     public void A_node_refuses_a_bad_shard_a_short_key_and_a_foreign_checkpoint_in_one_line()
     {
         using var dir = new TempDir();
@@ -1042,9 +1083,11 @@ public class SwarmNodeProcessTests
         (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--checkpoint", dir.File("memory.st"));
         Assert.Equal(1, exit);
         Assert.Contains("holds a memory of earlier data", err);
-        (exit, _, err) = CliTests.Run("node", "--protocol", "fedavg", "--coordinator", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--replay", "100");
+        SwarmCheckpoint.Write(dir.File("client.st"), "fedavg_client", learner, [("global", learner.Initial()), .. tensors],
+            new Dictionary<string, string>(meta) { ["round"] = "3", ["data"] = "0" });
+        (exit, _, err) = CliTests.Run("node", "--protocol", "fedavg", "--coordinator", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--checkpoint", dir.File("client.st"));
         Assert.Equal(1, exit);
-        Assert.Contains("--replay and --ewc are for gossip nodes", err);
+        Assert.Contains("holds a memory of earlier data", err);
         (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--classes", "3-12");
         Assert.Equal(1, exit);
         Assert.Contains("--classes takes classes in 0..9", err);

@@ -26,8 +26,8 @@ internal static class NodeCommand
         var shard = new Option<string>("--shard") { Description = "i/n: this node holds the i-th of n parts of the training split (0-based)", Required = true };
         var partition = new Option<string>("--partition") { Description = "how the n parts are drawn: iid, dirichlet:α or classes:k", DefaultValueFactory = _ => "iid" };
         var classes = new Option<string?>("--classes") { Description = "keep only these classes of the shard, e.g. 0-4 (a task of a sequence)" };
-        var replay = new Option<int>("--replay") { Description = "gossip: examples the node remembers across restarts on new data and replays beside each batch (0: none)", DefaultValueFactory = _ => 0 };
-        var ewc = new Option<float>("--ewc") { Description = "gossip: EWC strength λ holding the weights that mattered for earlier data when the node restarts on new data (0: none)", DefaultValueFactory = _ => 0 };
+        var replay = new Option<int>("--replay") { Description = "examples the node remembers across restarts on new data and replays beside each batch (0: none)", DefaultValueFactory = _ => 0 };
+        var ewc = new Option<float>("--ewc") { Description = "EWC strength λ holding the weights that mattered for earlier data when the node restarts on new data (0: none)", DefaultValueFactory = _ => 0 };
         var keyFile = new Option<string>("--key-file") { Description = "the swarm's shared key (at least 16 bytes); every message is signed with it", Required = true };
         var checkpoint = new Option<string?>("--checkpoint") { Description = "file the node saves itself to after every change and resumes from" };
         var period = new Option<double>("--period") { Description = "seconds between the node's messages (gossip) or check-ins (fedavg)", DefaultValueFactory = _ => 1 };
@@ -78,12 +78,11 @@ internal static class NodeCommand
             }
             var memory = new MemoryOptions(r.GetValue(replay), r.GetValue(ewc));
             memory.Validate();
-            if (proto == "fedavg" && memory.Enabled) throw new ColdmindException("--replay and --ewc are for gossip nodes; a FedAvg client learns the coordinator's global model.");
             var learner = LocalLearner.For(splits.Train, CommonOptions.ParseHidden(r.GetValue(hidden)!), s);
             int maxBytes = r.GetValue(maxMessage) is > 0 and var m ? m : learner.ParameterCount * 4 + SwarmMessage.MaxView * 300 + 4096;
             if (proto == "fedavg")
                 return await RunClient(new FedAvgClientOptions(r.GetValue(coordinator)!, $"shard {index}/{count}", local, r.GetValue(prox), codec,
-                    TimeSpan.FromSeconds(r.GetValue(period)), TimeSpan.FromSeconds(r.GetValue(giveUp)), r.GetValue(checkpoint), maxBytes), learner, splits, examples, auth, r.GetValue(json));
+                    TimeSpan.FromSeconds(r.GetValue(period)), TimeSpan.FromSeconds(r.GetValue(giveUp)), r.GetValue(checkpoint), maxBytes, memory), learner, splits, examples, held, r.GetValue(classes), auth, r.GetValue(json));
             var peerList = r.GetValue(peers)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             foreach (var p in peerList) EscalationServer.ParseEndpoint(p);
             var options = new NodeOptions(r.GetValue(listen)!, peerList, gossip,
@@ -100,35 +99,38 @@ internal static class NodeCommand
                     held_classes_accuracy = summary.HeldClassesAccuracy, other_classes_accuracy = summary.OtherClassesAccuracy,
                 }));
             else
-            {
-                string split = summary.HeldClassesAccuracy is not { } h ? ""
-                    : summary.OtherClassesAccuracy is { } o ? string.Create(CultureInfo.InvariantCulture, $" ({h:P2} on its classes {r.GetValue(classes)}, {o:P2} on the others)")
-                    : string.Create(CultureInfo.InvariantCulture, $" ({h:P2} on its classes {r.GetValue(classes)})");
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{summary.Address}: test accuracy {summary.TestAccuracy:P2}{split} after {summary.Cycles} cycles; age {summary.Age:F0}; received {summary.Received}, rejected {summary.Rejected}, sent {summary.Sent} ({summary.BytesSent / 1e6:F2} MB), {summary.SendFailures} sends failed{(summary.Resumed ? "; resumed from its checkpoint" : "")}"));
-            }
+                    $"{summary.Address}: test accuracy {summary.TestAccuracy:P2}{Split(summary.HeldClassesAccuracy, summary.OtherClassesAccuracy, r.GetValue(classes))} after {summary.Cycles} cycles; age {summary.Age:F0}; received {summary.Received}, rejected {summary.Rejected}, sent {summary.Sent} ({summary.BytesSent / 1e6:F2} MB), {summary.SendFailures} sends failed{(summary.Resumed ? "; resumed from its checkpoint" : "")}"));
             return 0;
         });
         return cmd;
     }
 
-    private static async Task<int> RunClient(FedAvgClientOptions o, LocalLearner learner, DataSplits splits, int[] shard, MessageAuth auth, bool json)
+    private static async Task<int> RunClient(FedAvgClientOptions o, LocalLearner learner, DataSplits splits, int[] shard, HashSet<int>? held, string? classes,
+        MessageAuth auth, bool json)
     {
         var log = (string line) => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {o.Name} {line}");
         using var client = new FedAvgClient(o, learner, splits.Train, shard, auth, log);
         log($"FedAvg client of {o.Coordinator}: {shard.Length} examples, {learner.ParameterCount} parameters");
-        var summary = await client.RunAsync(splits.Test);
+        var summary = await client.RunAsync(splits.Test, held);
         if (json)
             Console.WriteLine(JsonSerializer.Serialize(new
             {
                 name = summary.Name, test_accuracy = summary.TestAccuracy, last_round = summary.Round, rounds_trained = summary.RoundsTrained,
                 bytes_sent = summary.BytesSent, bytes_received = summary.BytesReceived, failures = summary.Failures, resumed = summary.Resumed,
+                held_classes_accuracy = summary.HeldClassesAccuracy, other_classes_accuracy = summary.OtherClassesAccuracy,
             }));
         else
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{summary.Name}: test accuracy {summary.TestAccuracy:P2} with the final global model; trained in {summary.RoundsTrained} rounds; sent {summary.BytesSent / 1e6:F2} MB, received {summary.BytesReceived / 1e6:F2} MB; {summary.Failures} failed requests{(summary.Resumed ? "; resumed from its checkpoint" : "")}"));
+                $"{summary.Name}: test accuracy {summary.TestAccuracy:P2}{Split(summary.HeldClassesAccuracy, summary.OtherClassesAccuracy, classes)} with the final global model; trained in {summary.RoundsTrained} rounds; sent {summary.BytesSent / 1e6:F2} MB, received {summary.BytesReceived / 1e6:F2} MB; {summary.Failures} failed requests{(summary.Resumed ? "; resumed from its checkpoint" : "")}"));
         return 0;
     }
+
+    /// <summary>The summary's split of the test accuracy between the classes a device holds and the others (empty without --classes).</summary>
+    private static string Split(float? held, float? other, string? classes) =>
+        held is not { } h ? ""
+        : other is { } o ? string.Create(CultureInfo.InvariantCulture, $" ({h:P2} on its classes {classes}, {o:P2} on the others)")
+        : string.Create(CultureInfo.InvariantCulture, $" ({h:P2} on its classes {classes})");
 
     private static (int Index, int Count) ParseShard(string text)
     {

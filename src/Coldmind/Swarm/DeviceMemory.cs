@@ -91,6 +91,28 @@ public sealed class DeviceMemory
     }
 
     /// <summary>
+    /// The memory of a device starting on <paramref name="shard"/>: the one its checkpoint held, or a new one, which
+    /// begins a generation when the device holds new data or has remembered nothing yet, anchored at
+    /// <paramref name="anchor"/> (<paramref name="anchorName"/> in the log line). Null when <paramref name="o"/> keeps nothing.
+    /// </summary>
+    public static DeviceMemory? Start(MemoryOptions o, DeviceMemory? restored, bool newData, Dataset train, int[] shard, LocalLearner learner,
+        float[] anchor, string anchorName, Action<string> log)
+    {
+        if (!o.Enabled) return null;
+        var memory = restored ?? new DeviceMemory(o, train.FeatureCount);
+        if (memory.Generation > 0 && !newData) return memory;
+        memory.Begin(train, shard, learner, anchor, new Rng(learner.Seed ^ (ulong)memory.Seen));
+        if (memory.Generation > 1)
+        {
+            var guards = new List<string>();
+            if (o.Replay > 0) guards.Add($"replaying {memory.Earlier} remembered examples of earlier data");
+            if (memory.Penalty != null) guards.Add(string.Create(CultureInfo.InvariantCulture, $"EWC λ {o.Ewc:G3} towards {anchorName}"));
+            log($"memory: generation {memory.Generation}; {string.Join("; ", guards)}");
+        }
+        return memory;
+    }
+
+    /// <summary>
     /// Vitter's algorithm R one example at a time: the slot of a reservoir of <paramref name="capacity"/>, holding
     /// <paramref name="filled"/>, that the <paramref name="seen"/>-th example of a stream (counting from 1) takes, or
     /// −1 when it is not kept. The first examples fill it; after that every example seen so far is in it with the
@@ -151,17 +173,19 @@ public sealed class DeviceMemory
         ]);
     }
 
-    /// <summary>Whether a node checkpoint holds a memory.</summary>
-    public static bool IsIn(SwarmCheckpoint checkpoint) => checkpoint.Has(Prefix + "labels");
+    /// <summary>Whether a device checkpoint holds a memory.</summary>
+    private static bool IsIn(SwarmCheckpoint checkpoint) => checkpoint.Has(Prefix + "labels");
 
     /// <summary>
-    /// The memory a checkpoint holds, validated (shapes, finite inputs, labels in range, generations not ahead of the
-    /// current one); null when the checkpoint has none. A smaller reservoir than the checkpoint's keeps its first
-    /// examples, which are as uniform a sample as the whole.
+    /// The memory the checkpoint at <paramref name="path"/> holds, validated (shapes, finite inputs, labels in range,
+    /// generations not ahead of the current one); null when it has none. A memory that <paramref name="o"/> would drop
+    /// (no --replay or --ewc) is refused rather than lost. A smaller reservoir than the checkpoint's keeps
+    /// its first examples, which are as uniform a sample as the whole.
     /// </summary>
-    public static DeviceMemory? FromCheckpoint(SwarmCheckpoint checkpoint, MemoryOptions o, int features, int classes)
+    public static DeviceMemory? FromCheckpoint(SwarmCheckpoint checkpoint, string path, MemoryOptions o, int features, int classes)
     {
         if (!IsIn(checkpoint)) return null;
+        if (!o.Enabled) throw new ColdmindException($"The checkpoint '{path}' holds a memory of earlier data; start the device with --replay or --ewc to keep it, or move the checkpoint away.");
         var memory = new DeviceMemory(o, features)
         {
             Seen = checkpoint.Count(Prefix + "seen"),

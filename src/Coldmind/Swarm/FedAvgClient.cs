@@ -7,12 +7,16 @@ using Coldmind.Tensors;
 
 namespace Coldmind.Swarm;
 
-/// <summary>What a FedAvg device runs: its coordinator, name, local training and timing.</summary>
+/// <summary>What a FedAvg device runs: its coordinator, name, local training, timing and memory against forgetting.</summary>
 public sealed record FedAvgClientOptions(string Coordinator, string Name, LocalTraining Local, float Proximal, ExchangeCodec Codec,
-    TimeSpan Period, TimeSpan GiveUp, string? CheckpointPath, int MaxMessageBytes);
+    TimeSpan Period, TimeSpan GiveUp, string? CheckpointPath, int MaxMessageBytes, MemoryOptions? Memory = null);
 
-/// <summary>How a FedAvg device's run ended.</summary>
-public sealed record FedAvgClientSummary(string Name, float TestAccuracy, long Round, int RoundsTrained, long BytesSent, long BytesReceived, long Failures, bool Resumed);
+/// <summary>
+/// How a FedAvg device's run ended: the final global model's test accuracy, split as a gossip node's is
+/// (<see cref="NodeSummary"/>) between the classes the device holds and the others when it holds only some.
+/// </summary>
+public sealed record FedAvgClientSummary(string Name, float TestAccuracy, long Round, int RoundsTrained, long BytesSent, long BytesReceived, long Failures, bool Resumed,
+    float? HeldClassesAccuracy = null, float? OtherClassesAccuracy = null);
 
 /// <summary>
 /// A FedAvg device over HTTP (`coldmind node --protocol fedavg`): once a period (jittered ±50 %) it checks in with
@@ -20,14 +24,23 @@ public sealed record FedAvgClientSummary(string Name, float TestAccuracy, long R
 /// feedback for a lossy codec, and it stops when the coordinator sends the final model. Replies must carry the
 /// shared key's signature over the request's own and are decoded with the same validation as every message.
 /// A coordinator that cannot be reached (restarting, say) or refuses the client is retried until
-/// <see cref="FedAvgClientOptions.GiveUp"/> passes without an accepted request. The residual and the last global model are checkpointed after every round.
+/// <see cref="FedAvgClientOptions.GiveUp"/> passes without an accepted request. The residual, the last global model,
+/// the fingerprint of the device's data and its <see cref="DeviceMemory"/> are checkpointed after every round; restarted
+/// on other data, a device with a memory replays what it remembers of the earlier data and holds the weights that
+/// mattered for it (EWC, anchored at the last global model it received), which its updates carry into the global model.
 /// </summary>
 public sealed class FedAvgClient : IDisposable
 {
     private readonly FedAvgClientOptions _o;
     private readonly LocalLearner _learner;
     private readonly Dataset _train;
-    private readonly int[] _shard;
+    /// <summary>The device's examples in <see cref="_train"/>, and the remembered examples of earlier data it replays.</summary>
+    private readonly int[] _shard, _replay;
+    /// <summary>The EWC pull of the device's memory, once it has moved on from its first data.</summary>
+    private readonly Penalty? _penalty;
+    /// <summary>What the checkpoint keeps of the memory, built once: the memory changes only when the device starts.</summary>
+    private readonly (IReadOnlyList<(string, float[])> Tensors, IReadOnlyList<KeyValuePair<string, string>> Meta)? _memorySaved;
+    private readonly ulong _dataId;
     private readonly MessageAuth _auth;
     private readonly Action<string> _log;
     private readonly HttpClient _http;
@@ -42,7 +55,7 @@ public sealed class FedAvgClient : IDisposable
 
     public FedAvgClient(FedAvgClientOptions o, LocalLearner learner, Dataset train, int[] shard, MessageAuth auth, Action<string> log)
     {
-        (_o, _learner, _train, _shard, _auth, _log) = (o, learner, train, shard, auth, log);
+        (_o, _auth, _log, _learner) = (o, auth, log, learner);
         EscalationServer.ParseEndpoint(o.Coordinator);
         if (!(o.Period > TimeSpan.Zero) || !(o.GiveUp > TimeSpan.Zero)) throw new ColdmindException("--period and --give-up must be positive.");
         if (o.Proximal < 0) throw new ColdmindException($"--prox must not be negative, got {o.Proximal}.");
@@ -51,15 +64,27 @@ public sealed class FedAvgClient : IDisposable
         _rng = new Rng(learner.Seed ^ (ulong)o.Name.GetHashCode(StringComparison.Ordinal) ^ (ulong)DateTime.UtcNow.Ticks);
         _global = learner.Initial();
         if (o.Codec.Lossy) _feedback = new ErrorFeedback(learner.ParameterCount);
+        var memoryOptions = o.Memory ?? new MemoryOptions();
+        _dataId = train.Fingerprint(shard);
+        DeviceMemory? memory = null;
+        bool newData = false;
         if (o.CheckpointPath != null && File.Exists(o.CheckpointPath))
         {
-            Restore(o.CheckpointPath);
+            ulong data;
+            (data, memory) = Restore(o.CheckpointPath, memoryOptions, train);
             Resumed = true;
             log($"resumed from {o.CheckpointPath}: last trained round {_round}");
+            newData = data != _dataId;
+            if (newData) log($"new data ({shard.Length} examples){(memoryOptions.Enabled ? "" : "; without --replay or --ewc its updates may make the global model forget what it learnt before")}");
         }
+        memory = DeviceMemory.Start(memoryOptions, memory, newData, train, shard, learner, _global, "the last global model it received", log);
+        _penalty = memory?.Penalty;
+        _memorySaved = memory?.ToCheckpoint();
+        (_train, _shard, _replay) = memory?.Local(train, shard) ?? (train, shard, []);
     }
 
-    public async Task<FedAvgClientSummary> RunAsync(Dataset test)
+    /// <summary>Runs until the coordinator hands out the final model; <paramref name="held"/>: the classes the device holds, when only some.</summary>
+    public async Task<FedAvgClientSummary> RunAsync(Dataset test, IReadOnlySet<int>? held = null)
     {
         var lastContact = DateTime.UtcNow;
         byte[]? lastUpdate = null;
@@ -79,7 +104,8 @@ public sealed class FedAvgClient : IDisposable
             if (outcome == Outcome.Final) break;
             if (round != _round || lastUpdate == null)
             {
-                lastUpdate = FedAvgCoordinator.ClientUpdate(global, round, _o.Name, _learner, _train, _shard, _o.Local, _o.Proximal, _o.Codec, _feedback, _rng);
+                lastUpdate = FedAvgCoordinator.ClientUpdate(global, round, _o.Name, _learner, _train, _shard, _o.Local, _o.Proximal, _o.Codec, _feedback, _rng,
+                    memory: _penalty, replay: _replay);
                 _round = round;
                 _trained++;
                 Checkpoint();
@@ -88,7 +114,8 @@ public sealed class FedAvgClient : IDisposable
             // the same round again means the update was lost (the coordinator restarted, say): send it again
             await Post(FedAvgServer.UpdatePath, lastUpdate);
         }
-        return new FedAvgClientSummary(_o.Name, _learner.Accuracy(_global, test), _round, _trained, _bytesSent, _bytesReceived, _failures, Resumed);
+        var (heldAccuracy, otherAccuracy) = _learner.SplitAccuracy(_global, test, held);
+        return new FedAvgClientSummary(_o.Name, _learner.Accuracy(_global, test), _round, _trained, _bytesSent, _bytesReceived, _failures, Resumed, heldAccuracy, otherAccuracy);
     }
 
     private enum Outcome { Unreachable, Refused, Accepted, Model, Final }
@@ -136,15 +163,28 @@ public sealed class FedAvgClient : IDisposable
         if (_o.CheckpointPath == null) return;
         var models = new List<(string, float[])> { ("global", _global) };
         if (_feedback != null) models.Add(("residual", _feedback.Residual));
-        SwarmCheckpoint.Write(_o.CheckpointPath, Kind, _learner, models, new Dictionary<string, string> { ["round"] = _round.ToString(CultureInfo.InvariantCulture) });
+        var meta = new Dictionary<string, string>
+        {
+            ["round"] = _round.ToString(CultureInfo.InvariantCulture),
+            ["data"] = _dataId.ToString(CultureInfo.InvariantCulture),
+        };
+        if (_memorySaved is var (tensors, memoryMeta))
+        {
+            models.AddRange(tensors);
+            foreach (var (key, value) in memoryMeta) meta[key] = value;
+        }
+        SwarmCheckpoint.Write(_o.CheckpointPath, Kind, _learner, models, meta);
     }
 
-    private void Restore(string path)
+    /// <summary>Loads the round, global model and residual; returns the fingerprint of the data it was written on and, when asked for, the memory.</summary>
+    private (ulong Data, DeviceMemory? Memory) Restore(string path, MemoryOptions memory, Dataset data)
     {
         var checkpoint = SwarmCheckpoint.Read(path, Kind, "FedAvg client", _learner);
         _round = checkpoint.Count("round", minimum: -1);
         _global = checkpoint.Model("global");
         if (_feedback != null && checkpoint.Has("residual")) checkpoint.Model("residual").CopyTo(_feedback.Residual, 0);
+        return (ulong.TryParse(checkpoint.Text("data"), NumberStyles.None, CultureInfo.InvariantCulture, out ulong dataId) ? dataId : throw checkpoint.Bad("data"),
+            DeviceMemory.FromCheckpoint(checkpoint, path, memory, data.FeatureCount, data.Classes));
     }
 
     public void Dispose() => _http.Dispose();

@@ -187,6 +187,21 @@ public sealed class LocalLearner
         return Trainer.Accuracy(_model, data);
     }
 
+    /// <summary>
+    /// Test accuracy on the <paramref name="classes"/> a device holds and on the others (after a task sequence: what it
+    /// remembers of the earlier tasks); nulls without such a set, or for a side with no test example.
+    /// </summary>
+    public (float? Held, float? Other) SplitAccuracy(float[] weights, Dataset test, IReadOnlySet<int>? classes)
+    {
+        float? On(bool held)
+        {
+            if (classes == null) return null;
+            var part = Enumerable.Range(0, test.Count).Where(i => classes.Contains(test.Labels[i]) == held).ToArray();
+            return part.Length > 0 ? Accuracy(weights, test.Subset(part)) : null;
+        }
+        return (On(true), On(false));
+    }
+
     private void Load(ReadOnlySpan<float> weights)
     {
         if (weights.Length != ParameterCount) throw new ColdmindException($"A model of {weights.Length} parameters for an architecture of {ParameterCount}.");

@@ -97,21 +97,7 @@ public sealed class SwarmNode : IAsyncDisposable
                 log($"new data ({shard.Length} examples): its cycles start again{(memoryOptions.Enabled ? "" : "; without --replay or --ewc it may forget what it learnt before")}");
             }
         }
-        if (memoryOptions.Enabled)
-        {
-            memory ??= new DeviceMemory(memoryOptions, train.FeatureCount);
-            if (memory.Generation == 0 || newData)
-            {
-                memory.Begin(train, shard, learner, node.Answer, new Rng(learner.Seed ^ (ulong)memory.Seen));
-                if (memory.Generation > 1)
-                {
-                    var guards = new List<string>();
-                    if (memoryOptions.Replay > 0) guards.Add($"replaying {memory.Earlier} remembered examples of earlier data");
-                    if (memory.Penalty != null) guards.Add(string.Create(CultureInfo.InvariantCulture, $"EWC λ {memoryOptions.Ewc:G3} towards the model it answered with"));
-                    log($"memory: generation {memory.Generation}; {string.Join("; ", guards)}");
-                }
-            }
-        }
+        memory = DeviceMemory.Start(memoryOptions, memory, newData, train, shard, learner, node.Answer, "the model it answered with", log);
         node.View.Merge(o.Peers.Where(p => p != address).Select(p => new PeerDescriptor(p, 0)));
         var server = new SwarmNode(app, node, learner, train, shard, dataId, memory, o, auth, log, resumed, cycle, learner.Seed);
         app.MapPost(GossipPath, server.Handle);
@@ -170,14 +156,9 @@ public sealed class SwarmNode : IAsyncDisposable
         await Task.Delay(_o.Linger);
         lock (_gate)
         {
-            float? Accuracy(bool held)
-            {
-                if (classes == null) return null;
-                var part = Enumerable.Range(0, test.Count).Where(i => classes.Contains(test.Labels[i]) == held).ToArray();
-                return part.Length > 0 ? _learner.Accuracy(_node.Answer, test.Subset(part)) : null;
-            }
+            var (held, other) = _learner.SplitAccuracy(_node.Answer, test, classes);
             return new NodeSummary(Address, _learner.Accuracy(_node.Answer, test), _node.Age, _cycle, _received, Interlocked.Read(ref _rejected), _sent, _bytesSent, _sendFailures, Resumed,
-                Accuracy(true), Accuracy(false));
+                held, other);
         }
     }
 
@@ -234,8 +215,6 @@ public sealed class SwarmNode : IAsyncDisposable
     private static (int Cycle, ulong Data, DeviceMemory? Memory) Restore(string path, GossipNode node, LocalLearner learner, MemoryOptions memory, Dataset data)
     {
         var checkpoint = SwarmCheckpoint.Read(path, Kind, "gossip node", learner);
-        if (!memory.Enabled && DeviceMemory.IsIn(checkpoint))
-            throw new ColdmindException($"The checkpoint '{path}' holds a memory of earlier data; start the node with --replay or --ewc to keep it, or move the checkpoint away.");
         node.Restore(checkpoint.Model("weights"), checkpoint.Model("answer"), checkpoint.Has("residual") ? checkpoint.Model("residual") : null,
             checkpoint.NonNegative("age"), checkpoint.NonNegative("answer_weight"));
         string[][] view;
@@ -245,7 +224,7 @@ public sealed class SwarmNode : IAsyncDisposable
             if (peer.Length == 2 && long.TryParse(peer[1], CultureInfo.InvariantCulture, out long heard)) node.View.Merge([new PeerDescriptor(peer[0], heard)]);
         return ((int)Math.Min(checkpoint.Count("cycle"), int.MaxValue),
             ulong.TryParse(checkpoint.Text("data"), NumberStyles.None, CultureInfo.InvariantCulture, out ulong dataId) ? dataId : throw checkpoint.Bad("data"),
-            memory.Enabled ? DeviceMemory.FromCheckpoint(checkpoint, memory, data.FeatureCount, data.Classes) : null);
+            DeviceMemory.FromCheckpoint(checkpoint, path, memory, data.FeatureCount, data.Classes));
     }
 
     public async ValueTask DisposeAsync()
