@@ -972,34 +972,14 @@ public class SwarmNodeProcessTests
         string key = SharedKey(dir);
         const int count = 3;
         // three nodes learn classes 0-4, then are restarted from their checkpoints holding classes 5-9
-        async Task<(double First, double Second, string Log)> Sequence(string name, params string[] memory)
+        Task<(double, double, string)> Sequence(string name, params string[] memory)
         {
             var addresses = Enumerable.Range(0, count).Select(_ => $"127.0.0.1:{FreePort()}").ToArray();
-            var log = new System.Text.StringBuilder();
-            NodeProcess[] nodes = [];
-            foreach (string classes in new[] { "0-4", "5-9" })
-            {
-                nodes = Enumerable.Range(0, count).Select(i => Run([
-                    "node", "--listen", addresses[i], "--peers", string.Join(',', addresses.Where((_, j) => j != i)), "--shard", $"{i}/{count}", "--classes", classes,
-                    "--key-file", key, "--checkpoint", dir.File($"{name}{i}.st"), "--period", "0.2", "--cycles", "50", "--linger", "2", "--json", .. memory])).ToArray();
-                foreach (var n in nodes) await n.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
-                foreach (var n in nodes) Assert.True(n.Process.ExitCode == 0, n.Log.ToString());
-                log.Append(nodes[0].Log);
-            }
-            await Task.Delay(200);
-            var summaries = nodes.Select(n => n.Summary()).ToArray();
-            return (summaries.Average(s => s.GetProperty("other_classes_accuracy").GetDouble()), summaries.Average(s => s.GetProperty("held_classes_accuracy").GetDouble()), log.ToString());
+            return TwoTasks(classes => (Enumerable.Range(0, count).Select(i => Run([
+                "node", "--listen", addresses[i], "--peers", string.Join(',', addresses.Where((_, j) => j != i)), "--shard", $"{i}/{count}", "--classes", classes,
+                "--key-file", key, "--checkpoint", dir.File($"{name}{i}.st"), "--period", "0.2", "--cycles", "50", "--linger", "2", "--json", .. memory])).ToArray(), null));
         }
-
-        var plain = await Sequence("plain");
-        var remembered = await Sequence("memory", "--replay", "200");
-        string all = $"without memory: classes 0-4 {plain.First:P1}, 5-9 {plain.Second:P1}; with replay: {remembered.First:P1}, {remembered.Second:P1}";
-        Assert.Contains("new data", plain.Log);
-        Assert.Contains("may forget", plain.Log);
-        Assert.Contains("memory: generation 2; replaying", remembered.Log);
-        Assert.True(plain.Second > 0.85 && remembered.Second > 0.75, all); // both learnt the new classes (replay spends half of each batch on the old)
-        Assert.True(plain.First < 0.5, all);                               // and the plain nodes forgot the old ones
-        Assert.True(remembered.First > plain.First + 0.5, all);
+        AssertReplayKeepsTheOldClasses(await Sequence("plain"), await Sequence("memory", "--replay", "200"), "may forget");
     }
 
     [Fact]
@@ -1010,36 +990,49 @@ public class SwarmNodeProcessTests
         const int count = 3, rounds = 25;
         // a coordinator and three clients learn classes 0-4; the coordinator resumes from its checkpoint for 25 rounds
         // more while the clients restart from theirs holding classes 5-9
-        async Task<(double First, double Second, string Log)> Sequence(string name, params string[] memory)
+        Task<(double, double, string)> Sequence(string name, params string[] memory)
         {
             string address = $"127.0.0.1:{FreePort()}";
-            var log = new System.Text.StringBuilder();
-            NodeProcess[] clients = [];
             int task = 0;
-            foreach (string classes in new[] { "0-4", "5-9" })
-            {
-                var coordinator = Run("coordinator", "--listen", address, "--key-file", key, "--checkpoint", dir.File($"{name}.st"),
-                    "--rounds", (++task * rounds).ToString(System.Globalization.CultureInfo.InvariantCulture), "--clients", "3", "--round-timeout", "3", "--linger", "3");
-                clients = Enumerable.Range(0, count).Select(i => Run([
+            return TwoTasks(classes => (Enumerable.Range(0, count).Select(i => Run([
                     "node", "--protocol", "fedavg", "--coordinator", address, "--shard", $"{i}/{count}", "--classes", classes, "--key-file", key,
-                    "--checkpoint", dir.File($"{name}{i}.st"), "--period", "0.1", "--json", .. memory])).ToArray();
-                foreach (var n in clients.Append(coordinator)) await n.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
-                foreach (var n in clients.Append(coordinator)) Assert.True(n.Process.ExitCode == 0, n.Log.ToString());
-                log.Append(clients[0].Log);
-            }
-            await Task.Delay(200);
-            var summaries = clients.Select(n => n.Summary()).ToArray();
-            return (summaries.Average(s => s.GetProperty("other_classes_accuracy").GetDouble()), summaries.Average(s => s.GetProperty("held_classes_accuracy").GetDouble()), log.ToString());
+                    "--checkpoint", dir.File($"{name}{i}.st"), "--period", "0.1", "--json", .. memory])).ToArray(),
+                Run("coordinator", "--listen", address, "--key-file", key, "--checkpoint", dir.File($"{name}.st"),
+                    "--rounds", (++task * rounds).ToString(System.Globalization.CultureInfo.InvariantCulture), "--clients", "3", "--round-timeout", "3", "--linger", "3")));
         }
+        AssertReplayKeepsTheOldClasses(await Sequence("plain"), await Sequence("memory", "--replay", "200"), "may make the global model forget");
+    }
 
-        var plain = await Sequence("plain");
-        var remembered = await Sequence("memory", "--replay", "200");
+    /// <summary>
+    /// Runs the devices (and coordinator) <paramref name="start"/> gives for classes 0-4, then for 5-9, each set until
+    /// every process exits cleanly; returns the last devices' mean test accuracy on classes 0-4 and 5-9, and the first one's log.
+    /// </summary>
+    private static async Task<(double First, double Second, string Log)> TwoTasks(Func<string, (NodeProcess[] Devices, NodeProcess? Coordinator)> start)
+    {
+        var log = new System.Text.StringBuilder();
+        NodeProcess[] devices = [];
+        foreach (string classes in new[] { "0-4", "5-9" })
+        {
+            var (started, coordinator) = start(classes);
+            devices = started;
+            var all = coordinator is null ? devices : [.. devices, coordinator];
+            foreach (var n in all) await n.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
+            foreach (var n in all) Assert.True(n.Process.ExitCode == 0, n.Log.ToString());
+            log.Append(devices[0].Log);
+        }
+        await Task.Delay(200);
+        var summaries = devices.Select(n => n.Summary()).ToArray();
+        return (summaries.Average(s => s.GetProperty("other_classes_accuracy").GetDouble()), summaries.Average(s => s.GetProperty("held_classes_accuracy").GetDouble()), log.ToString());
+    }
+
+    private static void AssertReplayKeepsTheOldClasses((double First, double Second, string Log) plain, (double First, double Second, string Log) remembered, string forgetWarning)
+    {
         string all = $"without memory: classes 0-4 {plain.First:P1}, 5-9 {plain.Second:P1}; with replay: {remembered.First:P1}, {remembered.Second:P1}";
         Assert.Contains("new data", plain.Log);
-        Assert.Contains("may make the global model forget", plain.Log);
+        Assert.Contains(forgetWarning, plain.Log);
         Assert.Contains("memory: generation 2; replaying", remembered.Log);
-        Assert.True(plain.Second > 0.85 && remembered.Second > 0.75, all);
-        Assert.True(plain.First < 0.5, all);
+        Assert.True(plain.Second > 0.85 && remembered.Second > 0.75, all); // both learnt the new classes (replay spends half of each batch on the old)
+        Assert.True(plain.First < 0.5, all);                               // and the plain devices forgot the old ones
         Assert.True(remembered.First > plain.First + 0.5, all);
     }
 
