@@ -651,14 +651,15 @@ public class DeviceMemoryTests
 
     private static int[] OfClasses(Dataset d, int from, int to) => Enumerable.Range(0, d.Count).Where(i => d.Labels[i] >= from && d.Labels[i] <= to).ToArray();
 
-    private static SwarmCheckpoint RoundTrip(TempDir dir, LocalLearner learner, DeviceMemory memory, Action<List<(string, float[])>, Dictionary<string, string>>? corrupt = null)
+    /// <summary>The memory's file written (after <paramref name="corrupt"/> changed what it holds) and read back.</summary>
+    private static DeviceMemory RoundTrip(TempDir dir, LocalLearner learner, DeviceMemory memory, MemoryOptions o, Action<List<(string, float[])>, Dictionary<string, string>>? corrupt = null)
     {
         var (tensors, meta) = memory.ToCheckpoint();
         var models = tensors.ToList();
         var all = meta.ToDictionary();
         corrupt?.Invoke(models, all);
-        SwarmCheckpoint.Write(dir.File("m.st"), "swarm", learner, models, all);
-        return SwarmCheckpoint.Read(dir.File("m.st"), "swarm", "gossip node", learner);
+        SwarmCheckpoint.Write(dir.File("m.memory"), "memory", learner, models, all);
+        return DeviceMemory.Parse(SwarmCheckpoint.Read(dir.File("m.memory"), "memory", "device memory", learner), o, Digits.Train.FeatureCount, Digits.Train.Classes);
     }
 
     [Fact]
@@ -697,16 +698,59 @@ public class DeviceMemoryTests
         Assert.All(replay, i => Assert.InRange(data.Labels[i], 0, 4)); // only earlier data is replayed
         Assert.Equal(memory.Earlier, replay.Length);
 
-        var restored = DeviceMemory.FromCheckpoint(RoundTrip(dir, learner, memory), "m.st", o, train.FeatureCount, train.Classes)!;
+        var restored = RoundTrip(dir, learner, memory, o);
         Assert.Equal((memory.Generation, memory.Seen, memory.Earlier), (restored.Generation, restored.Seen, restored.Earlier));
         Assert.Equal(memory.Remembered(train).Features, restored.Remembered(train).Features);
         Assert.Equal(memory.Remembered(train).Labels, restored.Remembered(train).Labels);
         Assert.Equal(memory.Penalty!.Importance, restored.Penalty!.Importance);
-        var smaller = DeviceMemory.FromCheckpoint(RoundTrip(dir, learner, memory), "m.st", o with { Replay = 50, Ewc = 0 }, train.FeatureCount, train.Classes)!;
+        var smaller = RoundTrip(dir, learner, memory, o with { Replay = 50, Ewc = 0 });
         Assert.Equal(50, smaller.Count);
-        var larger = DeviceMemory.FromCheckpoint(RoundTrip(dir, learner, memory), "m.st", o with { Replay = 400 }, train.FeatureCount, train.Classes)!;
+        var larger = RoundTrip(dir, learner, memory, o with { Replay = 400 });
         larger.Begin(train, first, learner, model, rng); // a reservoir grown on restart fills up first
         Assert.Equal((400, 3), (larger.Count, larger.Generation));
+    }
+
+    [Fact]
+    public void Each_generation_is_written_once_beside_the_checkpoint_and_the_last_one_is_removed_only_once_the_checkpoint_refers_to_the_next()
+    {
+        using var dir = new TempDir();
+        var train = Digits.Train;
+        var learner = LocalLearner.For(train, [16], 0);
+        var o = new MemoryOptions(Replay: 50);
+        var memory = new DeviceMemory(o, train.FeatureCount);
+        string path = dir.File("device.st");
+        SwarmCheckpoint Checkpoint(DeviceMemory m)
+        {
+            var (key, value) = m.Persist(path, learner);
+            SwarmCheckpoint.Write(path, "device", learner, [], new Dictionary<string, string> { [key] = value });
+            return SwarmCheckpoint.Read(path, "device", "device", learner);
+        }
+
+        memory.Begin(train, OfClasses(train, 0, 4), learner, learner.Initial(), new Rng(1));
+        Checkpoint(memory);
+        memory.Referenced(path);
+        string first = DeviceMemory.FileFor(path, 1);
+        Assert.True(File.Exists(first));
+        File.Delete(first);
+        Checkpoint(memory); // the same generation: not written again
+        Assert.False(File.Exists(first));
+        var missing = Assert.Throws<ColdmindException>(() => DeviceMemory.FromCheckpoint(SwarmCheckpoint.Read(path, "device", "device", learner), path, o, learner, train.FeatureCount, train.Classes));
+        Assert.Contains("missing", missing.Message);
+
+        memory = new DeviceMemory(o, train.FeatureCount);
+        memory.Begin(train, OfClasses(train, 0, 4), learner, learner.Initial(), new Rng(1));
+        Checkpoint(memory);
+        memory.Begin(train, OfClasses(train, 5, 9), learner, learner.Initial(), new Rng(1));
+        memory.Persist(path, learner); // a crash before the checkpoint refers to generation 2 keeps generation 1 readable
+        var before = DeviceMemory.FromCheckpoint(SwarmCheckpoint.Read(path, "device", "device", learner), path, o, learner, train.FeatureCount, train.Classes)!;
+        Assert.Equal(1, before.Generation);
+        var checkpoint = Checkpoint(memory);
+        memory.Referenced(path);
+        Assert.False(File.Exists(first));
+        var after = DeviceMemory.FromCheckpoint(checkpoint, path, o, learner, train.FeatureCount, train.Classes)!;
+        Assert.Equal((2, memory.Earlier), (after.Generation, after.Earlier));
+        Assert.Equal(memory.Remembered(train).Features, after.Remembered(train).Features);
+        Assert.Throws<ColdmindException>(() => DeviceMemory.FromCheckpoint(checkpoint, path, new MemoryOptions(), learner, train.FeatureCount, train.Classes));
     }
 
     [Fact]
@@ -751,7 +795,7 @@ public class DeviceMemoryTests
         memory.Begin(train, OfClasses(train, 0, 4), learner, learner.Initial(), new Rng(1));
         void Refused(string expected, Action<List<(string Name, float[] Values)>, Dictionary<string, string>> corrupt)
         {
-            var e = Assert.Throws<ColdmindException>(() => DeviceMemory.FromCheckpoint(RoundTrip(dir, learner, memory, corrupt), "m.st", o, train.FeatureCount, train.Classes));
+            var e = Assert.Throws<ColdmindException>(() => RoundTrip(dir, learner, memory, o, corrupt));
             Assert.Contains(expected, e.Message);
         }
         Refused("memory_labels", (t, _) => t[1].Values[3] = 10);
@@ -1070,14 +1114,14 @@ public class SwarmNodeProcessTests
         Assert.Contains("--listen", err);
         var memory = new DeviceMemory(new MemoryOptions(Replay: 10), 64);
         memory.Begin(BuiltinData.Load("digits").Train, [0, 1, 2], learner, learner.Initial(), new Coldmind.Tensors.Rng(0));
-        var (tensors, meta) = memory.ToCheckpoint();
-        SwarmCheckpoint.Write(dir.File("memory.st"), "swarm", learner, [("weights", learner.Initial()), ("answer", learner.Initial()), .. tensors],
-            new Dictionary<string, string>(meta) { ["age"] = "0", ["answer_weight"] = "0", ["cycle"] = "0", ["data"] = "0", ["view"] = "[]" });
+        var (key, generation) = memory.Persist(dir.File("memory.st"), learner);
+        SwarmCheckpoint.Write(dir.File("memory.st"), "swarm", learner, [("weights", learner.Initial()), ("answer", learner.Initial())],
+            new Dictionary<string, string> { [key] = generation, ["age"] = "0", ["answer_weight"] = "0", ["cycle"] = "0", ["data"] = "0", ["view"] = "[]" });
         (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--checkpoint", dir.File("memory.st"));
         Assert.Equal(1, exit);
         Assert.Contains("holds a memory of earlier data", err);
-        SwarmCheckpoint.Write(dir.File("client.st"), "fedavg_client", learner, [("global", learner.Initial()), .. tensors],
-            new Dictionary<string, string>(meta) { ["round"] = "3", ["data"] = "0" });
+        SwarmCheckpoint.Write(dir.File("client.st"), "fedavg_client", learner, [("global", learner.Initial())], // refused before its memory's file is looked for
+            new Dictionary<string, string> { [key] = generation, ["round"] = "3", ["data"] = "0" });
         (exit, _, err) = CliTests.Run("node", "--protocol", "fedavg", "--coordinator", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--checkpoint", dir.File("client.st"));
         Assert.Equal(1, exit);
         Assert.Contains("holds a memory of earlier data", err);

@@ -45,6 +45,8 @@ public sealed class DeviceMemory
     private readonly int _features;
     private readonly List<float[]> _inputs = [];
     private readonly List<int> _labels = [], _generations = [];
+    /// <summary>This generation began in this process: it is not in its file yet (<see cref="Persist"/>), and then the earlier ones' files are stale.</summary>
+    private bool _unsaved, _stale;
 
     /// <summary>Examples seen by the reservoir so far.</summary>
     public long Seen { get; private set; }
@@ -80,6 +82,7 @@ public sealed class DeviceMemory
             Fisher = learner.Fisher(Anchor, remembered, Enumerable.Range(0, remembered.Count).ToArray());
         }
         Generation++;
+        _unsaved = true;
         foreach (int e in examples)
         {
             int j = ReservoirSlot(Count, ++Seen, _o.Capacity, rng);
@@ -156,11 +159,41 @@ public sealed class DeviceMemory
         return x;
     }
 
+    /// <summary>The file beside a device's checkpoint that holds generation <paramref name="generation"/> of its memory.</summary>
+    public static string FileFor(string checkpointPath, int generation) => $"{checkpointPath}.memory{generation.ToString(CultureInfo.InvariantCulture)}";
+
+    /// <summary>The checkpoint's reference to its memory: the generation, whose file is <see cref="FileFor"/>.</summary>
+    private const string GenerationKey = "memory_generation";
+
     /// <summary>
-    /// The tensors and metadata a node checkpoint keeps of the memory (labels and generations as exact small floats).
-    /// The memory changes only when a generation begins, so a node builds them once and writes them with every checkpoint.
+    /// Writes this generation of the memory to its own file beside the device's checkpoint, once: the memory does not
+    /// change within a generation, and 500 Fashion-MNIST images are 1.8 MB, which the device would otherwise rewrite
+    /// with every checkpoint. Returns the metadata by which the checkpoint refers to it. The earlier generation's file
+    /// stays until the checkpoint refers to this one (<see cref="Referenced"/>), so a crash between the writes loses nothing.
     /// </summary>
-    public (IReadOnlyList<(string, float[])> Tensors, IReadOnlyList<KeyValuePair<string, string>> Meta) ToCheckpoint()
+    public KeyValuePair<string, string> Persist(string checkpointPath, LocalLearner learner)
+    {
+        if (_unsaved)
+        {
+            var (tensors, meta) = ToCheckpoint();
+            SwarmCheckpoint.Write(FileFor(checkpointPath, Generation), Kind, learner, tensors, meta.ToDictionary());
+            (_unsaved, _stale) = (false, true);
+        }
+        return new(GenerationKey, Generation.ToString(CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>Called once the checkpoint at <paramref name="checkpointPath"/> refers to this generation: removes the earlier generations' files.</summary>
+    public void Referenced(string checkpointPath)
+    {
+        if (!_stale) return;
+        for (int g = 1; g < Generation; g++) File.Delete(FileFor(checkpointPath, g));
+        _stale = false;
+    }
+
+    private const string Kind = "memory";
+
+    /// <summary>The tensors and metadata of a memory's file (labels and generations as exact small floats).</summary>
+    internal (IReadOnlyList<(string, float[])> Tensors, IReadOnlyList<KeyValuePair<string, string>> Meta) ToCheckpoint()
     {
         var tensors = new List<(string, float[])>
         {
@@ -173,19 +206,28 @@ public sealed class DeviceMemory
         ]);
     }
 
-    /// <summary>Whether a device checkpoint holds a memory.</summary>
-    private static bool IsIn(SwarmCheckpoint checkpoint) => checkpoint.Has(Prefix + "labels");
+    /// <summary>
+    /// The memory the checkpoint at <paramref name="path"/> refers to, read from its file and validated; null when it
+    /// refers to none. A memory that <paramref name="o"/> would drop (no --replay or --ewc) is refused rather than lost.
+    /// </summary>
+    public static DeviceMemory? FromCheckpoint(SwarmCheckpoint checkpoint, string path, MemoryOptions o, LocalLearner learner, int features, int classes)
+    {
+        if (!checkpoint.HasText(GenerationKey)) return null;
+        if (!o.Enabled) throw new ColdmindException($"The checkpoint '{path}' holds a memory of earlier data; start the device with --replay or --ewc to keep it, or move the checkpoint away.");
+        long generation = checkpoint.Count(GenerationKey, 1);
+        string file = FileFor(path, (int)Math.Min(generation, int.MaxValue));
+        if (!File.Exists(file)) throw new ColdmindException($"The checkpoint '{path}' keeps its memory in '{file}', which is missing.");
+        var stored = SwarmCheckpoint.Read(file, Kind, "device memory", learner);
+        var memory = Parse(stored, o, features, classes);
+        return memory.Generation == generation ? memory : throw stored.Bad(Prefix + "generation");
+    }
 
     /// <summary>
-    /// The memory the checkpoint at <paramref name="path"/> holds, validated (shapes, finite inputs, labels in range,
-    /// generations not ahead of the current one); null when it has none. A memory that <paramref name="o"/> would drop
-    /// (no --replay or --ewc) is refused rather than lost. A smaller reservoir than the checkpoint's keeps
-    /// its first examples, which are as uniform a sample as the whole.
+    /// A memory's file, validated (shapes, finite inputs, labels in range, generations not ahead of the current one).
+    /// A smaller reservoir than the file's keeps its first examples, which are as uniform a sample as the whole.
     /// </summary>
-    public static DeviceMemory? FromCheckpoint(SwarmCheckpoint checkpoint, string path, MemoryOptions o, int features, int classes)
+    internal static DeviceMemory Parse(SwarmCheckpoint checkpoint, MemoryOptions o, int features, int classes)
     {
-        if (!IsIn(checkpoint)) return null;
-        if (!o.Enabled) throw new ColdmindException($"The checkpoint '{path}' holds a memory of earlier data; start the device with --replay or --ewc to keep it, or move the checkpoint away.");
         var memory = new DeviceMemory(o, features)
         {
             Seen = checkpoint.Count(Prefix + "seen"),

@@ -38,8 +38,8 @@ public sealed class FedAvgClient : IDisposable
     private readonly int[] _shard, _replay;
     /// <summary>The EWC pull of the device's memory, once it has moved on from its first data.</summary>
     private readonly Penalty? _penalty;
-    /// <summary>What the checkpoint keeps of the memory, built once: the memory changes only when the device starts.</summary>
-    private readonly (IReadOnlyList<(string, float[])> Tensors, IReadOnlyList<KeyValuePair<string, string>> Meta)? _memorySaved;
+    /// <summary>What the device keeps of its earlier data; the checkpoint refers to its file (<see cref="DeviceMemory.Persist"/>).</summary>
+    private readonly DeviceMemory? _memory;
     private readonly ulong _dataId;
     private readonly MessageAuth _auth;
     private readonly Action<string> _log;
@@ -79,7 +79,7 @@ public sealed class FedAvgClient : IDisposable
         }
         memory = DeviceMemory.Start(memoryOptions, memory, newData, train, shard, learner, _global, "the last global model it received", log);
         _penalty = memory?.Penalty;
-        _memorySaved = memory?.ToCheckpoint();
+        _memory = memory;
         (_train, _shard, _replay) = memory?.Local(train, shard) ?? (train, shard, []);
     }
 
@@ -168,12 +168,9 @@ public sealed class FedAvgClient : IDisposable
             ["round"] = _round.ToString(CultureInfo.InvariantCulture),
             ["data"] = _dataId.ToString(CultureInfo.InvariantCulture),
         };
-        if (_memorySaved is var (tensors, memoryMeta))
-        {
-            models.AddRange(tensors);
-            foreach (var (key, value) in memoryMeta) meta[key] = value;
-        }
+        if (_memory?.Persist(_o.CheckpointPath, _learner) is var (key, value)) meta[key] = value;
         SwarmCheckpoint.Write(_o.CheckpointPath, Kind, _learner, models, meta);
+        _memory?.Referenced(_o.CheckpointPath);
     }
 
     /// <summary>Loads the round, global model and residual; returns the fingerprint of the data it was written on and, when asked for, the memory.</summary>
@@ -184,7 +181,7 @@ public sealed class FedAvgClient : IDisposable
         _global = checkpoint.Model("global");
         if (_feedback != null && checkpoint.Has("residual")) checkpoint.Model("residual").CopyTo(_feedback.Residual, 0);
         return (ulong.TryParse(checkpoint.Text("data"), NumberStyles.None, CultureInfo.InvariantCulture, out ulong dataId) ? dataId : throw checkpoint.Bad("data"),
-            DeviceMemory.FromCheckpoint(checkpoint, path, memory, data.FeatureCount, data.Classes));
+            DeviceMemory.FromCheckpoint(checkpoint, path, memory, _learner, data.FeatureCount, data.Classes));
     }
 
     public void Dispose() => _http.Dispose();

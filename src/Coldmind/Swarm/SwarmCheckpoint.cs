@@ -51,6 +51,8 @@ public sealed class SwarmCheckpoint
 
     public bool Has(string model) => _file.Tensors.ContainsKey(model);
 
+    public bool HasText(string name) => _file.Metadata.ContainsKey($"coldmind.{_kind}.{name}");
+
     /// <summary>A model of the learner's size with every value finite.</summary>
     public float[] Model(string name) => Values(name, _parameters);
 

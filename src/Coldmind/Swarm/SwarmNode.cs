@@ -44,8 +44,8 @@ public sealed class SwarmNode : IAsyncDisposable
     private readonly int[] _shard, _replay;
     /// <summary>The EWC pull of the node's memory on its local steps, once it has moved on from its first data.</summary>
     private readonly Penalty? _penalty;
-    /// <summary>What the checkpoint keeps of the memory, built once: the memory changes only when the node starts.</summary>
-    private readonly (IReadOnlyList<(string, float[])> Tensors, IReadOnlyList<KeyValuePair<string, string>> Meta)? _memorySaved;
+    /// <summary>What the device keeps of its earlier data; the checkpoint refers to its file (<see cref="DeviceMemory.Persist"/>).</summary>
+    private readonly DeviceMemory? _memory;
     /// <summary>The fingerprint of the node's examples (<see cref="Dataset.Fingerprint"/>), kept in the checkpoint.</summary>
     private readonly ulong _dataId;
     private readonly NodeOptions _o;
@@ -65,7 +65,7 @@ public sealed class SwarmNode : IAsyncDisposable
     {
         _app = app; _node = node; _learner = learner; _o = o; _auth = auth; _log = log;
         _penalty = memory?.Penalty;
-        _memorySaved = memory?.ToCheckpoint();
+        _memory = memory;
         _dataId = dataId;
         (_train, _shard, _replay) = memory?.Local(train, shard) ?? (train, shard, []);
         Resumed = resumed;
@@ -203,12 +203,9 @@ public sealed class SwarmNode : IAsyncDisposable
             ["data"] = _dataId.ToString(CultureInfo.InvariantCulture),
             ["view"] = JsonSerializer.Serialize(_node.View.Peers.Select(p => new[] { p.Address, p.Timestamp.ToString(CultureInfo.InvariantCulture) })),
         };
-        if (_memorySaved is var (tensors, memoryMeta))
-        {
-            models.AddRange(tensors);
-            foreach (var (key, value) in memoryMeta) meta[key] = value;
-        }
+        if (_memory?.Persist(_o.CheckpointPath, _learner) is var (key, value)) meta[key] = value;
         SwarmCheckpoint.Write(_o.CheckpointPath, Kind, _learner, models, meta);
+        _memory?.Referenced(_o.CheckpointPath);
     }
 
     /// <summary>Loads a node checkpoint into <paramref name="node"/>; returns its cycle, the fingerprint of its data and, when asked for, its memory.</summary>
@@ -224,7 +221,7 @@ public sealed class SwarmNode : IAsyncDisposable
             if (peer.Length == 2 && long.TryParse(peer[1], CultureInfo.InvariantCulture, out long heard)) node.View.Merge([new PeerDescriptor(peer[0], heard)]);
         return ((int)Math.Min(checkpoint.Count("cycle"), int.MaxValue),
             ulong.TryParse(checkpoint.Text("data"), NumberStyles.None, CultureInfo.InvariantCulture, out ulong dataId) ? dataId : throw checkpoint.Bad("data"),
-            DeviceMemory.FromCheckpoint(checkpoint, path, memory, data.FeatureCount, data.Classes));
+            DeviceMemory.FromCheckpoint(checkpoint, path, memory, learner, data.FeatureCount, data.Classes));
     }
 
     public async ValueTask DisposeAsync()
