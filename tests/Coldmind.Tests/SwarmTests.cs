@@ -577,8 +577,8 @@ public class SwarmSimulatorTests
         var r = Simulate(Small with { MaxBytes = 100_000, Tasks = [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]] });
         Assert.Equal(3, r.TaskAccuracy.Count);
         Assert.InRange(r.BytesSent, 300_000, 300_000 + 3 * 2 * 10_000);
-        Assert.Throws<ColdmindException>(() => Simulate(Small with { Memory = new MemoryOptions(Replay: 10) }));
-        Assert.Throws<ColdmindException>(() => Simulate(Small with { Tasks = [[0, 1], [5, 10]] }));
+        Assert.Contains("task sequence", Assert.Throws<ColdmindException>(() => Simulate(Small with { Memory = new MemoryOptions(Replay: 10) })).Message);
+        Assert.Contains("names class 10", Assert.Throws<ColdmindException>(() => Simulate(Small with { Tasks = [[0, 1], [5, 10]] })).Message);
     }
 
     [Fact]

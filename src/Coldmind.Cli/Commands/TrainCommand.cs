@@ -141,8 +141,7 @@ internal static class TrainCommand
     /// <summary>Training and validation restricted to <paramref name="classes"/>; the test split stays whole, so the model is measured on every class.</summary>
     private static DataSplits OnlyClasses(DataSplits splits, int[] classes)
     {
-        Dataset Keep(Dataset d) => d.Subset(Enumerable.Range(0, d.Count).Where(i => classes.Contains(d.Labels[i])).ToArray(), d.Name);
-        return splits with { Train = Keep(splits.Train), Validation = Keep(splits.Validation) };
+        return splits with { Train = splits.Train.WithLabels(classes.Contains), Validation = splits.Validation.WithLabels(classes.Contains) };
     }
 
     private static void WriteReport(string path, ClassifierSpec spec, string data, long parameters, TrainResult result, float testAccuracy)

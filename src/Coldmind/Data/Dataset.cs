@@ -45,6 +45,9 @@ public sealed class Dataset
         return new Dataset(name ?? Name, x, y, SampleShape, ClassNames);
     }
 
+    /// <summary>The examples whose label <paramref name="keep"/> accepts: a task's classes, or the others.</summary>
+    public Dataset WithLabels(Func<int, bool> keep) => Subset(Enumerable.Range(0, Count).Where(i => keep(Labels[i])).ToArray());
+
     /// <summary>FNV-1a over the labels and feature bits of the examples at <paramref name="indices"/>, in order: which data a device holds.</summary>
     public ulong Fingerprint(ReadOnlySpan<int> indices)
     {

@@ -34,8 +34,8 @@ public static class ContinualLearning
     {
         o.Validate();
         if (first.Length == 0 || second.Length == 0) throw new ColdmindException("Each task needs training examples.");
-        var testFirst = test.Subset(Enumerable.Range(0, test.Count).Where(i => firstClasses.Contains(test.Labels[i])).ToArray());
-        var testSecond = test.Subset(Enumerable.Range(0, test.Count).Where(i => !firstClasses.Contains(test.Labels[i])).ToArray());
+        var testFirst = test.WithLabels(firstClasses.Contains);
+        var testSecond = test.WithLabels(c => !firstClasses.Contains(c));
         var rng = new Rng(o.Seed ^ 0xC0_471_A1);
 
         stage?.Invoke("first task");

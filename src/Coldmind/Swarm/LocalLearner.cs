@@ -196,8 +196,8 @@ public sealed class LocalLearner
         float? On(bool held)
         {
             if (classes == null) return null;
-            var part = Enumerable.Range(0, test.Count).Where(i => classes.Contains(test.Labels[i]) == held).ToArray();
-            return part.Length > 0 ? Accuracy(weights, test.Subset(part)) : null;
+            var part = test.WithLabels(c => classes.Contains(c) == held);
+            return part.Count > 0 ? Accuracy(weights, part) : null;
         }
         return (On(true), On(false));
     }

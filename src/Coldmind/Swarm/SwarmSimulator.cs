@@ -155,7 +155,7 @@ public sealed class SwarmSimulator
         foreach (var task in options.Tasks)
             if (task.Any(c => c < 0 || c >= train.Classes)) throw new ColdmindException($"A --task names class {task.First(c => c < 0 || c >= train.Classes)}; {train.Name} has classes 0 to {train.Classes - 1}.");
         _taskShards = options.Tasks.Count == 0 ? [_shards] : options.Tasks.Select(t => _shards.Select(s => s.Where(e => t.Contains(train.Labels[e])).ToArray()).ToArray()).ToArray();
-        _taskTests = options.Tasks.Select(t => test.Subset(Enumerable.Range(0, test.Count).Where(e => t.Contains(test.Labels[e])).ToArray())).ToArray();
+        _taskTests = options.Tasks.Select(t => test.WithLabels(t.Contains)).ToArray();
         _local = new (Dataset, int[], int[])[n];
         _penalty = new Penalty?[n];
         _memory = new DeviceMemory?[n];
@@ -360,7 +360,11 @@ public sealed class SwarmSimulator
                     _bytes += e.Message!.Length + HttpFraming.Update;
                     _messages++;
                     if (train.NextDouble() < _o.LossRate) { _lost++; break; }
-                    try { replies.Add((SwarmMessage.Decode(e.Message, _learner.ModelId, _learner.ParameterCount), _local[e.Node].Examples.Length)); }
+                    try
+                    {
+                        var update = SwarmMessage.Decode(e.Message, _learner.ModelId, _learner.ParameterCount);
+                        replies.Add((update, update.Age)); // weighed by the examples it trained on, as `coldmind coordinator` weighs it
+                    }
                     catch (SwarmMessageException) { _rejected++; }
                     break;
                 }
