@@ -270,13 +270,65 @@ public class GossipProtocolTests
         }
         Assert.Equal(weight.Sum(), node.AnswerWeight, 1e-4);
         var answer = node.Answer.ToArray();
-        node.Restore(learner.Initial(), answer, null, 5, 4);
+        node.Restore(learner.Initial(), answer, null, 5, 4, 0);
         Assert.Equal(answer, node.Answer);
-        Assert.Throws<ColdmindException>(() => node.Restore(learner.Initial(), answer, null, 5, -1));
-        Assert.Throws<ColdmindException>(() => node.Restore(learner.Initial(), answer, null, 5, double.NaN));
-        Assert.Throws<ColdmindException>(() => node.Restore(learner.Initial(), answer, new float[3], 5, 4));
+        Assert.Throws<ColdmindException>(() => node.Restore(learner.Initial(), answer, null, 5, -1, 0));
+        Assert.Throws<ColdmindException>(() => node.Restore(learner.Initial(), answer, null, 5, double.NaN, 0));
+        Assert.Throws<ColdmindException>(() => node.Restore(learner.Initial(), answer, new float[3], 5, 4, 0));
         Assert.Throws<ColdmindException>(() => new GossipOptions(new LocalTraining(), ExchangeCodec.Float32, Average: 1f).Validate());
         Assert.Throws<ColdmindException>(() => new GossipOptions(new LocalTraining(), ExchangeCodec.Float32, Average: float.NaN).Validate());
+    }
+
+    [Fact]
+    public void A_token_account_saves_wakes_spends_them_forwarding_and_never_sends_more_than_a_message_a_wake()
+    {
+        var rng = new Rng(7);
+        var node = new GossipNode("a", [0f], 0, 4);
+        node.View.Merge([new PeerDescriptor("b", 0)]);
+        var plain = new GossipOptions(new LocalTraining(), ExchangeCodec.Float32);
+        Assert.True(node.Wakes(plain));
+        Assert.False(node.Forwards(plain, rng));
+        var account = plain with { Tokens = 4 };
+        for (int k = 1; k <= 4; k++)
+        {
+            Assert.False(node.Wakes(account)); // saving up
+            Assert.Equal(k, node.Tokens);
+        }
+        Assert.True(node.Wakes(account)); // full: the wake sends
+        Assert.Equal(4, node.Tokens);
+        Assert.True(node.Forwards(account, rng)); // a full account forwards for sure
+        Assert.Equal(3, node.Tokens);
+
+        int wakes = 5, sent = 2, forwardsAtFull = 0, receivesAtFull = 0;
+        for (int e = 0; e < 20_000; e++)
+        {
+            if (rng.NextDouble() < 0.5)
+            {
+                wakes++;
+                if (node.Wakes(account)) sent++;
+            }
+            else
+            {
+                bool full = node.Tokens == 4;
+                bool forwarded = node.Forwards(account, rng);
+                if (forwarded) sent++;
+                if (full) { receivesAtFull++; forwardsAtFull += forwarded ? 1 : 0; }
+            }
+            Assert.InRange(node.Tokens, 0, 4);
+        }
+        Assert.Equal(wakes, sent + node.Tokens); // every message was paid for by a wake; the rest are saved
+        Assert.Equal(receivesAtFull, forwardsAtFull);
+
+        var empty = new GossipNode("c", [0f], 0, 4);
+        empty.View.Merge([new PeerDescriptor("b", 0)]);
+        Assert.False(empty.Forwards(account, rng));
+        var alone = new GossipNode("d", [0f], 0, 4);
+        alone.Restore([0f], [0f], null, 0, 0, 4);
+        Assert.False(alone.Forwards(account, rng)); // no peer to forward to: the token stays
+        Assert.Equal(4, alone.Tokens);
+        Assert.Throws<ColdmindException>(() => alone.Restore([0f], [0f], null, 0, 0, -1));
+        Assert.Throws<ColdmindException>(() => (plain with { Tokens = -1 }).Validate());
+        Assert.Throws<ColdmindException>(() => (plain with { Tokens = GossipOptions.MaxTokens + 1 }).Validate());
     }
 
     [Theory]
@@ -300,7 +352,7 @@ public class GossipProtocolTests
             {
                 var bytes = node.Message(learner, c, 0);
                 TensorPrimitives.Add(sum, SwarmMessage.Decode(bytes, learner.ModelId, learner.ParameterCount).DenseValues(), sum);
-                if (!feedback) node.Restore(node.Weights, node.Answer, null, node.Age, node.AnswerWeight);
+                if (!feedback) node.Restore(node.Weights, node.Answer, null, node.Age, node.AnswerWeight, 0);
             }
             TensorPrimitives.Multiply(sum, 1f / messages, sum);
             return TensorPrimitives.Distance(sum, target) / TensorPrimitives.Norm(target);
@@ -539,6 +591,17 @@ public class SwarmSimulatorTests
         var median = Simulate(attacked with { Aggregation = Aggregation.Parse("median", 0) });
         Assert.True(median.FinalMeanAccuracy > 0.85, $"median: {median.FinalMeanAccuracy:P2}");
         Assert.True(mean.FinalMeanAccuracy < median.FinalMeanAccuracy - 0.2, $"mean {mean.FinalMeanAccuracy:P2} vs median {median.FinalMeanAccuracy:P2}");
+    }
+
+    [Fact]
+    public void Gossip_with_a_token_account_learns_and_sends_no_more_than_a_message_a_node_a_period()
+    {
+        var o = Small with { Partition = Partition.Parse("dirichlet:0.5"), Rounds = 60 };
+        var plain = Simulate(o);
+        var tokens = Simulate(o with { Tokens = 5 });
+        Assert.True(tokens.FinalMeanAccuracy > 0.8, $"with tokens: {tokens.FinalMeanAccuracy:P2}");
+        Assert.InRange(tokens.Messages, o.Nodes * (o.Rounds - 5 - 1), o.Nodes * o.Rounds);
+        Assert.InRange(plain.Messages, o.Nodes * (o.Rounds - 1), o.Nodes * o.Rounds);
     }
 
     [Fact]
@@ -822,6 +885,38 @@ public class SwarmNodeProcessTests
         using var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();
         return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    [Fact]
+    public async Task Nodes_with_a_token_account_forward_over_http_and_checkpoint_their_tokens()
+    {
+        using var dir = new TempDir();
+        var digits = BuiltinData.Load("digits");
+        var train = digits.Train;
+        var learner = LocalLearner.For(train, [16], 0);
+        var auth = new MessageAuth("the swarm's shared key, long enough"u8.ToArray());
+        const int count = 3, cycles = 30, account = 3;
+        var addresses = Enumerable.Range(0, count).Select(_ => $"127.0.0.1:{FreePort()}").ToArray();
+        var shards = Partition.Parse("iid").Split(train, count, new Rng(1));
+        var gossip = new GossipOptions(new LocalTraining(), ExchangeCodec.Parse("ternary"), Tokens: account);
+        NodeOptions Options(int i) => new(addresses[i], addresses.Where((_, j) => j != i).ToList(), gossip, TimeSpan.FromMilliseconds(30),
+            cycles, dir.File($"n{i}.st"), MaxMessageBytes: 1 << 20, Linger: TimeSpan.FromMilliseconds(300));
+        var nodes = new List<SwarmNode>();
+        try
+        {
+            for (int i = 0; i < count; i++) nodes.Add(await SwarmNode.StartAsync(Options(i), learner, train, shards[i], auth, _ => { }));
+            var summaries = await Task.WhenAll(nodes.Select(n => n.RunAsync(digits.Test)));
+            long sent = summaries.Sum(s => s.Sent);
+            Assert.True(sent <= count * cycles, $"{sent} messages for {count * cycles} wakes");
+            Assert.All(summaries, s => Assert.True(s.Received > 0 && s.Forwarded > 0 && s.Forwarded <= s.Received, $"{s.Address}: received {s.Received}, forwarded {s.Forwarded}"));
+            Assert.All(summaries, s => Assert.True(s.TestAccuracy > 0.5, $"{s.Address}: {s.TestAccuracy:P1}"));
+            foreach (int i in Enumerable.Range(0, count))
+                Assert.InRange(int.Parse(Safetensors.Read(dir.File($"n{i}.st")).Metadata["coldmind.swarm.tokens"], System.Globalization.CultureInfo.InvariantCulture), 0, account);
+        }
+        finally
+        {
+            foreach (var n in nodes) await n.DisposeAsync();
+        }
     }
 
     private sealed class NodeProcess(Process process)

@@ -43,6 +43,7 @@ internal static class SwarmCommand
         var view = new Option<int>("--view") { Description = "gossip: peers in each node's partial view (Newscast)", DefaultValueFactory = _ => 20 };
         var clip = new Option<float>("--clip") { Description = "bound on how far a received model may be from the receiver's (gossip) or on the norm of an update (FedAvg); 0: none", DefaultValueFactory = _ => 0 };
         var answerAverage = new Option<float>("--answer-average") { Description = "gossip: a node answers with a running average of the models it received, decaying by this a message (0: the last one)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
+        var tokens = new Option<int>("--tokens") { Description = "gossip: a node saves up to this many unsent messages and spends them forwarding models as they arrive (0: one message each period)", DefaultValueFactory = _ => 0 };
         var aggregate = new Option<string>("--aggregate") { Description = "FedAvg: mean, median or trimmed:β", DefaultValueFactory = _ => "mean" };
         var clients = new Option<double>("--clients") { Description = "FedAvg: fraction of nodes sampled a round", DefaultValueFactory = _ => 0.1 };
         var prox = new Option<float>("--prox") { Description = "FedProx μ (0: FedAvg)", DefaultValueFactory = _ => 0 };
@@ -56,7 +57,7 @@ internal static class SwarmCommand
         var cmd = new Command("swarm", "Simulate learning across many devices: gossip (no server) or FedAvg, non-IID, churn, compression.")
         {
             nodes, protocol, data, label, partition, churn, session, churnTrace, rounds, maxBytes, task, replay, ewc, period, latency, loss, bandwidth, slow, slowFactor,
-            localSteps, batch, lr, compress, view, clip, answerAverage, aggregate, clients, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
+            localSteps, batch, lr, compress, view, clip, answerAverage, tokens, aggregate, clients, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
         };
         cmd.SetAction(r =>
         {
@@ -80,6 +81,7 @@ internal static class SwarmCommand
                 Aggregation = Aggregation.Parse(r.GetValue(aggregate)!, r.GetValue(clip)),
                 Clip = r.GetValue(clip),
                 AnswerAverage = r.GetValue(answerAverage),
+                Tokens = r.GetValue(tokens),
                 ClientFraction = r.GetValue(clients),
                 Proximal = r.GetValue(prox),
                 Byzantine = r.GetValue(byzantine),

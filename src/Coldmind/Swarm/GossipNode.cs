@@ -5,15 +5,19 @@ namespace Coldmind.Swarm;
 
 /// <summary>
 /// Gossip settings every node of a swarm shares. <paramref name="Average"/> is the decay of the running average of
-/// received models a node answers with (0: the last one).
+/// received models a node answers with (0: the last one); <paramref name="Tokens"/> the size of a node's token
+/// account (0: none, a node sends once every period).
 /// </summary>
-public sealed record GossipOptions(LocalTraining Local, ExchangeCodec Codec, int ViewSize = 20, float Clip = 0, float Average = GossipOptions.DefaultAverage)
+public sealed record GossipOptions(LocalTraining Local, ExchangeCodec Codec, int ViewSize = 20, float Clip = 0, float Average = GossipOptions.DefaultAverage,
+    int Tokens = 0)
 {
     public const float DefaultAverage = 0.97f;
+    public const int MaxTokens = 1000;
 
     public void Validate()
     {
         if (!(Average >= 0 && Average < 1)) throw new ColdmindException($"--answer-average is a decay in [0, 1), got {Average}.");
+        if (Tokens is < 0 or > MaxTokens) throw new ColdmindException($"--tokens is an account of 0 to {MaxTokens} messages, got {Tokens}.");
         if (!(Clip >= 0 && float.IsFinite(Clip))) throw new ColdmindException($"--clip must be a non-negative number, got {Clip}.");
         Local.Validate();
     }
@@ -53,6 +57,8 @@ public sealed class GossipNode
     public NewscastView View { get; }
     /// <summary>What this node's messages have left out so far (lossy codecs only; null until the first such message).</summary>
     public ErrorFeedback? Feedback { get; private set; }
+    /// <summary>Messages this node has saved up under a token account (<see cref="GossipOptions.Tokens"/>).</summary>
+    public int Tokens { get; private set; }
 
     public GossipNode(string address, float[] weights, double age, int viewSize)
     {
@@ -84,6 +90,32 @@ public sealed class GossipNode
         return bytes;
     }
 
+    /// <summary>
+    /// Whether the node sends its model at this period's wake. Without a token account, always. With an account of
+    /// A tokens (after Danner and Jelasity 2018), a wake earns a token while the account holds fewer than A, and sends
+    /// only once it is full; the node spends its tokens instead on <see cref="Forwards"/>. Either way a node sends at
+    /// most one message a period on average, so the account changes when bytes go out, not how many.
+    /// </summary>
+    public bool Wakes(GossipOptions o)
+    {
+        if (o.Tokens == 0 || Tokens >= o.Tokens) return true;
+        Tokens++;
+        return false;
+    }
+
+    /// <summary>
+    /// Whether the node passes its model on right after a merge and its local steps, spending a token: with
+    /// probability tokens/A, so a full account forwards every model it receives and an empty one none. A received
+    /// model then travels on as soon as it has learnt from the receiver's data, instead of waiting up to a period
+    /// while newer ones arrive; with churn, it moves on before its holder goes offline.
+    /// </summary>
+    public bool Forwards(GossipOptions o, Rng rng)
+    {
+        if (o.Tokens == 0 || Tokens == 0 || View.Peers.Count == 0 || rng.NextDouble() >= (double)Tokens / o.Tokens) return false;
+        Tokens--;
+        return true;
+    }
+
     /// <summary>Peers a node tries a period: one that cannot be reached leaves its view and the next is tried.</summary>
     public const int SendAttempts = 3;
 
@@ -112,12 +144,14 @@ public sealed class GossipNode
         if (before != null) Feedback!.Changed(before, Weights);
     }
 
-    /// <summary>Replaces the working model, the one the node answers with and its messages' residual (a restart from a checkpoint).</summary>
-    public void Restore(float[] weights, float[] answer, float[]? residual, double age, double answerWeight)
+    /// <summary>Replaces the working model, the one the node answers with, its messages' residual and its tokens (a restart from a checkpoint).</summary>
+    public void Restore(float[] weights, float[] answer, float[]? residual, double age, double answerWeight, int tokens)
     {
         if (answer.Length != weights.Length || residual is not null && residual.Length != weights.Length)
             throw new ColdmindException($"Models of {answer.Length} and {residual?.Length} values beside working weights of {weights.Length}.");
         if (!(age >= 0) || !(answerWeight >= 0)) throw new ColdmindException($"A node cannot have age {age} or an answer of weight {answerWeight}.");
+        if (tokens is < 0 or > GossipOptions.MaxTokens) throw new ColdmindException($"A node cannot hold {tokens} tokens.");
+        Tokens = tokens;
         Weights = weights;
         Answer = answer;
         Age = age;

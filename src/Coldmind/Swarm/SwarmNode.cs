@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Threading.Channels;
 using Coldmind.Cognition;
 using Coldmind.Data;
 using Coldmind.Network;
@@ -17,7 +18,7 @@ public sealed record NodeOptions(string Listen, IReadOnlyList<string> Peers, Gos
 /// How a node's run ended. With <c>--classes</c>, the answer's test accuracy is also split between the classes the
 /// node holds and the others (after a task sequence: what it remembers of the earlier tasks).
 /// </summary>
-public sealed record NodeSummary(string Address, float TestAccuracy, double Age, int Cycles, long Received, long Rejected, long Sent, long BytesSent, long SendFailures, bool Resumed,
+public sealed record NodeSummary(string Address, float TestAccuracy, double Age, int Cycles, long Received, long Rejected, long Sent, long Forwarded, long BytesSent, long SendFailures, bool Resumed,
     float? HeldClassesAccuracy = null, float? OtherClassesAccuracy = null);
 
 /// <summary>
@@ -54,8 +55,10 @@ public sealed class SwarmNode : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly Rng _rng;
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    /// <summary>Models to pass on, taken after a merge under a token account and sent off the request's path.</summary>
+    private readonly Channel<byte[]> _forwards = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true });
     private int _cycle;
-    private long _received, _rejected, _sent, _bytesSent, _sendFailures;
+    private long _received, _rejected, _sent, _forwarded, _bytesSent, _sendFailures;
 
     public bool Resumed { get; }
     public string Address => _node.Address;
@@ -118,6 +121,7 @@ public sealed class SwarmNode : IAsyncDisposable
             {
                 _node.Receive(m, _learner, _train, _shard, _o.Gossip, _rng, _replay, _penalty);
                 _received++;
+                if (_node.Forwards(_o.Gossip, _rng) && _forwards.Writer.TryWrite(_node.Message(_learner, _o.Gossip.Codec, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()))) _forwarded++;
                 Checkpoint();
             }
         }
@@ -131,22 +135,24 @@ public sealed class SwarmNode : IAsyncDisposable
         return EscalationServer.Refuse(ctx, status, reason, _log);
     }
 
-    /// <summary>Gossips once a period (jittered ±50 %) until the node has done its cycles, then serves for the linger time and stops.</summary>
+    /// <summary>
+    /// Wakes once a period (jittered ±50 %) until the node has done its cycles, gossiping when its token account
+    /// lets it, and passes on the models it forwards as they come; then serves for the linger time and stops.
+    /// </summary>
     public async Task<NodeSummary> RunAsync(Dataset test, IReadOnlySet<int>? classes = null)
     {
+        var forwarding = Task.Run(async () =>
+        {
+            await foreach (var message in _forwards.Reader.ReadAllAsync()) await Gossip(message);
+        });
         while (_cycle < _o.Cycles)
         {
             TimeSpan wait;
             lock (_gate) wait = _o.Period * (0.5 + _rng.NextDouble());
             await Task.Delay(wait);
-            byte[] message;
-            lock (_gate) message = _node.Message(_learner, _o.Gossip.Codec, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            for (int attempt = 0; attempt < GossipNode.SendAttempts; attempt++)
-            {
-                string? peer;
-                lock (_gate) peer = _node.View.Pick(_rng);
-                if (peer == null || await Send(peer, message)) break;
-            }
+            byte[]? message;
+            lock (_gate) message = _node.Wakes(_o.Gossip) ? _node.Message(_learner, _o.Gossip.Codec, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) : null;
+            if (message != null) await Gossip(message);
             lock (_gate)
             {
                 _cycle++;
@@ -154,11 +160,24 @@ public sealed class SwarmNode : IAsyncDisposable
             }
         }
         await Task.Delay(_o.Linger);
+        _forwards.Writer.TryComplete();
+        await forwarding;
         lock (_gate)
         {
             var (held, other) = _learner.SplitAccuracy(_node.Answer, test, classes);
-            return new NodeSummary(Address, _learner.Accuracy(_node.Answer, test), _node.Age, _cycle, _received, Interlocked.Read(ref _rejected), _sent, _bytesSent, _sendFailures, Resumed,
-                held, other);
+            return new NodeSummary(Address, _learner.Accuracy(_node.Answer, test), _node.Age, _cycle, _received, Interlocked.Read(ref _rejected), Interlocked.Read(ref _sent),
+                _forwarded, Interlocked.Read(ref _bytesSent), Interlocked.Read(ref _sendFailures), Resumed, held, other);
+        }
+    }
+
+    /// <summary>Sends the message to a peer from the view, trying another when one cannot be reached.</summary>
+    private async Task Gossip(byte[] message)
+    {
+        for (int attempt = 0; attempt < GossipNode.SendAttempts; attempt++)
+        {
+            string? peer;
+            lock (_gate) peer = _node.View.Pick(_rng);
+            if (peer == null || await Send(peer, message)) break;
         }
     }
 
@@ -170,15 +189,15 @@ public sealed class SwarmNode : IAsyncDisposable
             using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{peer}{GossipPath}") { Content = new ByteArrayContent(message) };
             request.Headers.TryAddWithoutValidation(MessageAuth.Header, _auth.Sign($"POST {GossipPath}", message));
             using var response = await _http.SendAsync(request);
-            _sent++;
-            _bytesSent += message.Length;
+            Interlocked.Increment(ref _sent);
+            Interlocked.Add(ref _bytesSent, message.Length);
             if (!response.IsSuccessStatusCode)
                 _log($"peer {peer} refused a model: {(int)response.StatusCode} {(await response.Content.ReadAsStringAsync()).Trim()}");
             return true;
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
         {
-            _sendFailures++;
+            Interlocked.Increment(ref _sendFailures);
             lock (_gate)
             {
                 _node.View.Remove(peer);
@@ -189,7 +208,7 @@ public sealed class SwarmNode : IAsyncDisposable
         }
     }
 
-    /// <summary>Models, messages' residual, age, the answer's weight, cycle, view and memory, written atomically; called under the lock after every change.</summary>
+    /// <summary>Models, messages' residual, age, the answer's weight, cycle, tokens, view and memory, written atomically; called under the lock after every change.</summary>
     private void Checkpoint()
     {
         if (_o.CheckpointPath == null) return;
@@ -200,6 +219,7 @@ public sealed class SwarmNode : IAsyncDisposable
             ["age"] = _node.Age.ToString("R", CultureInfo.InvariantCulture),
             ["answer_weight"] = _node.AnswerWeight.ToString("R", CultureInfo.InvariantCulture),
             ["cycle"] = _cycle.ToString(CultureInfo.InvariantCulture),
+            ["tokens"] = _node.Tokens.ToString(CultureInfo.InvariantCulture),
             ["data"] = _dataId.ToString(CultureInfo.InvariantCulture),
             ["view"] = JsonSerializer.Serialize(_node.View.Peers.Select(p => new[] { p.Address, p.Timestamp.ToString(CultureInfo.InvariantCulture) })),
         };
@@ -213,7 +233,8 @@ public sealed class SwarmNode : IAsyncDisposable
     {
         var checkpoint = SwarmCheckpoint.Read(path, Kind, "gossip node", learner);
         node.Restore(checkpoint.Model("weights"), checkpoint.Model("answer"), checkpoint.Has("residual") ? checkpoint.Model("residual") : null,
-            checkpoint.NonNegative("age"), checkpoint.NonNegative("answer_weight"));
+            checkpoint.NonNegative("age"), checkpoint.NonNegative("answer_weight"),
+            checkpoint.HasText("tokens") ? (int)Math.Min(checkpoint.Count("tokens"), GossipOptions.MaxTokens + 1L) : 0); // written before token accounts: none saved
         string[][] view;
         try { view = JsonSerializer.Deserialize<string[][]>(checkpoint.Text("view")) ?? []; }
         catch (JsonException) { throw new ColdmindException($"The checkpoint '{path}' holds a bad view."); }

@@ -39,6 +39,8 @@ public sealed record SwarmOptions
     public float Clip { get; init; }
     /// <summary>Gossip: the decay of the running average of received models a node answers with (0: the last one).</summary>
     public float AnswerAverage { get; init; } = GossipOptions.DefaultAverage;
+    /// <summary>Gossip: the size of each node's token account (0: none).</summary>
+    public int Tokens { get; init; }
     public Aggregation Aggregation { get; init; } = new("mean");
     /// <summary>FedAvg: fraction of the nodes sampled each round.</summary>
     public double ClientFraction { get; init; } = 0.1;
@@ -75,7 +77,7 @@ public sealed record SwarmOptions
         Gossip.Validate();
     }
 
-    public GossipOptions Gossip => new(Local, Codec, ViewSize, Clip, AnswerAverage);
+    public GossipOptions Gossip => new(Local, Codec, ViewSize, Clip, AnswerAverage, Tokens);
 }
 
 /// <summary>Mean, 10th and 90th percentile of the sampled nodes' test accuracy at a moment of the run.</summary>
@@ -262,23 +264,9 @@ public sealed class SwarmSimulator
                     Toggle(e.Node);
                     break;
                 case EventKind.Wake:
-                {
                     Schedule(_now + _o.Period * (_slow[e.Node] ? _o.SlowFactor : 1), e);
-                    var node = nodes[e.Node];
-                    if (!_online[e.Node] || node.View.Peers.Count == 0) break;
-                    byte[] message;
-                    try { message = node.Message(_learner, _o.Codec, (long)(_now * 1000), _byzantine[e.Node]); }
-                    catch (SwarmMessageException) { _rejected++; break; } // a diverged model is not sent
-                    // as over TCP, an offline peer refuses the connection before the message is sent: the sender drops
-                    // it from its view and tries another, as `coldmind node` does
-                    for (int attempt = 0; attempt < GossipNode.SendAttempts && node.View.Pick(train) is { } peer; attempt++)
-                    {
-                        if (_online[NodeIndex(peer)]) { Send(message, NodeIndex(peer), train); break; }
-                        node.View.Remove(peer);
-                        _refused++;
-                    }
+                    if (_online[e.Node] && nodes[e.Node].View.Peers.Count > 0 && nodes[e.Node].Wakes(options)) Gossip(e.Node);
                     break;
-                }
                 case EventKind.Deliver:
                     if (!_online[e.Node]) { _lost++; break; }
                     SwarmMessage m;
@@ -286,6 +274,7 @@ public sealed class SwarmSimulator
                     catch (SwarmMessageException) { _rejected++; break; }
                     var (data, examples, replay) = _local[e.Node];
                     nodes[e.Node].Receive(m, _learner, data, examples, options, train, replay, _penalty[e.Node]);
+                    if (nodes[e.Node].Forwards(options, train)) Gossip(e.Node);
                     break;
                 case EventKind.Evaluate:
                     if (e.Node != _task) break; // scheduled for a task that ended early, at its byte budget
@@ -297,6 +286,22 @@ public sealed class SwarmSimulator
         long cycles = cyclesBefore + (long)Math.Min(_o.Rounds, Math.Floor((_now - start) / _o.Period));
         if (curve[^1].Round != cycles || curve[^1].Bytes != _bytes) Evaluate(curve, Answers(), cycles);
         return (nodes, cycles);
+
+        void Gossip(int sender)
+        {
+            var node = nodes[sender];
+            byte[] message;
+            try { message = node.Message(_learner, _o.Codec, (long)(_now * 1000), _byzantine[sender]); }
+            catch (SwarmMessageException) { _rejected++; return; } // a diverged model is not sent
+            // as over TCP, an offline peer refuses the connection before the message is sent: the sender drops
+            // it from its view and tries another, as `coldmind node` does
+            for (int attempt = 0; attempt < GossipNode.SendAttempts && node.View.Pick(train) is { } peer; attempt++)
+            {
+                if (_online[NodeIndex(peer)]) { Send(message, NodeIndex(peer), train); break; }
+                node.View.Remove(peer);
+                _refused++;
+            }
+        }
     }
 
     private (float[][] Models, long Rounds) RunFedAvg(List<SwarmPoint> curve, int evalEvery, Action<double>? progress)
