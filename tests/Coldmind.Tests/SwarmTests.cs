@@ -602,6 +602,9 @@ public class SwarmSimulatorTests
         Assert.True(tokens.FinalMeanAccuracy > 0.8, $"with tokens: {tokens.FinalMeanAccuracy:P2}");
         Assert.InRange(tokens.Messages, o.Nodes * (o.Rounds - 5 - 1), o.Nodes * o.Rounds);
         Assert.InRange(plain.Messages, o.Nodes * (o.Rounds - 1), o.Nodes * o.Rounds);
+        // a wake sends only from a full account, so most of the traffic is models forwarded on arrival
+        Assert.InRange(tokens.MessagesForwarded, tokens.Messages / 2, tokens.Messages);
+        Assert.Equal(0, plain.MessagesForwarded);
     }
 
     [Fact]

@@ -197,6 +197,7 @@ internal static class SwarmCommand
         messages_lost = x.MessagesLost,
         messages_rejected = x.MessagesRejected,
         connections_refused = x.ConnectionsRefused,
+        messages_forwarded = x.MessagesForwarded,
         rounds = x.RoundsDone,
         simulated_seconds = x.SimulatedSeconds,
         wall_seconds = x.WallSeconds,

@@ -232,9 +232,10 @@ public sealed class SwarmNode : IAsyncDisposable
     private static (int Cycle, ulong Data, DeviceMemory? Memory) Restore(string path, GossipNode node, LocalLearner learner, MemoryOptions memory, Dataset data)
     {
         var checkpoint = SwarmCheckpoint.Read(path, Kind, "gossip node", learner);
+        long tokens = checkpoint.HasText("tokens") ? checkpoint.Count("tokens") : 0; // written before token accounts: none saved
+        if (tokens > GossipOptions.MaxTokens) throw checkpoint.Bad("tokens");
         node.Restore(checkpoint.Model("weights"), checkpoint.Model("answer"), checkpoint.Has("residual") ? checkpoint.Model("residual") : null,
-            checkpoint.NonNegative("age"), checkpoint.NonNegative("answer_weight"),
-            checkpoint.HasText("tokens") ? (int)Math.Min(checkpoint.Count("tokens"), GossipOptions.MaxTokens + 1L) : 0); // written before token accounts: none saved
+            checkpoint.NonNegative("age"), checkpoint.NonNegative("answer_weight"), (int)tokens);
         string[][] view;
         try { view = JsonSerializer.Deserialize<string[][]>(checkpoint.Text("view")) ?? []; }
         catch (JsonException) { throw new ColdmindException($"The checkpoint '{path}' holds a bad view."); }

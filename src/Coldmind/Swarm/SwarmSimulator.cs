@@ -90,7 +90,7 @@ public sealed record SwarmPoint(double Seconds, long Bytes, long Round, float Me
 public sealed record SwarmResult(
     SwarmOptions Options, string Data, int ParameterCount, IReadOnlyList<SwarmPoint> Curve,
     float FinalMeanAccuracy, float FinalP10, float FinalP90, float[] FinalNodeAccuracies, IReadOnlyList<float[]> TaskAccuracy,
-    long BytesSent, long Messages, long MessagesLost, long MessagesRejected, long ConnectionsRefused, long RoundsDone, double SimulatedSeconds,
+    long BytesSent, long Messages, long MessagesLost, long MessagesRejected, long ConnectionsRefused, long MessagesForwarded, long RoundsDone, double SimulatedSeconds,
     double WallSeconds, long StateBytesPerNode, double ManagedBytesPerNode);
 
 /// <summary>
@@ -141,7 +141,7 @@ public sealed class SwarmSimulator
     private readonly int[] _evalNodes;
     private readonly PriorityQueue<Event, (double, long)> _queue = new();
     private readonly Rng _rng;
-    private long _sequence, _bytes, _messages, _lost, _rejected, _refused;
+    private long _sequence, _bytes, _messages, _lost, _rejected, _refused, _forwarded;
     private double _now;
 
     public SwarmSimulator(SwarmOptions options, Dataset train, Dataset test)
@@ -212,7 +212,7 @@ public sealed class SwarmSimulator
         double managedPerNode = Math.Max(0, GC.GetTotalMemory(false) - managedBefore) / (double)_o.Nodes;
         var final = Accuracies(models, _test);
         var (mean, p10, p90) = Summary(final);
-        return new SwarmResult(_o, dataName, _learner.ParameterCount, curve, mean, p10, p90, final, _taskAccuracy, _bytes, _messages, _lost, _rejected, _refused, rounds, _now,
+        return new SwarmResult(_o, dataName, _learner.ParameterCount, curve, mean, p10, p90, final, _taskAccuracy, _bytes, _messages, _lost, _rejected, _refused, _forwarded, rounds, _now,
             wall.Elapsed.TotalSeconds, stateBytes + _shards.Sum(s => (long)s.Length) * 4 / _o.Nodes, managedPerNode);
     }
 
@@ -274,7 +274,7 @@ public sealed class SwarmSimulator
                     catch (SwarmMessageException) { _rejected++; break; }
                     var (data, examples, replay) = _local[e.Node];
                     nodes[e.Node].Receive(m, _learner, data, examples, options, train, replay, _penalty[e.Node]);
-                    if (nodes[e.Node].Forwards(options, train)) Gossip(e.Node);
+                    if (nodes[e.Node].Forwards(options, train) && Gossip(e.Node)) _forwarded++;
                     break;
                 case EventKind.Evaluate:
                     if (e.Node != _task) break; // scheduled for a task that ended early, at its byte budget
@@ -287,20 +287,22 @@ public sealed class SwarmSimulator
         if (curve[^1].Round != cycles || curve[^1].Bytes != _bytes) Evaluate(curve, Answers(), cycles);
         return (nodes, cycles);
 
-        void Gossip(int sender)
+        // whether the message went out
+        bool Gossip(int sender)
         {
             var node = nodes[sender];
             byte[] message;
             try { message = node.Message(_learner, _o.Codec, (long)(_now * 1000), _byzantine[sender]); }
-            catch (SwarmMessageException) { _rejected++; return; } // a diverged model is not sent
+            catch (SwarmMessageException) { _rejected++; return false; } // a diverged model is not sent
             // as over TCP, an offline peer refuses the connection before the message is sent: the sender drops
             // it from its view and tries another, as `coldmind node` does
             for (int attempt = 0; attempt < GossipNode.SendAttempts && node.View.Pick(train) is { } peer; attempt++)
             {
-                if (_online[NodeIndex(peer)]) { Send(message, NodeIndex(peer), train); break; }
+                if (_online[NodeIndex(peer)]) { Send(message, NodeIndex(peer), train); return true; }
                 node.View.Remove(peer);
                 _refused++;
             }
+            return false;
         }
     }
 
