@@ -369,6 +369,59 @@ public class GossipProtocolTests
     }
 
     [Fact]
+    public void A_walk_is_passed_on_at_the_next_wake_a_quiet_node_starts_one_and_other_wakes_send_only_the_view()
+    {
+        var learner = new LocalLearner(64, [8], 10, 3);
+        var data = BuiltinData.Load("digits").Train;
+        var examples = Enumerable.Range(0, 64).ToArray();
+        var walk = new GossipOptions(new LocalTraining(), ExchangeCodec.Float32, Walk: 3);
+        var rng = new Rng(2);
+        var node = new GossipNode("a", learner.Initial(), 0, 4);
+        node.View.Merge([new PeerDescriptor("b", 0)]);
+        Assert.False(node.Wakes(walk));
+        Assert.False(node.Wakes(walk));
+        Assert.True(node.Wakes(walk)); // three wakes without a model: the node starts a walk
+        Assert.Equal(1, node.WalksStarted);
+        Assert.False(node.Wakes(walk));
+
+        var sender = new GossipNode("b", learner.Initial(), 40, 4);
+        var model = SwarmMessage.Decode(sender.Message(learner, ExchangeCodec.Float32, 5), learner.ModelId, learner.ParameterCount);
+        Assert.True(node.Receive(model, learner, data, examples, walk, rng));
+        Assert.True(node.Holding);
+        Assert.True(node.Wakes(walk)); // the walk goes on from here
+        Assert.Equal(1, node.WalksStarted);
+        Assert.False(node.Holding);
+        Assert.False(node.Wakes(walk));
+
+        var bytes = sender.ViewMessage(learner, 7);
+        var view = SwarmMessage.Decode(bytes, learner.ModelId, learner.ParameterCount);
+        Assert.Equal(SwarmMessage.Type.View, view.Kind);
+        Assert.Empty(view.Values);
+        var other = new GossipNode("c", learner.Initial(), 0, 4);
+        Assert.False(other.Receive(view, learner, data, examples, walk, rng));
+        Assert.Equal(learner.Initial(), other.Weights);
+        Assert.False(other.Holding);
+        Assert.Contains(new PeerDescriptor("b", 7), other.View.Peers);
+        Assert.True(bytes.Length < 100, $"a view message of {bytes.Length} bytes");
+
+        // a view message never carries values, and a model message never lacks them
+        var stuffed = SwarmMessage.Encode(SwarmMessage.Type.View, learner.ModelId, "b", 0, 0, [], ExchangeCodec.Float32, [1f]);
+        Assert.Contains("view message", Assert.Throws<SwarmMessageException>(() => SwarmMessage.Decode(stuffed, learner.ModelId, learner.ParameterCount)).Message);
+        var empty = SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, "b", 0, 0, [], ExchangeCodec.Float32, []);
+        Assert.Throws<SwarmMessageException>(() => SwarmMessage.Decode(empty, learner.ModelId, learner.ParameterCount));
+
+        var gossip = walk with { Walk = 1 }; // every wake sends the model: plain gossip
+        for (int k = 0; k < 5; k++) Assert.True(other.Wakes(gossip));
+        other.Restore(learner.Initial(), learner.Initial(), null, 0, 0, 0, holding: true, quiet: 2);
+        Assert.True(other.Wakes(walk));
+        Assert.Equal(5, other.WalksStarted); // it passed on the walk it held when it stopped
+        Assert.Throws<ColdmindException>(() => other.Restore(learner.Initial(), learner.Initial(), null, 0, 0, 0, quiet: -1));
+        Assert.Throws<ColdmindException>(() => (walk with { Walk = -1 }).Validate());
+        Assert.Throws<ColdmindException>(() => (walk with { Walk = GossipOptions.MaxWalk + 1 }).Validate());
+        Assert.Contains("--tokens", Assert.Throws<ColdmindException>(() => (walk with { Tokens = 4 }).Validate()).Message);
+    }
+
+    [Fact]
     public void Top_k_gossip_sends_the_values_that_changed_most_since_peers_last_heard_them()
     {
         var learner = new LocalLearner(64, [8], 10, 3);
@@ -608,6 +661,24 @@ public class SwarmSimulatorTests
     }
 
     [Fact]
+    public void Walks_learn_and_outlive_churn_and_loss_because_quiet_nodes_start_new_ones()
+    {
+        var o = Small with { Partition = Partition.Parse("dirichlet:0.5"), Churn = Churn.Sessions(0.5, 50), LossRate = 0.2, Rounds = 120, Walk = 4 };
+        var r = Simulate(o);
+        Assert.True(r.FinalMeanAccuracy > 0.65, $"walks with churn and loss: {r.FinalMeanAccuracy:P2}");
+        // a fifth of the messages is lost and half the nodes are away at any time: walks die young, and quiet nodes
+        // keep starting them to the end
+        var half = Simulate(o with { Rounds = 60 });
+        Assert.True(half.WalksStarted > 5 && r.WalksStarted > 1.5 * half.WalksStarted, $"{half.WalksStarted} walks started in 60 periods, {r.WalksStarted} in 120");
+        Assert.True(r.Curve[^1].Mean > half.Curve[^1].Mean, "the second half still learns");
+        var learner = LocalLearner.For(Digits.Train, o.Hidden, o.Seed);
+        int model = SwarmMessage.Encode(SwarmMessage.Type.Gossip, 0, "n0", 0, 0, [], o.Codec, new float[learner.ParameterCount]).Length;
+        Assert.True(r.BytesSent < r.Messages * (model + HttpFraming.Gossip) / 2, "most wakes send only a view");
+        Assert.Equal(0, r.MessagesForwarded);
+        Assert.Equal(0, Simulate(Small).WalksStarted);
+    }
+
+    [Fact]
     public void A_byte_budget_stops_the_run()
     {
         var r = Simulate(Small with { MaxBytes = 200_000 });
@@ -675,11 +746,17 @@ public class SwarmSimulatorTests
         Assert.Equal(20, tasks.RootElement.GetProperty("replay").GetInt32());
         Assert.Contains("classes 5-9", File.ReadAllText(dir.File("t.html")));
 
+        (exit, stdout, stderr) = CliTests.Run("swarm", "--nodes", "12", "--rounds", "10", "--walk", "3", "--json");
+        Assert.True(exit == 0, stderr);
+        using var walks = System.Text.Json.JsonDocument.Parse(stdout);
+        Assert.True(walks.RootElement.GetProperty("walks_started").GetInt64() > 0);
+
         foreach (var (args, expected) in new (string[], string)[]
         {
             (["--nodes", "1"], "--nodes"), (["--partition", "dirichlet:0"], "--partition"), (["--compress", "topk:2"], "--compress"),
             (["--protocol", "raft"], "--protocol"), (["--churn", "1"], "--churn"), (["--aggregate", "trimmed:0.7"], "--aggregate"),
             (["--task", "0-4", "--task", "5-12"], "--task"), (["--replay", "20"], "--replay"), (["--task", "0-4", "--task", "5-9", "--ewc", "-1"], "--ewc"),
+            (["--walk", "-2"], "--walk"), (["--walk", "3", "--tokens", "5"], "--walk"),
         })
         {
             var (badExit, _, badErr) = CliTests.Run(["swarm", .. args]);
@@ -894,27 +971,52 @@ public class SwarmNodeProcessTests
     public async Task Nodes_with_a_token_account_forward_over_http_and_checkpoint_their_tokens()
     {
         using var dir = new TempDir();
+        const int count = 3, cycles = 30, account = 3;
+        var summaries = await InProcessSwarm(dir, new GossipOptions(new LocalTraining(), ExchangeCodec.Parse("ternary"), Tokens: account), count, cycles);
+        long sent = summaries.Sum(s => s.Sent);
+        Assert.True(sent <= count * cycles, $"{sent} messages for {count * cycles} wakes");
+        Assert.All(summaries, s => Assert.True(s.Received > 0 && s.Forwarded > 0 && s.Forwarded <= s.Received, $"{s.Address}: received {s.Received}, forwarded {s.Forwarded}"));
+        Assert.All(summaries, s => Assert.True(s.TestAccuracy > 0.5, $"{s.Address}: {s.TestAccuracy:P1}"));
+        foreach (int i in Enumerable.Range(0, count))
+            Assert.InRange(int.Parse(Safetensors.Read(dir.File($"n{i}.st")).Metadata["coldmind.swarm.tokens"], System.Globalization.CultureInfo.InvariantCulture), 0, account);
+    }
+
+    [Fact]
+    public async Task Walks_travel_over_http_a_wake_sends_a_model_or_only_the_view_and_the_walk_state_is_checkpointed()
+    {
+        using var dir = new TempDir();
+        const int count = 4, cycles = 40, quiet = 3;
+        var gossip = new GossipOptions(new LocalTraining(), ExchangeCodec.Parse("ternary"), Walk: quiet);
+        var summaries = await InProcessSwarm(dir, gossip, count, cycles);
+        Assert.Equal(count * cycles, summaries.Sum(s => s.Sent + s.SendFailures)); // every wake sends one message, a model or a view
+        Assert.True(summaries.Sum(s => s.WalksStarted) > 0);
+        Assert.True(summaries.Sum(s => s.Received) < summaries.Sum(s => s.Sent), "most wakes send only the view");
+        Assert.All(summaries, s => Assert.True(s.Received > 0 && s.Forwarded == 0, $"{s.Address}: received {s.Received}, forwarded {s.Forwarded}"));
+        Assert.All(summaries, s => Assert.True(s.TestAccuracy > 0.5, $"{s.Address}: {s.TestAccuracy:P1}"));
+        foreach (int i in Enumerable.Range(0, count))
+        {
+            var meta = Safetensors.Read(dir.File($"n{i}.st")).Metadata;
+            Assert.Contains(meta["coldmind.swarm.holding"], new[] { "0", "1" });
+            Assert.InRange(int.Parse(meta["coldmind.swarm.quiet"], System.Globalization.CultureInfo.InvariantCulture), 0, quiet - 1);
+        }
+    }
+
+    /// <summary>Runs <paramref name="count"/> gossip nodes on digits in this process, on loopback, checkpointing into <paramref name="dir"/>.</summary>
+    private static async Task<NodeSummary[]> InProcessSwarm(TempDir dir, GossipOptions gossip, int count, int cycles)
+    {
         var digits = BuiltinData.Load("digits");
         var train = digits.Train;
         var learner = LocalLearner.For(train, [16], 0);
         var auth = new MessageAuth("the swarm's shared key, long enough"u8.ToArray());
-        const int count = 3, cycles = 30, account = 3;
         var addresses = Enumerable.Range(0, count).Select(_ => $"127.0.0.1:{FreePort()}").ToArray();
         var shards = Partition.Parse("iid").Split(train, count, new Rng(1));
-        var gossip = new GossipOptions(new LocalTraining(), ExchangeCodec.Parse("ternary"), Tokens: account);
         NodeOptions Options(int i) => new(addresses[i], addresses.Where((_, j) => j != i).ToList(), gossip, TimeSpan.FromMilliseconds(30),
             cycles, dir.File($"n{i}.st"), MaxMessageBytes: 1 << 20, Linger: TimeSpan.FromMilliseconds(300));
         var nodes = new List<SwarmNode>();
         try
         {
             for (int i = 0; i < count; i++) nodes.Add(await SwarmNode.StartAsync(Options(i), learner, train, shards[i], auth, _ => { }));
-            var summaries = await Task.WhenAll(nodes.Select(n => n.RunAsync(digits.Test)));
-            long sent = summaries.Sum(s => s.Sent);
-            Assert.True(sent <= count * cycles, $"{sent} messages for {count * cycles} wakes");
-            Assert.All(summaries, s => Assert.True(s.Received > 0 && s.Forwarded > 0 && s.Forwarded <= s.Received, $"{s.Address}: received {s.Received}, forwarded {s.Forwarded}"));
-            Assert.All(summaries, s => Assert.True(s.TestAccuracy > 0.5, $"{s.Address}: {s.TestAccuracy:P1}"));
-            foreach (int i in Enumerable.Range(0, count))
-                Assert.InRange(int.Parse(Safetensors.Read(dir.File($"n{i}.st")).Metadata["coldmind.swarm.tokens"], System.Globalization.CultureInfo.InvariantCulture), 0, account);
+            return await Task.WhenAll(nodes.Select(n => n.RunAsync(digits.Test)));
         }
         finally
         {

@@ -44,6 +44,7 @@ internal static class SwarmCommand
         var clip = new Option<float>("--clip") { Description = "bound on how far a received model may be from the receiver's (gossip) or on the norm of an update (FedAvg); 0: none", DefaultValueFactory = _ => 0 };
         var answerAverage = new Option<float>("--answer-average") { Description = "gossip: a node answers with a running average of the models it received, decaying by this a message (0: the last one)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
         var tokens = new Option<int>("--tokens") { Description = "gossip: a node saves up to this many unsent messages (its first wakes send nothing) and spends them forwarding models as they arrive (0: one message each period)", DefaultValueFactory = _ => 0 };
+        var walk = new Option<int>("--walk") { Description = "gossip: models walk from node to node, each receiver passing on the one it merged at its next wake; a node that has heard none for this many periods starts one (0: every node sends its own each period)", DefaultValueFactory = _ => 0 };
         var aggregate = new Option<string>("--aggregate") { Description = "FedAvg: mean, median or trimmed:β", DefaultValueFactory = _ => "mean" };
         var clients = new Option<double>("--clients") { Description = "FedAvg: fraction of nodes sampled a round", DefaultValueFactory = _ => 0.1 };
         var prox = new Option<float>("--prox") { Description = "FedProx μ (0: FedAvg)", DefaultValueFactory = _ => 0 };
@@ -57,7 +58,7 @@ internal static class SwarmCommand
         var cmd = new Command("swarm", "Simulate learning across many devices: gossip (no server) or FedAvg, non-IID, churn, compression.")
         {
             nodes, protocol, data, label, partition, churn, session, churnTrace, rounds, maxBytes, task, replay, ewc, period, latency, loss, bandwidth, slow, slowFactor,
-            localSteps, batch, lr, compress, view, clip, answerAverage, tokens, aggregate, clients, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
+            localSteps, batch, lr, compress, view, clip, answerAverage, tokens, walk, aggregate, clients, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
         };
         cmd.SetAction(r =>
         {
@@ -82,6 +83,7 @@ internal static class SwarmCommand
                 Clip = r.GetValue(clip),
                 AnswerAverage = r.GetValue(answerAverage),
                 Tokens = r.GetValue(tokens),
+                Walk = r.GetValue(walk),
                 ClientFraction = r.GetValue(clients),
                 Proximal = r.GetValue(prox),
                 Byzantine = r.GetValue(byzantine),
@@ -145,11 +147,13 @@ internal static class SwarmCommand
     {
         var learner = LocalLearner.For(train, o.Hidden, o.Seed);
         var zeros = new float[learner.ParameterCount];
-        int Bytes(ExchangeCodec codec) => SwarmMessage.Encode(SwarmMessage.Type.Gossip, 0, "n00000", 0, 0,
-            Enumerable.Range(0, o.ViewSize + 1).Select(i => new PeerDescriptor("n00000", 0)).ToArray(), codec, zeros).Length;
+        // a model message in the codec, or a view message (null)
+        int Bytes(ExchangeCodec? codec) => SwarmMessage.Encode(codec is null ? SwarmMessage.Type.View : SwarmMessage.Type.Gossip, 0, "n00000", 0, 0,
+            Enumerable.Range(0, o.ViewSize + 1).Select(i => new PeerDescriptor("n00000", 0)).ToArray(), codec ?? ExchangeCodec.Float32, codec is null ? [] : zeros).Length;
         double activity = (1 - (double.IsNaN(o.Churn.OfflineFraction) ? 0 : o.Churn.OfflineFraction)) * (1 - o.LossRate);
+        // walks: at least a view message a node (how many models walk is up to the swarm)
         double perRound = o.Protocol == "gossip"
-            ? o.Nodes * Bytes(o.Codec) * (1 - o.SlowFraction * (1 - 1 / o.SlowFactor)) * activity
+            ? o.Nodes * (o.Walk > 0 ? Bytes(null) + HttpFraming.Gossip : Bytes(o.Codec)) * (1 - o.SlowFraction * (1 - 1 / o.SlowFactor)) * activity
             : Math.Max(1, Math.Round(o.ClientFraction * o.Nodes)) * (Bytes(FedAvgCoordinator.DownlinkCodec(o.Codec)) + Bytes(o.Codec) * activity);
         // estimates only: the budget stops the run, the rounds leave room for it
         return o with { MaxBytes = budget, Rounds = (int)Math.Min(1_000_000, Math.Ceiling(1.5 * budget / Math.Max(1, perRound)) + 2) };
@@ -198,6 +202,7 @@ internal static class SwarmCommand
         messages_rejected = x.MessagesRejected,
         connections_refused = x.ConnectionsRefused,
         messages_forwarded = x.MessagesForwarded,
+        walks_started = x.WalksStarted,
         rounds = x.RoundsDone,
         simulated_seconds = x.SimulatedSeconds,
         wall_seconds = x.WallSeconds,

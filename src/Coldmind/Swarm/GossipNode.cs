@@ -6,18 +6,21 @@ namespace Coldmind.Swarm;
 /// <summary>
 /// Gossip settings every node of a swarm shares. <paramref name="Average"/> is the decay of the running average of
 /// received models a node answers with (0: the last one); <paramref name="Tokens"/> the size of a node's token
-/// account (0: none, a node sends once every period).
+/// account (0: none, a node sends once every period); <paramref name="Walk"/>, when positive, makes models walk
+/// (see <see cref="GossipNode.Wakes"/>): a node that has heard no model for that many periods starts one.
 /// </summary>
 public sealed record GossipOptions(LocalTraining Local, ExchangeCodec Codec, int ViewSize = 20, float Clip = 0, float Average = GossipOptions.DefaultAverage,
-    int Tokens = 0)
+    int Tokens = 0, int Walk = 0)
 {
     public const float DefaultAverage = 0.97f;
-    public const int MaxTokens = 1000;
+    public const int MaxTokens = 1000, MaxWalk = 1000;
 
     public void Validate()
     {
         if (!(Average >= 0 && Average < 1)) throw new ColdmindException($"--answer-average is a decay in [0, 1), got {Average}.");
         if (Tokens is < 0 or > MaxTokens) throw new ColdmindException($"--tokens is an account of 0 to {MaxTokens} messages, got {Tokens}.");
+        if (Walk is < 0 or > MaxWalk) throw new ColdmindException($"--walk is a number of quiet periods, 0 to {MaxWalk}, got {Walk}.");
+        if (Walk > 0 && Tokens > 0) throw new ColdmindException("--walk and --tokens are two ways of pacing a node's messages; give one of them.");
         if (!(Clip >= 0 && float.IsFinite(Clip))) throw new ColdmindException($"--clip must be a non-negative number, got {Clip}.");
         Local.Validate();
     }
@@ -59,6 +62,12 @@ public sealed class GossipNode
     public ErrorFeedback? Feedback { get; private set; }
     /// <summary>Messages this node has saved up under a token account (<see cref="GossipOptions.Tokens"/>).</summary>
     public int Tokens { get; private set; }
+    /// <summary>Walks: whether the node holds a model it received since it last sent its own.</summary>
+    public bool Holding { get; private set; }
+    /// <summary>Walks: the wakes since the node last received or sent a model.</summary>
+    public int Quiet { get; private set; }
+    /// <summary>Walks: how many this node started, after <see cref="GossipOptions.Walk"/> quiet wakes.</summary>
+    public long WalksStarted { get; private set; }
 
     public GossipNode(string address, float[] weights, double age, int viewSize)
     {
@@ -90,14 +99,35 @@ public sealed class GossipNode
         return bytes;
     }
 
+    /// <summary>A message with no model: the sender's view and itself, fresh (walks send it at wakes they send no model).</summary>
+    public byte[] ViewMessage(LocalLearner learner, long now) =>
+        SwarmMessage.Encode(SwarmMessage.Type.View, learner.ModelId, Address, Age, 0, View.Outgoing(now), ExchangeCodec.Float32, []);
+
     /// <summary>
-    /// Whether the node sends its model at this period's wake. Without a token account, always. With an account of
-    /// A tokens (after Danner and Jelasity 2018), a wake earns a token while the account holds fewer than A, and sends
-    /// only once it is full; the node spends its tokens instead on <see cref="Forwards"/>. Either way a node sends at
-    /// most one message a period on average, so the account changes when bytes go out, not how many.
+    /// Whether the node sends its model at this period's wake. Plain gossip: always.
+    /// <para>With an account of A tokens (after Danner and Jelasity 2018), a wake earns a token while the account
+    /// holds fewer than A, and sends only once it is full; the node spends its tokens instead on <see cref="Forwards"/>.
+    /// Either way a node sends at most one message a period on average, so the account changes when bytes go out,
+    /// not how many.</para>
+    /// <para>With walks of W quiet periods, a node sends its model only when it holds one it received since its last
+    /// send, or when it has heard none for W wakes: then it starts a walk. A model thus walks from node to node,
+    /// merged with each receiver's and trained on its data, instead of every node sending its own each period; two
+    /// walks that meet at a node merge into one, and a walk lost with a message or a node that leaves for good is
+    /// replaced by the nodes it no longer visits. W sets how many walk at once, few when W is large. Fewer models
+    /// in flight meet the same data in fewer, longer lineages, which a node's <see cref="Answer"/> averages better
+    /// than a hundred each pulled towards its own shard. At the other wakes the node sends only its view
+    /// (<see cref="ViewMessage"/>), so that every live peer keeps appearing fresh in others' views: without it the
+    /// freshest entries would be the walks' recent hosts, and walks would circle among them. W = 1 is plain gossip.</para>
     /// </summary>
     public bool Wakes(GossipOptions o)
     {
+        if (o.Walk > 0)
+        {
+            if (!Holding && ++Quiet < o.Walk) return false;
+            if (!Holding) WalksStarted++;
+            (Holding, Quiet) = (false, 0);
+            return true;
+        }
         if (o.Tokens == 0 || Tokens >= o.Tokens) return true;
         Tokens++;
         return false;
@@ -125,12 +155,15 @@ public sealed class GossipNode
     /// <summary>
     /// Merges a validated gossip message, then trains on <paramref name="examples"/> (indices into <paramref name="data"/>),
     /// replaying examples of earlier data and held by the EWC <paramref name="penalty"/> when the node has a <see cref="DeviceMemory"/>.
+    /// A view message only updates the view. Returns whether the message held a model.
     /// </summary>
-    public void Receive(SwarmMessage m, LocalLearner learner, Dataset data, ReadOnlySpan<int> examples, GossipOptions o, Rng rng,
+    public bool Receive(SwarmMessage m, LocalLearner learner, Dataset data, ReadOnlySpan<int> examples, GossipOptions o, Rng rng,
         ReadOnlySpan<int> replay = default, Penalty? penalty = null)
     {
-        if (m.Kind != SwarmMessage.Type.Gossip) throw new SwarmMessageException($"a {m.Kind} message sent to a gossip node");
+        if (m.Kind is not (SwarmMessage.Type.Gossip or SwarmMessage.Type.View)) throw new SwarmMessageException($"a {m.Kind} message sent to a gossip node");
         View.Merge(m.View);
+        if (m.Kind == SwarmMessage.Type.View) return false;
+        (Holding, Quiet) = (true, 0);
         var received = Received(Weights, m, learner.InitialWeights, o.Clip);
         var before = o.Codec.Dense || Feedback is null ? null : Weights.ToArray(); // top-k: what changes is news for the node's peers
         Age = Merge(Weights, Age, received, m.Age);
@@ -142,16 +175,19 @@ public sealed class GossipNode
             Age += (double)o.Local.Steps * Math.Min(o.Local.BatchSize, examples.Length);
         }
         if (before != null) Feedback!.Changed(before, Weights);
+        return true;
     }
 
-    /// <summary>Replaces the working model, the one the node answers with, its messages' residual and its tokens (a restart from a checkpoint).</summary>
-    public void Restore(float[] weights, float[] answer, float[]? residual, double age, double answerWeight, int tokens)
+    /// <summary>Replaces the working model, the one the node answers with, its messages' residual, its tokens and its walk state (a restart from a checkpoint).</summary>
+    public void Restore(float[] weights, float[] answer, float[]? residual, double age, double answerWeight, int tokens, bool holding = false, int quiet = 0)
     {
         if (answer.Length != weights.Length || residual is not null && residual.Length != weights.Length)
             throw new ColdmindException($"Models of {answer.Length} and {residual?.Length} values beside working weights of {weights.Length}.");
         if (!(age >= 0) || !(answerWeight >= 0)) throw new ColdmindException($"A node cannot have age {age} or an answer of weight {answerWeight}.");
         if (tokens is < 0 or > GossipOptions.MaxTokens) throw new ColdmindException($"A node cannot hold {tokens} tokens.");
+        if (quiet is < 0 or > GossipOptions.MaxWalk) throw new ColdmindException($"A node cannot have been quiet for {quiet} wakes.");
         Tokens = tokens;
+        (Holding, Quiet) = (holding, quiet);
         Weights = weights;
         Answer = answer;
         Age = age;

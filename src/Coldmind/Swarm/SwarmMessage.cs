@@ -13,12 +13,13 @@ public readonly record struct PeerDescriptor(string Address, long Timestamp);
 /// length:u32  view:(u8 count, count × (u8 n, n bytes address, i64 timestamp))  values (<see cref="ExchangeCodec"/>)
 /// </code>
 /// Gossip and global messages carry a model as its difference from the shared initial weights; an update carries a
-/// client's difference from the round's global model. Everything is little-endian; a message is exactly its fields.
+/// client's difference from the round's global model; a view message (walks, <see cref="GossipOptions.Walk"/>) only
+/// the sender's view, with length 0 and no values. Everything is little-endian; a message is exactly its fields.
 /// </summary>
 public sealed record SwarmMessage(SwarmMessage.Type Kind, ulong ModelId, string Sender, double Age, long Round,
     int Length, IReadOnlyList<PeerDescriptor> View, ExchangeCodec Codec, float[] Values, int[]? Indices)
 {
-    public enum Type : byte { Gossip = 1, Global = 2, Update = 3 }
+    public enum Type : byte { Gossip = 1, Global = 2, Update = 3, View = 4 }
 
     public const int MaxView = 64, MaxAddressBytes = 255;
     private static ReadOnlySpan<byte> Magic => "CMSW"u8;
@@ -32,7 +33,7 @@ public sealed record SwarmMessage(SwarmMessage.Type Kind, ulong ModelId, string 
         IReadOnlyList<PeerDescriptor> view, ExchangeCodec codec, ReadOnlySpan<float> vector, ReadOnlySpan<float> rank = default)
     {
         if (view.Count > MaxView) throw new ArgumentException($"A view of {view.Count} peers; at most {MaxView}.");
-        if (!double.IsFinite(age) || age < 0 || !TensorPrimitives.IsFiniteAll(vector))
+        if (!double.IsFinite(age) || age < 0 || !vector.IsEmpty && !TensorPrimitives.IsFiniteAll(vector)) // IsFiniteAll is false on no values
             throw new SwarmMessageException("the model has diverged (non-finite values or age); it is not sent");
         var o = new List<byte>(vector.Length * 4 + 64);
         o.AddRange(Magic);
@@ -63,7 +64,7 @@ public sealed record SwarmMessage(SwarmMessage.Type Kind, ulong ModelId, string 
         int at = 4;
         var head = Take(data, ref at, 4);
         if (head[0] != Version) throw new SwarmMessageException($"message version {head[0]}; this node speaks {Version}");
-        if (head[1] is < 1 or > 3) throw new SwarmMessageException($"unknown message kind {head[1]}");
+        if (head[1] is < 1 or > 4) throw new SwarmMessageException($"unknown message kind {head[1]}");
         if (!Enum.IsDefined((ExchangeCodec.Kind)head[2])) throw new SwarmMessageException($"unknown codec {head[2]}");
         var kind = (Type)head[1];
         var codec = new ExchangeCodec((ExchangeCodec.Kind)head[2]);
@@ -74,13 +75,14 @@ public sealed record SwarmMessage(SwarmMessage.Type Kind, ulong ModelId, string 
         if (!double.IsFinite(age) || age < 0) throw new SwarmMessageException($"age {age}; ages are finite and non-negative");
         long round = BinaryPrimitives.ReadInt64LittleEndian(Take(data, ref at, 8));
         int n = BinaryPrimitives.ReadInt32LittleEndian(Take(data, ref at, 4));
-        if (n != length) throw new SwarmMessageException($"a model of {n} parameters; this swarm's has {length}");
+        if (kind == Type.View ? n != 0 : n != length)
+            throw new SwarmMessageException(kind == Type.View ? $"a view message with {n} values" : $"a model of {n} parameters; this swarm's has {length}");
         int count = Take(data, ref at, 1)[0];
         if (count > MaxView) throw new SwarmMessageException($"a view of {count} peers; at most {MaxView}");
         var view = new PeerDescriptor[count];
         for (int i = 0; i < count; i++)
             view[i] = new PeerDescriptor(TakeString(data, ref at), BinaryPrimitives.ReadInt64LittleEndian(Take(data, ref at, 8)));
-        int read = codec.Decode(data[at..], length, out var values, out var indices);
+        int read = codec.Decode(data[at..], n, out var values, out var indices);
         if (at + read != data.Length) throw new SwarmMessageException($"{data.Length - at - read} bytes after the model");
         return new SwarmMessage(kind, id, sender, age, round, length, view, codec, values, indices);
     }

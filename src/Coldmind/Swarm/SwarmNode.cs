@@ -19,11 +19,11 @@ public sealed record NodeOptions(string Listen, IReadOnlyList<string> Peers, Gos
 /// node holds and the others (after a task sequence: what it remembers of the earlier tasks).
 /// </summary>
 public sealed record NodeSummary(string Address, float TestAccuracy, double Age, int Cycles, long Received, long Rejected, long Sent, long Forwarded, long BytesSent, long SendFailures, bool Resumed,
-    float? HeldClassesAccuracy = null, float? OtherClassesAccuracy = null);
+    float? HeldClassesAccuracy = null, float? OtherClassesAccuracy = null, long WalksStarted = 0);
 
 /// <summary>
 /// A gossip-learning node on a real network (`coldmind node`): the protocol of <see cref="GossipNode"/> over HTTP.
-/// <code>POST /v1/gossip   body: a <see cref="SwarmMessage"/> → 204</code>
+/// <code>POST /v1/gossip   body: a <see cref="SwarmMessage"/> (a model, or with walks only a view) → 204</code>
 /// Every message carries the shared key's HMAC (<see cref="MessageAuth"/>); bodies over the bound get 413, messages
 /// that fail validation (another model, wrong length, non-finite values, malformed fields) 400, unsigned or
 /// wrongly signed ones 401; each rejection is logged. After every change the node checkpoints its model, age,
@@ -119,9 +119,11 @@ public sealed class SwarmNode : IAsyncDisposable
             var m = SwarmMessage.Decode(body, _learner.ModelId, _learner.ParameterCount);
             lock (_gate)
             {
-                _node.Receive(m, _learner, _train, _shard, _o.Gossip, _rng, _replay, _penalty);
-                _received++;
-                if (_node.Forwards(_o.Gossip, _rng) && _forwards.Writer.TryWrite(_node.Message(_learner, _o.Gossip.Codec, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()))) _forwarded++;
+                if (_node.Receive(m, _learner, _train, _shard, _o.Gossip, _rng, _replay, _penalty))
+                {
+                    _received++;
+                    if (_node.Forwards(_o.Gossip, _rng) && _forwards.Writer.TryWrite(_node.Message(_learner, _o.Gossip.Codec, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()))) _forwarded++;
+                }
                 Checkpoint();
             }
         }
@@ -137,7 +139,8 @@ public sealed class SwarmNode : IAsyncDisposable
 
     /// <summary>
     /// Wakes once a period (jittered ±50 %) until the node has done its cycles, gossiping when its token account
-    /// lets it, and passes on the models it forwards as they come; then serves for the linger time and stops.
+    /// or its walks let it (with walks, sending only its view otherwise), and passes on the models it forwards as
+    /// they come; then serves for the linger time and stops.
     /// </summary>
     public async Task<NodeSummary> RunAsync(Dataset test, IReadOnlySet<int>? classes = null)
     {
@@ -151,7 +154,11 @@ public sealed class SwarmNode : IAsyncDisposable
             lock (_gate) wait = _o.Period * (0.5 + _rng.NextDouble());
             await Task.Delay(wait);
             byte[]? message;
-            lock (_gate) message = _node.Wakes(_o.Gossip) ? _node.Message(_learner, _o.Gossip.Codec, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) : null;
+            lock (_gate)
+            {
+                long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                message = _node.Wakes(_o.Gossip) ? _node.Message(_learner, _o.Gossip.Codec, now) : _o.Gossip.Walk > 0 ? _node.ViewMessage(_learner, now) : null;
+            }
             if (message != null) await Gossip(message);
             lock (_gate)
             {
@@ -166,7 +173,7 @@ public sealed class SwarmNode : IAsyncDisposable
         {
             var (held, other) = _learner.SplitAccuracy(_node.Answer, test, classes);
             return new NodeSummary(Address, _learner.Accuracy(_node.Answer, test), _node.Age, _cycle, _received, Interlocked.Read(ref _rejected), Interlocked.Read(ref _sent),
-                _forwarded, Interlocked.Read(ref _bytesSent), Interlocked.Read(ref _sendFailures), Resumed, held, other);
+                _forwarded, Interlocked.Read(ref _bytesSent), Interlocked.Read(ref _sendFailures), Resumed, held, other, _node.WalksStarted);
         }
     }
 
@@ -208,7 +215,7 @@ public sealed class SwarmNode : IAsyncDisposable
         }
     }
 
-    /// <summary>Models, messages' residual, age, the answer's weight, cycle, tokens, view and memory, written atomically; called under the lock after every change.</summary>
+    /// <summary>Models, messages' residual, age, the answer's weight, cycle, tokens, walk state, view and memory, written atomically; called under the lock after every change.</summary>
     private void Checkpoint()
     {
         if (_o.CheckpointPath == null) return;
@@ -220,6 +227,8 @@ public sealed class SwarmNode : IAsyncDisposable
             ["answer_weight"] = _node.AnswerWeight.ToString("R", CultureInfo.InvariantCulture),
             ["cycle"] = _cycle.ToString(CultureInfo.InvariantCulture),
             ["tokens"] = _node.Tokens.ToString(CultureInfo.InvariantCulture),
+            ["holding"] = _node.Holding ? "1" : "0",
+            ["quiet"] = _node.Quiet.ToString(CultureInfo.InvariantCulture),
             ["data"] = _dataId.ToString(CultureInfo.InvariantCulture),
             ["view"] = JsonSerializer.Serialize(_node.View.Peers.Select(p => new[] { p.Address, p.Timestamp.ToString(CultureInfo.InvariantCulture) })),
         };
@@ -234,8 +243,12 @@ public sealed class SwarmNode : IAsyncDisposable
         var checkpoint = SwarmCheckpoint.Read(path, Kind, "gossip node", learner);
         long tokens = checkpoint.HasText("tokens") ? checkpoint.Count("tokens") : 0; // written before token accounts: none saved
         if (tokens > GossipOptions.MaxTokens) throw checkpoint.Bad("tokens");
+        // written before walks: holding nothing, quiet since the restart
+        long holding = checkpoint.HasText("holding") ? checkpoint.Count("holding") : 0, quiet = checkpoint.HasText("quiet") ? checkpoint.Count("quiet") : 0;
+        if (holding > 1) throw checkpoint.Bad("holding");
+        if (quiet > GossipOptions.MaxWalk) throw checkpoint.Bad("quiet");
         node.Restore(checkpoint.Model("weights"), checkpoint.Model("answer"), checkpoint.Has("residual") ? checkpoint.Model("residual") : null,
-            checkpoint.NonNegative("age"), checkpoint.NonNegative("answer_weight"), (int)tokens);
+            checkpoint.NonNegative("age"), checkpoint.NonNegative("answer_weight"), (int)tokens, holding == 1, (int)quiet);
         string[][] view;
         try { view = JsonSerializer.Deserialize<string[][]>(checkpoint.Text("view")) ?? []; }
         catch (JsonException) { throw new ColdmindException($"The checkpoint '{path}' holds a bad view."); }

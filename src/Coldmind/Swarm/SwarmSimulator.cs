@@ -41,6 +41,8 @@ public sealed record SwarmOptions
     public float AnswerAverage { get; init; } = GossipOptions.DefaultAverage;
     /// <summary>Gossip: the size of each node's token account (0: none).</summary>
     public int Tokens { get; init; }
+    /// <summary>Gossip: models walk, and a node that has heard none for this many periods starts one (0: every node sends its own).</summary>
+    public int Walk { get; init; }
     public Aggregation Aggregation { get; init; } = new("mean");
     /// <summary>FedAvg: fraction of the nodes sampled each round.</summary>
     public double ClientFraction { get; init; } = 0.1;
@@ -77,7 +79,7 @@ public sealed record SwarmOptions
         Gossip.Validate();
     }
 
-    public GossipOptions Gossip => new(Local, Codec, ViewSize, Clip, AnswerAverage, Tokens);
+    public GossipOptions Gossip => new(Local, Codec, ViewSize, Clip, AnswerAverage, Tokens, Walk);
 }
 
 /// <summary>Mean, 10th and 90th percentile of the sampled nodes' test accuracy at a moment of the run.</summary>
@@ -90,7 +92,7 @@ public sealed record SwarmPoint(double Seconds, long Bytes, long Round, float Me
 public sealed record SwarmResult(
     SwarmOptions Options, string Data, int ParameterCount, IReadOnlyList<SwarmPoint> Curve,
     float FinalMeanAccuracy, float FinalP10, float FinalP90, float[] FinalNodeAccuracies, IReadOnlyList<float[]> TaskAccuracy,
-    long BytesSent, long Messages, long MessagesLost, long MessagesRejected, long ConnectionsRefused, long MessagesForwarded, long RoundsDone, double SimulatedSeconds,
+    long BytesSent, long Messages, long MessagesLost, long MessagesRejected, long ConnectionsRefused, long MessagesForwarded, long WalksStarted, long RoundsDone, double SimulatedSeconds,
     double WallSeconds, long StateBytesPerNode, double ManagedBytesPerNode);
 
 /// <summary>
@@ -193,13 +195,14 @@ public sealed class SwarmSimulator
         var curve = new List<SwarmPoint>();
         int evalEvery = Math.Max(1, _o.Rounds * _taskShards.Length / _o.EvalPoints);
         float[][] models;
-        long rounds;
+        long rounds, walks = 0;
         long stateBytes;
         if (_o.Protocol == "gossip")
         {
             var (nodes, done) = RunGossip(curve, evalEvery, progress);
             models = nodes.Select(x => x.Answer).ToArray();
             rounds = done;
+            walks = nodes.Sum(x => x.WalksStarted);
             stateBytes = (long)_learner.ParameterCount * 4 * (GossipNode.KeepsResidual(_o.Codec) ? 3 : 2) + _o.ViewSize * 24 + 24; // the working model, the one it answers with, and its messages' residual
         }
         else
@@ -212,7 +215,7 @@ public sealed class SwarmSimulator
         double managedPerNode = Math.Max(0, GC.GetTotalMemory(false) - managedBefore) / (double)_o.Nodes;
         var final = Accuracies(models, _test);
         var (mean, p10, p90) = Summary(final);
-        return new SwarmResult(_o, dataName, _learner.ParameterCount, curve, mean, p10, p90, final, _taskAccuracy, _bytes, _messages, _lost, _rejected, _refused, _forwarded, rounds, _now,
+        return new SwarmResult(_o, dataName, _learner.ParameterCount, curve, mean, p10, p90, final, _taskAccuracy, _bytes, _messages, _lost, _rejected, _refused, _forwarded, walks, rounds, _now,
             wall.Elapsed.TotalSeconds, stateBytes + _shards.Sum(s => (long)s.Length) * 4 / _o.Nodes, managedPerNode);
     }
 
@@ -265,7 +268,11 @@ public sealed class SwarmSimulator
                     break;
                 case EventKind.Wake:
                     Schedule(_now + _o.Period * (_slow[e.Node] ? _o.SlowFactor : 1), e);
-                    if (_online[e.Node] && nodes[e.Node].View.Peers.Count > 0 && nodes[e.Node].Wakes(options)) Gossip(e.Node);
+                    if (_online[e.Node] && nodes[e.Node].View.Peers.Count > 0)
+                    {
+                        if (nodes[e.Node].Wakes(options)) Gossip(e.Node);
+                        else if (options.Walk > 0) Gossip(e.Node, viewOnly: true);
+                    }
                     break;
                 case EventKind.Deliver:
                     if (!_online[e.Node]) { _lost++; break; }
@@ -273,8 +280,8 @@ public sealed class SwarmSimulator
                     try { m = SwarmMessage.Decode(e.Message, _learner.ModelId, _learner.ParameterCount); }
                     catch (SwarmMessageException) { _rejected++; break; }
                     var (data, examples, replay) = _local[e.Node];
-                    nodes[e.Node].Receive(m, _learner, data, examples, options, train, replay, _penalty[e.Node]);
-                    if (nodes[e.Node].Forwards(options, train) && Gossip(e.Node)) _forwarded++;
+                    if (nodes[e.Node].Receive(m, _learner, data, examples, options, train, replay, _penalty[e.Node])
+                        && nodes[e.Node].Forwards(options, train) && Gossip(e.Node)) _forwarded++;
                     break;
                 case EventKind.Evaluate:
                     if (e.Node != _task) break; // scheduled for a task that ended early, at its byte budget
@@ -287,12 +294,13 @@ public sealed class SwarmSimulator
         if (curve[^1].Round != cycles || curve[^1].Bytes != _bytes) Evaluate(curve, Answers(), cycles);
         return (nodes, cycles);
 
-        // whether the message went out
-        bool Gossip(int sender)
+        // whether the message (the sender's model, or only its view) went out
+        bool Gossip(int sender, bool viewOnly = false)
         {
             var node = nodes[sender];
             byte[] message;
-            try { message = node.Message(_learner, _o.Codec, (long)(_now * 1000), _byzantine[sender]); }
+            long now = (long)(_now * 1000);
+            try { message = viewOnly ? node.ViewMessage(_learner, now) : node.Message(_learner, _o.Codec, now, _byzantine[sender]); }
             catch (SwarmMessageException) { _rejected++; return false; } // a diverged model is not sent
             // as over TCP, an offline peer refuses the connection before the message is sent: the sender drops
             // it from its view and tries another, as `coldmind node` does
