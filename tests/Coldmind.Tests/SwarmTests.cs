@@ -378,17 +378,25 @@ public class GossipProtocolTests
         var rng = new Rng(2);
         var node = new GossipNode("a", learner.Initial(), 0, 4);
         node.View.Merge([new PeerDescriptor("b", 0)]);
+        Assert.Null(node.Announced);
+        Assert.True(node.Announces(walk, 1)); // at its first wake, and then every third
         Assert.False(node.Wakes(walk));
+        Assert.False(node.Announces(walk, 2));
         Assert.False(node.Wakes(walk));
+        Assert.False(node.Announces(walk, 3));
         Assert.True(node.Wakes(walk)); // three wakes without a model: the node starts a walk
         Assert.Equal(1, node.WalksStarted);
+        Assert.True(node.Announces(walk, 4));
         Assert.False(node.Wakes(walk));
+        Assert.False(new GossipNode("z", [0f], 0, 4).Announces(walk with { Walk = 0 }, 1)); // plain gossip announces with every message
 
         var sender = new GossipNode("b", learner.Initial(), 40, 4);
         var model = SwarmMessage.Decode(sender.Message(learner, ExchangeCodec.Float32, 5), learner.ModelId, learner.ParameterCount);
         Assert.True(node.Receive(model, learner, data, examples, walk, rng));
         Assert.True(node.Holding);
         Assert.True(node.Wakes(walk)); // the walk goes on from here
+        var passed = SwarmMessage.Decode(node.Message(learner, ExchangeCodec.Float32, 9), learner.ModelId, learner.ParameterCount);
+        Assert.Contains(new PeerDescriptor("a", 4), passed.View); // as fresh as its last announcement, not as the message
         Assert.Equal(1, node.WalksStarted);
         Assert.False(node.Holding);
         Assert.False(node.Wakes(walk));
@@ -673,7 +681,7 @@ public class SwarmSimulatorTests
         Assert.True(r.Curve[^1].Mean > half.Curve[^1].Mean, "the second half still learns");
         var learner = LocalLearner.For(Digits.Train, o.Hidden, o.Seed);
         int model = SwarmMessage.Encode(SwarmMessage.Type.Gossip, 0, "n0", 0, 0, [], o.Codec, new float[learner.ParameterCount]).Length;
-        Assert.True(r.BytesSent < r.Messages * (model + HttpFraming.Gossip) / 2, "most wakes send only a view");
+        Assert.True(r.BytesSent < r.RoundsDone * o.Nodes * (model + HttpFraming.Gossip) / 4, "far fewer models than one a node a period");
         Assert.Equal(0, r.MessagesForwarded);
         Assert.Equal(0, Simulate(Small).WalksStarted);
     }
@@ -988,9 +996,10 @@ public class SwarmNodeProcessTests
         const int count = 4, cycles = 40, quiet = 3;
         var gossip = new GossipOptions(new LocalTraining(), ExchangeCodec.Parse("ternary"), Walk: quiet);
         var summaries = await InProcessSwarm(dir, gossip, count, cycles);
-        Assert.Equal(count * cycles, summaries.Sum(s => s.Sent + s.SendFailures)); // every wake sends one message, a model or a view
+        long sent = summaries.Sum(s => s.Sent + s.SendFailures);
+        // a wake sends at most one message: a model, or the view every third wake; some send nothing
+        Assert.InRange(sent, count * cycles / quiet, count * cycles - 1);
         Assert.True(summaries.Sum(s => s.WalksStarted) > 0);
-        Assert.True(summaries.Sum(s => s.Received) < summaries.Sum(s => s.Sent), "most wakes send only the view");
         Assert.All(summaries, s => Assert.True(s.Received > 0 && s.Forwarded == 0, $"{s.Address}: received {s.Received}, forwarded {s.Forwarded}"));
         Assert.All(summaries, s => Assert.True(s.TestAccuracy > 0.5, $"{s.Address}: {s.TestAccuracy:P1}"));
         foreach (int i in Enumerable.Range(0, count))

@@ -68,6 +68,12 @@ public sealed class GossipNode
     public int Quiet { get; private set; }
     /// <summary>Walks: how many this node started, after <see cref="GossipOptions.Walk"/> quiet wakes.</summary>
     public long WalksStarted { get; private set; }
+    /// <summary>
+    /// Walks: when the node last announced itself (<see cref="Announces"/>), the time its own entry carries in every
+    /// message it sends; null in plain gossip, where each message carries the time it is sent.
+    /// </summary>
+    public long? Announced { get; private set; }
+    private int _wakesSinceAnnounced;
 
     public GossipNode(string address, float[] weights, double age, int viewSize)
     {
@@ -84,24 +90,24 @@ public sealed class GossipNode
         var delta = new float[Weights.Length];
         TensorPrimitives.Subtract(Weights, learner.InitialWeights, delta);
         if (poison) TensorPrimitives.Multiply(delta, -10f, delta);
-        if (!KeepsResidual(codec)) return SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(now), codec, delta);
+        if (!KeepsResidual(codec)) return SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(Announced ?? now), codec, delta);
         if (!codec.Dense)
         {
             Feedback ??= ErrorFeedback.Unsent(delta); // nothing heard yet: the whole change is news
-            var sparse = SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(now), codec, delta, Feedback.Residual);
+            var sparse = SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(Announced ?? now), codec, delta, Feedback.Residual);
             Feedback.Carried(SwarmMessage.Decode(sparse, learner.ModelId, delta.Length).Indices!);
             return sparse;
         }
         Feedback ??= new ErrorFeedback(delta.Length);
         var intended = Feedback.WithResidual(delta);
-        var bytes = SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(now), codec, intended);
+        var bytes = SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(Announced ?? now), codec, intended);
         Feedback.Sent(intended, SwarmMessage.Decode(bytes, learner.ModelId, delta.Length).DenseValues());
         return bytes;
     }
 
-    /// <summary>A message with no model: the sender's view and itself, fresh (walks send it at wakes they send no model).</summary>
+    /// <summary>A message with no model: the sender's view and itself (walks send it when the node <see cref="Announces"/> itself and has no model to send).</summary>
     public byte[] ViewMessage(LocalLearner learner, long now) =>
-        SwarmMessage.Encode(SwarmMessage.Type.View, learner.ModelId, Address, Age, 0, View.Outgoing(now), ExchangeCodec.Float32, []);
+        SwarmMessage.Encode(SwarmMessage.Type.View, learner.ModelId, Address, Age, 0, View.Outgoing(Announced ?? now), ExchangeCodec.Float32, []);
 
     /// <summary>
     /// Whether the node sends its model at this period's wake. Plain gossip: always.
@@ -113,11 +119,8 @@ public sealed class GossipNode
     /// send, or when it has heard none for W wakes: then it starts a walk. A model thus walks from node to node,
     /// merged with each receiver's and trained on its data, instead of every node sending its own each period; two
     /// walks that meet at a node merge into one, and a walk lost with a message or a node that leaves for good is
-    /// replaced by the nodes it no longer visits. W sets how many walk at once, few when W is large. Fewer models
-    /// in flight meet the same data in fewer, longer lineages, which a node's <see cref="Answer"/> averages better
-    /// than a hundred each pulled towards its own shard. At the other wakes the node sends only its view
-    /// (<see cref="ViewMessage"/>), so that every live peer keeps appearing fresh in others' views: without it the
-    /// freshest entries would be the walks' recent hosts, and walks would circle among them. W = 1 is plain gossip.</para>
+    /// replaced by the nodes it no longer visits. W sets how many walk at once, few when W is large. Each hop
+    /// adds depth to one of few chains instead of one of a hundred. W = 1 is plain gossip.</para>
     /// </summary>
     public bool Wakes(GossipOptions o)
     {
@@ -131,6 +134,21 @@ public sealed class GossipNode
         if (o.Tokens == 0 || Tokens >= o.Tokens) return true;
         Tokens++;
         return false;
+    }
+
+    /// <summary>
+    /// Walks: whether the node announces itself at this wake, which it does at its first and then every W wakes
+    /// (<see cref="GossipOptions.Walk"/>). Its entry in the views of others is as fresh as its last announcement,
+    /// whatever it sent since, so that hosting a walk does not make a node fresher than its peers: the freshest
+    /// entries would otherwise be the walks' recent hosts, and walks would circle among them. A node that sends no
+    /// model at the wake it announces sends its view alone (<see cref="ViewMessage"/>); one that leaves stops
+    /// announcing and ages out of the views.
+    /// </summary>
+    public bool Announces(GossipOptions o, long now)
+    {
+        if (o.Walk == 0 || Announced is not null && ++_wakesSinceAnnounced < o.Walk) return false;
+        (Announced, _wakesSinceAnnounced) = (now, 0);
+        return true;
     }
 
     /// <summary>

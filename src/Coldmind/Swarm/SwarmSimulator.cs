@@ -270,8 +270,9 @@ public sealed class SwarmSimulator
                     Schedule(_now + _o.Period * (_slow[e.Node] ? _o.SlowFactor : 1), e);
                     if (_online[e.Node] && nodes[e.Node].View.Peers.Count > 0)
                     {
+                        bool announces = nodes[e.Node].Announces(options, (long)(_now * 1000));
                         if (nodes[e.Node].Wakes(options)) Gossip(e.Node);
-                        else if (options.Walk > 0) Gossip(e.Node, viewOnly: true);
+                        else if (announces) Gossip(e.Node, viewOnly: true);
                     }
                     break;
                 case EventKind.Deliver:
