@@ -62,9 +62,7 @@ public sealed class GossipNode
     public ErrorFeedback? Feedback { get; private set; }
     /// <summary>Messages this node has saved up under a token account (<see cref="GossipOptions.Tokens"/>).</summary>
     public int Tokens { get; private set; }
-    /// <summary>Walks: whether the node holds a model it received since it last sent its own.</summary>
-    public bool Holding { get; private set; }
-    /// <summary>Walks: the wakes since the node last received or sent a model.</summary>
+    /// <summary>Walks: the wakes since the node last received a model or started a walk.</summary>
     public int Quiet { get; private set; }
     /// <summary>Walks: how many this node started, after <see cref="GossipOptions.Walk"/> quiet wakes.</summary>
     public long WalksStarted { get; private set; }
@@ -73,7 +71,6 @@ public sealed class GossipNode
     /// message it sends; null in plain gossip, where each message carries the time it is sent.
     /// </summary>
     public long? Announced { get; private set; }
-    private int _wakesSinceAnnounced;
 
     public GossipNode(string address, float[] weights, double age, int viewSize)
     {
@@ -115,20 +112,19 @@ public sealed class GossipNode
     /// holds fewer than A, and sends only once it is full; the node spends its tokens instead on <see cref="Forwards"/>.
     /// Either way a node sends at most one message a period on average, so the account changes when bytes go out,
     /// not how many.</para>
-    /// <para>With walks of W quiet periods, a node sends its model only when it holds one it received since its last
-    /// send, or when it has heard none for W wakes: then it starts a walk. A model thus walks from node to node,
-    /// merged with each receiver's and trained on its data, instead of every node sending its own each period; two
-    /// walks that meet at a node merge into one, and a walk lost with a message or a node that leaves for good is
-    /// replaced by the nodes it no longer visits. W sets how many walk at once, few when W is large. Each hop
-    /// adds depth to one of few chains instead of one of a hundred. W = 1 is plain gossip.</para>
+    /// <para>With walks of W quiet periods, a node sends its model at a wake only when it has received none for W
+    /// wakes: it starts a walk. Every model a node receives it merges, trains on and passes on at once
+    /// (<see cref="Forwards"/>), so a model walks from node to node, and each hop adds depth to one of a few chains
+    /// instead of one of a hundred. A walk lost with a message, or with a peer that left before it arrived, is
+    /// replaced by the nodes it no longer visits; how many walk settles where few nodes wait W periods for one.</para>
     /// </summary>
     public bool Wakes(GossipOptions o)
     {
         if (o.Walk > 0)
         {
-            if (!Holding && ++Quiet < o.Walk) return false;
-            if (!Holding) WalksStarted++;
-            (Holding, Quiet) = (false, 0);
+            if (++Quiet < o.Walk) return false;
+            Quiet = 0;
+            WalksStarted++;
             return true;
         }
         if (o.Tokens == 0 || Tokens >= o.Tokens) return true;
@@ -137,28 +133,28 @@ public sealed class GossipNode
     }
 
     /// <summary>
-    /// Walks: whether the node announces itself at this wake, which it does at its first and then every W wakes
-    /// (<see cref="GossipOptions.Walk"/>). Its entry in the views of others is as fresh as its last announcement,
-    /// whatever it sent since, so that hosting a walk does not make a node fresher than its peers: the freshest
-    /// entries would otherwise be the walks' recent hosts, and walks would circle among them. A node that sends no
-    /// model at the wake it announces sends its view alone (<see cref="ViewMessage"/>); one that leaves stops
-    /// announcing and ages out of the views.
+    /// Walks: whether the node announces itself at this wake, which with walks it does at every wake. Its entry in
+    /// the views of others is as fresh as its last announcement, whatever it sent since, so that the walks' recent
+    /// hosts, which pass models on many times a period, are no fresher than their peers: otherwise they would fill
+    /// the views and draw the walks back to them. A node that starts no walk at the wake sends its view alone
+    /// (<see cref="ViewMessage"/>), a few hundred bytes; one that leaves stops announcing and ages out of the views.
     /// </summary>
     public bool Announces(GossipOptions o, long now)
     {
-        if (o.Walk == 0 || Announced is not null && ++_wakesSinceAnnounced < o.Walk) return false;
-        (Announced, _wakesSinceAnnounced) = (now, 0);
+        if (o.Walk == 0) return false;
+        Announced = now;
         return true;
     }
 
     /// <summary>
-    /// Whether the node passes its model on right after a merge and its local steps, spending a token: with
-    /// probability tokens/A, so a full account forwards every model it receives and an empty one none. A received
+    /// Whether the node passes its model on right after a merge and its local steps. With walks, always (when it
+    /// knows a peer). Under a token account, spending a token: with probability tokens/A, so a full account forwards every model it receives and an empty one none. A received
     /// model then travels on as soon as it has learnt from the receiver's data, instead of waiting up to a period
     /// while newer ones arrive; with churn, it moves on before its holder goes offline.
     /// </summary>
     public bool Forwards(GossipOptions o, Rng rng)
     {
+        if (o.Walk > 0) return View.Peers.Count > 0;
         if (o.Tokens == 0 || Tokens == 0 || View.Peers.Count == 0 || rng.NextDouble() >= (double)Tokens / o.Tokens) return false;
         Tokens--;
         return true;
@@ -181,7 +177,7 @@ public sealed class GossipNode
         if (m.Kind is not (SwarmMessage.Type.Gossip or SwarmMessage.Type.View)) throw new SwarmMessageException($"a {m.Kind} message sent to a gossip node");
         View.Merge(m.View);
         if (m.Kind == SwarmMessage.Type.View) return false;
-        (Holding, Quiet) = (true, 0);
+        Quiet = 0;
         var received = Received(Weights, m, learner.InitialWeights, o.Clip);
         var before = o.Codec.Dense || Feedback is null ? null : Weights.ToArray(); // top-k: what changes is news for the node's peers
         Age = Merge(Weights, Age, received, m.Age);
@@ -197,7 +193,7 @@ public sealed class GossipNode
     }
 
     /// <summary>Replaces the working model, the one the node answers with, its messages' residual, its tokens and its walk state (a restart from a checkpoint).</summary>
-    public void Restore(float[] weights, float[] answer, float[]? residual, double age, double answerWeight, int tokens, bool holding = false, int quiet = 0)
+    public void Restore(float[] weights, float[] answer, float[]? residual, double age, double answerWeight, int tokens, int quiet = 0)
     {
         if (answer.Length != weights.Length || residual is not null && residual.Length != weights.Length)
             throw new ColdmindException($"Models of {answer.Length} and {residual?.Length} values beside working weights of {weights.Length}.");
@@ -205,7 +201,7 @@ public sealed class GossipNode
         if (tokens is < 0 or > GossipOptions.MaxTokens) throw new ColdmindException($"A node cannot hold {tokens} tokens.");
         if (quiet is < 0 or > GossipOptions.MaxWalk) throw new ColdmindException($"A node cannot have been quiet for {quiet} wakes.");
         Tokens = tokens;
-        (Holding, Quiet) = (holding, quiet);
+        Quiet = quiet;
         Weights = weights;
         Answer = answer;
         Age = age;

@@ -228,7 +228,6 @@ public sealed class SwarmNode : IAsyncDisposable
             ["answer_weight"] = _node.AnswerWeight.ToString("R", CultureInfo.InvariantCulture),
             ["cycle"] = _cycle.ToString(CultureInfo.InvariantCulture),
             ["tokens"] = _node.Tokens.ToString(CultureInfo.InvariantCulture),
-            ["holding"] = _node.Holding ? "1" : "0",
             ["quiet"] = _node.Quiet.ToString(CultureInfo.InvariantCulture),
             ["data"] = _dataId.ToString(CultureInfo.InvariantCulture),
             ["view"] = JsonSerializer.Serialize(_node.View.Peers.Select(p => new[] { p.Address, p.Timestamp.ToString(CultureInfo.InvariantCulture) })),
@@ -244,12 +243,10 @@ public sealed class SwarmNode : IAsyncDisposable
         var checkpoint = SwarmCheckpoint.Read(path, Kind, "gossip node", learner);
         long tokens = checkpoint.HasText("tokens") ? checkpoint.Count("tokens") : 0; // written before token accounts: none saved
         if (tokens > GossipOptions.MaxTokens) throw checkpoint.Bad("tokens");
-        // written before walks: holding nothing, quiet since the restart
-        long holding = checkpoint.HasText("holding") ? checkpoint.Count("holding") : 0, quiet = checkpoint.HasText("quiet") ? checkpoint.Count("quiet") : 0;
-        if (holding > 1) throw checkpoint.Bad("holding");
+        long quiet = checkpoint.HasText("quiet") ? checkpoint.Count("quiet") : 0; // written before walks: quiet since the restart
         if (quiet > GossipOptions.MaxWalk) throw checkpoint.Bad("quiet");
         node.Restore(checkpoint.Model("weights"), checkpoint.Model("answer"), checkpoint.Has("residual") ? checkpoint.Model("residual") : null,
-            checkpoint.NonNegative("age"), checkpoint.NonNegative("answer_weight"), (int)tokens, holding == 1, (int)quiet);
+            checkpoint.NonNegative("age"), checkpoint.NonNegative("answer_weight"), (int)tokens, (int)quiet);
         string[][] view;
         try { view = JsonSerializer.Deserialize<string[][]>(checkpoint.Text("view")) ?? []; }
         catch (JsonException) { throw new ColdmindException($"The checkpoint '{path}' holds a bad view."); }
