@@ -379,10 +379,6 @@ public class GossipProtocolTests
         var node = new GossipNode("a", learner.Initial(), 0, 4);
         Assert.False(node.Forwards(walk, rng)); // no peer to pass a walk on to
         node.View.Merge([new PeerDescriptor("b", 0)]);
-        Assert.Null(node.Announced);
-        Assert.True(node.Announces(walk, 1)); // every wake
-        Assert.Equal(1, node.Announced);
-        Assert.False(node.Announces(walk with { Walk = 0 }, 2)); // plain gossip stamps each message with its own time
         Assert.False(node.Wakes(walk));
         Assert.False(node.Wakes(walk));
         Assert.True(node.Wakes(walk)); // three wakes without a model: the node starts a walk
@@ -394,9 +390,8 @@ public class GossipProtocolTests
         Assert.True(node.Receive(model, learner, data, examples, walk, rng));
         Assert.True(node.Forwards(walk, rng)); // the walk goes on from here, at once
         Assert.Equal(0, node.Quiet);
-        Assert.True(node.Announces(walk, 4));
-        var passed = SwarmMessage.Decode(node.Message(learner, ExchangeCodec.Float32, 9), learner.ModelId, learner.ParameterCount);
-        Assert.Contains(new PeerDescriptor("a", 4), passed.View); // as fresh as its last announcement, not as the message
+        var passed = SwarmMessage.Decode(node.Message(learner, ExchangeCodec.Float32, 9, withView: false), learner.ModelId, learner.ParameterCount);
+        Assert.Empty(passed.View); // views travel in view messages, once a node a period, not with every hop
         Assert.False(node.Wakes(walk));
         Assert.False(node.Wakes(walk));
         Assert.True(node.Wakes(walk));
@@ -409,7 +404,7 @@ public class GossipProtocolTests
         var other = new GossipNode("c", learner.Initial(), 0, 4);
         Assert.False(other.Receive(view, learner, data, examples, walk, rng));
         Assert.Equal(learner.Initial(), other.Weights);
-        Assert.Contains(new PeerDescriptor("b", 7), other.View.Peers);
+        Assert.Contains(new PeerDescriptor("b", 7), other.View.Peers); // the sender, fresh
         Assert.True(bytes.Length < 100, $"a view message of {bytes.Length} bytes");
 
         // a view message never carries values, and a model message never lacks them

@@ -66,11 +66,6 @@ public sealed class GossipNode
     public int Quiet { get; private set; }
     /// <summary>Walks: how many this node started, after <see cref="GossipOptions.Walk"/> quiet wakes.</summary>
     public long WalksStarted { get; private set; }
-    /// <summary>
-    /// Walks: when the node last announced itself (<see cref="Announces"/>), the time its own entry carries in every
-    /// message it sends; null in plain gossip, where each message carries the time it is sent.
-    /// </summary>
-    public long? Announced { get; private set; }
 
     public GossipNode(string address, float[] weights, double age, int viewSize)
     {
@@ -81,30 +76,39 @@ public sealed class GossipNode
         View = new NewscastView(address, viewSize);
     }
 
-    /// <summary>The model message for a peer; <paramref name="poison"/> makes it a Byzantine node's (its change from the initial weights, reversed and ×10).</summary>
-    public byte[] Message(LocalLearner learner, ExchangeCodec codec, long now, bool poison = false)
+    /// <summary>
+    /// The model message for a peer, with the node's view unless <paramref name="withView"/> is false (a walk's);
+    /// <paramref name="poison"/> makes it a Byzantine node's (its change from the initial weights, reversed and ×10).
+    /// </summary>
+    public byte[] Message(LocalLearner learner, ExchangeCodec codec, long now, bool poison = false, bool withView = true)
     {
+        PeerDescriptor[] view = withView ? View.Outgoing(now) : [];
         var delta = new float[Weights.Length];
         TensorPrimitives.Subtract(Weights, learner.InitialWeights, delta);
         if (poison) TensorPrimitives.Multiply(delta, -10f, delta);
-        if (!KeepsResidual(codec)) return SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(Announced ?? now), codec, delta);
+        if (!KeepsResidual(codec)) return SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, view, codec, delta);
         if (!codec.Dense)
         {
             Feedback ??= ErrorFeedback.Unsent(delta); // nothing heard yet: the whole change is news
-            var sparse = SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(Announced ?? now), codec, delta, Feedback.Residual);
+            var sparse = SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, view, codec, delta, Feedback.Residual);
             Feedback.Carried(SwarmMessage.Decode(sparse, learner.ModelId, delta.Length).Indices!);
             return sparse;
         }
         Feedback ??= new ErrorFeedback(delta.Length);
         var intended = Feedback.WithResidual(delta);
-        var bytes = SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, View.Outgoing(Announced ?? now), codec, intended);
+        var bytes = SwarmMessage.Encode(SwarmMessage.Type.Gossip, learner.ModelId, Address, Age, 0, view, codec, intended);
         Feedback.Sent(intended, SwarmMessage.Decode(bytes, learner.ModelId, delta.Length).DenseValues());
         return bytes;
     }
 
-    /// <summary>A message with no model: the sender's view and itself (walks send it when the node <see cref="Announces"/> itself and has no model to send).</summary>
+    /// <summary>
+    /// A message with no model, only the sender's view and itself, fresh: with walks, a node sends it at every wake
+    /// at which it starts no walk, and walks carry no view. Peer sampling then runs at one exchange a node a period,
+    /// as in plain gossip. Were views to ride on the walks, thousands of merges a period would keep in every view
+    /// only the few nodes heard of last, and walks would circle among them while other nodes waited in vain.
+    /// </summary>
     public byte[] ViewMessage(LocalLearner learner, long now) =>
-        SwarmMessage.Encode(SwarmMessage.Type.View, learner.ModelId, Address, Age, 0, View.Outgoing(Announced ?? now), ExchangeCodec.Float32, []);
+        SwarmMessage.Encode(SwarmMessage.Type.View, learner.ModelId, Address, Age, 0, View.Outgoing(now), ExchangeCodec.Float32, []);
 
     /// <summary>
     /// Whether the node sends its model at this period's wake. Plain gossip: always.
@@ -130,20 +134,6 @@ public sealed class GossipNode
         if (o.Tokens == 0 || Tokens >= o.Tokens) return true;
         Tokens++;
         return false;
-    }
-
-    /// <summary>
-    /// Walks: whether the node announces itself at this wake, which with walks it does at every wake. Its entry in
-    /// the views of others is as fresh as its last announcement, whatever it sent since, so that the walks' recent
-    /// hosts, which pass models on many times a period, are no fresher than their peers: otherwise they would fill
-    /// the views and draw the walks back to them. A node that starts no walk at the wake sends its view alone
-    /// (<see cref="ViewMessage"/>), a few hundred bytes; one that leaves stops announcing and ages out of the views.
-    /// </summary>
-    public bool Announces(GossipOptions o, long now)
-    {
-        if (o.Walk == 0) return false;
-        Announced = now;
-        return true;
     }
 
     /// <summary>

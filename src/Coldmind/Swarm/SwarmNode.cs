@@ -122,7 +122,7 @@ public sealed class SwarmNode : IAsyncDisposable
                 if (_node.Receive(m, _learner, _train, _shard, _o.Gossip, _rng, _replay, _penalty))
                 {
                     _received++;
-                    if (_node.Forwards(_o.Gossip, _rng) && _forwards.Writer.TryWrite(_node.Message(_learner, _o.Gossip.Codec, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()))) _forwarded++;
+                    if (_node.Forwards(_o.Gossip, _rng) && _forwards.Writer.TryWrite(_node.Message(_learner, _o.Gossip.Codec, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), withView: _o.Gossip.Walk == 0))) _forwarded++;
                 }
                 Checkpoint();
             }
@@ -139,7 +139,7 @@ public sealed class SwarmNode : IAsyncDisposable
 
     /// <summary>
     /// Wakes once a period (jittered ±50 %) until the node has done its cycles, gossiping when its token account
-    /// or its walks let it (with walks, sending only its view when it announces itself), and passes on the models it forwards as
+    /// or its walks let it (with walks, sending only its view otherwise), and passes on the models it forwards as
     /// they come; then serves for the linger time and stops.
     /// </summary>
     public async Task<NodeSummary> RunAsync(Dataset test, IReadOnlySet<int>? classes = null)
@@ -157,8 +157,8 @@ public sealed class SwarmNode : IAsyncDisposable
             lock (_gate)
             {
                 long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-                bool announces = _node.Announces(_o.Gossip, now);
-                message = _node.Wakes(_o.Gossip) ? _node.Message(_learner, _o.Gossip.Codec, now) : announces ? _node.ViewMessage(_learner, now) : null;
+                message = _node.Wakes(_o.Gossip) ? _node.Message(_learner, _o.Gossip.Codec, now, withView: _o.Gossip.Walk == 0)
+                    : _o.Gossip.Walk > 0 ? _node.ViewMessage(_learner, now) : null;
             }
             if (message != null) await Gossip(message);
             lock (_gate)

@@ -270,9 +270,8 @@ public sealed class SwarmSimulator
                     Schedule(_now + _o.Period * (_slow[e.Node] ? _o.SlowFactor : 1), e);
                     if (_online[e.Node] && nodes[e.Node].View.Peers.Count > 0)
                     {
-                        bool announces = nodes[e.Node].Announces(options, (long)(_now * 1000));
                         if (nodes[e.Node].Wakes(options)) Gossip(e.Node);
-                        else if (announces) Gossip(e.Node, viewOnly: true);
+                        else if (options.Walk > 0) Gossip(e.Node, viewOnly: true);
                     }
                     break;
                 case EventKind.Deliver:
@@ -301,7 +300,7 @@ public sealed class SwarmSimulator
             var node = nodes[sender];
             byte[] message;
             long now = (long)(_now * 1000);
-            try { message = viewOnly ? node.ViewMessage(_learner, now) : node.Message(_learner, _o.Codec, now, _byzantine[sender]); }
+            try { message = viewOnly ? node.ViewMessage(_learner, now) : node.Message(_learner, _o.Codec, now, _byzantine[sender], withView: options.Walk == 0); }
             catch (SwarmMessageException) { _rejected++; return false; } // a diverged model is not sent
             // as over TCP, an offline peer refuses the connection before the message is sent: the sender drops
             // it from its view and tries another, as `coldmind node` does
