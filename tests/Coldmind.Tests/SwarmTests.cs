@@ -1305,6 +1305,14 @@ public class SwarmNodeProcessTests
         (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--checkpoint", dir.File("bad-age.st"));
         Assert.Equal(1, exit);
         Assert.Contains("bad age", err);
+        SwarmCheckpoint.Write(dir.File("bad-quiet.st"), "swarm", learner, [("weights", learner.Initial()), ("answer", learner.Initial())],
+            new Dictionary<string, string> { ["age"] = "0", ["answer_weight"] = "0", ["cycle"] = "0", ["data"] = "0", ["view"] = "[]", ["quiet"] = "-1" });
+        (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--checkpoint", dir.File("bad-quiet.st"), "--walk", "3");
+        Assert.Equal(1, exit);
+        Assert.Contains("bad quiet", err);
+        (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--walk", "3", "--tokens", "5");
+        Assert.Equal(1, exit);
+        Assert.Contains("--walk and --tokens", err);
         (exit, _, err) = CliTests.Run("coordinator", "--listen", "127.0.0.1:0", "--key-file", dir.File("key"), "--checkpoint", dir.File("ck.st"));
         Assert.Equal(1, exit);
         Assert.Contains("not a coordinator checkpoint", err);
