@@ -43,7 +43,7 @@ internal static class NodeCommand
         var clip = new Option<float>("--clip") { Description = "gossip: bound on how far a received model may be from the node's own, for its merge and its answer (0: none)", DefaultValueFactory = _ => 0 };
         var answerAverage = new Option<float>("--answer-average") { Description = "gossip: the node answers with a running average of the models it received, decaying by this a message (0: the last one)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
         var tokens = new Option<int>("--tokens") { Description = "gossip: the node saves up to this many unsent messages (its first wakes send nothing) and spends them forwarding models as they arrive (0: one message each period)", DefaultValueFactory = _ => 0 };
-        var walk = new Option<int>("--walk") { Description = "gossip: models walk from node to node, the node passing on the one it merged at its next wake; it starts one after this many periods without any (0: it sends its own each period)", DefaultValueFactory = _ => 0 };
+        var walk = new Option<int>("--walk") { Description = "gossip: models walk, the node merging, training on and passing on at once each one it gets; it starts one after this many periods without any, and other wakes send only its view (0: it sends its own model each period)", DefaultValueFactory = _ => 0 };
         var prox = new Option<float>("--prox") { Description = "fedavg: FedProx μ (0: FedAvg)", DefaultValueFactory = _ => 0 };
         var maxMessage = new Option<int>("--max-message-bytes") { Description = "larger messages are refused (default: an f32 model and a full view, with room)" };
         var seed = CommonOptions.Seed();
