@@ -753,6 +753,7 @@ public class SwarmSimulatorTests
         Assert.True(exit == 0, stderr);
         using var walks = System.Text.Json.JsonDocument.Parse(stdout);
         Assert.True(walks.RootElement.GetProperty("walks_started").GetInt64() > 0);
+        Assert.Equal(3, walks.RootElement.GetProperty("walk").GetInt32());
 
         foreach (var (args, expected) in new (string[], string)[]
         {

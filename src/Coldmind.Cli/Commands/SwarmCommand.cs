@@ -177,7 +177,9 @@ internal static class SwarmCommand
         .Select((c, i) => (c, run: c - i)).GroupBy(x => x.run)
         .Select(g => g.Count() == 1 ? $"{g.First().c}" : $"{g.First().c}-{g.Last().c}"));
 
-    private static string RunName(SwarmResult x) => $"{x.Options.Protocol}{(x.Options.Proximal > 0 ? $" (FedProx μ={x.Options.Proximal:G3})" : "")}, {x.Options.Codec}";
+    private static string RunName(SwarmResult x) => x.Options.Protocol == "fedavg"
+        ? $"fedavg{(x.Options.Proximal > 0 ? $" (FedProx μ={x.Options.Proximal:G3})" : "")}, {x.Options.Codec}"
+        : $"gossip{(x.Options.Walk > 0 ? $" (walks, {x.Options.Walk} quiet periods)" : x.Options.Tokens > 0 ? $" ({x.Options.Tokens} tokens)" : "")}, {x.Options.Codec}";
 
     private static object ToJson(SwarmResult x) => new
     {
@@ -187,6 +189,8 @@ internal static class SwarmCommand
         data = x.Data,
         partition = x.Options.Partition.ToString(),
         churn = x.Options.Churn.Description,
+        tokens = x.Options.Tokens,
+        walk = x.Options.Walk,
         parameters = x.ParameterCount,
         final_mean_accuracy = x.FinalMeanAccuracy,
         final_p10_accuracy = x.FinalP10,
