@@ -390,12 +390,15 @@ public class GossipProtocolTests
         Assert.True(node.Receive(model, learner, data, examples, walk, rng));
         Assert.True(node.Forwards(walk, rng)); // the walk goes on from here, at once
         Assert.Equal(0, node.Quiet);
-        var passed = SwarmMessage.Decode(node.Message(learner, ExchangeCodec.Float32, 9, withView: false), learner.ModelId, learner.ParameterCount);
+        var passed = SwarmMessage.Decode(node.Message(learner, walk, 9), learner.ModelId, learner.ParameterCount);
         Assert.Empty(passed.View); // views travel in view messages, once a node a period, not with every hop
-        Assert.False(node.Wakes(walk));
-        Assert.False(node.Wakes(walk));
-        Assert.True(node.Wakes(walk));
+        Assert.NotEmpty(SwarmMessage.Decode(node.Message(learner, walk with { Walk = 0 }, 9), learner.ModelId, learner.ParameterCount).View);
+        SwarmMessage.Type Sent(byte[]? message) => SwarmMessage.Decode(message, learner.ModelId, learner.ParameterCount).Kind;
+        Assert.Equal(SwarmMessage.Type.View, Sent(node.Wake(learner, walk, 10)));
+        Assert.Equal(SwarmMessage.Type.View, Sent(node.Wake(learner, walk, 11)));
+        Assert.Equal(SwarmMessage.Type.Gossip, Sent(node.Wake(learner, walk, 12))); // a new walk
         Assert.Equal(2, node.WalksStarted);
+        Assert.Null(node.Wake(learner, walk with { Walk = 0, Tokens = 2 }, 13)); // a token account saving up sends nothing
 
         var bytes = sender.ViewMessage(learner, 7);
         var view = SwarmMessage.Decode(bytes, learner.ModelId, learner.ParameterCount);

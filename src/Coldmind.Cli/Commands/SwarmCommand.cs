@@ -147,13 +147,13 @@ internal static class SwarmCommand
     {
         var learner = LocalLearner.For(train, o.Hidden, o.Seed);
         var zeros = new float[learner.ParameterCount];
-        // a model message in the codec, or a view message (null)
-        int Bytes(ExchangeCodec? codec) => SwarmMessage.Encode(codec is null ? SwarmMessage.Type.View : SwarmMessage.Type.Gossip, 0, "n00000", 0, 0,
-            Enumerable.Range(0, o.ViewSize + 1).Select(i => new PeerDescriptor("n00000", 0)).ToArray(), codec ?? ExchangeCodec.Float32, codec is null ? [] : zeros).Length;
+        var view = Enumerable.Range(0, o.ViewSize + 1).Select(i => new PeerDescriptor("n00000", 0)).ToArray();
+        int Bytes(ExchangeCodec codec) => SwarmMessage.Encode(SwarmMessage.Type.Gossip, 0, "n00000", 0, 0, view, codec, zeros).Length;
+        int viewBytes = SwarmMessage.Encode(SwarmMessage.Type.View, 0, "n00000", 0, 0, view, ExchangeCodec.Float32, []).Length;
         double activity = (1 - (double.IsNaN(o.Churn.OfflineFraction) ? 0 : o.Churn.OfflineFraction)) * (1 - o.LossRate);
         // walks: at least a view message a node (how many models walk is up to the swarm)
         double perRound = o.Protocol == "gossip"
-            ? o.Nodes * (o.Walk > 0 ? Bytes(null) + HttpFraming.Gossip : Bytes(o.Codec)) * (1 - o.SlowFraction * (1 - 1 / o.SlowFactor)) * activity
+            ? o.Nodes * (o.Walk > 0 ? viewBytes + HttpFraming.Gossip : Bytes(o.Codec)) * (1 - o.SlowFraction * (1 - 1 / o.SlowFactor)) * activity
             : Math.Max(1, Math.Round(o.ClientFraction * o.Nodes)) * (Bytes(FedAvgCoordinator.DownlinkCodec(o.Codec)) + Bytes(o.Codec) * activity);
         // estimates only: the budget stops the run, the rounds leave room for it
         return o with { MaxBytes = budget, Rounds = (int)Math.Min(1_000_000, Math.Ceiling(1.5 * budget / Math.Max(1, perRound)) + 2) };

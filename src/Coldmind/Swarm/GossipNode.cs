@@ -101,6 +101,17 @@ public sealed class GossipNode
         return bytes;
     }
 
+    /// <summary>The model message as the swarm sends it: with the node's view, except in a walk.</summary>
+    public byte[] Message(LocalLearner learner, GossipOptions o, long now, bool poison = false) =>
+        Message(learner, o.Codec, now, poison, withView: o.Walk == 0);
+
+    /// <summary>
+    /// What the node sends at this period's wake (<see cref="Wakes"/>): its model, with walks its view alone when it
+    /// starts no walk, or nothing.
+    /// </summary>
+    public byte[]? Wake(LocalLearner learner, GossipOptions o, long now, bool poison = false) =>
+        Wakes(o) ? Message(learner, o, now, poison) : o.Walk > 0 ? ViewMessage(learner, now) : null;
+
     /// <summary>
     /// A message with no model, only the sender's view and itself, fresh: with walks, a node sends it at every wake
     /// at which it starts no walk, and walks carry no view. Peer sampling then runs at one exchange a node a period,

@@ -122,7 +122,7 @@ public sealed class SwarmNode : IAsyncDisposable
                 if (_node.Receive(m, _learner, _train, _shard, _o.Gossip, _rng, _replay, _penalty))
                 {
                     _received++;
-                    if (_node.Forwards(_o.Gossip, _rng) && _forwards.Writer.TryWrite(_node.Message(_learner, _o.Gossip.Codec, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), withView: _o.Gossip.Walk == 0))) _forwarded++;
+                    if (_node.Forwards(_o.Gossip, _rng) && _forwards.Writer.TryWrite(_node.Message(_learner, _o.Gossip, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()))) _forwarded++;
                 }
                 Checkpoint();
             }
@@ -154,12 +154,7 @@ public sealed class SwarmNode : IAsyncDisposable
             lock (_gate) wait = _o.Period * (0.5 + _rng.NextDouble());
             await Task.Delay(wait);
             byte[]? message;
-            lock (_gate)
-            {
-                long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-                message = _node.Wakes(_o.Gossip) ? _node.Message(_learner, _o.Gossip.Codec, now, withView: _o.Gossip.Walk == 0)
-                    : _o.Gossip.Walk > 0 ? _node.ViewMessage(_learner, now) : null;
-            }
+            lock (_gate) message = _node.Wake(_learner, _o.Gossip, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
             if (message != null) await Gossip(message);
             lock (_gate)
             {

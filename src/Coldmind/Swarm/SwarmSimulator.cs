@@ -268,11 +268,7 @@ public sealed class SwarmSimulator
                     break;
                 case EventKind.Wake:
                     Schedule(_now + _o.Period * (_slow[e.Node] ? _o.SlowFactor : 1), e);
-                    if (_online[e.Node] && nodes[e.Node].View.Peers.Count > 0)
-                    {
-                        if (nodes[e.Node].Wakes(options)) Gossip(e.Node);
-                        else if (options.Walk > 0) Gossip(e.Node, viewOnly: true);
-                    }
+                    if (_online[e.Node] && nodes[e.Node].View.Peers.Count > 0) Gossip(e.Node, wake: true);
                     break;
                 case EventKind.Deliver:
                     if (!_online[e.Node]) { _lost++; break; }
@@ -281,7 +277,7 @@ public sealed class SwarmSimulator
                     catch (SwarmMessageException) { _rejected++; break; }
                     var (data, examples, replay) = _local[e.Node];
                     if (nodes[e.Node].Receive(m, _learner, data, examples, options, train, replay, _penalty[e.Node])
-                        && nodes[e.Node].Forwards(options, train) && Gossip(e.Node)) _forwarded++;
+                        && nodes[e.Node].Forwards(options, train) && Gossip(e.Node, wake: false)) _forwarded++;
                     break;
                 case EventKind.Evaluate:
                     if (e.Node != _task) break; // scheduled for a task that ended early, at its byte budget
@@ -294,14 +290,15 @@ public sealed class SwarmSimulator
         if (curve[^1].Round != cycles || curve[^1].Bytes != _bytes) Evaluate(curve, Answers(), cycles);
         return (nodes, cycles);
 
-        // whether the message (the sender's model, or only its view) went out
-        bool Gossip(int sender, bool viewOnly = false)
+        // whether a message went out: what the sender sends at its wake, or the model it passes on
+        bool Gossip(int sender, bool wake)
         {
             var node = nodes[sender];
-            byte[] message;
+            byte[]? message;
             long now = (long)(_now * 1000);
-            try { message = viewOnly ? node.ViewMessage(_learner, now) : node.Message(_learner, _o.Codec, now, _byzantine[sender], withView: options.Walk == 0); }
+            try { message = wake ? node.Wake(_learner, options, now, _byzantine[sender]) : node.Message(_learner, options, now, _byzantine[sender]); }
             catch (SwarmMessageException) { _rejected++; return false; } // a diverged model is not sent
+            if (message == null) return false;
             // as over TCP, an offline peer refuses the connection before the message is sent: the sender drops
             // it from its view and tries another, as `coldmind node` does
             for (int attempt = 0; attempt < GossipNode.SendAttempts && node.View.Pick(train) is { } peer; attempt++)
