@@ -426,6 +426,46 @@ public class GossipProtocolTests
     }
 
     [Fact]
+    public void A_paced_node_waits_its_turn_to_pass_a_model_on_and_a_walk_arriving_meanwhile_joins_the_waiting_one()
+    {
+        var learner = new LocalLearner(64, [8], 10, 3);
+        var data = BuiltinData.Load("digits").Train;
+        var examples = Enumerable.Range(0, 64).ToArray();
+        var paced = new GossipOptions(new LocalTraining(), ExchangeCodec.Float32, Walk: 3, Pace: 2);
+        var rng = new Rng(2);
+        var node = new GossipNode("a", learner.Initial(), 0, 4);
+        node.View.Merge([new PeerDescriptor("b", 0)]);
+        SwarmMessage Decode(byte[] m) => SwarmMessage.Decode(m, learner.ModelId, learner.ParameterCount);
+        SwarmMessage Walker(double age) => Decode(new GossipNode("b", learner.Initial(), age, 4).Message(learner, paced, 0));
+        const double period = 10_000;
+
+        Assert.True(node.Receive(Walker(40), learner, data, examples, paced, rng));
+        Assert.Equal(1_000, node.PassAt(paced, rng, 1_000, period)); // it has sent no model yet: the walk goes on once trained
+        Assert.True(node.Receive(Walker(400), learner, data, examples, paced, rng));
+        Assert.Null(node.PassAt(paced, rng, 1_100, period)); // one is waiting: this walk joins it
+        Assert.Equal(1, node.WalksJoined);
+        var passed = Decode(node.Pass(learner, paced, 1_000)!);
+        Assert.Equal(node.Age, passed.Age); // both merges and both rounds of local steps went on
+        Assert.True(passed.Age > 400);
+        Assert.False(node.Passing);
+
+        Assert.True(node.Receive(Walker(40), learner, data, examples, paced, rng));
+        Assert.Equal(6_000, node.PassAt(paced, rng, 2_000, period)); // two models a period: half a period after the last
+        Assert.Null(node.Pass(learner, paced, 6_000, send: false)); // the node went offline meanwhile: the walk is lost
+        Assert.False(node.Passing);
+        Assert.True(node.Receive(Walker(40), learner, data, examples, paced, rng));
+        Assert.Equal(7_000, node.PassAt(paced, rng, 7_000, period)); // the lost walk was never sent
+        node.Pass(learner, paced, 7_000);
+        Assert.True(node.Receive(Walker(40), learner, data, examples, paced, rng));
+        Assert.Equal(7_100, node.PassAt(paced with { Pace = 0 }, rng, 7_100, period)); // unpaced: as soon as it is trained
+
+        Assert.Contains("--walk", Assert.Throws<ColdmindException>(() => (paced with { Walk = 0 }).Validate()).Message);
+        Assert.Throws<ColdmindException>(() => (paced with { Pace = -1 }).Validate());
+        Assert.Throws<ColdmindException>(() => (paced with { Pace = double.NaN }).Validate());
+        Assert.Throws<ColdmindException>(() => (paced with { Pace = GossipOptions.MaxPace + 1 }).Validate());
+    }
+
+    [Fact]
     public void Top_k_gossip_sends_the_values_that_changed_most_since_peers_last_heard_them()
     {
         var learner = new LocalLearner(64, [8], 10, 3);
@@ -682,6 +722,20 @@ public class SwarmSimulatorTests
         Assert.True(calm.MessagesForwarded > 20 * calm.WalksStarted, $"{calm.MessagesForwarded} hops for {calm.WalksStarted} walks");
         Assert.True(calm.FinalMeanAccuracy > 0.8, $"walks without churn: {calm.FinalMeanAccuracy:P2}");
         Assert.Equal(0, Simulate(Small).WalksStarted);
+    }
+
+    [Fact]
+    public void A_pace_bounds_the_models_a_node_sends_a_period_and_paced_walks_still_learn()
+    {
+        var o = Small with { Partition = Partition.Parse("dirichlet:0.5"), Rounds = 30, Walk = 4 };
+        var free = Simulate(o);
+        var paced = Simulate(o with { Pace = 1 });
+        // at one model a period, a node passes on at most one model a period; unpaced, a walk hops as soon as it is trained
+        int bound = o.Nodes * (o.Rounds + 1);
+        Assert.InRange(paced.MessagesForwarded, 1, bound);
+        Assert.True(free.MessagesForwarded > bound, $"{free.MessagesForwarded} models passed on unpaced in {o.Rounds} periods of {o.Nodes} nodes");
+        Assert.True(paced.WalksJoined > 0, "walks meet at busy nodes and go on as one");
+        Assert.True(paced.FinalMeanAccuracy > 0.8, $"paced walks: {paced.FinalMeanAccuracy:P2}");
     }
 
     [Fact]
@@ -995,7 +1049,7 @@ public class SwarmNodeProcessTests
         const int count = 4, cycles = 40, quiet = 3;
         var gossip = new GossipOptions(new LocalTraining(), ExchangeCodec.Parse("ternary"), Walk: quiet);
         var summaries = await InProcessSwarm(dir, gossip, count, cycles);
-        // every wake sends one message, the view or a new walk, and every model received is passed on
+        // every wake sends one message, the view or a new walk, and every pass one model
         Assert.Equal(count * cycles + summaries.Sum(s => s.Forwarded), summaries.Sum(s => s.Sent + s.SendFailures));
         Assert.True(summaries.Sum(s => s.WalksStarted) > 0);
         Assert.All(summaries, s => Assert.True(s.Received > 0 && s.Forwarded > 0 && s.Forwarded <= s.Received, $"{s.Address}: received {s.Received}, forwarded {s.Forwarded}"));
@@ -1007,6 +1061,23 @@ public class SwarmNodeProcessTests
         }
     }
 
+    [Fact]
+    public async Task A_paced_node_passes_on_at_most_its_pace_of_models_over_http()
+    {
+        using var dir = new TempDir();
+        const int count = 4, cycles = 40;
+        var gossip = new GossipOptions(new LocalTraining(), ExchangeCodec.Parse("ternary"), Walk: 3, Pace: 1);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var summaries = await InProcessSwarm(dir, gossip, count, cycles);
+        double periods = clock.Elapsed / InProcessPeriod;
+        // a pass comes a period after the node's last model at the soonest; walks that meet at a node go on as one
+        Assert.All(summaries, s => Assert.True(s.Forwarded <= periods + 1, $"{s.Address}: {s.Forwarded} models passed on in {periods:F0} periods"));
+        Assert.True(summaries.Sum(s => s.Received) > summaries.Sum(s => s.Forwarded), "walks joined at busy nodes");
+        Assert.All(summaries, s => Assert.True(s.TestAccuracy > 0.5, $"{s.Address}: {s.TestAccuracy:P1}"));
+    }
+
+    private static readonly TimeSpan InProcessPeriod = TimeSpan.FromMilliseconds(30);
+
     /// <summary>Runs <paramref name="count"/> gossip nodes on digits in this process, on loopback, checkpointing into <paramref name="dir"/>.</summary>
     private static async Task<NodeSummary[]> InProcessSwarm(TempDir dir, GossipOptions gossip, int count, int cycles)
     {
@@ -1016,7 +1087,7 @@ public class SwarmNodeProcessTests
         var auth = new MessageAuth("the swarm's shared key, long enough"u8.ToArray());
         var addresses = Enumerable.Range(0, count).Select(_ => $"127.0.0.1:{FreePort()}").ToArray();
         var shards = Partition.Parse("iid").Split(train, count, new Rng(1));
-        NodeOptions Options(int i) => new(addresses[i], addresses.Where((_, j) => j != i).ToList(), gossip, TimeSpan.FromMilliseconds(30),
+        NodeOptions Options(int i) => new(addresses[i], addresses.Where((_, j) => j != i).ToList(), gossip, InProcessPeriod,
             cycles, dir.File($"n{i}.st"), MaxMessageBytes: 1 << 20, Linger: TimeSpan.FromMilliseconds(300));
         var nodes = new List<SwarmNode>();
         try

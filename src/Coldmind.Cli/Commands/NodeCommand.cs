@@ -44,6 +44,7 @@ internal static class NodeCommand
         var answerAverage = new Option<float>("--answer-average") { Description = "gossip: the node answers with a running average of the models it received, decaying by this a message (0: the last one)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
         var tokens = new Option<int>("--tokens") { Description = "gossip: the node saves up to this many unsent messages (its first wakes send nothing) and spends them forwarding models as they arrive (0: one message each period)", DefaultValueFactory = _ => 0 };
         var walk = new Option<int>("--walk") { Description = "gossip: models walk, the node merging, training on and passing on at once each one it gets; it starts one after this many periods without any, and other wakes send only its view (0: it sends its own model each period)", DefaultValueFactory = _ => 0 };
+        var pace = new Option<double>("--pace") { Description = "walks: the most models the node sends a period; a walk waits its turn, and one that arrives meanwhile joins it (0: it passes each model on as soon as it has trained on it)", DefaultValueFactory = _ => 0 };
         var prox = new Option<float>("--prox") { Description = "fedavg: FedProx μ (0: FedAvg)", DefaultValueFactory = _ => 0 };
         var maxMessage = new Option<int>("--max-message-bytes") { Description = "larger messages are refused (default: an f32 model and a full view, with room)" };
         var seed = CommonOptions.Seed();
@@ -51,7 +52,7 @@ internal static class NodeCommand
         var cmd = new Command("node", "Run one learning device over HTTP: a gossip peer (no server) or a FedAvg client; it trains on its shard and survives restarts.")
         {
             protocol, listen, peers, coordinator, data, label, shard, partition, classes, replay, ewc, keyFile, checkpoint, period, cycles, linger, giveUp,
-            hidden, localSteps, batch, lr, compress, view, clip, answerAverage, tokens, walk, prox, maxMessage, seed, json,
+            hidden, localSteps, batch, lr, compress, view, clip, answerAverage, tokens, walk, pace, prox, maxMessage, seed, json,
         };
         cmd.SetAction(async r =>
         {
@@ -64,7 +65,7 @@ internal static class NodeCommand
             var (index, count) = ParseShard(r.GetValue(shard)!);
             var local = new LocalTraining(r.GetValue(localSteps), r.GetValue(batch), r.GetValue(lr));
             var codec = ExchangeCodec.Parse(r.GetValue(compress)!);
-            var gossip = new GossipOptions(local, codec, r.GetValue(view), r.GetValue(clip), r.GetValue(answerAverage), r.GetValue(tokens), r.GetValue(walk));
+            var gossip = new GossipOptions(local, codec, r.GetValue(view), r.GetValue(clip), r.GetValue(answerAverage), r.GetValue(tokens), r.GetValue(walk), r.GetValue(pace));
             gossip.Validate();
             if (r.GetValue(cycles) < 1 || !(r.GetValue(period) > 0) || !(r.GetValue(linger) >= 0)) throw new ColdmindException("--cycles must be at least 1, --period positive and --linger non-negative.");
             ulong s = r.GetValue(seed);
@@ -98,12 +99,12 @@ internal static class NodeCommand
                 {
                     address = summary.Address, test_accuracy = summary.TestAccuracy, age = summary.Age, cycles = summary.Cycles, received = summary.Received,
                     rejected = summary.Rejected, sent = summary.Sent, forwarded = summary.Forwarded, bytes_sent = summary.BytesSent, send_failures = summary.SendFailures, resumed = summary.Resumed,
-                    walks_started = summary.WalksStarted,
+                    walks_started = summary.WalksStarted, walks_joined = summary.WalksJoined,
                     held_classes_accuracy = summary.HeldClassesAccuracy, other_classes_accuracy = summary.OtherClassesAccuracy,
                 }));
             else
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{summary.Address}: test accuracy {summary.TestAccuracy:P2}{Split(summary.HeldClassesAccuracy, summary.OtherClassesAccuracy, r.GetValue(classes))} after {summary.Cycles} cycles; age {summary.Age:F0}; received {summary.Received}, rejected {summary.Rejected}, sent {summary.Sent} ({summary.BytesSent / 1e6:F2} MB{(summary.Forwarded > 0 ? $", {summary.Forwarded} forwarded on arrival" : "")}{(summary.WalksStarted > 0 ? $", {summary.WalksStarted} walks started" : "")}), {summary.SendFailures} sends failed{(summary.Resumed ? "; resumed from its checkpoint" : "")}"));
+                    $"{summary.Address}: test accuracy {summary.TestAccuracy:P2}{Split(summary.HeldClassesAccuracy, summary.OtherClassesAccuracy, r.GetValue(classes))} after {summary.Cycles} cycles; age {summary.Age:F0}; received {summary.Received}, rejected {summary.Rejected}, sent {summary.Sent} ({summary.BytesSent / 1e6:F2} MB{(summary.Forwarded > 0 ? $", {summary.Forwarded} forwarded on arrival" : "")}{(summary.WalksStarted > 0 ? $", {summary.WalksStarted} walks started" : "")}{(summary.WalksJoined > 0 ? $", {summary.WalksJoined} joined one waiting" : "")}), {summary.SendFailures} sends failed{(summary.Resumed ? "; resumed from its checkpoint" : "")}"));
             return 0;
         });
         return cmd;

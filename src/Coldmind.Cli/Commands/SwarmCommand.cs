@@ -45,6 +45,7 @@ internal static class SwarmCommand
         var answerAverage = new Option<float>("--answer-average") { Description = "gossip: a node answers with a running average of the models it received, decaying by this a message (0: the last one)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
         var tokens = new Option<int>("--tokens") { Description = "gossip: a node saves up to this many unsent messages (its first wakes send nothing) and spends them forwarding models as they arrive (0: one message each period)", DefaultValueFactory = _ => 0 };
         var walk = new Option<int>("--walk") { Description = "gossip: models walk, each receiver merging, training on and passing on at once the one it got; a node that has heard none for this many periods starts one, and other wakes send only its view (0: every node sends its own model each period)", DefaultValueFactory = _ => 0 };
+        var pace = new Option<double>("--pace") { Description = "walks: the most models a node sends a period; a walk waits its turn, and one that arrives meanwhile joins it (0: a node passes each model on as soon as it has trained on it)", DefaultValueFactory = _ => 0 };
         var aggregate = new Option<string>("--aggregate") { Description = "FedAvg: mean, median or trimmed:β", DefaultValueFactory = _ => "mean" };
         var clients = new Option<double>("--clients") { Description = "FedAvg: fraction of nodes sampled a round", DefaultValueFactory = _ => 0.1 };
         var prox = new Option<float>("--prox") { Description = "FedProx μ (0: FedAvg)", DefaultValueFactory = _ => 0 };
@@ -58,7 +59,7 @@ internal static class SwarmCommand
         var cmd = new Command("swarm", "Simulate learning across many devices: gossip (no server) or FedAvg, non-IID, churn, compression.")
         {
             nodes, protocol, data, label, partition, churn, session, churnTrace, rounds, maxBytes, task, replay, ewc, period, latency, loss, bandwidth, slow, slowFactor,
-            localSteps, batch, lr, compress, view, clip, answerAverage, tokens, walk, aggregate, clients, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
+            localSteps, batch, lr, compress, view, clip, answerAverage, tokens, walk, pace, aggregate, clients, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
         };
         cmd.SetAction(r =>
         {
@@ -84,6 +85,7 @@ internal static class SwarmCommand
                 AnswerAverage = r.GetValue(answerAverage),
                 Tokens = r.GetValue(tokens),
                 Walk = r.GetValue(walk),
+                Pace = r.GetValue(pace),
                 ClientFraction = r.GetValue(clients),
                 Proximal = r.GetValue(prox),
                 Byzantine = r.GetValue(byzantine),
@@ -179,7 +181,7 @@ internal static class SwarmCommand
 
     private static string RunName(SwarmResult x) => x.Options.Protocol == "fedavg"
         ? $"fedavg{(x.Options.Proximal > 0 ? $" (FedProx μ={x.Options.Proximal:G3})" : "")}, {x.Options.Codec}"
-        : $"gossip{(x.Options.Walk > 0 ? $" (walks, {x.Options.Walk} quiet periods)" : x.Options.Tokens > 0 ? $" ({x.Options.Tokens} tokens)" : "")}, {x.Options.Codec}";
+        : $"gossip{(x.Options.Walk > 0 ? $" (walks, {x.Options.Walk} quiet periods{(x.Options.Pace > 0 ? $", {x.Options.Pace:G3} models a period" : "")})" : x.Options.Tokens > 0 ? $" ({x.Options.Tokens} tokens)" : "")}, {x.Options.Codec}";
 
     private static object ToJson(SwarmResult x) => new
     {
@@ -191,6 +193,7 @@ internal static class SwarmCommand
         churn = x.Options.Churn.Description,
         tokens = x.Options.Tokens,
         walk = x.Options.Walk,
+        pace = x.Options.Pace,
         parameters = x.ParameterCount,
         final_mean_accuracy = x.FinalMeanAccuracy,
         final_p10_accuracy = x.FinalP10,
@@ -207,6 +210,7 @@ internal static class SwarmCommand
         connections_refused = x.ConnectionsRefused,
         messages_forwarded = x.MessagesForwarded,
         walks_started = x.WalksStarted,
+        walks_joined = x.WalksJoined,
         rounds = x.RoundsDone,
         simulated_seconds = x.SimulatedSeconds,
         wall_seconds = x.WallSeconds,

@@ -7,13 +7,14 @@ namespace Coldmind.Swarm;
 /// Gossip settings every node of a swarm shares. <paramref name="Average"/> is the decay of the running average of
 /// received models a node answers with (0: the last one); <paramref name="Tokens"/> the size of a node's token
 /// account (0: none, a node sends once every period); <paramref name="Walk"/>, when positive, makes models walk
-/// (see <see cref="GossipNode.Wakes"/>): a node that has heard no model for that many periods starts one.
+/// (see <see cref="GossipNode.Wakes"/>): a node that has heard no model for that many periods starts one;
+/// <paramref name="Pace"/>, when positive, bounds walks to that many models a node sends a period (see <see cref="GossipNode.PassAt"/>).
 /// </summary>
 public sealed record GossipOptions(LocalTraining Local, ExchangeCodec Codec, int ViewSize = 20, float Clip = 0, float Average = GossipOptions.DefaultAverage,
-    int Tokens = 0, int Walk = 0)
+    int Tokens = 0, int Walk = 0, double Pace = 0)
 {
     public const float DefaultAverage = 0.97f;
-    public const int MaxTokens = 1000, MaxWalk = 1000;
+    public const int MaxTokens = 1000, MaxWalk = 1000, MaxPace = 1000;
 
     public void Validate()
     {
@@ -21,6 +22,8 @@ public sealed record GossipOptions(LocalTraining Local, ExchangeCodec Codec, int
         if (Tokens is < 0 or > MaxTokens) throw new ColdmindException($"--tokens is an account of 0 to {MaxTokens} messages, got {Tokens}.");
         if (Walk is < 0 or > MaxWalk) throw new ColdmindException($"--walk is a number of quiet periods, 0 to {MaxWalk}, got {Walk}.");
         if (Walk > 0 && Tokens > 0) throw new ColdmindException("--walk and --tokens are two ways of pacing a node's messages; give one of them.");
+        if (!(Pace >= 0 && Pace <= MaxPace)) throw new ColdmindException($"--pace is a number of models a period, 0 to {MaxPace}, got {Pace}.");
+        if (Pace > 0 && Walk == 0) throw new ColdmindException("--pace paces walks; give --walk too.");
         if (!(Clip >= 0 && float.IsFinite(Clip))) throw new ColdmindException($"--clip must be a non-negative number, got {Clip}.");
         Local.Validate();
     }
@@ -66,6 +69,12 @@ public sealed class GossipNode
     public int Quiet { get; private set; }
     /// <summary>Walks: how many this node started, after <see cref="GossipOptions.Walk"/> quiet wakes.</summary>
     public long WalksStarted { get; private set; }
+    /// <summary>A received model waits to be passed on (<see cref="PassAt"/>); models received meanwhile merge into it.</summary>
+    public bool Passing { get; private set; }
+    /// <summary>Walks: how many models this node received while one waited to be passed on, so that two walks went on as one.</summary>
+    public long WalksJoined { get; private set; }
+    /// <summary>When the node last sent a model (milliseconds), for <see cref="GossipOptions.Pace"/>.</summary>
+    private long _modelSentAt = long.MinValue;
 
     public GossipNode(string address, float[] weights, double age, int viewSize)
     {
@@ -82,6 +91,7 @@ public sealed class GossipNode
     /// </summary>
     public byte[] Message(LocalLearner learner, ExchangeCodec codec, long now, bool poison = false, bool withView = true)
     {
+        _modelSentAt = now;
         PeerDescriptor[] view = withView ? View.Outgoing(now) : [];
         var delta = new float[Weights.Length];
         TensorPrimitives.Subtract(Weights, learner.InitialWeights, delta);
@@ -162,6 +172,33 @@ public sealed class GossipNode
         if (o.Tokens == 0 || Tokens == 0 || View.Peers.Count == 0 || rng.NextDouble() >= (double)Tokens / o.Tokens) return false;
         Tokens--;
         return true;
+    }
+
+    /// <summary>
+    /// Called after a model was received (<see cref="Receive"/>): when, in milliseconds, the node passes it on, or
+    /// null when it does not (<see cref="Forwards"/>) or already has one waiting, which now carries both. It is ready
+    /// at <paramref name="ready"/>, once its local steps are done. Under a pace of R models a period, a node sends
+    /// its next model no sooner than a period/R after its last, so its link carries at most R models a period
+    /// however many walks come by: a walk waits its turn, and a walk that arrives while another waits joins it.
+    /// Fewer walks then go on, and nodes they no longer reach start new ones after W quiet periods.
+    /// </summary>
+    public long? PassAt(GossipOptions o, Rng rng, long ready, double periodMs)
+    {
+        if (Passing)
+        {
+            if (o.Walk > 0) WalksJoined++;
+            return null;
+        }
+        if (!Forwards(o, rng)) return null;
+        Passing = true;
+        return o.Pace > 0 && _modelSentAt != long.MinValue ? Math.Max(ready, _modelSentAt + (long)(periodMs / o.Pace)) : ready;
+    }
+
+    /// <summary>The model message that passes on the waiting model (<see cref="PassAt"/>), or null when the node can no longer send it (offline).</summary>
+    public byte[]? Pass(LocalLearner learner, GossipOptions o, long now, bool poison = false, bool send = true)
+    {
+        Passing = false;
+        return send ? Message(learner, o, now, poison) : null;
     }
 
     /// <summary>Peers a node tries a period: one that cannot be reached leaves its view and the next is tried.</summary>

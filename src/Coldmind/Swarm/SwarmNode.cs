@@ -19,7 +19,7 @@ public sealed record NodeOptions(string Listen, IReadOnlyList<string> Peers, Gos
 /// node holds and the others (after a task sequence: what it remembers of the earlier tasks).
 /// </summary>
 public sealed record NodeSummary(string Address, float TestAccuracy, double Age, int Cycles, long Received, long Rejected, long Sent, long Forwarded, long BytesSent, long SendFailures, bool Resumed,
-    float? HeldClassesAccuracy = null, float? OtherClassesAccuracy = null, long WalksStarted = 0);
+    float? HeldClassesAccuracy = null, float? OtherClassesAccuracy = null, long WalksStarted = 0, long WalksJoined = 0);
 
 /// <summary>
 /// A gossip-learning node on a real network (`coldmind node`): the protocol of <see cref="GossipNode"/> over HTTP.
@@ -55,8 +55,11 @@ public sealed class SwarmNode : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly Rng _rng;
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
-    /// <summary>Models to pass on, taken after a merge under a token account and sent off the request's path.</summary>
-    private readonly Channel<byte[]> _forwards = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true });
+    /// <summary>
+    /// When (Unix milliseconds) to pass on the model waiting after a merge (<see cref="GossipNode.PassAt"/>), off
+    /// the request's path; it is encoded then, with whatever arrived meanwhile.
+    /// </summary>
+    private readonly Channel<long> _passes = Channel.CreateUnbounded<long>(new UnboundedChannelOptions { SingleReader = true });
     private int _cycle;
     private long _received, _rejected, _sent, _forwarded, _bytesSent, _sendFailures;
 
@@ -122,7 +125,7 @@ public sealed class SwarmNode : IAsyncDisposable
                 if (_node.Receive(m, _learner, _train, _shard, _o.Gossip, _rng, _replay, _penalty))
                 {
                     _received++;
-                    if (_node.Forwards(_o.Gossip, _rng) && _forwards.Writer.TryWrite(_node.Message(_learner, _o.Gossip, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()))) _forwarded++;
+                    if (_node.PassAt(_o.Gossip, _rng, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _o.Period.TotalMilliseconds) is { } at) _passes.Writer.TryWrite(at);
                 }
                 Checkpoint();
             }
@@ -139,14 +142,26 @@ public sealed class SwarmNode : IAsyncDisposable
 
     /// <summary>
     /// Wakes once a period (jittered ±50 %) until the node has done its cycles, gossiping when its token account
-    /// or its walks let it (with walks, sending only its view otherwise), and passes on the models it forwards as
-    /// they come; then serves for the linger time and stops.
+    /// or its walks let it (with walks, sending only its view otherwise), and passes on the models it forwards when
+    /// its pace lets it; then serves for the linger time and stops.
     /// </summary>
     public async Task<NodeSummary> RunAsync(Dataset test, IReadOnlySet<int>? classes = null)
     {
         var forwarding = Task.Run(async () =>
         {
-            await foreach (var message in _forwards.Reader.ReadAllAsync()) await Gossip(message);
+            await foreach (long at in _passes.Reader.ReadAllAsync())
+            {
+                long wait = at - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                if (wait > 0) await Task.Delay(TimeSpan.FromMilliseconds(wait));
+                byte[] message;
+                lock (_gate)
+                {
+                    try { message = _node.Pass(_learner, _o.Gossip, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())!; }
+                    catch (SwarmMessageException e) { _log($"a model to pass on was not sent: {e.Message}"); continue; }
+                    _forwarded++;
+                }
+                await Gossip(message);
+            }
         });
         while (_cycle < _o.Cycles)
         {
@@ -163,13 +178,13 @@ public sealed class SwarmNode : IAsyncDisposable
             }
         }
         await Task.Delay(_o.Linger);
-        _forwards.Writer.TryComplete();
+        _passes.Writer.TryComplete();
         await forwarding;
         lock (_gate)
         {
             var (held, other) = _learner.SplitAccuracy(_node.Answer, test, classes);
             return new NodeSummary(Address, _learner.Accuracy(_node.Answer, test), _node.Age, _cycle, _received, Interlocked.Read(ref _rejected), Interlocked.Read(ref _sent),
-                _forwarded, Interlocked.Read(ref _bytesSent), Interlocked.Read(ref _sendFailures), Resumed, held, other, _node.WalksStarted);
+                _forwarded, Interlocked.Read(ref _bytesSent), Interlocked.Read(ref _sendFailures), Resumed, held, other, _node.WalksStarted, _node.WalksJoined);
         }
     }
 

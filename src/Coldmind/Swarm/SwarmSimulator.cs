@@ -43,6 +43,8 @@ public sealed record SwarmOptions
     public int Tokens { get; init; }
     /// <summary>Gossip: models walk, and a node that has heard none for this many periods starts one (0: every node sends its own).</summary>
     public int Walk { get; init; }
+    /// <summary>Walks: the most models a node sends a period (0: as fast as it receives them).</summary>
+    public double Pace { get; init; }
     public Aggregation Aggregation { get; init; } = new("mean");
     /// <summary>FedAvg: fraction of the nodes sampled each round.</summary>
     public double ClientFraction { get; init; } = 0.1;
@@ -79,7 +81,7 @@ public sealed record SwarmOptions
         Gossip.Validate();
     }
 
-    public GossipOptions Gossip => new(Local, Codec, ViewSize, Clip, AnswerAverage, Tokens, Walk);
+    public GossipOptions Gossip => new(Local, Codec, ViewSize, Clip, AnswerAverage, Tokens, Walk, Pace);
 }
 
 /// <summary>Mean, 10th and 90th percentile of the sampled nodes' test accuracy at a moment of the run.</summary>
@@ -92,7 +94,7 @@ public sealed record SwarmPoint(double Seconds, long Bytes, long Round, float Me
 public sealed record SwarmResult(
     SwarmOptions Options, string Data, int ParameterCount, IReadOnlyList<SwarmPoint> Curve,
     float FinalMeanAccuracy, float FinalP10, float FinalP90, float[] FinalNodeAccuracies, IReadOnlyList<float[]> TaskAccuracy,
-    long BytesSent, long Messages, long MessagesLost, long MessagesRejected, long ConnectionsRefused, long MessagesForwarded, long WalksStarted, long RoundsDone, double SimulatedSeconds,
+    long BytesSent, long Messages, long MessagesLost, long MessagesRejected, long ConnectionsRefused, long MessagesForwarded, long WalksStarted, long WalksJoined, long RoundsDone, double SimulatedSeconds,
     double WallSeconds, long StateBytesPerNode, double ManagedBytesPerNode);
 
 /// <summary>
@@ -118,7 +120,7 @@ public static class HttpFraming
 /// </summary>
 public sealed class SwarmSimulator
 {
-    private enum EventKind { Wake, Deliver, Toggle, RoundStart, Reply, RoundEnd, Evaluate }
+    private enum EventKind { Wake, Deliver, Pass, Toggle, RoundStart, Reply, RoundEnd, Evaluate }
 
     private readonly record struct Event(EventKind Kind, int Node, byte[]? Message, long Tag);
 
@@ -195,7 +197,7 @@ public sealed class SwarmSimulator
         var curve = new List<SwarmPoint>();
         int evalEvery = Math.Max(1, _o.Rounds * _taskShards.Length / _o.EvalPoints);
         float[][] models;
-        long rounds, walks = 0;
+        long rounds, walks = 0, joined = 0;
         long stateBytes;
         if (_o.Protocol == "gossip")
         {
@@ -203,6 +205,7 @@ public sealed class SwarmSimulator
             models = nodes.Select(x => x.Answer).ToArray();
             rounds = done;
             walks = nodes.Sum(x => x.WalksStarted);
+            joined = nodes.Sum(x => x.WalksJoined);
             stateBytes = (long)_learner.ParameterCount * 4 * (GossipNode.KeepsResidual(_o.Codec) ? 3 : 2) + _o.ViewSize * 24 + 24; // the working model, the one it answers with, and its messages' residual
         }
         else
@@ -215,7 +218,7 @@ public sealed class SwarmSimulator
         double managedPerNode = Math.Max(0, GC.GetTotalMemory(false) - managedBefore) / (double)_o.Nodes;
         var final = Accuracies(models, _test);
         var (mean, p10, p90) = Summary(final);
-        return new SwarmResult(_o, dataName, _learner.ParameterCount, curve, mean, p10, p90, final, _taskAccuracy, _bytes, _messages, _lost, _rejected, _refused, _forwarded, walks, rounds, _now,
+        return new SwarmResult(_o, dataName, _learner.ParameterCount, curve, mean, p10, p90, final, _taskAccuracy, _bytes, _messages, _lost, _rejected, _refused, _forwarded, walks, joined, rounds, _now,
             wall.Elapsed.TotalSeconds, stateBytes + _shards.Sum(s => (long)s.Length) * 4 / _o.Nodes, managedPerNode);
     }
 
@@ -276,8 +279,14 @@ public sealed class SwarmSimulator
                     try { m = SwarmMessage.Decode(e.Message, _learner.ModelId, _learner.ParameterCount); }
                     catch (SwarmMessageException) { _rejected++; break; }
                     var (data, examples, replay) = _local[e.Node];
-                    if (nodes[e.Node].Receive(m, _learner, data, examples, options, train, replay, _penalty[e.Node])
-                        && nodes[e.Node].Forwards(options, train) && Gossip(e.Node, wake: false)) _forwarded++;
+                    if (!nodes[e.Node].Receive(m, _learner, data, examples, options, train, replay, _penalty[e.Node])) break;
+                    // the model goes on once the receiver's local steps are done, and its pace lets it
+                    double ready = _now + (examples.Length > 0 ? _o.Local.Steps * _o.StepSeconds * (_slow[e.Node] ? _o.SlowFactor : 1) : 0);
+                    if (nodes[e.Node].PassAt(options, train, (long)Math.Ceiling(ready * 1000), _o.Period * 1000) is { } at)
+                        Schedule(at / 1000.0, new Event(EventKind.Pass, e.Node, null, _session[e.Node]));
+                    break;
+                case EventKind.Pass:
+                    if (Gossip(e.Node, wake: false, online: _online[e.Node] && e.Tag == _session[e.Node])) _forwarded++; // a node that went offline meanwhile lost it
                     break;
                 case EventKind.Evaluate:
                     if (e.Node != _task) break; // scheduled for a task that ended early, at its byte budget
@@ -291,12 +300,12 @@ public sealed class SwarmSimulator
         return (nodes, cycles);
 
         // whether a message went out: what the sender sends at its wake, or the model it passes on
-        bool Gossip(int sender, bool wake)
+        bool Gossip(int sender, bool wake, bool online = true)
         {
             var node = nodes[sender];
             byte[]? message;
             long now = (long)(_now * 1000);
-            try { message = wake ? node.Wake(_learner, options, now, _byzantine[sender]) : node.Message(_learner, options, now, _byzantine[sender]); }
+            try { message = wake ? node.Wake(_learner, options, now, _byzantine[sender]) : node.Pass(_learner, options, now, _byzantine[sender], online); }
             catch (SwarmMessageException) { _rejected++; return false; } // a diverged model is not sent
             if (message == null) return false;
             // as over TCP, an offline peer refuses the connection before the message is sent: the sender drops
