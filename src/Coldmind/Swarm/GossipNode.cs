@@ -142,8 +142,9 @@ public sealed class GossipNode
     /// (<see cref="Forwards"/>), so a model walks from node to node, and each hop adds depth to one of a few chains
     /// instead of one of a hundred. A walk lost with a message, or with a peer that left before it arrived, is
     /// replaced by the nodes it no longer visits; how many walk settles where few nodes wait W periods for one.
-    /// Walks are not paced by the period: a model moves on as fast as links and devices let it, so a swarm spends
-    /// a byte budget sooner in time, and a node may send several messages a period.</para>
+    /// Unpaced, a model moves on as fast as links and devices let it, so a swarm spends a byte budget sooner in
+    /// time, and a node may send many models a period; <see cref="GossipOptions.Pace"/> bounds that
+    /// (<see cref="PassAt"/>).</para>
     /// </summary>
     public bool Wakes(GossipOptions o)
     {
@@ -160,8 +161,8 @@ public sealed class GossipNode
     }
 
     /// <summary>
-    /// Whether the node passes its model on right after a merge and its local steps. With walks, always (when it
-    /// knows a peer). Under a token account, spending a token: with probability tokens/A, so a full account
+    /// Whether the node passes its model on after a merge and its local steps (<see cref="PassAt"/> says when).
+    /// With walks, always (when it knows a peer). Under a token account, spending a token: with probability tokens/A, so a full account
     /// forwards every model it receives and an empty one none. A received model then travels on as soon as it has
     /// learnt from the receiver's data, instead of waiting up to a period while newer ones arrive; with churn, it
     /// moves on before its holder goes offline.
