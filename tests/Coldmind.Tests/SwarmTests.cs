@@ -806,18 +806,20 @@ public class SwarmSimulatorTests
         Assert.Equal(20, tasks.RootElement.GetProperty("replay").GetInt32());
         Assert.Contains("classes 5-9", File.ReadAllText(dir.File("t.html")));
 
-        (exit, stdout, stderr) = CliTests.Run("swarm", "--nodes", "12", "--rounds", "10", "--walk", "3", "--json");
+        (exit, stdout, stderr) = CliTests.Run("swarm", "--nodes", "12", "--rounds", "10", "--walk", "3", "--pace", "2", "--json");
         Assert.True(exit == 0, stderr);
         using var walks = System.Text.Json.JsonDocument.Parse(stdout);
         Assert.True(walks.RootElement.GetProperty("walks_started").GetInt64() > 0);
+        Assert.True(walks.RootElement.GetProperty("walks_joined").GetInt64() >= 0);
         Assert.Equal(3, walks.RootElement.GetProperty("walk").GetInt32());
+        Assert.Equal(2, walks.RootElement.GetProperty("pace").GetDouble());
 
         foreach (var (args, expected) in new (string[], string)[]
         {
             (["--nodes", "1"], "--nodes"), (["--partition", "dirichlet:0"], "--partition"), (["--compress", "topk:2"], "--compress"),
             (["--protocol", "raft"], "--protocol"), (["--churn", "1"], "--churn"), (["--aggregate", "trimmed:0.7"], "--aggregate"),
             (["--task", "0-4", "--task", "5-12"], "--task"), (["--replay", "20"], "--replay"), (["--task", "0-4", "--task", "5-9", "--ewc", "-1"], "--ewc"),
-            (["--walk", "-2"], "--walk"), (["--walk", "3", "--tokens", "5"], "--walk"),
+            (["--walk", "-2"], "--walk"), (["--walk", "3", "--tokens", "5"], "--walk"), (["--pace", "2"], "--pace"), (["--walk", "3", "--pace", "-1"], "--pace"),
         })
         {
             var (badExit, _, badErr) = CliTests.Run(["swarm", .. args]);
@@ -1388,6 +1390,9 @@ public class SwarmNodeProcessTests
         (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--walk", "3", "--tokens", "5");
         Assert.Equal(1, exit);
         Assert.Contains("--walk and --tokens", err);
+        (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--pace", "1");
+        Assert.Equal(1, exit);
+        Assert.Contains("--pace paces walks", err);
         (exit, _, err) = CliTests.Run("coordinator", "--listen", "127.0.0.1:0", "--key-file", dir.File("key"), "--checkpoint", dir.File("ck.st"));
         Assert.Equal(1, exit);
         Assert.Contains("not a coordinator checkpoint", err);
