@@ -369,7 +369,7 @@ public class GossipProtocolTests
     }
 
     [Fact]
-    public void A_walk_is_passed_on_at_once_a_quiet_node_starts_one_and_other_wakes_send_only_the_view()
+    public void A_walk_is_passed_on_a_quiet_node_starts_one_and_other_wakes_send_only_the_view()
     {
         var learner = new LocalLearner(64, [8], 10, 3);
         var data = BuiltinData.Load("digits").Train;
@@ -388,7 +388,7 @@ public class GossipProtocolTests
         var sender = new GossipNode("b", learner.Initial(), 40, 4);
         var model = SwarmMessage.Decode(sender.Message(learner, ExchangeCodec.Float32, 5), learner.ModelId, learner.ParameterCount);
         Assert.True(node.Receive(model, learner, data, examples, walk, rng));
-        Assert.True(node.Forwards(walk, rng)); // the walk goes on from here, at once
+        Assert.True(node.Forwards(walk, rng)); // the walk goes on from here
         Assert.Equal(0, node.Quiet);
         var passed = SwarmMessage.Decode(node.Message(learner, walk, 9), learner.ModelId, learner.ParameterCount);
         Assert.Empty(passed.View); // views travel in view messages, once a node a period, not with every hop

@@ -138,7 +138,7 @@ public sealed class GossipNode
     /// Either way a node sends at most one message a period on average, so the account changes when bytes go out,
     /// not how many.</para>
     /// <para>With walks of W quiet periods, a node sends its model at a wake only when it has received none for W
-    /// wakes: it starts a walk. Every model a node receives it merges, trains on and passes on at once
+    /// wakes: it starts a walk. Every model a node receives it merges, trains on and passes on
     /// (<see cref="Forwards"/>), so a model walks from node to node, and each hop adds depth to one of a few chains
     /// instead of one of a hundred. A walk lost with a message, or with a peer that left before it arrived, is
     /// replaced by the nodes it no longer visits; how many walk settles where few nodes wait W periods for one.
