@@ -451,7 +451,7 @@ public class GossipProtocolTests
 
         Assert.True(node.Receive(Walker(40), learner, data, examples, paced, rng));
         Assert.Equal(6_000, node.PassAt(paced, rng, 2_000, period)); // two models a period: half a period after the last
-        Assert.Null(node.Pass(learner, paced, 6_000, send: false)); // the node went offline meanwhile: the walk is lost
+        node.Abandon(); // the node went offline meanwhile: the walk is lost
         Assert.False(node.Passing);
         Assert.True(node.Receive(Walker(40), learner, data, examples, paced, rng));
         Assert.Equal(7_000, node.PassAt(paced, rng, 7_000, period)); // the lost walk was never sent
@@ -810,7 +810,7 @@ public class SwarmSimulatorTests
         Assert.True(exit == 0, stderr);
         using var walks = System.Text.Json.JsonDocument.Parse(stdout);
         Assert.True(walks.RootElement.GetProperty("walks_started").GetInt64() > 0);
-        Assert.True(walks.RootElement.GetProperty("walks_joined").GetInt64() >= 0);
+        Assert.Equal(System.Text.Json.JsonValueKind.Number, walks.RootElement.GetProperty("walks_joined").ValueKind);
         Assert.Equal(3, walks.RootElement.GetProperty("walk").GetInt32());
         Assert.Equal(2, walks.RootElement.GetProperty("pace").GetDouble());
 
@@ -1074,7 +1074,7 @@ public class SwarmNodeProcessTests
         double periods = clock.Elapsed / InProcessPeriod;
         // a pass comes a period after the node's last model at the soonest; walks that meet at a node go on as one
         Assert.All(summaries, s => Assert.True(s.Forwarded <= periods + 1, $"{s.Address}: {s.Forwarded} models passed on in {periods:F0} periods"));
-        Assert.True(summaries.Sum(s => s.Received) > summaries.Sum(s => s.Forwarded), "walks joined at busy nodes");
+        Assert.True(summaries.Sum(s => s.WalksJoined) > 0, "walks joined at busy nodes");
         Assert.All(summaries, s => Assert.True(s.TestAccuracy > 0.5, $"{s.Address}: {s.TestAccuracy:P1}"));
     }
 

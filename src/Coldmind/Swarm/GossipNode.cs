@@ -195,12 +195,15 @@ public sealed class GossipNode
         return o.Pace > 0 && _modelSentAt != long.MinValue ? Math.Max(ready, _modelSentAt + (long)(periodMs / o.Pace)) : ready;
     }
 
-    /// <summary>The model message that passes on the waiting model (<see cref="PassAt"/>), or null when the node can no longer send it (offline).</summary>
-    public byte[]? Pass(LocalLearner learner, GossipOptions o, long now, bool poison = false, bool send = true)
+    /// <summary>The model message that passes on the waiting model (<see cref="PassAt"/>).</summary>
+    public byte[] Pass(LocalLearner learner, GossipOptions o, long now, bool poison = false)
     {
         Passing = false;
-        return send ? Message(learner, o, now, poison) : null;
+        return Message(learner, o, now, poison);
     }
+
+    /// <summary>The waiting model will not be passed on (its node went offline): the next one received is passed on anew.</summary>
+    public void Abandon() => Passing = false;
 
     /// <summary>Peers a node tries a period: one that cannot be reached leaves its view and the next is tried.</summary>
     public const int SendAttempts = 3;

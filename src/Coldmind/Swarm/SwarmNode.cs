@@ -156,7 +156,7 @@ public sealed class SwarmNode : IAsyncDisposable
                 byte[] message;
                 lock (_gate)
                 {
-                    try { message = _node.Pass(_learner, _o.Gossip, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())!; }
+                    try { message = _node.Pass(_learner, _o.Gossip, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()); }
                     catch (SwarmMessageException e) { _log($"a model to pass on was not sent: {e.Message}"); continue; }
                     _forwarded++;
                 }

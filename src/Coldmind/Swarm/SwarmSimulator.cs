@@ -286,7 +286,8 @@ public sealed class SwarmSimulator
                         Schedule(at / 1000.0, new Event(EventKind.Pass, e.Node, null, _session[e.Node]));
                     break;
                 case EventKind.Pass:
-                    if (Gossip(e.Node, wake: false, online: _online[e.Node] && e.Tag == _session[e.Node])) _forwarded++; // a node that went offline meanwhile lost it
+                    if (!_online[e.Node] || e.Tag != _session[e.Node]) nodes[e.Node].Abandon(); // it went offline meanwhile: the walk is lost
+                    else if (Gossip(e.Node, wake: false)) _forwarded++;
                     break;
                 case EventKind.Evaluate:
                     if (e.Node != _task) break; // scheduled for a task that ended early, at its byte budget
@@ -300,12 +301,12 @@ public sealed class SwarmSimulator
         return (nodes, cycles);
 
         // whether a message went out: what the sender sends at its wake, or the model it passes on
-        bool Gossip(int sender, bool wake, bool online = true)
+        bool Gossip(int sender, bool wake)
         {
             var node = nodes[sender];
             byte[]? message;
             long now = (long)(_now * 1000);
-            try { message = wake ? node.Wake(_learner, options, now, _byzantine[sender]) : node.Pass(_learner, options, now, _byzantine[sender], online); }
+            try { message = wake ? node.Wake(_learner, options, now, _byzantine[sender]) : node.Pass(_learner, options, now, _byzantine[sender]); }
             catch (SwarmMessageException) { _rejected++; return false; } // a diverged model is not sent
             if (message == null) return false;
             // as over TCP, an offline peer refuses the connection before the message is sent: the sender drops
