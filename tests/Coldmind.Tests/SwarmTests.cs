@@ -444,7 +444,7 @@ public class GossipProtocolTests
         Assert.True(node.Receive(Walker(400), learner, data, examples, paced, rng));
         Assert.Null(node.PassAt(paced, rng, 1_100, period)); // one is waiting: this walk joins it
         Assert.Equal(1, node.WalksJoined);
-        var passed = Decode(node.Pass(learner, paced, 1_000)!);
+        var passed = Decode(node.Pass(learner, paced, 1_000));
         Assert.Equal(node.Age, passed.Age); // both merges and both rounds of local steps went on
         Assert.True(passed.Age > 400);
         Assert.False(node.Passing);

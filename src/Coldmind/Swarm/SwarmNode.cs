@@ -125,7 +125,7 @@ public sealed class SwarmNode : IAsyncDisposable
                 if (_node.Receive(m, _learner, _train, _shard, _o.Gossip, _rng, _replay, _penalty))
                 {
                     _received++;
-                    if (_node.PassAt(_o.Gossip, _rng, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _o.Period.TotalMilliseconds) is { } at) _passes.Writer.TryWrite(at);
+                    if (_node.PassAt(_o.Gossip, _rng, Now(), _o.Period.TotalMilliseconds) is { } at) _passes.Writer.TryWrite(at);
                 }
                 Checkpoint();
             }
@@ -140,6 +140,9 @@ public sealed class SwarmNode : IAsyncDisposable
         return EscalationServer.Refuse(ctx, status, reason, _log);
     }
 
+    /// <summary>Wall-clock time in Unix milliseconds, the clock of the node's pace and view timestamps.</summary>
+    private static long Now() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
     /// <summary>
     /// Wakes once a period (jittered ±50 %) until the node has done its cycles, gossiping when its token account
     /// or its walks let it (with walks, sending only its view otherwise), and passes on the models it forwards when
@@ -151,12 +154,12 @@ public sealed class SwarmNode : IAsyncDisposable
         {
             await foreach (long at in _passes.Reader.ReadAllAsync())
             {
-                long wait = at - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                long wait = at - Now();
                 if (wait > 0) await Task.Delay(TimeSpan.FromMilliseconds(wait));
                 byte[] message;
                 lock (_gate)
                 {
-                    try { message = _node.Pass(_learner, _o.Gossip, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()); }
+                    try { message = _node.Pass(_learner, _o.Gossip, Now()); }
                     catch (SwarmMessageException e) { _log($"a model to pass on was not sent: {e.Message}"); continue; }
                     _forwarded++;
                 }
@@ -169,7 +172,7 @@ public sealed class SwarmNode : IAsyncDisposable
             lock (_gate) wait = _o.Period * (0.5 + _rng.NextDouble());
             await Task.Delay(wait);
             byte[]? message;
-            lock (_gate) message = _node.Wake(_learner, _o.Gossip, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            lock (_gate) message = _node.Wake(_learner, _o.Gossip, Now());
             if (message != null) await Gossip(message);
             lock (_gate)
             {
