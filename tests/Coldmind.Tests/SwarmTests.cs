@@ -139,7 +139,72 @@ public class ExchangeCodecTests
     }
 
     [Theory]
-    [InlineData("topk:0")] [InlineData("topk:1.5")] [InlineData("int4")] [InlineData("")]
+    [InlineData(1)] [InlineData(2)] [InlineData(127)] [InlineData(1000)] [InlineData(25450)]
+    public void The_entropy_code_rounds_to_one_step_and_fits_its_rate(int n)
+    {
+        var v = Vector(n, (ulong)n + 7);
+        v[0] = 5f; // an outlier of 50 σ
+        foreach (float bits in new[] { 0.5f, 1.88f, 4f })
+        {
+            var codec = ExchangeCodec.Parse(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"entropy:{bits}"));
+            var bytes = new List<byte>();
+            codec.Encode(v, bytes);
+            Assert.Equal(bytes.Count, codec.Decode(bytes.ToArray(), n, out var decoded, out var indices));
+            Assert.Null(indices);
+            float step = BitConverter.ToSingle(bytes.ToArray(), 0), shrink = BitConverter.ToSingle(bytes.ToArray(), 4);
+            Assert.InRange(shrink, -0.5f, 0.5f);
+            for (int i = 0; i < n; i++)
+            {
+                int level = (int)Math.Clamp(MathF.Round(v[i] / step), -EntropyCode.MaxLevel, EntropyCode.MaxLevel);
+                Assert.Equal(level == 0 ? 0 : MathF.CopySign((Math.Abs(level) - shrink) * step, level), decoded[i]);
+            }
+            Assert.True(bytes.Count <= bits * n / 8 + 24, $"{bits} bits a value: {bytes.Count} bytes for {n} values");
+        }
+    }
+
+    [Fact]
+    public void At_ternarys_rate_the_entropy_code_errs_half_as_much_on_a_gaussian_vector()
+    {
+        var v = Vector(25_450, 3);
+        double Error(ExchangeCodec c) => Math.Pow(TensorPrimitives.Distance(c.RoundTrip(v), v) / TensorPrimitives.Norm(v), 2);
+        List<byte> ternary = [], entropy = [];
+        new ExchangeCodec(ExchangeCodec.Kind.Ternary).Encode(v, ternary);
+        var codec = ExchangeCodec.Parse("entropy:1.875"); // ternary's: 4 + 26 bytes a block of 128
+        codec.Encode(v, entropy);
+        Assert.True(entropy.Count <= ternary.Count, $"{entropy.Count} bytes against ternary's {ternary.Count}");
+        double t = Error(new ExchangeCodec(ExchangeCodec.Kind.Ternary)), e = Error(codec);
+        Assert.InRange(t, 0.18, 0.20); // Lloyd–Max's three levels
+        Assert.True(e < 0.6 * t, $"entropy code error {e:P1} against ternary's {t:P1}");
+    }
+
+    [Fact]
+    public void The_entropy_code_keeps_every_level_of_a_flat_vector_with_rare_tails()
+    {
+        // 100 000 values spread evenly over levels −50..50 and one on each level beyond: at the highest rate the
+        // rare levels need more of the 4 096 frequency slots than rounding leaves, and the common ones give them up
+        var rng = new Rng(2);
+        var v = Enumerable.Range(0, 100_000).Select(_ => (rng.NextFloat() * 2 - 1) * 50.4f).Concat(Enumerable.Range(51, 77).SelectMany(k => new[] { k, -k }).Select(k => (float)k)).ToArray();
+        var codec = ExchangeCodec.Parse("entropy:16");
+        var bytes = new List<byte>();
+        codec.Encode(v, bytes);
+        Assert.InRange(BitConverter.ToSingle(bytes.ToArray(), 0), 1f, 1.001f); // the finest step: the largest value on level 127
+        Assert.True(TensorPrimitives.Distance(codec.RoundTrip(v), v) / TensorPrimitives.Norm(v) < 0.02);
+    }
+
+    [Fact]
+    public void The_entropy_code_sends_zeros_in_a_few_bytes_and_a_constant_within_float_rounding()
+    {
+        var codec = ExchangeCodec.Parse("entropy:1.88");
+        var zeros = new List<byte>();
+        codec.Encode(new float[1000], zeros);
+        Assert.True(zeros.Count < 24, $"{zeros.Count} bytes");
+        Assert.Equal(new float[1000], codec.RoundTrip(new float[1000]));
+        var constant = Enumerable.Repeat(0.25f, 1000).ToArray();
+        Assert.All(codec.RoundTrip(constant), x => Assert.Equal(0.25f, x, 1e-6f));
+    }
+
+    [Theory]
+    [InlineData("topk:0")] [InlineData("topk:1.5")] [InlineData("int4")] [InlineData("")] [InlineData("entropy:0")] [InlineData("entropy:20")] [InlineData("entropy:x")]
     public void Bad_codec_specs_are_refused(string spec) => Assert.Throws<ColdmindException>(() => ExchangeCodec.Parse(spec));
 }
 
@@ -175,7 +240,7 @@ public class SwarmMessageTests
     }
 
     [Theory]
-    [InlineData("f32")] [InlineData("int8")] [InlineData("ternary")] [InlineData("sign")] [InlineData("topk:0.2")]
+    [InlineData("f32")] [InlineData("int8")] [InlineData("ternary")] [InlineData("sign")] [InlineData("topk:0.2")] [InlineData("entropy:1.88")]
     public void Every_truncation_and_trailing_byte_is_refused_with_a_reason(string codec)
     {
         var bytes = Message(ExchangeCodec.Parse(codec));
@@ -199,11 +264,14 @@ public class SwarmMessageTests
         Assert.Contains("magic", Assert.Throws<SwarmMessageException>(() => SwarmMessage.Decode(bad, Learner.ModelId, Learner.ParameterCount)).Message);
     }
 
-    [Fact]
-    public void Random_bytes_never_crash_the_decoder()
+    [Theory]
+    [InlineData("topk:0.3")] [InlineData("entropy:1.88")]
+    public void Random_bytes_never_crash_the_decoder(string codec)
     {
         var rng = new Rng(11);
-        var good = Message(new ExchangeCodec(ExchangeCodec.Kind.TopK, 0.3f));
+        var w = Learner.Initial();
+        for (int i = 0; i < w.Length; i++) w[i] += 0.1f * rng.NextNormal();
+        var good = Message(ExchangeCodec.Parse(codec), w);
         for (int trial = 0; trial < 2000; trial++)
         {
             var bytes = (byte[])good.Clone();
@@ -335,6 +403,7 @@ public class GossipProtocolTests
     [InlineData("ternary")]
     [InlineData("int8")]
     [InlineData("sign")]
+    [InlineData("entropy:1.88")]
     public void Gossip_messages_carry_what_earlier_ones_left_out_so_their_mean_tends_to_the_model(string codec)
     {
         var learner = new LocalLearner(64, [8], 10, 3);

@@ -38,7 +38,7 @@ internal static class NodeCommand
         var localSteps = new Option<int>("--local-steps") { Description = "SGD steps per received model", DefaultValueFactory = _ => 10 };
         var batch = new Option<int>("--batch") { Description = "local mini-batch size", DefaultValueFactory = _ => 16 };
         var lr = new Option<float>("--lr") { Description = "local SGD learning rate", DefaultValueFactory = _ => 0.1f };
-        var compress = new Option<string>("--compress") { Description = "f32, int8, ternary, sign or topk:F", DefaultValueFactory = _ => "f32" };
+        var compress = new Option<string>("--compress") { Description = "f32, int8, ternary, sign, topk:F or entropy:B (B bits a value)", DefaultValueFactory = _ => "f32" };
         var view = new Option<int>("--view") { Description = "gossip: peers in the partial view", DefaultValueFactory = _ => 20 };
         var clip = new Option<float>("--clip") { Description = "gossip: bound on how far a received model may be from the node's own, for its merge and its answer (0: none)", DefaultValueFactory = _ => 0 };
         var answerAverage = new Option<float>("--answer-average") { Description = "gossip: the node answers with a running average of the models it received, decaying by this a message (0: the last one)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };

@@ -39,7 +39,7 @@ internal static class SwarmCommand
         var localSteps = new Option<int>("--local-steps") { Description = "SGD steps a node takes per received model (gossip) or per round (FedAvg)", DefaultValueFactory = _ => 5 };
         var batch = new Option<int>("--batch") { Description = "local mini-batch size", DefaultValueFactory = _ => 16 };
         var lr = new Option<float>("--lr") { Description = "local SGD learning rate", DefaultValueFactory = _ => 0.1f };
-        var compress = new Option<string>("--compress") { Description = "f32, int8, ternary, sign or topk:F, or a comma list to compare", DefaultValueFactory = _ => "f32" };
+        var compress = new Option<string>("--compress") { Description = "f32, int8, ternary, sign, topk:F or entropy:B (B bits a value), or a comma list to compare", DefaultValueFactory = _ => "f32" };
         var view = new Option<int>("--view") { Description = "gossip: peers in each node's partial view (Newscast)", DefaultValueFactory = _ => 20 };
         var clip = new Option<float>("--clip") { Description = "bound on how far a received model may be from the receiver's (gossip) or on the norm of an update (FedAvg); 0: none", DefaultValueFactory = _ => 0 };
         var answerAverage = new Option<float>("--answer-average") { Description = "gossip: a node answers with a running average of the models it received, decaying by this a message (0: the last one)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };

@@ -16,12 +16,13 @@ public sealed class SwarmMessageException(string message) : ColdmindException(me
 /// <item><c>sign</c>: blocks of 128 values, each with an f32 scale mean|v| and one bit a value, ±scale (1.25 bits;
 /// 1-bit SGD's code, Seide et al. 2014).</item>
 /// <item><c>topk:F</c>: the fraction F of values largest in magnitude, as varint gaps between their indices and f32 values.</item>
+/// <item><c>entropy:B</c>: every value rounded to a multiple of one step, the multiples range-coded in B bits a value (<see cref="EntropyCode"/>).</item>
 /// </list>
 /// The lossy codecs are meant to run with <see cref="ErrorFeedback"/>, which carries what was not sent into the next message.
 /// </summary>
 public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
 {
-    public enum Kind : byte { F32 = 0, Int8 = 1, Ternary = 2, TopK = 3, Sign = 4 }
+    public enum Kind : byte { F32 = 0, Int8 = 1, Ternary = 2, TopK = 3, Sign = 4, Entropy = 5 }
 
     public const int Block = 128;
     public static readonly ExchangeCodec Float32 = new(Kind.F32);
@@ -36,7 +37,10 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
         if (s.StartsWith("topk:", StringComparison.Ordinal)
             && float.TryParse(s.AsSpan(5), NumberStyles.Float, CultureInfo.InvariantCulture, out float f) && f is > 0 and <= 1)
             return new(Kind.TopK, f);
-        throw new ColdmindException($"--compress takes f32, int8, ternary, sign or topk:F with 0 < F ≤ 1 (e.g. topk:0.1), got '{spec}'.");
+        if (s.StartsWith("entropy:", StringComparison.Ordinal)
+            && float.TryParse(s.AsSpan(8), NumberStyles.Float, CultureInfo.InvariantCulture, out float b) && b is >= 0.1f and <= 16)
+            return new(Kind.Entropy, b);
+        throw new ColdmindException($"--compress takes f32, int8, ternary, sign, topk:F with 0 < F ≤ 1 (e.g. topk:0.1) or entropy:B with 0.1 ≤ B ≤ 16 bits a value (e.g. entropy:1.88), got '{spec}'.");
     }
 
     public bool Lossy => Type != Kind.F32;
@@ -50,6 +54,7 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
         Kind.Int8 => "int8",
         Kind.Ternary => "ternary",
         Kind.Sign => "sign",
+        Kind.Entropy => string.Create(CultureInfo.InvariantCulture, $"entropy:{Fraction:G4}"),
         _ => string.Create(CultureInfo.InvariantCulture, $"topk:{Fraction:G3}"),
     };
 
@@ -105,6 +110,9 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
                         output.Add((byte)bits);
                     }
                 }
+                break;
+            case Kind.Entropy:
+                EntropyCode.Encode(v, Fraction, output);
                 break;
             case Kind.TopK:
                 var kept = Largest(rank.IsEmpty ? v : rank, KeptCount(v.Length));
@@ -171,6 +179,8 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
                     }
                 }
                 return at;
+            case Kind.Entropy:
+                return EntropyCode.Decode(data, length, out values);
             default:
                 Need(data, 4);
                 int k = BinaryPrimitives.ReadInt32LittleEndian(data);
