@@ -750,6 +750,29 @@ public class SwarmSimulatorTests
     }
 
     [Fact]
+    public void Entropy_coded_exchange_learns_in_both_protocols()
+    {
+        var entropy = ExchangeCodec.Parse("entropy:1.875");
+        var gossip = Simulate(Small with { Codec = entropy, Walk = 4 });
+        var fedavg = Simulate(Small with { Protocol = "fedavg", Codec = entropy, Rounds = 150 });
+        Assert.True(gossip.FinalMeanAccuracy > 0.88 && fedavg.FinalMeanAccuracy > 0.88, $"walks {gossip.FinalMeanAccuracy:P2}, FedAvg {fedavg.FinalMeanAccuracy:P2}");
+        Assert.Equal(0, gossip.MessagesRejected + fedavg.MessagesRejected);
+    }
+
+    [Fact]
+    public void FedAvg_sends_the_global_model_in_the_downlink_codec_it_is_given()
+    {
+        var o = Small with { Protocol = "fedavg", Codec = ExchangeCodec.Parse("ternary"), Rounds = 60 };
+        var int8 = Simulate(o);
+        var entropy = Simulate(o with { Downlink = FedAvgCoordinator.Downlink("entropy:4", o.Codec) });
+        Assert.Equal("int8", o.GlobalCodec.ToString());
+        // a round sends ten global models and ten updates: int8 is 8.25 bits a value, entropy:4 at most 4 and its table
+        Assert.InRange((double)entropy.BytesSent / int8.BytesSent, 0.4, 0.75);
+        Assert.True(entropy.FinalMeanAccuracy > int8.FinalMeanAccuracy - 0.03, $"{entropy.FinalMeanAccuracy:P2} against int8's {int8.FinalMeanAccuracy:P2}");
+        Assert.Throws<ColdmindException>(() => FedAvgCoordinator.Downlink("topk:0.1", o.Codec));
+    }
+
+    [Fact]
     public void A_median_coordinator_survives_byzantine_clients_that_wreck_the_mean()
     {
         var attacked = Small with { Protocol = "fedavg", Rounds = 100, Byzantine = 0.2, ClientFraction = 0.5 };

@@ -23,14 +23,15 @@ internal static class CoordinatorCommand
         var roundTimeout = new Option<double>("--round-timeout") { Description = "seconds after the first client joins a round before it closes with what arrived", DefaultValueFactory = _ => 10 };
         var aggregate = new Option<string>("--aggregate") { Description = "mean, median or trimmed:β", DefaultValueFactory = _ => "mean" };
         var clip = new Option<float>("--clip") { Description = "bound on the norm of each update (0: none)", DefaultValueFactory = _ => 0 };
-        var compress = new Option<string>("--compress") { Description = "f32 sends the global model as f32; any lossy codec sends it as int8", DefaultValueFactory = _ => "f32" };
+        var compress = new Option<string>("--compress") { Description = "the clients' codec: f32 sends the global model as f32, any lossy codec as int8 unless --downlink says otherwise", DefaultValueFactory = _ => "f32" };
+        var downlink = new Option<string?>("--downlink") { Description = "the codec the global model travels in (f32, int8, ternary, sign or entropy:B)" };
         var linger = new Option<double>("--linger") { Description = "seconds to keep serving the final model", DefaultValueFactory = _ => 5 };
         var hidden = new Option<string>("--hidden") { Description = "hidden layer sizes (the same as on every client), or none", DefaultValueFactory = _ => "32" };
         var maxMessage = new Option<int>("--max-message-bytes") { Description = "larger updates are refused (default: an f32 model, with room)" };
         var seed = CommonOptions.Seed();
         var json = CommonOptions.Json();
         var cmd = new Command("coordinator", "Run the FedAvg baseline's coordinator over HTTP: rounds of clients that check in, train and send updates.")
-            { listen, data, label, keyFile, checkpoint, rounds, clients, roundTimeout, aggregate, clip, compress, linger, hidden, maxMessage, seed, json };
+            { listen, data, label, keyFile, checkpoint, rounds, clients, roundTimeout, aggregate, clip, compress, downlink, linger, hidden, maxMessage, seed, json };
         cmd.SetAction(async r =>
         {
             var auth = MessageAuth.FromKeyFile(r.GetValue(keyFile)!);
@@ -40,7 +41,7 @@ internal static class CoordinatorCommand
             var learner = LocalLearner.For(splits.Train, CommonOptions.ParseHidden(r.GetValue(hidden)!), s);
             int maxBytes = r.GetValue(maxMessage) is > 0 and var m ? m : learner.ParameterCount * 4 + 4096;
             var options = new CoordinatorOptions(r.GetValue(listen)!, r.GetValue(rounds), r.GetValue(clients), TimeSpan.FromSeconds(r.GetValue(roundTimeout)),
-                Aggregation.Parse(r.GetValue(aggregate)!, r.GetValue(clip)), ExchangeCodec.Parse(r.GetValue(compress)!), r.GetValue(checkpoint), maxBytes, TimeSpan.FromSeconds(r.GetValue(linger)));
+                Aggregation.Parse(r.GetValue(aggregate)!, r.GetValue(clip)), FedAvgCoordinator.Downlink(r.GetValue(downlink), ExchangeCodec.Parse(r.GetValue(compress)!)), r.GetValue(checkpoint), maxBytes, TimeSpan.FromSeconds(r.GetValue(linger)));
             var log = (string line) => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} coordinator {line}");
             await using var server = await FedAvgServer.StartAsync(options, learner, auth, log);
             log($"listening on {options.Listen}: {options.Rounds} rounds of {options.ClientsPerRound} clients, {learner.ParameterCount} parameters, aggregation {options.Aggregation}");

@@ -48,6 +48,7 @@ internal static class SwarmCommand
         var pace = new Option<double>("--pace") { Description = "walks: the most models a node sends a period; a walk waits its turn, and one that arrives meanwhile joins it (0: a node passes each model on as soon as it has trained on it)", DefaultValueFactory = _ => 0 };
         var aggregate = new Option<string>("--aggregate") { Description = "FedAvg: mean, median or trimmed:β", DefaultValueFactory = _ => "mean" };
         var clients = new Option<double>("--clients") { Description = "FedAvg: fraction of nodes sampled a round", DefaultValueFactory = _ => 0.1 };
+        var downlink = new Option<string?>("--downlink") { Description = "FedAvg: the codec the global model travels in, whole (default: int8 when --compress is lossy, else f32)" };
         var prox = new Option<float>("--prox") { Description = "FedProx μ (0: FedAvg)", DefaultValueFactory = _ => 0 };
         var byzantine = new Option<double>("--byzantine") { Description = "fraction of nodes sending poisoned models", DefaultValueFactory = _ => 0 };
         var hidden = new Option<string>("--hidden") { Description = "hidden layer sizes, e.g. 32 or 64,32; none for softmax regression", DefaultValueFactory = _ => "32" };
@@ -59,7 +60,7 @@ internal static class SwarmCommand
         var cmd = new Command("swarm", "Simulate learning across many devices: gossip (no server) or FedAvg, non-IID, churn, compression.")
         {
             nodes, protocol, data, label, partition, churn, session, churnTrace, rounds, maxBytes, task, replay, ewc, period, latency, loss, bandwidth, slow, slowFactor,
-            localSteps, batch, lr, compress, view, clip, answerAverage, tokens, walk, pace, aggregate, clients, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
+            localSteps, batch, lr, compress, view, clip, answerAverage, tokens, walk, pace, aggregate, clients, downlink, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
         };
         cmd.SetAction(r =>
         {
@@ -99,7 +100,10 @@ internal static class SwarmCommand
             baseOptions = baseOptions with { Tasks = (r.GetValue(task) ?? []).Select(t => CommonOptions.ParseClasses(t, splits.Train.Classes, "--task").Order().ToArray()).ToArray() };
             var protocols = r.GetValue(protocol)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             var codecs = r.GetValue(compress)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(ExchangeCodec.Parse).ToArray();
-            var runs = protocols.SelectMany(p => codecs.Select(c => baseOptions with { Protocol = p.ToLowerInvariant(), Codec = c })).ToList();
+            var runs = protocols.SelectMany(p => codecs.Select(c => baseOptions with
+            {
+                Protocol = p.ToLowerInvariant(), Codec = c, Downlink = r.GetValue(downlink) is { } d ? FedAvgCoordinator.Downlink(d, c) : null,
+            })).ToList();
             if (runs.Count == 0) throw new ColdmindException("--protocol and --compress must name at least one protocol and one codec.");
             runs.ForEach(o => o.Validate());
             bool quiet = r.GetValue(json);
@@ -156,7 +160,7 @@ internal static class SwarmCommand
         // walks: at least a view message a node (how many models walk is up to the swarm)
         double perRound = o.Protocol == "gossip"
             ? o.Nodes * (o.Walk > 0 ? viewBytes + HttpFraming.Gossip : Bytes(o.Codec)) * (1 - o.SlowFraction * (1 - 1 / o.SlowFactor)) * activity
-            : Math.Max(1, Math.Round(o.ClientFraction * o.Nodes)) * (Bytes(FedAvgCoordinator.DownlinkCodec(o.Codec)) + Bytes(o.Codec) * activity);
+            : Math.Max(1, Math.Round(o.ClientFraction * o.Nodes)) * (Bytes(o.GlobalCodec) + Bytes(o.Codec) * activity);
         // estimates only: the budget stops the run, the rounds leave room for it
         return o with { MaxBytes = budget, Rounds = (int)Math.Min(1_000_000, Math.Ceiling(1.5 * budget / Math.Max(1, perRound)) + 2) };
     }
@@ -180,13 +184,14 @@ internal static class SwarmCommand
         .Select(g => g.Count() == 1 ? $"{g.First().c}" : $"{g.First().c}-{g.Last().c}"));
 
     private static string RunName(SwarmResult x) => x.Options.Protocol == "fedavg"
-        ? $"fedavg{(x.Options.Proximal > 0 ? $" (FedProx μ={x.Options.Proximal:G3})" : "")}, {x.Options.Codec}"
+        ? $"fedavg{(x.Options.Proximal > 0 ? $" (FedProx μ={x.Options.Proximal:G3})" : "")}, {x.Options.Codec}{(x.Options.Downlink is { } d ? $", global model {d}" : "")}"
         : $"gossip{(x.Options.Walk > 0 ? $" (walks, {x.Options.Walk} quiet periods{(x.Options.Pace > 0 ? $", {x.Options.Pace:G3} models a period" : "")})" : x.Options.Tokens > 0 ? $" ({x.Options.Tokens} tokens)" : "")}, {x.Options.Codec}";
 
     private static object ToJson(SwarmResult x) => new
     {
         protocol = x.Options.Protocol,
         compress = x.Options.Codec.ToString(),
+        downlink = x.Options.Protocol == "fedavg" ? x.Options.GlobalCodec.ToString() : null,
         nodes = x.Options.Nodes,
         data = x.Data,
         partition = x.Options.Partition.ToString(),

@@ -69,7 +69,7 @@ public sealed record Aggregation(string Rule, float Trim = 0, float Clip = 0)
 /// The FedAvg / FedProx baseline (McMahan et al. 2017; Li et al. 2020): a coordinator sends the global model to a
 /// sample of clients, each trains on its own data (FedProx adds (μ/2)‖w − w_global‖²) and returns its update
 /// w − w_global; the coordinator adds the aggregate of the updates that arrived. Updates travel in the swarm's
-/// codec with error feedback on the client; the global model travels as f32, or int8 when exchange is compressed.
+/// codec with error feedback on the client; the global model travels whole in its own codec (<see cref="DefaultDownlink"/>).
 /// </summary>
 public sealed class FedAvgCoordinator(LocalLearner learner, Aggregation aggregation, string address = "coordinator")
 {
@@ -77,14 +77,27 @@ public sealed class FedAvgCoordinator(LocalLearner learner, Aggregation aggregat
     public long Round { get; private set; }
     public Aggregation Aggregation { get; } = aggregation;
 
-    public static ExchangeCodec DownlinkCodec(ExchangeCodec exchange) => exchange.Lossy ? new ExchangeCodec(ExchangeCodec.Kind.Int8) : ExchangeCodec.Float32;
+    /// <summary>
+    /// The global model's codec unless one is chosen: f32, or int8 when updates are compressed. A client that was not
+    /// sampled last round holds no earlier global model, so it cannot travel as a delta with error feedback; its
+    /// rounding error does not reach the global model either, as a client returns its change from what it decoded.
+    /// </summary>
+    public static ExchangeCodec DefaultDownlink(ExchangeCodec exchange) => exchange.Lossy ? new ExchangeCodec(ExchangeCodec.Kind.Int8) : ExchangeCodec.Float32;
 
-    /// <summary>The global model message of this round, and the model the clients decode from it.</summary>
-    public (byte[] Bytes, float[] Decoded) GlobalMessage(ExchangeCodec exchange)
+    /// <summary>The downlink <paramref name="spec"/> names (null: <see cref="DefaultDownlink"/>); the global model goes whole, so not top-k.</summary>
+    public static ExchangeCodec Downlink(string? spec, ExchangeCodec exchange)
+    {
+        if (spec is null) return DefaultDownlink(exchange);
+        var codec = ExchangeCodec.Parse(spec);
+        return codec.Dense ? codec : throw new ColdmindException($"--downlink sends the whole global model; top-k ('{spec}') would drop most of it.");
+    }
+
+    /// <summary>The global model message of this round in <paramref name="downlink"/>, and the model the clients decode from it.</summary>
+    public (byte[] Bytes, float[] Decoded) GlobalMessage(ExchangeCodec downlink)
     {
         var delta = new float[Global.Length];
         TensorPrimitives.Subtract(Global, learner.InitialWeights, delta);
-        var bytes = SwarmMessage.Encode(SwarmMessage.Type.Global, learner.ModelId, address, 0, Round, [], DownlinkCodec(exchange), delta);
+        var bytes = SwarmMessage.Encode(SwarmMessage.Type.Global, learner.ModelId, address, 0, Round, [], downlink, delta);
         var decoded = SwarmMessage.Decode(bytes, learner.ModelId, Global.Length).DenseValues(); // once for all the round's clients
         TensorPrimitives.Add(decoded, learner.InitialWeights, decoded);
         return (bytes, decoded);

@@ -8,9 +8,12 @@ using Microsoft.AspNetCore.Http;
 
 namespace Coldmind.Swarm;
 
-/// <summary>What `coldmind coordinator` runs: rounds of <see cref="ClientsPerRound"/> clients, closed early by <see cref="RoundTimeout"/>.</summary>
+/// <summary>
+/// What `coldmind coordinator` runs: rounds of <see cref="ClientsPerRound"/> clients, closed early by <see cref="RoundTimeout"/>,
+/// the global model sent in <see cref="Downlink"/>.
+/// </summary>
 public sealed record CoordinatorOptions(string Listen, int Rounds, int ClientsPerRound, TimeSpan RoundTimeout, Aggregation Aggregation,
-    ExchangeCodec Codec, string? CheckpointPath, int MaxMessageBytes, TimeSpan Linger);
+    ExchangeCodec Downlink, string? CheckpointPath, int MaxMessageBytes, TimeSpan Linger);
 
 /// <summary>How a coordinator's run ended.</summary>
 public sealed record CoordinatorSummary(float TestAccuracy, long Rounds, long Updates, long Rejected, long BytesSent, long BytesReceived, bool Resumed);
@@ -57,7 +60,7 @@ public sealed class FedAvgServer : IAsyncDisposable
     {
         _app = app; _coordinator = coordinator; _learner = learner; _o = o; _auth = auth; _log = log;
         Resumed = resumed;
-        _global = coordinator.GlobalMessage(o.Codec).Bytes;
+        _global = coordinator.GlobalMessage(o.Downlink).Bytes;
         if (coordinator.Round >= o.Rounds) _finished.SetResult();
     }
 
@@ -160,7 +163,7 @@ public sealed class FedAvgServer : IAsyncDisposable
         _coordinator.Complete(_updates.Values.ToList());
         _joined.Clear();
         _updates.Clear();
-        _global = _coordinator.GlobalMessage(_o.Codec).Bytes;
+        _global = _coordinator.GlobalMessage(_o.Downlink).Bytes;
         Checkpoint();
         _log(string.Create(CultureInfo.InvariantCulture, $"round {_coordinator.Round} of {_o.Rounds} done ({why}): {answered} of {joined} clients answered"));
         if (_coordinator.Round >= _o.Rounds) _finished.TrySetResult();

@@ -35,6 +35,9 @@ public sealed record SwarmOptions
     public double StepSeconds { get; init; } = 0.02;
     public LocalTraining Local { get; init; } = new();
     public ExchangeCodec Codec { get; init; } = ExchangeCodec.Float32;
+    /// <summary>FedAvg: the codec the global model travels in (null: <see cref="FedAvgCoordinator.DefaultDownlink"/>).</summary>
+    public ExchangeCodec? Downlink { get; init; }
+    public ExchangeCodec GlobalCodec => Downlink ?? FedAvgCoordinator.DefaultDownlink(Codec);
     public int ViewSize { get; init; } = 20;
     public float Clip { get; init; }
     /// <summary>Gossip: the decay of the running average of received models a node answers with (0: the last one).</summary>
@@ -352,7 +355,7 @@ public sealed class SwarmSimulator
                 case EventKind.RoundStart:
                 {
                     replies.Clear();
-                    var (down, global) = coordinator.GlobalMessage(_o.Codec);
+                    var (down, global) = coordinator.GlobalMessage(_o.GlobalCodec);
                     var candidates = Enumerable.Range(0, n).Where(i => _online[i]).ToArray(); // the coordinator knows who checked in
                     train.Shuffle(candidates.AsSpan());
                     double last = _now;
