@@ -308,6 +308,27 @@ public class GossipProtocolTests
     }
 
     [Fact]
+    public void A_receiver_that_counts_a_share_of_its_own_age_takes_more_of_the_model_it_receives()
+    {
+        var learner = new LocalLearner(64, [8], 10, 3);
+        var data = BuiltinData.Load("digits").Train;
+        var sent = learner.Initial();
+        for (int i = 0; i < sent.Length; i++) sent[i] += 1;
+        float Taken(float ownAge)
+        {
+            var node = new GossipNode("r", learner.Initial(), 30, 4);
+            var m = SwarmMessage.Decode(new GossipNode("s", sent, 30, 4).Message(learner, ExchangeCodec.Float32, 0), learner.ModelId, learner.ParameterCount);
+            node.Receive(m, learner, data, [], new GossipOptions(new LocalTraining(), ExchangeCodec.Float32, OwnAge: ownAge), new Rng(1));
+            Assert.Equal(30, node.Age); // the merged model is as old as the older of the two
+            return node.Weights[5] - learner.InitialWeights[5];
+        }
+        Assert.Equal(0.5f, Taken(1), 5); // 30 / (30 + 30)
+        Assert.Equal(0.8f, Taken(0.25f), 5); // 30 / (7.5 + 30)
+        Assert.Throws<ColdmindException>(() => new GossipOptions(new LocalTraining(), ExchangeCodec.Float32, OwnAge: 0).Validate());
+        Assert.Throws<ColdmindException>(() => new GossipOptions(new LocalTraining(), ExchangeCodec.Float32, OwnAge: 1.5f).Validate());
+    }
+
+    [Fact]
     public void A_node_answers_with_the_running_average_of_the_models_it_received_and_trains_a_working_copy()
     {
         var learner = new LocalLearner(64, [8], 10, 3);

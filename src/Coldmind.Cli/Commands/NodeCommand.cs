@@ -42,6 +42,7 @@ internal static class NodeCommand
         var view = new Option<int>("--view") { Description = "gossip: peers in the partial view", DefaultValueFactory = _ => 20 };
         var clip = new Option<float>("--clip") { Description = "gossip: bound on how far a received model may be from the node's own, for its merge and its answer (0: none)", DefaultValueFactory = _ => 0 };
         var answerAverage = new Option<float>("--answer-average") { Description = "gossip: the node answers with a running average of the models it received, decaying by this a message (0: the last one)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
+        var ownAge = new Option<float>("--own-age") { Description = "gossip: the share of its own age a receiver counts when it merges a model (1: the age-weighted average; lower takes more of a walk)", DefaultValueFactory = _ => 1 };
         var tokens = new Option<int>("--tokens") { Description = "gossip: the node saves up to this many unsent messages (its first wakes send nothing) and spends them forwarding models as they arrive (0: one message each period)", DefaultValueFactory = _ => 0 };
         var walk = new Option<int>("--walk") { Description = "gossip: models walk, the node merging, training on and passing on each one it gets; it starts one after this many periods without any, and other wakes send only its view (0: it sends its own model each period)", DefaultValueFactory = _ => 0 };
         var pace = new Option<double>("--pace") { Description = "walks: the most models the node sends a period; a walk waits its turn, and one that arrives meanwhile joins it (0: it passes each model on as soon as it has trained on it)", DefaultValueFactory = _ => 0 };
@@ -52,7 +53,7 @@ internal static class NodeCommand
         var cmd = new Command("node", "Run one learning device over HTTP: a gossip peer (no server) or a FedAvg client; it trains on its shard and survives restarts.")
         {
             protocol, listen, peers, coordinator, data, label, shard, partition, classes, replay, ewc, keyFile, checkpoint, period, cycles, linger, giveUp,
-            hidden, localSteps, batch, lr, compress, view, clip, answerAverage, tokens, walk, pace, prox, maxMessage, seed, json,
+            hidden, localSteps, batch, lr, compress, view, clip, answerAverage, ownAge, tokens, walk, pace, prox, maxMessage, seed, json,
         };
         cmd.SetAction(async r =>
         {
@@ -65,7 +66,7 @@ internal static class NodeCommand
             var (index, count) = ParseShard(r.GetValue(shard)!);
             var local = new LocalTraining(r.GetValue(localSteps), r.GetValue(batch), r.GetValue(lr));
             var codec = ExchangeCodec.Parse(r.GetValue(compress)!);
-            var gossip = new GossipOptions(local, codec, r.GetValue(view), r.GetValue(clip), r.GetValue(answerAverage), r.GetValue(tokens), r.GetValue(walk), r.GetValue(pace));
+            var gossip = new GossipOptions(local, codec, r.GetValue(view), r.GetValue(clip), r.GetValue(answerAverage), r.GetValue(tokens), r.GetValue(walk), r.GetValue(pace), r.GetValue(ownAge));
             gossip.Validate();
             if (r.GetValue(cycles) < 1 || !(r.GetValue(period) > 0) || !(r.GetValue(linger) >= 0)) throw new ColdmindException("--cycles must be at least 1, --period positive and --linger non-negative.");
             ulong s = r.GetValue(seed);

@@ -43,6 +43,7 @@ internal static class SwarmCommand
         var view = new Option<int>("--view") { Description = "gossip: peers in each node's partial view (Newscast)", DefaultValueFactory = _ => 20 };
         var clip = new Option<float>("--clip") { Description = "bound on how far a received model may be from the receiver's (gossip) or on the norm of an update (FedAvg); 0: none", DefaultValueFactory = _ => 0 };
         var answerAverage = new Option<float>("--answer-average") { Description = "gossip: a node answers with a running average of the models it received, decaying by this a message (0: the last one)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
+        var ownAge = new Option<float>("--own-age") { Description = "gossip: the share of its own age a receiver counts when it merges a model (1: the age-weighted average; lower takes more of a walk)", DefaultValueFactory = _ => 1 };
         var tokens = new Option<int>("--tokens") { Description = "gossip: a node saves up to this many unsent messages (its first wakes send nothing) and spends them forwarding models as they arrive (0: one message each period)", DefaultValueFactory = _ => 0 };
         var walk = new Option<int>("--walk") { Description = "gossip: models walk, each receiver merging, training on and passing on the one it got; a node that has heard none for this many periods starts one, and other wakes send only its view (0: every node sends its own model each period)", DefaultValueFactory = _ => 0 };
         var pace = new Option<double>("--pace") { Description = "walks: the most models a node sends a period; a walk waits its turn, and one that arrives meanwhile joins it (0: a node passes each model on as soon as it has trained on it)", DefaultValueFactory = _ => 0 };
@@ -60,7 +61,7 @@ internal static class SwarmCommand
         var cmd = new Command("swarm", "Simulate learning across many devices: gossip (no server) or FedAvg, non-IID, churn, compression.")
         {
             nodes, protocol, data, label, partition, churn, session, churnTrace, rounds, maxBytes, task, replay, ewc, period, latency, loss, bandwidth, slow, slowFactor,
-            localSteps, batch, lr, compress, view, clip, answerAverage, tokens, walk, pace, aggregate, clients, downlink, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
+            localSteps, batch, lr, compress, view, clip, answerAverage, ownAge, tokens, walk, pace, aggregate, clients, downlink, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
         };
         cmd.SetAction(r =>
         {
@@ -84,6 +85,7 @@ internal static class SwarmCommand
                 Aggregation = Aggregation.Parse(r.GetValue(aggregate)!, r.GetValue(clip)),
                 Clip = r.GetValue(clip),
                 AnswerAverage = r.GetValue(answerAverage),
+                OwnAge = r.GetValue(ownAge),
                 Tokens = r.GetValue(tokens),
                 Walk = r.GetValue(walk),
                 Pace = r.GetValue(pace),
@@ -185,7 +187,7 @@ internal static class SwarmCommand
 
     private static string RunName(SwarmResult x) => x.Options.Protocol == "fedavg"
         ? $"fedavg{(x.Options.Proximal > 0 ? $" (FedProx μ={x.Options.Proximal:G3})" : "")}, {x.Options.Codec}{(x.Options.Downlink is { } d ? $", global model {d}" : "")}"
-        : $"gossip{(x.Options.Walk > 0 ? $" (walks, {x.Options.Walk} quiet periods{(x.Options.Pace > 0 ? $", {x.Options.Pace:G3} models a period" : "")})" : x.Options.Tokens > 0 ? $" ({x.Options.Tokens} tokens)" : "")}, {x.Options.Codec}";
+        : $"gossip{(x.Options.Walk > 0 ? $" (walks, {x.Options.Walk} quiet periods{(x.Options.Pace > 0 ? $", {x.Options.Pace:G3} models a period" : "")}{(x.Options.OwnAge < 1 ? $", own age ×{x.Options.OwnAge:G3}" : "")})" : x.Options.Tokens > 0 ? $" ({x.Options.Tokens} tokens)" : "")}, {x.Options.Codec}";
 
     private static object ToJson(SwarmResult x) => new
     {
@@ -198,6 +200,7 @@ internal static class SwarmCommand
         churn = x.Options.Churn.Description,
         tokens = x.Options.Tokens,
         walk = x.Options.Walk,
+        own_age = x.Options.OwnAge,
         pace = x.Options.Pace,
         parameters = x.ParameterCount,
         final_mean_accuracy = x.FinalMeanAccuracy,

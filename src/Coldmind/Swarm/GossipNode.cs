@@ -8,10 +8,11 @@ namespace Coldmind.Swarm;
 /// received models a node answers with (0: the last one); <paramref name="Tokens"/> the size of a node's token
 /// account (0: none, a node sends once every period); <paramref name="Walk"/>, when positive, makes models walk
 /// (see <see cref="GossipNode.Wakes"/>): a node that has heard no model for that many periods starts one;
-/// <paramref name="Pace"/>, when positive, bounds walks to that many models a node sends a period (see <see cref="GossipNode.PassAt"/>).
+/// <paramref name="Pace"/>, when positive, bounds walks to that many models a node sends a period (see <see cref="GossipNode.PassAt"/>);
+/// <paramref name="OwnAge"/> is the share of its own age a receiver counts in a merge (see <see cref="GossipNode.Merge"/>).
 /// </summary>
 public sealed record GossipOptions(LocalTraining Local, ExchangeCodec Codec, int ViewSize = 20, float Clip = 0, float Average = GossipOptions.DefaultAverage,
-    int Tokens = 0, int Walk = 0, double Pace = 0)
+    int Tokens = 0, int Walk = 0, double Pace = 0, float OwnAge = 1)
 {
     public const float DefaultAverage = 0.97f;
     public const int MaxTokens = 1000, MaxWalk = 1000, MaxPace = 1000;
@@ -24,6 +25,7 @@ public sealed record GossipOptions(LocalTraining Local, ExchangeCodec Codec, int
         if (Walk > 0 && Tokens > 0) throw new ColdmindException("--walk and --tokens are two ways of pacing a node's messages; give one of them.");
         if (!(Pace >= 0 && Pace <= MaxPace)) throw new ColdmindException($"--pace is a number of models a period, 0 to {MaxPace}, got {Pace}.");
         if (Pace > 0 && Walk == 0) throw new ColdmindException("--pace paces walks; give --walk too.");
+        if (!(OwnAge is > 0 and <= 1)) throw new ColdmindException($"--own-age is the share of its own age a receiver counts, in (0, 1], got {OwnAge}.");
         if (!(Clip >= 0 && float.IsFinite(Clip))) throw new ColdmindException($"--clip must be a non-negative number, got {Clip}.");
         Local.Validate();
     }
@@ -225,7 +227,7 @@ public sealed class GossipNode
         Quiet = 0;
         var received = Received(Weights, m, learner.InitialWeights, o.Clip);
         var before = o.Codec.Dense || Feedback is null ? null : Weights.ToArray(); // top-k: what changes is news for the node's peers
-        Age = Merge(Weights, Age, received, m.Age);
+        Age = Merge(Weights, Age, received, m.Age, o.OwnAge);
         AnswerWeight = o.Average * AnswerWeight + m.Age;
         TensorPrimitives.Lerp(Answer, received, AnswerWeight > 0 ? (float)(m.Age / AnswerWeight) : 1f, Answer);
         if (examples.Length > 0)
@@ -275,11 +277,15 @@ public sealed class GossipNode
 
     /// <summary>
     /// The age-weighted merge (a_r·w_r + a_s·w_s)/(a_r + a_s) of <paramref name="weights"/> (age <paramref name="age"/>)
-    /// with the <see cref="Received"/> model, in place; returns the merged age.
+    /// with the <see cref="Received"/> model, in place; returns the merged age, the older of the two. A receiver may
+    /// weigh its model by only a share <paramref name="ownShare"/> of its age (<see cref="GossipOptions.OwnAge"/>):
+    /// with walks, its model is what it learnt up to the last walk it passed on, older than the walk that arrives,
+    /// and a walk that keeps only half of itself at every hop loses depth. That pays only when a message's rounding
+    /// error is small: each hop's error stays in the walk in the same share.
     /// </summary>
-    public static double Merge(float[] weights, double age, ReadOnlySpan<float> received, double receivedAge)
+    public static double Merge(float[] weights, double age, ReadOnlySpan<float> received, double receivedAge, float ownShare = 1)
     {
-        double total = age + receivedAge;
+        double total = age * ownShare + receivedAge;
         TensorPrimitives.Lerp(weights, received, total > 0 ? (float)(receivedAge / total) : 0.5f, weights);
         return Math.Max(age, receivedAge);
     }

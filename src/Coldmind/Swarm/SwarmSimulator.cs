@@ -42,6 +42,8 @@ public sealed record SwarmOptions
     public float Clip { get; init; }
     /// <summary>Gossip: the decay of the running average of received models a node answers with (0: the last one).</summary>
     public float AnswerAverage { get; init; } = GossipOptions.DefaultAverage;
+    /// <summary>Gossip: the share of its own age a receiver counts in a merge (1: the age-weighted average).</summary>
+    public float OwnAge { get; init; } = 1;
     /// <summary>Gossip: the size of each node's token account (0: none).</summary>
     public int Tokens { get; init; }
     /// <summary>Gossip: models walk, and a node that has heard none for this many periods starts one (0: every node sends its own).</summary>
@@ -84,7 +86,7 @@ public sealed record SwarmOptions
         Gossip.Validate();
     }
 
-    public GossipOptions Gossip => new(Local, Codec, ViewSize, Clip, AnswerAverage, Tokens, Walk, Pace);
+    public GossipOptions Gossip => new(Local, Codec, ViewSize, Clip, AnswerAverage, Tokens, Walk, Pace, OwnAge);
 }
 
 /// <summary>Mean, 10th and 90th percentile of the sampled nodes' test accuracy at a moment of the run.</summary>
