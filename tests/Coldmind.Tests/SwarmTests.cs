@@ -192,6 +192,16 @@ public class ExchangeCodecTests
     }
 
     [Fact]
+    public void An_entropy_code_whose_levels_would_overflow_is_refused()
+    {
+        var bytes = new List<byte>();
+        ExchangeCodec.Parse("entropy:1.875").Encode(Vector(1000, 5), bytes);
+        var huge = bytes.ToArray();
+        System.Buffers.Binary.BinaryPrimitives.WriteSingleLittleEndian(huge, float.MaxValue / 2);
+        Assert.Contains("finite", Assert.Throws<SwarmMessageException>(() => EntropyCode.Decode(huge, 1000, out _)).Message);
+    }
+
+    [Fact]
     public void The_entropy_code_sends_zeros_in_a_few_bytes_and_a_constant_within_float_rounding()
     {
         var codec = ExchangeCodec.Parse("entropy:1.88");

@@ -53,6 +53,7 @@ public static class EntropyCode
         if (!float.IsFinite(step) || step < 0) throw new SwarmMessageException($"a quantizer step is {step}; steps are finite and non-negative");
         if (!(shrink is >= -0.5f and <= 0.5f)) throw new SwarmMessageException($"a level shrink is {shrink}; it lies in [−0.5, 0.5]");
         if (maxLevel > MaxLevel) throw new SwarmMessageException($"{maxLevel} levels a side; at most {MaxLevel}");
+        if (!float.IsFinite((maxLevel + 1) * step)) throw new SwarmMessageException($"{maxLevel} levels of step {step} overflow; values must be finite");
         int symbols = 2 * maxLevel + 1, at = 9;
         Need(data[at..], 2L * symbols + 4);
         var frequencies = new int[symbols];
