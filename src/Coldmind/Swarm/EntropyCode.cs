@@ -7,9 +7,9 @@ namespace Coldmind.Swarm;
 /// k go through a range coder (rANS, Duda 2014) with the message's own symbol frequencies, so a value costs what its k
 /// tells, not a fixed width. Blocks of small values are then nearly all zeros at a fraction of a bit, and the bytes go
 /// where the energy is. The encoder picks the smallest step whose code fits the rate it is given.
-/// <para>At 1.88 bits a value (ternary's rate) the error of a Gaussian vector is 11 % of its energy against
-/// ternary's 19 %; an entropy-coded uniform quantizer comes within 0.25 bit of the rate-distortion bound at any rate
-/// (Gish and Pierce 1968).</para>
+/// <para>At 1.875 bits a value (ternary's rate) the error of a Gaussian vector is 11 % of its energy against
+/// ternary's 19 %; at high rates an entropy-coded uniform quantizer comes within 0.25 bit of the rate-distortion
+/// bound (Gish and Pierce 1968).</para>
 /// <code>
 /// step:f32  shrink:f32  K:u8  frequencies:(2K+1)×u16 summing to 4096  payload length:u32  payload
 /// </code>

@@ -19,8 +19,10 @@ public sealed class SwarmMessageException(string message) : ColdmindException(me
 /// <item><c>entropy:B</c>: every value rounded to a multiple of one step, the multiples range-coded in B bits a value (<see cref="EntropyCode"/>).</item>
 /// </list>
 /// The lossy codecs are meant to run with <see cref="ErrorFeedback"/>, which carries what was not sent into the next message.
+/// <see cref="Parameter"/> is top-k's fraction F and the entropy code's bits a value B (a sender's choice: a receiver reads
+/// what it needs from the message).
 /// </summary>
-public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
+public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Parameter = 1f)
 {
     public enum Kind : byte { F32 = 0, Int8 = 1, Ternary = 2, TopK = 3, Sign = 4, Entropy = 5 }
 
@@ -54,8 +56,8 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
         Kind.Int8 => "int8",
         Kind.Ternary => "ternary",
         Kind.Sign => "sign",
-        Kind.Entropy => string.Create(CultureInfo.InvariantCulture, $"entropy:{Fraction:G4}"),
-        _ => string.Create(CultureInfo.InvariantCulture, $"topk:{Fraction:G3}"),
+        Kind.Entropy => string.Create(CultureInfo.InvariantCulture, $"entropy:{Parameter:G4}"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"topk:{Parameter:G3}"),
     };
 
     /// <summary>
@@ -112,7 +114,7 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
                 }
                 break;
             case Kind.Entropy:
-                EntropyCode.Encode(v, Fraction, output);
+                EntropyCode.Encode(v, Parameter, output);
                 break;
             case Kind.TopK:
                 var kept = Largest(rank.IsEmpty ? v : rank, KeptCount(v.Length));
@@ -228,7 +230,7 @@ public sealed record ExchangeCodec(ExchangeCodec.Kind Type, float Fraction = 1f)
         return scale;
     }
 
-    private int KeptCount(int length) => Math.Clamp((int)MathF.Round(Fraction * length), Math.Min(1, length), length);
+    private int KeptCount(int length) => Math.Clamp((int)MathF.Round(Parameter * length), Math.Min(1, length), length);
 
     /// <summary>Indices of the <paramref name="k"/> values largest in magnitude, ascending (ties: the lower index).</summary>
     private static int[] Largest(ReadOnlySpan<float> v, int k)
