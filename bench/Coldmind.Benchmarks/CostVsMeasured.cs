@@ -1,5 +1,6 @@
 using Coldmind.Cost;
 using Coldmind.Kernels;
+using Coldmind.Numerics;
 using Coldmind.Quantization;
 using Coldmind.Tensors;
 

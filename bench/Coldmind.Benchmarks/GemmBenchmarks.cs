@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Coldmind.Kernels;
+using Coldmind.Numerics;
 using Coldmind.Tensors;
 
 namespace Coldmind.Benchmarks;

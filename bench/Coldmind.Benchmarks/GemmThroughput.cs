@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Coldmind.Kernels;
+using Coldmind.Numerics;
 using Coldmind.Tensors;
 
 namespace Coldmind.Benchmarks;

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using Coldmind.Kernels;
-using Coldmind.Runtime;
+using Coldmind.Numerics;
+using Coldmind.Runtime.Lm;
 
 namespace Coldmind.Benchmarks;
 

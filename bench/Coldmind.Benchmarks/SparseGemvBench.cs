@@ -1,5 +1,6 @@
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Coldmind.Kernels;
+using Coldmind.Numerics;
 using Coldmind.Quantization;
 using Coldmind.Tensors;
 

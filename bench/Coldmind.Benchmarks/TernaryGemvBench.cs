@@ -1,4 +1,5 @@
 using Coldmind.Kernels;
+using Coldmind.Numerics;
 using Coldmind.Quantization;
 using Coldmind.Tensors;
 

@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Coldmind.Data;
-using Coldmind.Kernels;
-using Coldmind.Nn;
 using Coldmind.Nn.Optim;
+using Coldmind.Nn;
+using Coldmind.Numerics;
 using Coldmind.Tensors;
 
 namespace Coldmind.Benchmarks;

@@ -1,7 +1,7 @@
-using System.CommandLine;
-using Coldmind;
-using Coldmind.Cli.Commands;
 using Spectre.Console;
+using System.CommandLine;
+using Coldmind.Cli.Commands;
+using Coldmind;
 
 var root = new RootCommand("""
     Coldmind: train, shrink, run and cost neural networks for the edge.

@@ -1,7 +1,7 @@
+using Xunit;
 using Coldmind.Data;
 using Coldmind.Nn;
 using Coldmind.Tensors;
-using Xunit;
 
 namespace Coldmind.Tests;
 

@@ -1,14 +1,14 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text;
+using Xunit;
 using Coldmind.Cognition;
 using Coldmind.Cost;
 using Coldmind.Data;
 using Coldmind.Network;
 using Coldmind.Nn;
-using Coldmind.Runtime;
+using Coldmind.Runtime.Classifier;
 using Coldmind.Tensors;
-using Xunit;
 
 namespace Coldmind.Tests;
 

@@ -1,9 +1,10 @@
 using System.Text.Json;
+using Xunit;
 using Coldmind.Cost;
 using Coldmind.Nn;
-using Coldmind.Runtime;
+using Coldmind.Runtime.Classifier;
+using Coldmind.Runtime.Lm;
 using Coldmind.Tensors;
-using Xunit;
 
 namespace Coldmind.Tests;
 

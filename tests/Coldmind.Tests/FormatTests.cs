@@ -1,11 +1,11 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
-using System.Text;
 using System.Text.Json;
+using System.Text;
+using Xunit;
 using Coldmind.Data;
 using Coldmind.Formats;
 using Coldmind.Tensors;
-using Xunit;
 
 namespace Coldmind.Tests;
 

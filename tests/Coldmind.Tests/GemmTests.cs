@@ -1,6 +1,7 @@
-using Coldmind.Kernels;
-using Coldmind.Tensors;
 using Xunit;
+using Coldmind.Kernels;
+using Coldmind.Numerics;
+using Coldmind.Tensors;
 
 namespace Coldmind.Tests;
 

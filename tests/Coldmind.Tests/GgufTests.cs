@@ -1,7 +1,7 @@
+using Xunit;
 using Coldmind.Formats;
 using Coldmind.Quantization;
 using Coldmind.Tensors;
-using Xunit;
 
 namespace Coldmind.Tests;
 

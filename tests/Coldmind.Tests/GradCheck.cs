@@ -1,5 +1,5 @@
-using Coldmind.Tensors;
 using Xunit;
+using Coldmind.Tensors;
 
 namespace Coldmind.Tests;
 

@@ -1,12 +1,14 @@
 using System.Text.Json;
+using Xunit;
 using Coldmind.Cost;
 using Coldmind.Data;
 using Coldmind.Formats;
+using Coldmind.LmTraining;
 using Coldmind.Merging;
 using Coldmind.Nn;
-using Coldmind.Runtime;
+using Coldmind.Runtime.Classifier;
+using Coldmind.Runtime.Lm;
 using Coldmind.Tensors;
-using Xunit;
 
 namespace Coldmind.Tests;
 

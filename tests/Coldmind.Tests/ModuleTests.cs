@@ -1,8 +1,8 @@
-using Coldmind.Kernels;
-using Coldmind.Nn;
-using Coldmind.Nn.Optim;
-using Coldmind.Tensors;
 using Xunit;
+using Coldmind.Nn.Optim;
+using Coldmind.Nn;
+using Coldmind.Numerics;
+using Coldmind.Tensors;
 using static Coldmind.Tests.GradCheck;
 
 namespace Coldmind.Tests;

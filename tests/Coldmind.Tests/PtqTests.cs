@@ -1,7 +1,7 @@
 using System.Text.Json;
+using Xunit;
 using Coldmind.Quantization;
 using Coldmind.Tensors;
-using Xunit;
 
 namespace Coldmind.Tests;
 

@@ -1,8 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
+using Xunit;
 using Coldmind.Quantization;
 using Coldmind.Tensors;
-using Xunit;
 
 namespace Coldmind.Tests;
 

@@ -1,7 +1,7 @@
 using System.Text.Json;
+using Xunit;
 using Coldmind.Formats;
 using Coldmind.Quantization;
-using Xunit;
 
 namespace Coldmind.Tests;
 

@@ -1,6 +1,6 @@
 using System.Xml.Linq;
-using Coldmind.Reports;
 using Xunit;
+using Coldmind.Reports;
 
 namespace Coldmind.Tests;
 

@@ -1,5 +1,5 @@
 using Coldmind.Formats;
-using Coldmind.Runtime;
+using Coldmind.Runtime.Lm;
 
 namespace Coldmind.Tests;
 

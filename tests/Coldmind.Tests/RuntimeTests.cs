@@ -1,5 +1,5 @@
-using Coldmind.Runtime;
 using Xunit;
+using Coldmind.Runtime.Lm;
 
 namespace Coldmind.Tests;
 

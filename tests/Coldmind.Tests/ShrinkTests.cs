@@ -1,12 +1,13 @@
 using System.Text.Json;
+using Xunit;
 using Coldmind.Data;
-using Coldmind.Kernels;
 using Coldmind.Formats;
 using Coldmind.Nn;
 using Coldmind.Quantization;
-using Coldmind.Runtime;
+using Coldmind.Runtime.Classifier;
+using Coldmind.Runtime.Lm;
+using Coldmind.Shrink;
 using Coldmind.Tensors;
-using Xunit;
 
 namespace Coldmind.Tests;
 

@@ -1,13 +1,13 @@
 using System.Diagnostics;
-using System.Numerics.Tensors;
-using System.Net;
 using System.Net.Sockets;
+using System.Net;
+using System.Numerics.Tensors;
+using Xunit;
 using Coldmind.Data;
 using Coldmind.Formats;
 using Coldmind.Network;
 using Coldmind.Swarm;
 using Coldmind.Tensors;
-using Xunit;
 
 namespace Coldmind.Tests;
 

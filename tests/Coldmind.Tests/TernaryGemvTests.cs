@@ -1,7 +1,8 @@
+using Xunit;
 using Coldmind.Kernels;
+using Coldmind.Numerics;
 using Coldmind.Quantization;
 using Coldmind.Tensors;
-using Xunit;
 
 namespace Coldmind.Tests;
 

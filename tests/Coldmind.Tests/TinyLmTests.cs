@@ -1,7 +1,8 @@
-using Coldmind.Nn;
-using Coldmind.Runtime;
-using Coldmind.Tensors;
 using Xunit;
+using Coldmind.LmTraining;
+using Coldmind.Nn;
+using Coldmind.Runtime.Lm;
+using Coldmind.Tensors;
 
 namespace Coldmind.Tests;
 

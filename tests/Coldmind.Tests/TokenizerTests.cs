@@ -1,6 +1,6 @@
-using Coldmind.Formats;
-using Coldmind.Runtime;
 using Xunit;
+using Coldmind.Formats;
+using Coldmind.Runtime.Lm;
 
 namespace Coldmind.Tests;
 

@@ -1,3 +1,4 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -6,9 +7,8 @@ using Coldmind.Cost;
 using Coldmind.Data;
 using Coldmind.Formats;
 using Coldmind.Nn;
-using Coldmind.Runtime;
+using Coldmind.Runtime.Classifier;
 using Coldmind.Tensors;
-using Spectre.Console;
 
 namespace Coldmind.Cli.Commands;
 

@@ -1,9 +1,9 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Coldmind.Kernels;
-using Coldmind.Runtime;
-using Spectre.Console;
+using Coldmind.Numerics;
+using Coldmind.Runtime.Lm;
 
 namespace Coldmind.Cli.Commands;
 

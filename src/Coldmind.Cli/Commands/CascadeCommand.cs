@@ -1,3 +1,4 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -5,8 +6,7 @@ using Coldmind.Cognition;
 using Coldmind.Data;
 using Coldmind.Network;
 using Coldmind.Reports;
-using Coldmind.Runtime;
-using Spectre.Console;
+using Coldmind.Runtime.Classifier;
 
 namespace Coldmind.Cli.Commands;
 

@@ -1,6 +1,6 @@
-using System.CommandLine;
-using Coldmind.Runtime;
 using Spectre.Console;
+using System.CommandLine;
+using Coldmind.Runtime.Lm;
 
 namespace Coldmind.Cli.Commands;
 

@@ -1,6 +1,6 @@
-using System.CommandLine;
-using Coldmind.Kernels;
 using Spectre.Console;
+using System.CommandLine;
+using Coldmind.Numerics;
 
 namespace Coldmind.Cli.Commands;
 

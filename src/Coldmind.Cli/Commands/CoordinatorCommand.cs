@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Coldmind.Cognition;
 using Coldmind.Data;
 using Coldmind.Network;
 using Coldmind.Swarm;

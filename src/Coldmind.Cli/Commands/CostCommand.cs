@@ -1,11 +1,12 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Coldmind.Cost;
-using Coldmind.Runtime;
+using Coldmind.Runtime.Classifier;
+using Coldmind.Runtime.Lm;
 using Coldmind.Tensors;
-using Spectre.Console;
 
 namespace Coldmind.Cli.Commands;
 

@@ -1,3 +1,4 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -5,7 +6,6 @@ using Coldmind.Cost;
 using Coldmind.Formats;
 using Coldmind.Merging;
 using Coldmind.Reports;
-using Spectre.Console;
 
 namespace Coldmind.Cli.Commands;
 
@@ -159,7 +159,7 @@ internal static class EvolveCommand
     {
         var tokens = parent.GgufMetadata!.FirstOrDefault(kv => kv.Key == "tokenizer.ggml.tokens").Value?.Value as string[]
             ?? throw new ColdmindException($"'{parent.Name}' has no vocabulary (tokenizer.ggml.tokens).");
-        var vocabulary = Runtime.CharacterVocabulary.FromTokens(tokens, $"'{parent.Name}'");
+        var vocabulary = Runtime.Lm.CharacterVocabulary.FromTokens(tokens, $"'{parent.Name}'");
         var parts = files.Select(f =>
         {
             using var reader = new StreamReader(InputFile.Open(f));

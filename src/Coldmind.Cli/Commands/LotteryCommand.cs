@@ -1,10 +1,11 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Coldmind.Data;
 using Coldmind.Nn;
 using Coldmind.Reports;
-using Spectre.Console;
+using Coldmind.Shrink;
 
 namespace Coldmind.Cli.Commands;
 

@@ -1,8 +1,8 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Coldmind.Merging;
-using Spectre.Console;
 
 namespace Coldmind.Cli.Commands;
 

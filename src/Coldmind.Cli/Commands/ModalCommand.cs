@@ -1,9 +1,9 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Coldmind.Cost;
 using Coldmind.Reports;
-using Spectre.Console;
 
 namespace Coldmind.Cli.Commands;
 

@@ -1,10 +1,10 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Coldmind.Data;
-using Coldmind.Runtime;
-using Spectre.Console;
+using Coldmind.Runtime.Classifier;
 
 namespace Coldmind.Cli.Commands;
 

@@ -1,10 +1,10 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Coldmind.Formats;
 using Coldmind.Quantization;
 using Coldmind.Tensors;
-using Spectre.Console;
 
 namespace Coldmind.Cli.Commands;
 

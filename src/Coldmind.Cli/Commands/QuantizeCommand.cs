@@ -1,9 +1,9 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Coldmind.Formats;
 using Coldmind.Quantization;
-using Spectre.Console;
 
 namespace Coldmind.Cli.Commands;
 

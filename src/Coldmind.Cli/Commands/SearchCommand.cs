@@ -1,3 +1,4 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -5,9 +6,9 @@ using Coldmind.Cost;
 using Coldmind.Data;
 using Coldmind.Nn;
 using Coldmind.Reports;
-using Coldmind.Runtime;
+using Coldmind.Runtime.Classifier;
+using Coldmind.Shrink;
 using Coldmind.Tensors;
-using Spectre.Console;
 
 namespace Coldmind.Cli.Commands;
 

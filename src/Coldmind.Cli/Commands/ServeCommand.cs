@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Coldmind.Cognition;
 using Coldmind.Network;
-using Coldmind.Runtime;
+using Coldmind.Runtime.Classifier;
 
 namespace Coldmind.Cli.Commands;
 

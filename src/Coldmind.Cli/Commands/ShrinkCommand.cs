@@ -1,11 +1,10 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Coldmind.Data;
-using Coldmind.Nn;
 using Coldmind.Reports;
-using Coldmind.Runtime;
-using Spectre.Console;
+using Coldmind.Shrink;
 
 namespace Coldmind.Cli.Commands;
 

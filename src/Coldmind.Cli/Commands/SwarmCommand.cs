@@ -1,10 +1,10 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Coldmind.Data;
 using Coldmind.Reports;
 using Coldmind.Swarm;
-using Spectre.Console;
 
 namespace Coldmind.Cli.Commands;
 

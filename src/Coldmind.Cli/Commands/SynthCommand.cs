@@ -1,7 +1,7 @@
+using Spectre.Console;
 using System.CommandLine;
 using Coldmind.Quantization;
-using Coldmind.Runtime;
-using Spectre.Console;
+using Coldmind.Runtime.Lm;
 
 namespace Coldmind.Cli.Commands;
 

@@ -1,3 +1,4 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -5,7 +6,6 @@ using Coldmind.Data;
 using Coldmind.Formats;
 using Coldmind.Nn;
 using Coldmind.Tensors;
-using Spectre.Console;
 
 namespace Coldmind.Cli.Commands;
 

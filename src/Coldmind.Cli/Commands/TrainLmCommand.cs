@@ -1,11 +1,12 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Coldmind.LmTraining;
 using Coldmind.Nn;
 using Coldmind.Reports;
-using Coldmind.Runtime;
+using Coldmind.Runtime.Lm;
 using Coldmind.Tensors;
-using Spectre.Console;
 
 namespace Coldmind.Cli.Commands;
 

@@ -1,7 +1,7 @@
 using Coldmind.Cost;
 using Coldmind.Data;
 using Coldmind.Nn;
-using Coldmind.Runtime;
+using Coldmind.Runtime.Classifier;
 
 namespace Coldmind.Cognition;
 

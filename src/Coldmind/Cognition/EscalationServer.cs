@@ -1,11 +1,11 @@
-using System.Net;
-using System.Text.Json;
-using Coldmind.Network;
-using Coldmind.Runtime;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using System.Net;
+using System.Text.Json;
+using Coldmind.Network;
+using Coldmind.Runtime.Classifier;
 
 namespace Coldmind.Cognition;
 

@@ -1,6 +1,5 @@
-using Coldmind.Cost;
 using Coldmind.Data;
-using Coldmind.Runtime;
+using Coldmind.Runtime.Classifier;
 
 namespace Coldmind.Cognition;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Coldmind.Kernels;
+using Coldmind.Numerics;
 using Coldmind.Quantization;
 using Coldmind.Tensors;
 

@@ -2,7 +2,8 @@ using System.Globalization;
 using System.Text.Json;
 using Coldmind.Formats;
 using Coldmind.Quantization;
-using Coldmind.Runtime;
+using Coldmind.Runtime.Classifier;
+using Coldmind.Runtime.Lm;
 
 namespace Coldmind.Cost;
 

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
-using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json;
+using System.Text;
 using Coldmind.Tensors;
 
 namespace Coldmind.Formats;

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Coldmind.Formats;
+using Coldmind.Numerics;
 using Coldmind.Quantization;
 
 namespace Coldmind.Kernels;

@@ -1,8 +1,8 @@
-using Coldmind.Tensors;
 using Coldmind.Cost;
 using Coldmind.Data;
 using Coldmind.Nn;
-using Coldmind.Runtime;
+using Coldmind.Runtime.Classifier;
+using Coldmind.Tensors;
 
 namespace Coldmind.Merging;
 

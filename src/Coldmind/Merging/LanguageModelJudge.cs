@@ -1,8 +1,6 @@
 using Coldmind.Cost;
-using Coldmind.Formats;
-using Coldmind.Nn;
+using Coldmind.LmTraining;
 using Coldmind.Quantization;
-using Coldmind.Runtime;
 using Coldmind.Tensors;
 
 namespace Coldmind.Merging;

@@ -255,7 +255,7 @@ public sealed partial class MergeModel
             var traits = GgmlTypes.Traits(t.StoredAs);
             if (!traits.CanPack || dims[0] % traits.BlockSize != 0) traits = GgmlTypes.Traits(GgmlType.F32);
             // a merged ternary tensor is ternarized as BitNet does (absmean), which TQ2_0's per-block absmax then holds exactly
-            w.AddTensor(t.Name, dims, traits.Type, traits.Quantize(Runtime.TinyLmExport.IsTernary(traits.Type) ? BitNetQuantizer.ProjectTernary(t.Values) : t.Values));
+            w.AddTensor(t.Name, dims, traits.Type, traits.Quantize(LmTraining.TinyLmExport.IsTernary(traits.Type) ? BitNetQuantizer.ProjectTernary(t.Values) : t.Values));
         }
         w.Write(path);
     }

@@ -1,6 +1,5 @@
-using Coldmind.Tensors;
-
 using Coldmind.Quantization;
+using Coldmind.Tensors;
 
 namespace Coldmind.Merging;
 

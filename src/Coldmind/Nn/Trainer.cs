@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Coldmind.Data;
 using Coldmind.Nn.Optim;
+using Coldmind.Shrink;
 using Coldmind.Tensors;
 
 namespace Coldmind.Nn;

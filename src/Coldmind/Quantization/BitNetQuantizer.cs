@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using Coldmind.Kernels;
+using Coldmind.Numerics;
 
 namespace Coldmind.Quantization;
 

@@ -67,7 +67,7 @@ public sealed unsafe class TernaryMatrix : IDisposable
     /// ternary GGUF weights. Possible when every block carries the same scale, as in BitNet models (a block of
     /// all zeros may have scale 0); returns null otherwise, and the caller keeps the ggml layout.
     /// </summary>
-    public static TernaryMatrix? Repack(GgmlType type, byte* data, int rows, int columns, Kernels.WorkerPool? pool = null)
+    public static TernaryMatrix? Repack(GgmlType type, byte* data, int rows, int columns, Numerics.WorkerPool? pool = null)
     {
         if (type is not (GgmlType.TQ2_0 or GgmlType.TQ1_0) || columns % ChunkColumns != 0) return null;
         var traits = GgmlTypes.Traits(type);
@@ -83,7 +83,7 @@ public sealed unsafe class TernaryMatrix : IDisposable
             else if (d != scale) return null;
         }
         var m = new TernaryMatrix(rows, columns, (float)scale);
-        pool ??= Kernels.WorkerPool.Shared;
+        pool ??= Numerics.WorkerPool.Shared;
         int parts = Math.Min(pool.AvailableThreads, rows);
         pool.Run(parts, part =>
         {

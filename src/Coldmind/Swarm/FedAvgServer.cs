@@ -1,10 +1,10 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using System.Globalization;
 using System.Text;
 using Coldmind.Cognition;
 using Coldmind.Data;
 using Coldmind.Network;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 
 namespace Coldmind.Swarm;
 

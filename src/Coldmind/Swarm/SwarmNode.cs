@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using System.Globalization;
 using System.Text.Json;
 using System.Threading.Channels;
@@ -5,8 +7,6 @@ using Coldmind.Cognition;
 using Coldmind.Data;
 using Coldmind.Network;
 using Coldmind.Tensors;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 
 namespace Coldmind.Swarm;
 

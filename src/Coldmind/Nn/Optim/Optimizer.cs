@@ -1,6 +1,6 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
-using Coldmind.Kernels;
+using Coldmind.Numerics;
 using Coldmind.Tensors;
 
 namespace Coldmind.Nn.Optim;

@@ -1,4 +1,4 @@
-using Coldmind.Kernels;
+using Coldmind.Numerics;
 
 namespace Coldmind.Tensors;
 

@@ -1,4 +1,3 @@
-
 namespace Coldmind.Tensors;
 
 public sealed partial class Tensor

@@ -1,4 +1,5 @@
 using Coldmind.Kernels;
+using Coldmind.Numerics;
 
 namespace Coldmind.Tensors;
 

@@ -1,6 +1,6 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
-using Coldmind.Kernels;
+using Coldmind.Numerics;
 
 namespace Coldmind.Tensors;
 

@@ -1,4 +1,3 @@
-
 namespace Coldmind.Tensors;
 
 /// <summary>Loss functions, each returning a scalar tensor.</summary>

@@ -1,4 +1,3 @@
-
 namespace Coldmind.Tensors;
 
 /// <summary>RMSNorm and LayerNorm over the last axis, fused with their affine weights.</summary>

@@ -1,4 +1,3 @@
-
 namespace Coldmind.Tensors;
 
 /// <summary>Sum, mean and max over one axis or over everything.</summary>

@@ -1,4 +1,3 @@
-
 namespace Coldmind.Tensors;
 
 /// <summary>Softmax and log-softmax over the last axis (numerically stable: the row maximum is subtracted).</summary>

@@ -1,6 +1,7 @@
+using Coldmind.Nn;
 using Coldmind.Tensors;
 
-namespace Coldmind.Nn;
+namespace Coldmind.LmTraining;
 
 /// <summary>
 /// Shape of a small decoder-only language model in BitNet b1.58 2B4T's layout. <see cref="Ternary"/> makes

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
-namespace Coldmind.Kernels;
+namespace Coldmind.Numerics;
 
 /// <summary>
 /// The machine's read bandwidth as the kernels see it: every worker sums its share of a buffer far larger

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Coldmind.Formats;
 
-namespace Coldmind.Runtime;
+namespace Coldmind.Runtime.Lm;
 
 /// <summary>The transformer families the runtime runs, by their GGUF general.architecture.</summary>
 public enum Architecture

@@ -4,7 +4,7 @@ using Coldmind.Formats;
 using Coldmind.Nn;
 using Coldmind.Tensors;
 
-namespace Coldmind.Runtime;
+namespace Coldmind.Runtime.Classifier;
 
 /// <summary>
 /// A classifier file of either kind, ready to run one example at a time: a compact classifier written by

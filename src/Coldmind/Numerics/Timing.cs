@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Coldmind.Kernels;
+namespace Coldmind.Numerics;
 
 /// <summary>Medians of repeated timings, for benchmarks and calibration: machines are noisy, the median is what we quote.</summary>
 public static class Timing

@@ -1,6 +1,6 @@
-using Coldmind.Kernels;
+using Coldmind.Numerics;
 
-namespace Coldmind.Runtime;
+namespace Coldmind.Runtime.Lm;
 
 /// <summary>
 /// One conversation with a <see cref="LanguageModel"/>: the KV cache (float32, layers × positions × KV

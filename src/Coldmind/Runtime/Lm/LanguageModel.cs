@@ -2,7 +2,7 @@ using Coldmind.Formats;
 using Coldmind.Kernels;
 using Coldmind.Quantization;
 
-namespace Coldmind.Runtime;
+namespace Coldmind.Runtime.Lm;
 
 /// <summary>A weight matrix the runtime multiplies with: Y (tokens × Rows) = X (tokens × Columns) Wᵀ.</summary>
 public interface IWeightMatrix

@@ -1,7 +1,8 @@
 using Coldmind.Data;
+using Coldmind.Nn;
 using Coldmind.Tensors;
 
-namespace Coldmind.Nn;
+namespace Coldmind.Shrink;
 
 /// <summary>
 /// Which weights of a model's matrices are kept. The prunable tensors are the weight matrices (rank ≥ 2:

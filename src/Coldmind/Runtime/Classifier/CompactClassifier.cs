@@ -3,9 +3,10 @@ using Coldmind.Formats;
 using Coldmind.Kernels;
 using Coldmind.Nn;
 using Coldmind.Quantization;
+using Coldmind.Runtime.Lm;
 using Coldmind.Tensors;
 
-namespace Coldmind.Runtime;
+namespace Coldmind.Runtime.Classifier;
 
 /// <summary>
 /// A trained MLP compiled for inference one example at a time, in the form that makes pruning and ternary

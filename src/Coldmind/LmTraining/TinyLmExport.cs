@@ -1,9 +1,10 @@
 using Coldmind.Formats;
 using Coldmind.Nn;
 using Coldmind.Quantization;
+using Coldmind.Runtime.Lm;
 using Coldmind.Tensors;
 
-namespace Coldmind.Runtime;
+namespace Coldmind.LmTraining;
 
 /// <summary>
 /// Writes a trained <see cref="TinyLm"/> as a GGUF of the bitnet architecture, which Coldmind's runtime and

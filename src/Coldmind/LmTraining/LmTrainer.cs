@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Coldmind.Nn.Optim;
 using Coldmind.Tensors;
 
-namespace Coldmind.Nn;
+namespace Coldmind.LmTraining;
 
 public sealed record LmTrainOptions(int Steps = 600, int Batch = 16, int Context = 128, float LearningRate = 2e-3f, float WeightDecay = 0.01f,
     float Clip = 1f, int EvalEvery = 100, int EvalWindows = 64, ulong Seed = 0)

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace Coldmind.Kernels;
+namespace Coldmind.Numerics;
 
 /// <summary>
 /// The few vector operations our float kernels need, over one vector width. Kernels are generic over

@@ -2,7 +2,7 @@ using Coldmind.Formats;
 using Coldmind.Quantization;
 using Coldmind.Tensors;
 
-namespace Coldmind.Runtime;
+namespace Coldmind.Runtime.Lm;
 
 /// <summary>Model shapes for synthetic files: the real BitNet-b1.58-2B-4T and small ones for tests.</summary>
 public sealed record ModelShape(string Name, int Hidden, int Layers, int FeedForward, int Heads, int KvHeads, int Vocab, int Context)

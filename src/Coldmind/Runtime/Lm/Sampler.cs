@@ -1,6 +1,6 @@
 using Coldmind.Tensors;
 
-namespace Coldmind.Runtime;
+namespace Coldmind.Runtime.Lm;
 
 /// <summary>
 /// How the next token is chosen. Temperature 0 is greedy (argmax). Otherwise, in llama.cpp's order:

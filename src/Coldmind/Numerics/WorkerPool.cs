@@ -1,4 +1,4 @@
-namespace Coldmind.Kernels;
+namespace Coldmind.Numerics;
 
 /// <summary>
 /// A persistent pool of worker threads for kernels. The caller's thread is worker 0 and the pool

@@ -1,8 +1,8 @@
-using System.Text;
 using System.Text.RegularExpressions;
+using System.Text;
 using Coldmind.Formats;
 
-namespace Coldmind.Runtime;
+namespace Coldmind.Runtime.Lm;
 
 /// <summary>
 /// Byte-level BPE (tokenizer.ggml.model = gpt2), as llama.cpp's llm_tokenizer_bpe: the text is split into

@@ -1,8 +1,8 @@
 using System.Diagnostics;
-using Coldmind.Kernels;
+using Coldmind.Numerics;
 using Coldmind.Tensors;
 
-namespace Coldmind.Runtime;
+namespace Coldmind.Runtime.Lm;
 
 /// <summary>
 /// llama-bench's two tests on a model: pp (one batch of <c>prompt</c> random tokens on a fresh context) and tg

@@ -1,7 +1,7 @@
 using System.Text;
 using Coldmind.Formats;
 
-namespace Coldmind.Runtime;
+namespace Coldmind.Runtime.Lm;
 
 /// <summary>GGUF token types (tokenizer.ggml.token_type), as llama.cpp's llama_token_type.</summary>
 public enum TokenType { Undefined = 0, Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6 }

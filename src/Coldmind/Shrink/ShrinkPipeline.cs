@@ -2,12 +2,14 @@ using System.Diagnostics;
 using System.Globalization;
 using Coldmind.Cost;
 using Coldmind.Data;
-using Coldmind.Kernels;
 using Coldmind.Nn;
+using Coldmind.Numerics;
 using Coldmind.Quantization;
+using Coldmind.Runtime.Classifier;
+using Coldmind.Runtime.Lm;
 using Coldmind.Tensors;
 
-namespace Coldmind.Runtime;
+namespace Coldmind.Shrink;
 
 public sealed record ShrinkOptions
 {

@@ -2,9 +2,10 @@ using Coldmind.Cost;
 using Coldmind.Data;
 using Coldmind.Nn;
 using Coldmind.Quantization;
+using Coldmind.Runtime.Classifier;
 using Coldmind.Tensors;
 
-namespace Coldmind.Runtime;
+namespace Coldmind.Shrink;
 
 /// <summary>One layer's choice: how its weights are rounded (null: float32) and the fraction pruned.</summary>
 public sealed record LayerChoice(PtqMethod? Bits, double Sparsity)

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using Coldmind.Formats;
 
-namespace Coldmind.Runtime;
+namespace Coldmind.Runtime.Lm;
 
 /// <summary>
 /// SentencePiece-style tokenizer (tokenizer.ggml.model = llama), as llama.cpp's llm_tokenizer_spm: spaces

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Coldmind.Runtime;
+namespace Coldmind.Runtime.Lm;
 
 /// <summary>What a generation produced and how fast: prompt tokens/s over the prompt batch, generation tokens/s over the single-token steps.</summary>
 public sealed record GenerationResult(IReadOnlyList<int> Prompt, IReadOnlyList<int> Tokens, string Text, double PromptSeconds, int GenerationSteps, double GenerationSeconds, string StopReason)
