@@ -144,7 +144,7 @@ public class SafetensorsTests
         var path = dir.File("m.safetensors");
         var a = Tensor.Normal(new Rng(1), 1f, 3, 5);
         var b = Tensor.FromArray([1f, 2f, 3f], 3);
-        Safetensors.Write(path, [("layer.weight", a), ("layer.bias", b), ("view", a.Transpose())], new Dictionary<string, string> { ["k"] = "v" });
+        TensorFile.Write(path, [("layer.weight", a), ("layer.bias", b), ("view", a.Transpose())], new Dictionary<string, string> { ["k"] = "v" });
 
         var bytes = File.ReadAllBytes(path);
         long headerLen = (long)BinaryPrimitives.ReadUInt64LittleEndian(bytes);
@@ -177,7 +177,7 @@ public class SafetensorsTests
     {
         using var dir = new TempDir();
         var path = dir.File("m.safetensors");
-        Safetensors.Write(path, [("w", Tensor.Zeros(4, 4))]);
+        TensorFile.Write(path, [("w", Tensor.Zeros(4, 4))]);
         var bytes = File.ReadAllBytes(path);
         File.WriteAllBytes(path, bytes[..^10]);
         Assert.Contains("does not fit", Assert.Throws<ColdmindException>(() => Safetensors.Read(path)).Message);
@@ -195,14 +195,14 @@ public class SafetensorsTests
         var path = dir.File("ints.safetensors");
         var i8 = Tensor.FromArray([-128f, -1f, 0f, 127f], 2, 2);
         var u8 = Tensor.FromArray([0f, 1f, 255f], 3);
-        Safetensors.Write(path, [("i8", i8), ("u8", u8), ("f", Tensor.Full(0.5f, 2))], dtypes: new Dictionary<string, string> { ["i8"] = "I8", ["u8"] = "U8" });
+        TensorFile.Write(path, [("i8", i8), ("u8", u8), ("f", Tensor.Full(0.5f, 2))], dtypes: new Dictionary<string, string> { ["i8"] = "I8", ["u8"] = "U8" });
         Assert.Equal(8 + 4 + 3 + 8, new FileInfo(path).Length - (long)BinaryPrimitives.ReadUInt64LittleEndian(File.ReadAllBytes(path)));
         var read = Safetensors.Read(path);
         Assert.Equal(i8.ToArray(), read.Tensors["i8"].ToArray());
         Assert.Equal(u8.ToArray(), read.Tensors["u8"].ToArray());
         Assert.Equal("I8", read.DTypes["i8"]);
         Assert.Equal("U8", read.DTypes["u8"]);
-        var e = Assert.Throws<ColdmindException>(() => Safetensors.Write(path, [("bad", Tensor.FromArray([1.5f], 1))], dtypes: new Dictionary<string, string> { ["bad"] = "I8" }));
+        var e = Assert.Throws<ColdmindException>(() => TensorFile.Write(path, [("bad", Tensor.FromArray([1.5f], 1))], dtypes: new Dictionary<string, string> { ["bad"] = "I8" }));
         Assert.Contains("not a whole number in [-128, 127]", e.Message);
     }
 
@@ -212,7 +212,7 @@ public class SafetensorsTests
         using var dir = new TempDir();
         var path = dir.File("seed.safetensors");
         var rng = new Rng(77);
-        Safetensors.Write(path, [("a.weight", Tensor.Normal(rng, 1f, 4, 8)), ("b", Tensor.Normal(rng, 1f, 16))], new Dictionary<string, string> { ["kind"] = "test" });
+        TensorFile.Write(path, [("a.weight", Tensor.Normal(rng, 1f, 4, 8)), ("b", Tensor.Normal(rng, 1f, 16))], new Dictionary<string, string> { ["kind"] = "test" });
         var seed = File.ReadAllBytes(path);
         var mutant = dir.File("mutant.safetensors");
         int refused = 0;
@@ -230,9 +230,9 @@ public class SafetensorsTests
     {
         using var dir = new TempDir();
         var path = dir.File("m.safetensors");
-        Safetensors.Write(path, [("w", Tensor.Full(1f, 2))]);
+        TensorFile.Write(path, [("w", Tensor.Full(1f, 2))]);
         var before = File.ReadAllBytes(path);
-        Assert.Throws<ColdmindException>(() => Safetensors.Write(path, [("w", Tensor.Zeros(2)), ("w", Tensor.Zeros(2))]));
+        Assert.Throws<ColdmindException>(() => TensorFile.Write(path, [("w", Tensor.Zeros(2)), ("w", Tensor.Zeros(2))]));
         Assert.Throws<InvalidOperationException>(() => AtomicFile.Write(path, s => { s.WriteByte(1); throw new InvalidOperationException("disk on fire"); }));
         Assert.Equal(before, File.ReadAllBytes(path));
         Assert.Single(Directory.GetFiles(dir.Path));

@@ -132,7 +132,7 @@ public sealed class DigitsParents : IDisposable
         meta["coldmind.data"] = "digits";
         meta["coldmind.seed"] = "0";
         Base = _dir.File("base.safetensors");
-        Safetensors.Write(Base, Spec.Build(new Rng(0)).NamedParameters(), meta);
+        TensorFile.Write(Base, Spec.Build(new Rng(0)).NamedParameters(), meta);
         A = Train("a.safetensors", [0, 1, 2, 3, 4], meta);
         B = Train("b.safetensors", [5, 6, 7, 8, 9], meta);
     }
@@ -145,7 +145,7 @@ public sealed class DigitsParents : IDisposable
         var train = Splits.Train.Subset(Enumerable.Range(0, Splits.Train.Count).Where(i => classes.Contains(Splits.Train.Labels[i])).ToArray());
         Trainer.Fit(net, train, null, new TrainOptions { Epochs = 8, BatchSize = 32, LearningRate = 3e-3f });
         string path = _dir.File(name);
-        Safetensors.Write(path, net.NamedParameters(), meta);
+        TensorFile.Write(path, net.NamedParameters(), meta);
         return path;
     }
 
@@ -228,8 +228,8 @@ public class MergerTests(DigitsParents parents) : IClassFixture<DigitsParents>
         var spec = ClassifierSpec.ForMlp([64], 10, [32], ternary: true);
         var meta = spec.ToMetadata();
         string p1 = parents.File("t1.safetensors"), p2 = parents.File("t2.safetensors");
-        Safetensors.Write(p1, spec.Build(new Rng(1)).NamedParameters(), meta);
-        Safetensors.Write(p2, spec.Build(new Rng(2)).NamedParameters(), meta);
+        TensorFile.Write(p1, spec.Build(new Rng(1)).NamedParameters(), meta);
+        TensorFile.Write(p2, spec.Build(new Rng(2)).NamedParameters(), meta);
         var merger = new Merger();
         var merged = merger.Merge(Recipe($$"""{"merge_method": "linear", "models": [{"model": "{{p1}}"}, {"model": "{{p2}}"}], "ternary": "ternarized"}""", "/"));
         // each input weight is scale × trit: the average of two such has at most 3 × 3 distinct values
@@ -269,7 +269,7 @@ public class MergerTests(DigitsParents parents) : IClassFixture<DigitsParents>
     {
         var wide = ClassifierSpec.ForMlp([1, 8, 8], 10, [48, 32]);
         var path = parents.File("wide.safetensors");
-        Safetensors.Write(path, wide.Build(new Rng(0)).NamedParameters(), wide.ToMetadata());
+        TensorFile.Write(path, wide.Build(new Rng(0)).NamedParameters(), wide.ToMetadata());
         var e = Assert.Throws<ColdmindException>(() => new Merger().Merge(Recipe($$"""{"merge_method": "linear", "models": [{"model": "{{parents.A}}"}, {"model": "{{path}}"}]}""", "/")));
         Assert.Contains("does not match", e.Message);
         Assert.Contains("MLP 64-48-32-10", e.Message);
@@ -292,7 +292,7 @@ public class MergerTests(DigitsParents parents) : IClassFixture<DigitsParents>
 
         // the same parents under a joules budget below what the unconstrained child costs on a microcontroller
         var device = DeviceProfile.Load("stm32h7", null);
-        var work = ClassifierModel.Of(CompactClassifier.Compile(free.Child.ToClassifier()), "free").Work;
+        var work = Workload.Of(ClassifierModel.Of(CompactClassifier.Compile(free.Child.ToClassifier()), "free"));
         double freeJoules = CostModel.Estimate(work, device).Joules;
         var budget = new DeviceBudget(device, new Budget(MaxJoules: 0.7 * freeJoules));
         var constrained = new MergeEvolution(merger, sources, ModelSource.File(parents.Base), new ClassifierJudge(parents.Splits.Validation, parents.Splits.Test, budget),
@@ -417,7 +417,7 @@ public class MergeCliTests(DigitsParents parents) : IClassFixture<DigitsParents>
         Assert.Contains("is a float classifier", err);
         var cnn = ClassifierSpec.ForCnn([1, 8, 8], 10, [4], 16);
         string cnnPath = parents.File("cnn.safetensors");
-        Safetensors.Write(cnnPath, cnn.Build(new Rng(0)).NamedParameters(), cnn.ToMetadata());
+        TensorFile.Write(cnnPath, cnn.Build(new Rng(0)).NamedParameters(), cnn.ToMetadata());
         (exit, _, err) = CliTests.Run("evolve", "--parents", $"{parents.A},{cnnPath}", "--method", "linear", "--space", "params");
         Assert.Equal(1, exit);
         Assert.Contains("does not match", err);

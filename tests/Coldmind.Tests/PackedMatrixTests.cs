@@ -10,7 +10,7 @@ namespace Coldmind.Tests;
 public unsafe class PackedMatrixTests
 {
     /// <summary>Every type with a dot kernel.</summary>
-    public static TheoryData<GgmlType> DotTypes() => new(GgmlTypes.Supported.Where(t => t.Dot != null).Select(t => t.Type));
+    public static TheoryData<GgmlType> DotTypes() => new(CpuTypeTraits.All.Select(t => t.Format.Type));
 
     /// <summary>Lengths in whole blocks of both operands, including ones that are no multiple of any vector.</summary>
     private static int[] Lengths(TypeTraits t, TypeTraits dotType) => Math.Max(t.BlockSize, dotType.BlockSize) switch
@@ -27,7 +27,8 @@ public unsafe class PackedMatrixTests
     public void Every_simd_path_equals_the_scalar_reference(GgmlType type)
     {
         var traits = GgmlTypes.Traits(type);
-        var dotTraits = GgmlTypes.Traits(traits.DotType);
+        var cpu = CpuTypeTraits.Of(type);
+        var dotTraits = cpu.DotFormat;
         var rng = new Rng((ulong)type + 11);
         foreach (int n in Lengths(traits, dotTraits))
             for (int trial = 0; trial < 4; trial++)
@@ -36,10 +37,10 @@ public unsafe class PackedMatrixTests
                 var x = dotTraits.Quantize(Values(rng, n, trial == 3 ? 1000f : 1f));
                 fixed (byte* pw = w, px = x)
                 {
-                    float expected = traits.Dot!(pw, px, n, SimdPath.Scalar);
+                    float expected = cpu.Dot(pw, px, n, SimdPath.Scalar);
                     foreach (var path in Simd.Available)
                     {
-                        float got = traits.Dot!(pw, px, n, path);
+                        float got = cpu.Dot(pw, px, n, path);
                         // block sums are exact integers; only the order of the float sums differs
                         Assert.True(Math.Abs(got - expected) <= 1e-5 * Magnitude(traits, w, dotTraits, x, n), $"{traits.Name} n={n} {path}: {got} vs {expected}");
                     }
@@ -62,7 +63,8 @@ public unsafe class PackedMatrixTests
     public void Kernels_compute_the_dot_of_the_dequantized_operands(GgmlType type)
     {
         var traits = GgmlTypes.Traits(type);
-        var dotTraits = GgmlTypes.Traits(traits.DotType);
+        var cpu = CpuTypeTraits.Of(type);
+        var dotTraits = cpu.DotFormat;
         var rng = new Rng((ulong)type + 99);
         int n = 2560;
         var w = traits.Quantize(Values(rng, n, 0.05f));
@@ -73,8 +75,8 @@ public unsafe class PackedMatrixTests
         for (int i = 0; i < n; i++) expected += (double)a[i] * b[i];
         fixed (byte* pw = w, px = x)
             foreach (var path in Simd.Available)
-                Assert.True(Math.Abs(traits.Dot!(pw, px, n, path) - expected) <= 1e-5 * Magnitude(traits, w, dotTraits, x, n),
-                    $"{traits.Name} {path}: {traits.Dot!(pw, px, n, path)} vs {expected}");
+                Assert.True(Math.Abs(cpu.Dot(pw, px, n, path) - expected) <= 1e-5 * Magnitude(traits, w, dotTraits, x, n),
+                    $"{traits.Name} {path}: {cpu.Dot(pw, px, n, path)} vs {expected}");
     }
 
     [Theory]
@@ -89,7 +91,7 @@ public unsafe class PackedMatrixTests
         var expected = new float[tokens * rows];
         m.MultiplyReference(x, tokens, expected);
         // int8 activations lose up to half a step of 1/127 of each block's largest value
-        double tolerance = traits.DotType == GgmlType.F32 ? 1e-5 : 2e-2;
+        double tolerance = CpuTypeTraits.Of(type).DotFormat.Type == GgmlType.F32 ? 1e-5 : 2e-2;
         float[]? first = null;
         foreach (int threads in new[] { 1, 2, 3 })
         {

@@ -175,7 +175,7 @@ public class CompactClassifierTests
         void Damage(string name, float[] values, string expected)
         {
             var tensors = file.Tensors.Select(kv => (kv.Key, kv.Key == name ? Tensor.FromArray(values, values.Length) : kv.Value));
-            Safetensors.Write(bad, tensors, file.Metadata, file.DTypes.Where(kv => kv.Value != "F32").ToDictionary(kv => kv.Key, kv => kv.Value));
+            TensorFile.Write(bad, tensors, file.Metadata, file.DTypes.Where(kv => kv.Value != "F32").ToDictionary(kv => kv.Key, kv => kv.Value));
             var e = Assert.Throws<ColdmindException>(() => CompactClassifier.Load(bad));
             Assert.Contains(expected, e.Message);
         }

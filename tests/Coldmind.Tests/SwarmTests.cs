@@ -1504,7 +1504,7 @@ public class SwarmNodeProcessTests
         (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("short"));
         Assert.Equal(1, exit);
         Assert.Contains("at least 16", err);
-        Safetensors.Write(dir.File("ck.st"), [("weights", Coldmind.Tensors.Tensor.Zeros(3))], new Dictionary<string, string> { ["coldmind.swarm.model_id"] = "1", ["coldmind.swarm.age"] = "0", ["coldmind.swarm.cycle"] = "0", ["coldmind.swarm.data"] = "0", ["coldmind.swarm.view"] = "[]" });
+        TensorFile.Write(dir.File("ck.st"), [("weights", Coldmind.Tensors.Tensor.Zeros(3))], new Dictionary<string, string> { ["coldmind.swarm.model_id"] = "1", ["coldmind.swarm.age"] = "0", ["coldmind.swarm.cycle"] = "0", ["coldmind.swarm.data"] = "0", ["coldmind.swarm.view"] = "[]" });
         (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--checkpoint", dir.File("ck.st"));
         Assert.Equal(1, exit);
         Assert.Contains("another model", err);

@@ -45,7 +45,7 @@ internal static class AdaptCommand
             var profile = CommonOptions.LoadDevice(r.GetValue(device)!, r.GetValue(deviceFile));
             var adaptOn = shift.Apply(splits.Validation.Subset(Enumerable.Range(0, n).ToArray()));
             var driftedTest = shift.Apply(splits.Test);
-            double inference = CostModel.Estimate(model.Work, profile).Joules;
+            double inference = CostModel.Estimate(Workload.Of(model), profile).Joules;
             double Fp32Joules(long macs) => CostModel.Estimate(new Workload("adapt", "run", [new LayerWork("adapt", macs, 0, 0, 0, 0, 0)]), profile).Joules;
 
             var rows = new List<(string Name, float Drifted, float Original, double Joules, double Seconds)>

@@ -159,7 +159,7 @@ internal static class EvolveCommand
     {
         var tokens = parent.GgufMetadata!.FirstOrDefault(kv => kv.Key == "tokenizer.ggml.tokens").Value?.Value as string[]
             ?? throw new ColdmindException($"'{parent.Name}' has no vocabulary (tokenizer.ggml.tokens).");
-        var vocabulary = Runtime.Lm.CharacterVocabulary.FromTokens(tokens, $"'{parent.Name}'");
+        var vocabulary = LmTraining.CharacterVocabulary.FromTokens(tokens, $"'{parent.Name}'");
         var parts = files.Select(f =>
         {
             using var reader = new StreamReader(InputFile.Open(f));

@@ -57,10 +57,10 @@ internal static class InspectCommand
     private static (string, Dictionary<string, string>, List<Row>) ReadSafetensors(string path)
     {
         var f = Safetensors.Read(path);
-        var rows = f.Tensors.Select(kv =>
+        var rows = f.Arrays.Select(kv =>
         {
-            int bits = f.DTypes[kv.Key] == "F32" ? 32 : 16;
-            return new Row(kv.Key, f.DTypes[kv.Key], kv.Value.Shape.Select(d => (long)d).ToArray(), (long)kv.Value.Numel * bits / 8, bits);
+            int bits = 8 * Safetensors.ElementSize(f.DTypes[kv.Key])!.Value;
+            return new Row(kv.Key, f.DTypes[kv.Key], kv.Value.Shape.Select(d => (long)d).ToArray(), (long)kv.Value.Values.Length * bits / 8, bits);
         }).ToList();
         return ("safetensors", f.Metadata.ToDictionary(kv => kv.Key, kv => kv.Value), rows);
     }

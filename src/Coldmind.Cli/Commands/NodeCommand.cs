@@ -88,7 +88,7 @@ internal static class NodeCommand
                 return await RunClient(new FedAvgClientOptions(r.GetValue(coordinator)!, $"shard {index}/{count}", local, r.GetValue(prox), codec,
                     TimeSpan.FromSeconds(r.GetValue(period)), TimeSpan.FromSeconds(r.GetValue(giveUp)), r.GetValue(checkpoint), maxBytes, memory), learner, splits, examples, held, r.GetValue(classes), auth, r.GetValue(json));
             var peerList = r.GetValue(peers)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-            foreach (var p in peerList) EscalationServer.ParseEndpoint(p);
+            foreach (var p in peerList) HttpHost.ParseEndpoint(p);
             var options = new NodeOptions(r.GetValue(listen)!, peerList, gossip,
                 TimeSpan.FromSeconds(r.GetValue(period)), r.GetValue(cycles), r.GetValue(checkpoint), maxBytes, TimeSpan.FromSeconds(r.GetValue(linger)), memory);
             var log = (string line) => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {options.Listen} {line}");

@@ -67,7 +67,7 @@ internal static class PtqCommand
                     if (savePath != null)
                     {
                         var meta = new Dictionary<string, string>(file.Metadata) { ["coldmind.ptq"] = scheme.Name };
-                        Safetensors.Write(savePath, state.Select(kv => (kv.Key, kv.Value)), meta);
+                        TensorFile.Write(savePath, state.Select(kv => (kv.Key, kv.Value)), meta);
                     }
                     tick();
                 }

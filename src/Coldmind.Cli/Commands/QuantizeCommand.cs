@@ -55,8 +55,8 @@ internal static class QuantizeCommand
                     writer.Set("general.name", GgufValue.Of(Path.GetFileNameWithoutExtension(inPath)));
                     foreach (var (k, v) in st.Metadata) writer.Set(k, GgufValue.Of(v));
                     // safetensors shapes are row-major outermost-first; ggml's dims are innermost-first.
-                    sources = st.Tensors.Select(kv => new Source(kv.Key, kv.Value.Shape.Reverse().Select(d => (long)d).ToArray(), GgmlType.F32,
-                        () => kv.Value.ToArray(), () => GgmlTypes.Traits(GgmlType.F32).Quantize(kv.Value.ToArray()))).ToList();
+                    sources = st.Arrays.Select(kv => new Source(kv.Key, kv.Value.Shape.Reverse().Select(d => (long)d).ToArray(), GgmlType.F32,
+                        () => kv.Value.Values, () => GgmlTypes.Traits(GgmlType.F32).Quantize(kv.Value.Values))).ToList();
                 }
                 else
                 {

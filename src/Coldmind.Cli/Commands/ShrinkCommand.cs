@@ -5,6 +5,7 @@ using System.Text.Json;
 using Coldmind.Data;
 using Coldmind.Reports;
 using Coldmind.Shrink;
+using Coldmind.Tensors;
 
 namespace Coldmind.Cli.Commands;
 
@@ -78,7 +79,7 @@ internal static class ShrinkCommand
                 var teacherMeta = new Dictionary<string, string>(result.TeacherSpec.ToMetadata()) { ["coldmind.data"] = dataSpec, ["coldmind.seed"] = meta["coldmind.seed"],
                     ["coldmind.temperature"] = stages[0].Temperature.ToString("R", CultureInfo.InvariantCulture) };
                 if (r.GetValue(label) is { } tl) teacherMeta["coldmind.label"] = tl;
-                Formats.Safetensors.Write(teacherPath, result.Teacher.NamedParameters(), teacherMeta);
+                TensorFile.Write(teacherPath, result.Teacher.NamedParameters(), teacherMeta);
             }
             if (r.GetValue(report) is { } reportPath) WriteReport(reportPath, dataSpec, stages, ticketRounds);
 

@@ -89,7 +89,7 @@ internal static class TrainCommand
                 if (r.GetValue(label) is { } l) meta["coldmind.label"] = l;
                 if (r.GetValue(classes) is { } c) meta["coldmind.train_classes"] = c;
                 meta["coldmind.test_accuracy"] = testAcc.ToString("R", CultureInfo.InvariantCulture);
-                Safetensors.Write(outPath, net.NamedParameters(), meta);
+                TensorFile.Write(outPath, net.NamedParameters(), meta);
             }
             if (reportPath != null) WriteReport(reportPath, spec, dataSpec, net.ParameterCount, result, testAcc);
             if (asJson)

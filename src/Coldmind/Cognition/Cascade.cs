@@ -136,7 +136,7 @@ public sealed class Cascade
         CalibrationReplies = replies[Payload.Bits];
         CloudObserver = Observer.Estimate("cloud", CalibrationReplies.Select(x => x.Classes[0]).ToArray(), contexts, Calibration.Labels, classes, ConfidenceBins);
 
-        EdgeJoules = CostModel.Estimate(edge.Work, device).Joules;
+        EdgeJoules = CostModel.Estimate(Workload.Of(edge), device).Joules;
         long replyBytes = 1 + 4L * Math.Min(options.TopK, classes);
         Prices = new ActionPrices(EdgeJoules, Radio.ExchangeJoules((long)Math.Ceiling(Payload.MeanBytes), replyBytes, device.IdleWatts), Payload.MeanBytes);
     }

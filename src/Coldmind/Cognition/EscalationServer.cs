@@ -1,8 +1,5 @@
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
-using System.Net;
 using System.Text.Json;
 using Coldmind.Network;
 using Coldmind.Runtime.Classifier;
@@ -36,19 +33,19 @@ public sealed class EscalationServer : IAsyncDisposable
     /// <param name="listen">HOST:PORT, HOST an IP address or localhost; port 0 picks a free one</param>
     public static async Task<EscalationServer> StartAsync(ClassifierModel model, float temperature, string listen, MessageAuth auth, int maxRequestBytes, Action<string> log)
     {
-        var app = CreateHost(listen, maxRequestBytes);
+        var app = HttpHost.Create(listen, maxRequestBytes);
         var gate = new Lock(); // the training engine's no-grad mode is per process, so a CNN runs one request at a time
         var server = new EscalationServer(app); // before the first request can arrive: the handlers count on it
 
         Task Reject(HttpContext ctx, int status, string reason)
         {
             Interlocked.Increment(ref server._rejected);
-            return Refuse(ctx, status, reason, log);
+            return HttpHost.Refuse(ctx, status, reason, log);
         }
 
         app.MapPost(ClassifyPath, async (HttpContext ctx) =>
         {
-            var body = await ReadBounded(ctx.Request, maxRequestBytes);
+            var body = await HttpHost.ReadBounded(ctx.Request, maxRequestBytes);
             if (body == null)
             {
                 await Reject(ctx, StatusCodes.Status413PayloadTooLarge, $"request body over {maxRequestBytes} bytes");
@@ -71,7 +68,7 @@ public sealed class EscalationServer : IAsyncDisposable
                 return;
             }
             Interlocked.Increment(ref server._served);
-            ctx.Response.Headers[MessageAuth.Header] = auth.Sign(ReplyContext(header!), reply);
+            ctx.Response.Headers[MessageAuth.Header] = auth.Sign(MessageAuth.ReplyContext(header!), reply);
             ctx.Response.ContentType = "application/octet-stream";
             await ctx.Response.Body.WriteAsync(reply);
         });
@@ -84,7 +81,7 @@ public sealed class EscalationServer : IAsyncDisposable
                 return;
             }
             var json = JsonSerializer.SerializeToUtf8Bytes(new { name = model.Name, inputs = model.Inputs, classes = model.Classes });
-            ctx.Response.Headers[MessageAuth.Header] = auth.Sign(ReplyContext(header!), json);
+            ctx.Response.Headers[MessageAuth.Header] = auth.Sign(MessageAuth.ReplyContext(header!), json);
             ctx.Response.ContentType = "application/json";
             await ctx.Response.Body.WriteAsync(json);
         });
@@ -93,66 +90,9 @@ public sealed class EscalationServer : IAsyncDisposable
         return server;
     }
 
-    /// <summary>What a reply's signature covers: the request's own signature, so a reply cannot be replayed for another request.</summary>
-    public static string ReplyContext(string requestAuth) => "reply " + requestAuth;
-
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
-    }
-
-    /// <summary>Answers <paramref name="status"/> with <paramref name="reason"/> as one line of text, and logs it with the request and its sender.</summary>
-    public static async Task Refuse(HttpContext ctx, int status, string reason, Action<string> log)
-    {
-        log($"rejected {ctx.Request.Method} {ctx.Request.Path} from {ctx.Connection.RemoteIpAddress}: {reason}");
-        ctx.Response.StatusCode = status;
-        ctx.Response.ContentType = "text/plain; charset=utf-8";
-        await ctx.Response.WriteAsync($"Rejected: {reason}.\n");
-    }
-
-    /// <summary>A Kestrel host on <paramref name="listen"/> (HOST:PORT) that refuses bodies over <paramref name="maxRequestBytes"/>, without logging or a Server header.</summary>
-    public static WebApplication CreateHost(string listen, int maxRequestBytes)
-    {
-        var endpoint = ParseEndpoint(listen);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.Listen(endpoint);
-            k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = maxRequestBytes;
-        });
-        return builder.Build();
-    }
-
-    public static IPEndPoint ParseEndpoint(string listen)
-    {
-        int colon = listen.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(listen.AsSpan(colon + 1), out int port) || port is < 0 or > 65535)
-            throw new ColdmindException($"--listen takes HOST:PORT (e.g. 127.0.0.1:8080), got '{listen}'.");
-        string host = listen[..colon].Trim('[', ']');
-        var ip = host == "localhost" ? IPAddress.Loopback
-            : IPAddress.TryParse(host, out var parsed) ? parsed : throw new ColdmindException($"--listen: '{host}' is not an IP address (or localhost).");
-        return new IPEndPoint(ip, port);
-    }
-
-    /// <summary>The body, or null when it is longer than <paramref name="limit"/> (read no further than that).</summary>
-    public static async Task<byte[]?> ReadBounded(HttpRequest request, int limit)
-    {
-        if (request.ContentLength > limit) return null;
-        var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        try
-        {
-            int n;
-            while ((n = await request.Body.ReadAsync(chunk)) > 0)
-            {
-                if (buffer.Length + n > limit) return null;
-                buffer.Write(chunk, 0, n);
-            }
-        }
-        catch (BadHttpRequestException) { return null; }
-        return buffer.ToArray();
     }
 }

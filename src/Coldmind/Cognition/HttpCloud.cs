@@ -87,7 +87,7 @@ public sealed class HttpCloud : ICloud, IDisposable
     }
 
     private bool VerifyReply(HttpResponseMessage response, string requestSignature, byte[] body, out string reason) =>
-        _auth.Verify(response.Headers.TryGetValues(MessageAuth.Header, out var v) ? v.FirstOrDefault() : null, EscalationServer.ReplyContext(requestSignature), body, out reason);
+        _auth.Verify(response.Headers.TryGetValues(MessageAuth.Header, out var v) ? v.FirstOrDefault() : null, MessageAuth.ReplyContext(requestSignature), body, out reason);
 
     public void Dispose() => _http.Dispose();
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Coldmind.Formats;
+using Coldmind.Nn;
 using Coldmind.Quantization;
 using Coldmind.Runtime.Classifier;
 using Coldmind.Runtime.Lm;
@@ -51,10 +52,32 @@ public sealed record Workload(string Name, string Unit, IReadOnlyList<LayerWork>
         return Path.GetExtension(path).ToLowerInvariant() switch
         {
             ".gguf" => FromGguf(path, context),
-            ".safetensors" => FromClassifier(CompactClassifier.Load(path), Path.GetFileName(path)),
+            ".safetensors" => Of(ClassifierModel.Load(path)),
             ".json" => FromDescription(File.ReadAllText(path), path),
             _ => throw new ColdmindException($"'{path}': Coldmind costs .gguf language models, .safetensors models written by `coldmind shrink`, and .json network descriptions."),
         };
+    }
+
+    /// <summary>What one inference of a classifier costs: its compact form's layers, or a CNN's convolutions.</summary>
+    public static Workload Of(ClassifierModel model) =>
+        model.Compact is { } compact ? FromClassifier(compact, model.Name) : FromCnn(model.Spec!, model.Parameters, model.Name);
+
+    /// <summary>
+    /// A <see cref="SmallCnn"/>'s forward pass: 3×3 convolutions keeping the size, each followed by a 2×2 pool, then
+    /// the hidden and output layers; weights in float32.
+    /// </summary>
+    private static Workload FromCnn(ClassifierSpec spec, long parameters, string name)
+    {
+        var (c, h, w) = (spec.InputShape[0], spec.InputShape[1], spec.InputShape[2]);
+        long macs = 0;
+        foreach (int outChannels in spec.Channels)
+        {
+            macs += (long)outChannels * c * 9 * h * w;
+            (c, h, w) = (outChannels, h / 2, w / 2);
+        }
+        macs += (long)c * h * w * spec.Hidden[0] + (long)spec.Hidden[0] * spec.Classes;
+        return new Workload(name, "inference",
+            [new LayerWork(name, macs, 0, 0, 0, 4 * parameters, 4L * Tensors.Shape.Numel(spec.InputShape))]);
     }
 
     /// <summary>A compiled classifier: dense layers multiply every weight, sparse, ternary and quantized ones only the nonzero ones.</summary>

@@ -5,6 +5,9 @@ using Coldmind.Quantization;
 
 namespace Coldmind.Formats;
 
+/// <summary>GGUF token types (tokenizer.ggml.token_type), as llama.cpp's llama_token_type.</summary>
+public enum TokenType { Undefined = 0, Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6 }
+
 /// <summary>The types a GGUF metadata value can have (gguf.h).</summary>
 public enum GgufValueType : uint
 {

@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.Text.Json.Nodes;
 using System.Text.Json;
 using System.Text;
-using Coldmind.Tensors;
 
 namespace Coldmind.Formats;
 
@@ -16,14 +15,17 @@ public static class Safetensors
 {
     private const long MaxHeaderBytes = 100_000_000; // the limit the reference implementation enforces
 
-    /// <summary>Tensors as float32, each tensor's stored dtype (F32, F16, BF16), and the __metadata__ pairs.</summary>
-    public sealed record File(IReadOnlyDictionary<string, Tensor> Tensors, IReadOnlyDictionary<string, string> DTypes, IReadOnlyDictionary<string, string> Metadata);
+    /// <summary>One stored tensor: its shape and its values as float32 (row-major).</summary>
+    public sealed record Array(int[] Shape, float[] Values);
+
+    /// <summary>Arrays as float32, each array's stored dtype (F32, F16, BF16, …), and the __metadata__ pairs.</summary>
+    public sealed record File(IReadOnlyDictionary<string, Array> Arrays, IReadOnlyDictionary<string, string> DTypes, IReadOnlyDictionary<string, string> Metadata);
 
     /// <summary>
-    /// Writes tensors as F32, or as the dtype <paramref name="dtypes"/> names for them ("F16": the values must be
+    /// Writes arrays as F32, or as the dtype <paramref name="dtypes"/> names for them ("F16": the values must be
     /// half-precision numbers; "I8", "U8", "U16" or "I32": whole numbers in range).
     /// </summary>
-    public static void Write(string path, IEnumerable<(string Name, Tensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata = null,
+    public static void Write(string path, IEnumerable<(string Name, Array Array)> tensors, IReadOnlyDictionary<string, string>? metadata = null,
         IReadOnlyDictionary<string, string>? dtypes = null)
     {
         var list = tensors.ToList();
@@ -40,7 +42,9 @@ public static class Safetensors
         {
             if (header.ContainsKey(name)) throw new ColdmindException($"Two tensors are named '{name}'.");
             string dtype = dtypes?.GetValueOrDefault(name) ?? "F32";
-            var data = Encode(name, t.ToArray(), dtype);
+            if (Count(t.Shape) != t.Values.Length)
+                throw new ColdmindException($"Tensor '{name}': {t.Values.Length} values do not fill shape [{string.Join(", ", t.Shape)}].");
+            var data = Encode(name, t.Values, dtype);
             encoded.Add(data);
             long bytes = data.Length;
             header[name] = new JsonObject
@@ -88,7 +92,7 @@ public static class Safetensors
     {
         var header = JsonNode.Parse(bytes.AsSpan(8, headerLen))?.AsObject() ?? throw new JsonException("empty header");
         long dataStart = 8 + (long)headerLen, dataLen = bytes.Length - dataStart;
-        var tensors = new Dictionary<string, Tensor>();
+        var tensors = new Dictionary<string, Array>();
         var dtypes = new Dictionary<string, string>();
         var metadata = new Dictionary<string, string>();
         foreach (var (name, node) in header)
@@ -103,13 +107,27 @@ public static class Safetensors
             var shape = info["shape"]!.AsArray().Select(d => d!.GetValue<int>()).ToArray();
             var off = info["data_offsets"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
             int elem = ElementSize(dtype) ?? throw new ColdmindException($"'{path}': tensor '{name}' has dtype {dtype}; F32, F16, BF16, I8, U8, U16 and I32 are supported.");
-            long n = Tensors.Shape.Numel(shape);
+            long n = Count(shape);
             if (off.Length != 2 || off[0] < 0 || off[1] > dataLen || off[1] - off[0] != n * elem)
                 throw new ColdmindException($"'{path}': tensor '{name}' claims bytes [{string.Join(", ", off)}] for {n} {dtype} values, which does not fit the {dataLen}-byte data section.");
-            tensors[name] = Tensor.FromArray(Decode(bytes.AsSpan((int)(dataStart + off[0]), (int)(n * elem)), dtype), shape);
+            tensors[name] = new Array(shape, Decode(bytes.AsSpan((int)(dataStart + off[0]), (int)(n * elem)), dtype));
             dtypes[name] = dtype;
         }
         return new File(tensors, dtypes, metadata);
+    }
+
+    /// <summary>Elements of a shape; a negative or oversized dimension is a corrupt header, not an allocation.</summary>
+    private static long Count(int[] shape)
+    {
+        long n = 1;
+        foreach (int d in shape)
+        {
+            if (d < 0) throw new ColdmindException($"Negative dimension in shape [{string.Join(", ", shape)}].");
+            n *= d;
+            if (n > System.Array.MaxLength)
+                throw new ColdmindException($"Shape [{string.Join(", ", shape)}] has more elements than one array can hold.");
+        }
+        return n;
     }
 
     private static byte[] Encode(string name, float[] values, string dtype)
@@ -156,7 +174,8 @@ public static class Safetensors
         }
     }
 
-    private static int? ElementSize(string dtype) => dtype switch
+    /// <summary>Bytes of one element of a safetensors dtype, or null for a dtype Coldmind does not read.</summary>
+    public static int? ElementSize(string dtype) => dtype switch
     {
         "F32" => 4,
         "F16" or "BF16" or "U16" => 2,

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using Coldmind.Formats;
 using Coldmind.Numerics;
 using Coldmind.Quantization;
 
@@ -22,6 +21,7 @@ public sealed unsafe class PackedMatrix
     private readonly byte* _data;
     private readonly object? _owner; // keeps the memory behind _data alive: a pinned array or an open GgufFile
     private readonly TypeTraits _dotTraits;
+    private readonly VecDot _dot;
 
     public TypeTraits Traits { get; }
     public int Rows { get; }
@@ -31,11 +31,10 @@ public sealed unsafe class PackedMatrix
 
     private PackedMatrix(TypeTraits traits, int rows, int columns, byte* data, object? owner)
     {
-        if (traits.Dot == null)
-            throw new ColdmindException($"No {traits.Name} dot kernel yet; matrices can be {string.Join(", ", GgmlTypes.Supported.Where(t => t.Dot != null).Select(t => t.Name))}.");
+        var cpu = CpuTypeTraits.Of(traits.Type);
         if (rows <= 0 || columns <= 0) throw new ColdmindException($"A matrix needs positive dimensions, got {rows}×{columns}.");
         Traits = traits;
-        _dotTraits = GgmlTypes.Traits(traits.DotType);
+        (_dotTraits, _dot) = (cpu.DotFormat, cpu.Dot);
         if (columns % traits.BlockSize != 0 || columns % _dotTraits.BlockSize != 0)
             throw new ColdmindException($"{traits.Name} rows are whole blocks of {Math.Max(traits.BlockSize, _dotTraits.BlockSize)} values; {columns} columns are not.");
         Rows = rows;
@@ -55,13 +54,12 @@ public sealed unsafe class PackedMatrix
         return new PackedMatrix(traits, rows, columns, (byte*)Marshal.UnsafeAddrOfPinnedArrayElement(bytes, 0), bytes);
     }
 
-    /// <summary>A 2-D tensor of a GGUF file, in place in the mapping (valid while the file is open).</summary>
-    public static PackedMatrix FromGguf(GgufFile file, GgufTensorInfo tensor)
-    {
-        if (tensor.Dims.Length != 2 || tensor.Dims[0] > int.MaxValue || tensor.Dims[1] > int.MaxValue)
-            throw new ColdmindException($"Tensor '{tensor.Name}' of shape [{string.Join(", ", tensor.Dims)}] is not a matrix.");
-        return new PackedMatrix(GgmlTypes.Traits(tensor.Type), (int)tensor.Dims[1], (int)tensor.Dims[0], file.Pointer(tensor), file);
-    }
+    /// <summary>
+    /// Rows already packed in memory that <paramref name="owner"/> keeps alive (a mapped file, a pinned array):
+    /// used in place, valid while the owner is.
+    /// </summary>
+    public static PackedMatrix InPlace(TypeTraits traits, int rows, int columns, byte* data, object owner) =>
+        new(traits, rows, columns, data, owner);
 
     /// <summary>An independent copy in its own memory.</summary>
     public PackedMatrix Clone()
@@ -87,7 +85,7 @@ public sealed unsafe class PackedMatrix
         int xBytes = checked((int)_dotTraits.ByteCount(Columns));
         var packed = Scratch(checked(tokens * xBytes));
         var quantize = _dotTraits.FromFloat!;
-        var dot = Traits.Dot!;
+        var dot = _dot;
         fixed (float* px = x, py = y)
         {
             nint xPtr = (nint)px, yPtr = (nint)py, aPtr = (nint)Marshal.UnsafeAddrOfPinnedArrayElement(packed, 0);

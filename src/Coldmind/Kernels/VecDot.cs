@@ -8,7 +8,7 @@ namespace Coldmind.Kernels;
 
 /// <summary>
 /// Σ row·x over <paramref name="n"/> values: the row packed in a weight type, x already packed in that type's
-/// dot type (<see cref="TypeTraits.DotType"/>), as ggml's vec_dot. The path is the widest the kernel may use.
+/// dot type (<see cref="CpuTraits.DotFormat"/>), as ggml's vec_dot. The path is the widest the kernel may use.
 /// </summary>
 public unsafe delegate float VecDot(byte* row, byte* x, int n, SimdPath path);
 

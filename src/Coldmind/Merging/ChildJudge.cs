@@ -72,7 +72,7 @@ public sealed class ClassifierJudge(Dataset validation, Dataset testSet, DeviceB
         if (data.FeatureCount != Shape.Numel(spec.InputShape) || data.Classes != spec.Classes)
             throw new ColdmindException($"'{child.Name}' ({spec.Describe()}) does not fit '{data.Name}' ({Shape.Format(data.SampleShape)}, {data.Classes} classes).");
         double accuracy = Trainer.Accuracy(net, data);
-        var work = ClassifierModel.Of(net, spec, child.Name).Work;
+        var work = Workload.Of(ClassifierModel.Of(net, spec, child.Name));
         if (budget == null) return new Judgement(accuracy, child.Layers.Count, work.WeightBytes, null, null, 0, null);
         var (cost, violation, reason) = budget.Judge(work);
         return new Judgement(accuracy, child.Layers.Count, work.WeightBytes, cost.Joules, cost.Seconds, violation, reason);

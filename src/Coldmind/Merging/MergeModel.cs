@@ -241,7 +241,7 @@ public sealed partial class MergeModel
             if (!path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) throw new ColdmindException($"A merged classifier is written as .safetensors, not '{path}'.");
             var metadata = new Dictionary<string, string>(Metadata) { ["coldmind.merge"] = recipe };
             metadata.Remove("coldmind.test_accuracy");
-            Safetensors.Write(path, Tensors.Select(t => (t.Name, Coldmind.Tensors.Tensor.FromArray(t.Values, t.Shape))), metadata);
+            TensorFile.Write(path, Tensors.Select(t => (t.Name, Coldmind.Tensors.Tensor.FromArray(t.Values, t.Shape))), metadata);
             return;
         }
         if (!path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)) throw new ColdmindException($"A merged language model is written as .gguf, not '{path}'.");

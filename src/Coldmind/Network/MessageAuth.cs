@@ -71,4 +71,7 @@ public sealed class MessageAuth
         hmac.AppendData(body);
         return hmac.GetHashAndReset();
     }
+
+    /// <summary>What a reply's signature covers: the request's own signature, so a reply cannot be replayed for another request.</summary>
+    public static string ReplyContext(string requestAuth) => "reply " + requestAuth;
 }

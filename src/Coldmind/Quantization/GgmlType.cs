@@ -1,5 +1,3 @@
-using Coldmind.Kernels;
-
 namespace Coldmind.Quantization;
 
 /// <summary>ggml's tensor types, with the numeric ids GGUF files store (ggml.h).</summary>
@@ -19,11 +17,11 @@ public delegate void Dequantizer(ReadOnlySpan<byte> blocks, Span<float> values);
 
 /// <summary>
 /// What ggml's type_traits table says of a type: block geometry and, where Coldmind implements the
-/// format, its converters (null otherwise: such tensors can be read, sized and copied, not unpacked), and
-/// its dot kernel with the type the other operand (the activations) is packed in first.
+/// format, its converters (null otherwise: such tensors can be read, sized and copied, not unpacked). The
+/// CPU's side (dot kernels) is <c>Kernels.CpuTypeTraits</c>, as ggml keeps type_traits_cpu apart.
 /// </summary>
 public sealed record TypeTraits(GgmlType Type, string Name, int BlockSize, int BytesPerBlock, Quantizer? FromFloat = null, Dequantizer? ToFloat = null,
-    VecDot? Dot = null, GgmlType DotType = GgmlType.F32, bool ActivationOnly = false)
+    bool ActivationOnly = false)
 {
     public bool CanPack => FromFloat != null;
     public bool CanUnpack => ToFloat != null;
@@ -71,18 +69,18 @@ public sealed record TypeTraits(GgmlType Type, string Name, int BlockSize, int B
 /// (block sizes and sizeof of each block struct, read off libggml-base); converters for the formats
 /// Coldmind implements.
 /// </summary>
-public static unsafe class GgmlTypes
+public static class GgmlTypes
 {
     private static readonly Dictionary<GgmlType, TypeTraits> Table = new TypeTraits[]
     {
-        new(GgmlType.F32, "F32", 1, 4, FloatFormats.QuantizeF32, FloatFormats.DequantizeF32, VecDots.F32),
-        new(GgmlType.F16, "F16", 1, 2, FloatFormats.QuantizeF16, FloatFormats.DequantizeF16, VecDots.F16),
-        new(GgmlType.BF16, "BF16", 1, 2, FloatFormats.QuantizeBF16, FloatFormats.DequantizeBF16, VecDots.BF16),
-        new(GgmlType.Q8_0, "Q8_0", Q8_0.BlockSize, Q8_0.BytesPerBlock, Q8_0.Quantize, Q8_0.Dequantize, VecDots.Q8_0, GgmlType.Q8_0),
-        new(GgmlType.Q4_0, "Q4_0", Q4_0.BlockSize, Q4_0.BytesPerBlock, Q4_0.Quantize, Q4_0.Dequantize, VecDots.Q4_0, GgmlType.Q8_0),
-        new(GgmlType.TQ1_0, "TQ1_0", TQ1_0.BlockSize, TQ1_0.BytesPerBlock, TQ1_0.Quantize, TQ1_0.Dequantize, VecDots.TQ1_0, GgmlType.Q8_K),
-        new(GgmlType.TQ2_0, "TQ2_0", TQ2_0.BlockSize, TQ2_0.BytesPerBlock, TQ2_0.Quantize, TQ2_0.Dequantize, VecDots.TQ2_0, GgmlType.Q8_K),
-        new(GgmlType.Q6_K, "Q6_K", Q6_K.BlockSize, Q6_K.BytesPerBlock, Q6_K.Quantize, Q6_K.Dequantize, VecDots.Q6_K, GgmlType.Q8_K),
+        new(GgmlType.F32, "F32", 1, 4, FloatFormats.QuantizeF32, FloatFormats.DequantizeF32),
+        new(GgmlType.F16, "F16", 1, 2, FloatFormats.QuantizeF16, FloatFormats.DequantizeF16),
+        new(GgmlType.BF16, "BF16", 1, 2, FloatFormats.QuantizeBF16, FloatFormats.DequantizeBF16),
+        new(GgmlType.Q8_0, "Q8_0", Q8_0.BlockSize, Q8_0.BytesPerBlock, Q8_0.Quantize, Q8_0.Dequantize),
+        new(GgmlType.Q4_0, "Q4_0", Q4_0.BlockSize, Q4_0.BytesPerBlock, Q4_0.Quantize, Q4_0.Dequantize),
+        new(GgmlType.TQ1_0, "TQ1_0", TQ1_0.BlockSize, TQ1_0.BytesPerBlock, TQ1_0.Quantize, TQ1_0.Dequantize),
+        new(GgmlType.TQ2_0, "TQ2_0", TQ2_0.BlockSize, TQ2_0.BytesPerBlock, TQ2_0.Quantize, TQ2_0.Dequantize),
+        new(GgmlType.Q6_K, "Q6_K", Q6_K.BlockSize, Q6_K.BytesPerBlock, Q6_K.Quantize, Q6_K.Dequantize),
         new(GgmlType.Q8_K, "Q8_K", Q8_K.BlockSize, Q8_K.BytesPerBlock, Q8_K.Quantize, Q8_K.Dequantize, ActivationOnly: true),
         new(GgmlType.Q4_1, "Q4_1", 32, 20), new(GgmlType.Q5_0, "Q5_0", 32, 22), new(GgmlType.Q5_1, "Q5_1", 32, 24),
         new(GgmlType.Q8_1, "Q8_1", 32, 36), new(GgmlType.Q2_K, "Q2_K", 256, 84), new(GgmlType.Q3_K, "Q3_K", 256, 110),

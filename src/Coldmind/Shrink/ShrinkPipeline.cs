@@ -89,7 +89,7 @@ public static class ShrinkPipeline
             teacher = teacherSpec.Build(new Rng(o.Seed));
             Trainer.Fit(teacher, data.Train, data.Validation, training, onStep: (_, _) => onStep?.Invoke());
             Add("teacher", $"float CNN, channels {string.Join(",", channels)}, hidden {o.TeacherHidden[0]}", ClassifierModel.Of(teacher, teacherSpec, "teacher"),
-                SavedBytes(path => Formats.Safetensors.Write(path, teacher.NamedParameters())));
+                SavedBytes(path => TensorFile.Write(path, teacher.NamedParameters())));
         }
         else
         {
@@ -183,8 +183,8 @@ public static class ShrinkPipeline
         {
             for (int i = 0; i < n; i++) model.Logits(test.Features.AsSpan(i * test.FeatureCount, test.FeatureCount));
         }) * 1e6 / n;
-        long parameters = model.Compact?.Parameters ?? model.Work.WeightBytes / 4, nonZeros = model.Compact?.NonZeroParameters ?? parameters;
+        long parameters = model.Parameters, nonZeros = model.Compact?.NonZeroParameters ?? parameters;
         return new ShrinkStage(name, description, (float)correct / test.Count, temperature, raw, scaled,
-            parameters, nonZeros, 8.0 * bytes / parameters, bytes, latency, CostModel.Estimate(model.Work, device).Joules, seconds);
+            parameters, nonZeros, 8.0 * bytes / parameters, bytes, latency, CostModel.Estimate(Workload.Of(model), device).Joules, seconds);
     }
 }

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using Coldmind.Cognition;
 using Coldmind.Data;
 using Coldmind.Network;
 using Coldmind.Tensors;
@@ -56,7 +55,7 @@ public sealed class FedAvgClient : IDisposable
     public FedAvgClient(FedAvgClientOptions o, LocalLearner learner, Dataset train, int[] shard, MessageAuth auth, Action<string> log)
     {
         (_o, _auth, _log, _learner) = (o, auth, log, learner);
-        EscalationServer.ParseEndpoint(o.Coordinator);
+        HttpHost.ParseEndpoint(o.Coordinator);
         if (!(o.Period > TimeSpan.Zero) || !(o.GiveUp > TimeSpan.Zero)) throw new ColdmindException("--period and --give-up must be positive.");
         if (o.Proximal < 0) throw new ColdmindException($"--prox must not be negative, got {o.Proximal}.");
         o.Local.Validate();
@@ -140,7 +139,7 @@ public sealed class FedAvgClient : IDisposable
             }
             if (bytes.Length == 0) return (Outcome.Accepted, null, 0);
             string? auth = response.Headers.TryGetValues(MessageAuth.Header, out var v) ? v.FirstOrDefault() : null;
-            if (!_auth.Verify(auth, EscalationServer.ReplyContext(signature), bytes, out string reason))
+            if (!_auth.Verify(auth, MessageAuth.ReplyContext(signature), bytes, out string reason))
                 throw new SwarmMessageException($"a reply that fails its check: {reason}");
             var m = SwarmMessage.Decode(bytes, _learner.ModelId, _learner.ParameterCount);
             if (m.Kind != SwarmMessage.Type.Global) throw new SwarmMessageException($"a {m.Kind} message sent as the global model");

@@ -2,7 +2,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using System.Globalization;
 using System.Text;
-using Coldmind.Cognition;
 using Coldmind.Data;
 using Coldmind.Network;
 
@@ -68,7 +67,7 @@ public sealed class FedAvgServer : IAsyncDisposable
     {
         if (o.Rounds < 1 || o.ClientsPerRound < 1 || !(o.RoundTimeout > TimeSpan.Zero))
             throw new ColdmindException("--rounds and --clients must be at least 1 and --round-timeout positive.");
-        var app = EscalationServer.CreateHost(o.Listen, o.MaxMessageBytes);
+        var app = HttpHost.Create(o.Listen, o.MaxMessageBytes);
         var coordinator = new FedAvgCoordinator(learner, o.Aggregation, o.Listen);
         bool resumed = false;
         if (o.CheckpointPath != null && File.Exists(o.CheckpointPath))
@@ -105,7 +104,7 @@ public sealed class FedAvgServer : IAsyncDisposable
             reply = final || _joined.Contains(client) && !_updates.ContainsKey(client) ? _global : null;
         }
         if (reply == null) { ctx.Response.StatusCode = StatusCodes.Status204NoContent; return; }
-        ctx.Response.Headers[MessageAuth.Header] = _auth.Sign(EscalationServer.ReplyContext(ctx.Request.Headers[MessageAuth.Header]!), reply);
+        ctx.Response.Headers[MessageAuth.Header] = _auth.Sign(MessageAuth.ReplyContext(ctx.Request.Headers[MessageAuth.Header]!), reply);
         if (final) ctx.Response.Headers[FinalHeader] = "1";
         ctx.Response.ContentType = "application/octet-stream";
         Interlocked.Add(ref _bytesSent, reply.Length);
@@ -143,7 +142,7 @@ public sealed class FedAvgServer : IAsyncDisposable
     /// <summary>The body of a signed request no longer than <paramref name="limit"/>, or null once the request is rejected.</summary>
     private async Task<byte[]?> Authenticated(HttpContext ctx, string path, int limit)
     {
-        var body = await EscalationServer.ReadBounded(ctx.Request, limit);
+        var body = await HttpHost.ReadBounded(ctx.Request, limit);
         if (body == null) { await Reject(ctx, StatusCodes.Status413PayloadTooLarge, $"request over {limit} bytes"); return null; }
         Interlocked.Add(ref _bytesReceived, body.Length);
         if (!_auth.Verify(ctx.Request.Headers[MessageAuth.Header], $"POST {path}", body, out string reason)) { await Reject(ctx, StatusCodes.Status401Unauthorized, reason); return null; }
@@ -153,7 +152,7 @@ public sealed class FedAvgServer : IAsyncDisposable
     private Task Reject(HttpContext ctx, int status, string reason)
     {
         Interlocked.Increment(ref _rejected);
-        return EscalationServer.Refuse(ctx, status, reason, _log);
+        return HttpHost.Refuse(ctx, status, reason, _log);
     }
 
     /// <summary>Aggregates what arrived, checkpoints and opens the next round; called under the lock.</summary>

@@ -21,7 +21,7 @@ public sealed class SwarmCheckpoint
     {
         var all = meta.ToDictionary(m => $"coldmind.{kind}.{m.Key}", m => m.Value);
         all[$"coldmind.{kind}.model_id"] = learner.ModelId.ToString(CultureInfo.InvariantCulture);
-        Safetensors.Write(path, models.Select(m => (m.Name, Tensor.FromArray(m.Values, m.Values.Length))), all);
+        TensorFile.Write(path, models.Select(m => (m.Name, Tensor.FromArray(m.Values, m.Values.Length))), all);
     }
 
     /// <summary>Opens a checkpoint written by <see cref="Write"/> for the same kind and model; anything else is a one-line error.</summary>

@@ -3,7 +3,6 @@ using Microsoft.AspNetCore.Http;
 using System.Globalization;
 using System.Text.Json;
 using System.Threading.Channels;
-using Coldmind.Cognition;
 using Coldmind.Data;
 using Coldmind.Network;
 using Coldmind.Tensors;
@@ -81,7 +80,7 @@ public sealed class SwarmNode : IAsyncDisposable
 
     public static async Task<SwarmNode> StartAsync(NodeOptions o, LocalLearner learner, Dataset train, int[] shard, MessageAuth auth, Action<string> log)
     {
-        var app = EscalationServer.CreateHost(o.Listen, o.MaxMessageBytes);
+        var app = HttpHost.Create(o.Listen, o.MaxMessageBytes);
         string address = o.Listen;
         var node = new GossipNode(address, learner.Initial(), 0, o.Gossip.ViewSize);
         int cycle = 0;
@@ -114,7 +113,7 @@ public sealed class SwarmNode : IAsyncDisposable
 
     private async Task Handle(HttpContext ctx)
     {
-        var body = await EscalationServer.ReadBounded(ctx.Request, _o.MaxMessageBytes);
+        var body = await HttpHost.ReadBounded(ctx.Request, _o.MaxMessageBytes);
         if (body == null) { await Reject(ctx, StatusCodes.Status413PayloadTooLarge, $"message over {_o.MaxMessageBytes} bytes"); return; }
         if (!_auth.Verify(ctx.Request.Headers[MessageAuth.Header], $"POST {GossipPath}", body, out string reason)) { await Reject(ctx, StatusCodes.Status401Unauthorized, reason); return; }
         try
@@ -137,7 +136,7 @@ public sealed class SwarmNode : IAsyncDisposable
     private Task Reject(HttpContext ctx, int status, string reason)
     {
         Interlocked.Increment(ref _rejected);
-        return EscalationServer.Refuse(ctx, status, reason, _log);
+        return HttpHost.Refuse(ctx, status, reason, _log);
     }
 
     /// <summary>Wall-clock time in Unix milliseconds, the clock of the node's pace and view timestamps.</summary>

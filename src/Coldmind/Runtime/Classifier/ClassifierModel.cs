@@ -1,4 +1,3 @@
-using Coldmind.Cost;
 using Coldmind.Data;
 using Coldmind.Formats;
 using Coldmind.Nn;
@@ -20,20 +19,23 @@ public sealed class ClassifierModel
     public string Name { get; }
     public int Inputs { get; }
     public int Classes { get; }
-    /// <summary>What one inference costs, for the cost model.</summary>
-    public Workload Work { get; }
+    /// <summary>The network's description, for a model that runs through the training engine (a CNN); null for compact ones.</summary>
+    public ClassifierSpec? Spec { get; }
+    /// <summary>Weights and biases, counted whether zero or not.</summary>
+    public long Parameters { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
     /// <summary>The compact form, when there is one (the head of an MLP can then be refitted on the device).</summary>
     public CompactClassifier? Compact => _compact;
 
-    private ClassifierModel(string name, CompactClassifier? compact, Module? module, int[] inputShape, int classes, Workload work, IReadOnlyDictionary<string, string> metadata)
+    private ClassifierModel(string name, CompactClassifier? compact, Module? module, ClassifierSpec? spec, int[] inputShape, int classes,
+        long parameters, IReadOnlyDictionary<string, string> metadata)
     {
-        (Name, _compact, _module, _inputShape, Classes, Work, Metadata) = (name, compact, module, inputShape, classes, work, metadata);
+        (Name, _compact, _module, Spec, _inputShape, Classes, Parameters, Metadata) = (name, compact, module, spec, inputShape, classes, parameters, metadata);
         Inputs = Tensors.Shape.Numel(inputShape);
     }
 
     public static ClassifierModel Of(CompactClassifier compact, string name) =>
-        new(name, compact, null, [compact.Inputs], compact.Classes, Workload.FromClassifier(compact, name), compact.Metadata);
+        new(name, compact, null, null, [compact.Inputs], compact.Classes, compact.Parameters, compact.Metadata);
 
     /// <summary>A trained network: an MLP compiled to its compact form, a CNN kept as it is.</summary>
     public static ClassifierModel Of(Module model, ClassifierSpec spec, string name, IReadOnlyDictionary<string, string>? metadata = null)
@@ -41,7 +43,7 @@ public sealed class ClassifierModel
         metadata ??= spec.ToMetadata();
         if (spec.Kind == ClassifierSpec.Mlp) return Of(CompactClassifier.Compile(model, metadata), name);
         model.Eval();
-        return new ClassifierModel(name, null, model, spec.InputShape, spec.Classes, CnnWork(spec, model.ParameterCount, name), metadata);
+        return new ClassifierModel(name, null, model, spec, spec.InputShape, spec.Classes, model.ParameterCount, metadata);
     }
 
     /// <summary>Reads a compact classifier (`coldmind.format` = compact-classifier) or a training checkpoint (a <see cref="ClassifierSpec"/> in its metadata).</summary>
@@ -74,22 +76,5 @@ public sealed class ClassifierModel
         var logits = new float[data.Count * Classes];
         for (int i = 0; i < data.Count; i++) _compact!.Predict(data.Features.AsSpan(i * Inputs, Inputs)).CopyTo(logits, i * Classes);
         return logits;
-    }
-
-    /// <summary>
-    /// A <see cref="SmallCnn"/>'s forward pass: 3×3 convolutions keeping the size, each followed by a 2×2 pool, then
-    /// the hidden and output layers; weights in float32.
-    /// </summary>
-    private static Workload CnnWork(ClassifierSpec spec, long parameters, string name)
-    {
-        var (c, h, w) = (spec.InputShape[0], spec.InputShape[1], spec.InputShape[2]);
-        long macs = 0;
-        foreach (int outChannels in spec.Channels)
-        {
-            macs += (long)outChannels * c * 9 * h * w;
-            (c, h, w) = (outChannels, h / 2, w / 2);
-        }
-        macs += (long)c * h * w * spec.Hidden[0] + (long)spec.Hidden[0] * spec.Classes;
-        return new Workload(name, "inference", [new LayerWork(name, macs, 0, 0, 0, 4 * parameters, 4L * Tensors.Shape.Numel(spec.InputShape))]);
     }
 }

@@ -146,7 +146,7 @@ public sealed class CompactClassifier
     {
         int correct = 0;
         for (int i = 0; i < data.Count; i++)
-            if (Sampler.ArgMax(Predict(data.Features.AsSpan(i * data.FeatureCount, data.FeatureCount))) == data.Labels[i]) correct++;
+            if (TensorPrimitives.IndexOfMax(Predict(data.Features.AsSpan(i * data.FeatureCount, data.FeatureCount))) == data.Labels[i]) correct++;
         return (float)correct / Math.Max(1, data.Count);
     }
 
@@ -171,7 +171,7 @@ public sealed class CompactClassifier
             if (l is TernaryLayer t) meta[p + "eps"] = t.Eps.ToString("R", CultureInfo.InvariantCulture);
             if (l is QuantizedLayer q) meta[p + "scheme"] = q.Scheme.Name;
         }
-        Safetensors.Write(path, tensors, meta, dtypes);
+        TensorFile.Write(path, tensors, meta, dtypes);
     }
 
     public static CompactClassifier Load(string path) => Load(Safetensors.Read(path), path);

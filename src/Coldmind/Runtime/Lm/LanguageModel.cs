@@ -164,7 +164,12 @@ public sealed unsafe class LanguageModel : IDisposable
         return t;
     }
 
-    private PackedMatrix Matrix(string name, int rows, int columns) => PackedMatrix.FromGguf(_file, Tensor(name, columns, rows));
+    /// <summary>A 2-D tensor in place in the file's mapping (ggml dims: columns first).</summary>
+    private PackedMatrix Matrix(string name, int rows, int columns)
+    {
+        var tensor = Tensor(name, columns, rows);
+        return PackedMatrix.InPlace(GgmlTypes.Traits(tensor.Type), rows, columns, _file.Pointer(tensor), _file);
+    }
 
     private float[] Vector(string name, int length) => _file.ReadFloats(Tensor(name, length));
 

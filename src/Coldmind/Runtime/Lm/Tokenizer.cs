@@ -3,9 +3,6 @@ using Coldmind.Formats;
 
 namespace Coldmind.Runtime.Lm;
 
-/// <summary>GGUF token types (tokenizer.ggml.token_type), as llama.cpp's llama_token_type.</summary>
-public enum TokenType { Undefined = 0, Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6 }
-
 /// <summary>
 /// Text ↔ token ids from a GGUF vocabulary, as llama.cpp's llama_tokenize / llama_token_to_piece do.
 /// User-defined tokens are always matched as wholes; control tokens (e.g. &lt;s&gt;, &lt;|eot_id|&gt;)

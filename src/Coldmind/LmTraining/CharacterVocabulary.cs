@@ -1,7 +1,7 @@
 using System.Text;
 using Coldmind.Formats;
 
-namespace Coldmind.Runtime.Lm;
+namespace Coldmind.LmTraining;
 
 /// <summary>
 /// A character-level vocabulary written as a SentencePiece-style GGUF tokenizer, so llama.cpp and
