@@ -36,8 +36,14 @@ var root = new RootCommand("""
     TrainLmCommand.Create(),
 };
 
-// Plain text when piped into a file or another program (logs, CI); colours and live progress on a terminal.
-if (Console.IsOutputRedirected) AnsiConsole.Console.Profile.Capabilities.Ansi = false;
+// Plain text when piped into a file or another program (logs, CI); colours and live progress on a terminal. Off a
+// terminal tables take COLUMNS when it is set, else a width wide enough that no cell wraps (a number split across
+// lines would read as two numbers).
+if (Console.IsOutputRedirected)
+{
+    AnsiConsole.Console.Profile.Capabilities.Ansi = false;
+    AnsiConsole.Console.Profile.Width = int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out int columns) && columns > 0 ? columns : 240;
+}
 
 try
 {

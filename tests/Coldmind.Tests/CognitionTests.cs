@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text;
 using Xunit;
+using Coldmind.Models;
 using Coldmind.Cognition;
 using Coldmind.Cost;
 using Coldmind.Data;
@@ -262,7 +263,7 @@ public class CognitionTests
         string keyPath = dir.File("key");
         File.WriteAllText(keyPath, "a shared key of some length");
         string teacherPath = dir.File("cloud.safetensors");
-        TensorFile.Write(teacherPath, CloudNet!.NamedParameters(), CloudSpec.ToMetadata());
+        TensorFile.Write(teacherPath, CloudNet!.NamedParameters(), new Provenance { Spec = CloudSpec }.ToMetadata());
 
         // the cloud: `coldmind serve` in its own process
         var dll = Path.Combine(AppContext.BaseDirectory, "Coldmind.Cli.dll");
@@ -300,7 +301,7 @@ public class CognitionTests
         var (_, edge, _) = DigitsPair();
         string edgePath = dir.File("edge.safetensors"), cloudPath = dir.File("cloud.safetensors");
         edge.Compact!.WithMetadata(new Dictionary<string, string> { ["coldmind.data"] = "digits" }).Save(edgePath);
-        TensorFile.Write(cloudPath, CloudNet!.NamedParameters(), CloudSpec.ToMetadata());
+        TensorFile.Write(cloudPath, CloudNet!.NamedParameters(), new Provenance { Spec = CloudSpec }.ToMetadata());
         var (exit, stdout, stderr) = CliTests.Run("cascade", "--edge", edgePath, "--cloud", cloudPath, "--device", "stm32h7", "--json");
         Assert.True(exit == 0, stderr);
         using var json = System.Text.Json.JsonDocument.Parse(stdout);

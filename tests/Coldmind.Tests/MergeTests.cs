@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Xunit;
+using Coldmind.Models;
 using Coldmind.Cost;
 using Coldmind.Data;
 using Coldmind.Formats;
@@ -128,7 +129,7 @@ public sealed class DigitsParents : IDisposable
 
     public DigitsParents()
     {
-        var meta = Spec.ToMetadata();
+        var meta = new Provenance { Spec = Spec }.ToMetadata();
         meta["coldmind.data"] = "digits";
         meta["coldmind.seed"] = "0";
         Base = _dir.File("base.safetensors");
@@ -226,7 +227,7 @@ public class MergerTests(DigitsParents parents) : IClassFixture<DigitsParents>
     public void Ternarized_inputs_merge_the_weights_the_forward_pass_sees()
     {
         var spec = ClassifierSpec.ForMlp([64], 10, [32], ternary: true);
-        var meta = spec.ToMetadata();
+        var meta = new Provenance { Spec = spec }.ToMetadata();
         string p1 = parents.File("t1.safetensors"), p2 = parents.File("t2.safetensors");
         TensorFile.Write(p1, spec.Build(new Rng(1)).NamedParameters(), meta);
         TensorFile.Write(p2, spec.Build(new Rng(2)).NamedParameters(), meta);
@@ -269,7 +270,7 @@ public class MergerTests(DigitsParents parents) : IClassFixture<DigitsParents>
     {
         var wide = ClassifierSpec.ForMlp([1, 8, 8], 10, [48, 32]);
         var path = parents.File("wide.safetensors");
-        TensorFile.Write(path, wide.Build(new Rng(0)).NamedParameters(), wide.ToMetadata());
+        TensorFile.Write(path, wide.Build(new Rng(0)).NamedParameters(), new Provenance { Spec = wide }.ToMetadata());
         var e = Assert.Throws<ColdmindException>(() => new Merger().Merge(Recipe($$"""{"merge_method": "linear", "models": [{"model": "{{parents.A}}"}, {"model": "{{path}}"}]}""", "/")));
         Assert.Contains("does not match", e.Message);
         Assert.Contains("MLP 64-48-32-10", e.Message);
@@ -417,7 +418,7 @@ public class MergeCliTests(DigitsParents parents) : IClassFixture<DigitsParents>
         Assert.Contains("is a float classifier", err);
         var cnn = ClassifierSpec.ForCnn([1, 8, 8], 10, [4], 16);
         string cnnPath = parents.File("cnn.safetensors");
-        TensorFile.Write(cnnPath, cnn.Build(new Rng(0)).NamedParameters(), cnn.ToMetadata());
+        TensorFile.Write(cnnPath, cnn.Build(new Rng(0)).NamedParameters(), new Provenance { Spec = cnn }.ToMetadata());
         (exit, _, err) = CliTests.Run("evolve", "--parents", $"{parents.A},{cnnPath}", "--method", "linear", "--space", "params");
         Assert.Equal(1, exit);
         Assert.Contains("does not match", err);

@@ -6,6 +6,7 @@ using Coldmind.Cognition;
 using Coldmind.Cost;
 using Coldmind.Data;
 using Coldmind.Formats;
+using Coldmind.Models;
 using Coldmind.Nn;
 using Coldmind.Runtime.Classifier;
 using Coldmind.Tensors;
@@ -35,9 +36,8 @@ internal static class AdaptCommand
             string path = r.GetValue(modelPath)!;
             var model = ClassifierModel.Load(path);
             var compact = model.Compact ?? throw new ColdmindException($"'{path}' is a CNN; forward-only adaptation refits an MLP's head.");
-            string dataSpec = r.GetValue(data) ?? model.Metadata.GetValueOrDefault("coldmind.data") ?? "digits";
-            ulong seed = model.Metadata.TryGetValue("coldmind.seed", out var sv) ? ulong.Parse(sv, CultureInfo.InvariantCulture) : 0;
-            var splits = BuiltinData.Load(dataSpec, seed, model.Metadata.GetValueOrDefault("coldmind.label"));
+            var (dataSpec, splits) = TrainingData.SplitsOf(model.Provenance, r.GetValue(data));
+            ulong seed = model.Provenance.Seed ?? 0;
             var shift = Drift.Parse(r.GetValue(drift)!);
             int n = r.GetValue(examples);
             if (n < 1 || n > splits.Validation.Count) throw new ColdmindException($"--examples must be in 1..{splits.Validation.Count} (the validation split), got {n}.");
@@ -56,12 +56,10 @@ internal static class AdaptCommand
             var refit = ForwardOnlyAdaptation.Refit(compact, adaptOn);
             rows.Add(("forward-only (head refit)", refit.Model.Accuracy(driftedTest), refit.Model.Accuracy(splits.Test), n * inference + Fp32Joules(refit.SolveMacs), clock.Elapsed.TotalSeconds));
 
-            if (model.Metadata.ContainsKey("coldmind.model")) // a training checkpoint: its latent float weights can be fine-tuned
+            if (ModelFile.Open(path) is ClassifierFile { IsCompact: false } file) // a training checkpoint: its latent float weights can be fine-tuned
             {
-                var file = Safetensors.Read(path);
-                var spec = ClassifierSpec.FromMetadata(file.Metadata, path);
-                var net = spec.Build(new Rng(0));
-                net.LoadState(file.Tensors);
+                var net = file.Provenance.Spec!.Build(new Rng(0));
+                net.LoadState(file.File.Tensors);
                 clock.Restart();
                 Trainer.Fit(net, adaptOn, null, new TrainOptions { Epochs = r.GetValue(epochs), BatchSize = 32, LearningRate = 1e-3f, Seed = seed });
                 var tuned = CompactClassifier.Compile(net);

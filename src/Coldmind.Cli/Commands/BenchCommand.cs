@@ -2,6 +2,7 @@ using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Coldmind.Cli.Output;
 using Coldmind.Numerics;
 using Coldmind.Runtime.Lm;
 
@@ -30,8 +31,7 @@ internal static class BenchCommand
             int p = r.GetValue(prompt), n = r.GetValue(gen), repetitions = r.GetValue(reps);
             using var lm = LanguageModel.Load(r.GetValue(model)!);
             double? pp = null, tg = null;
-            CommonOptions.WithProgress("benchmarking", repetitions * ((p > 0 ? 1 : 0) + (n > 0 ? 1 : 0)), r.GetValue(json),
-                tick => (pp, tg) = ModelBenchmark.Measure(lm, p, n, repetitions, tick));
+            ProgressView.Run(r.GetValue(json), progress => (pp, tg) = ModelBenchmark.Measure(lm, p, n, repetitions, progress));
             double bandwidth = MemoryBandwidth.Measure(WorkerPool.Shared);
             double roofline = bandwidth * 1e9 / lm.BytesPerToken;
             if (r.GetValue(json))

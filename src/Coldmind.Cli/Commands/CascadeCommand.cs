@@ -2,8 +2,10 @@ using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Coldmind.Cli.Output;
 using Coldmind.Cognition;
 using Coldmind.Data;
+using Coldmind.Models;
 using Coldmind.Network;
 using Coldmind.Reports;
 using Coldmind.Runtime.Classifier;
@@ -52,9 +54,7 @@ internal static class CascadeCommand
             if (r.GetValue(gamma) is var g && !(g > 0)) throw new ColdmindException($"--gamma must be positive, got {g}.");
 
             var edgeModel = ClassifierModel.Load(r.GetValue(edge)!);
-            string dataSpec = r.GetValue(data) ?? edgeModel.Metadata.GetValueOrDefault("coldmind.data") ?? "digits";
-            ulong splitSeed = edgeModel.Metadata.TryGetValue("coldmind.seed", out var sv) ? ulong.Parse(sv, CultureInfo.InvariantCulture) : 0;
-            var splits = BuiltinData.Load(dataSpec, splitSeed, r.GetValue(label) ?? edgeModel.Metadata.GetValueOrDefault("coldmind.label"));
+            var (dataSpec, splits) = TrainingData.SplitsOf(edgeModel.Provenance, r.GetValue(data), label: r.GetValue(label));
             var profile = CommonOptions.LoadDevice(r.GetValue(device)!, r.GetValue(deviceFile));
 
             ICloud cloudSide;
@@ -70,8 +70,7 @@ internal static class CascadeCommand
             else
             {
                 var cloudModel = ClassifierModel.Load(r.GetValue(cloud)!);
-                float t = cloudModel.Metadata.TryGetValue("coldmind.temperature", out var ts) ? float.Parse(ts, CultureInfo.InvariantCulture) : 1f;
-                cloudSide = new LocalCloud(cloudModel, t);
+                cloudSide = new LocalCloud(cloudModel, cloudModel.Provenance.Temperature ?? 1f);
                 cloudName = cloudModel.Name;
             }
             var options = new CascadeOptions
@@ -107,7 +106,7 @@ internal static class CascadeCommand
                     if (failuresShown++ == 0 && !asJson) AnsiConsole.MarkupLineInterpolated($"[yellow]The cloud is unreachable ({reason}); answering locally and retrying every {HttpCloud.RetryAfter.TotalSeconds:F0} s.[/]");
                 };
                 CascadePoint? point = null;
-                CommonOptions.WithProgress($"{policyName} over HTTP", test.Count, asJson, tick =>
+                ProgressView.Steps($"{policyName} over HTTP", test.Count, asJson, tick =>
                     point = cascade.Run(Chosen(policyName), evidence, test.Labels, Ask, (_, _) => tick()));
                 rows.Add(($"{policyName} (over HTTP)", point!));
             }

@@ -50,23 +50,6 @@ internal static class CommonOptions
         if (WorkerPool.Shared.Threads != threads) WorkerPool.Shared = new WorkerPool(threads);
     }
 
-    /// <summary>Runs <paramref name="work"/> under a progress bar of <paramref name="steps"/> steps (quietly with --json); work calls tick once a step.</summary>
-    public static void WithProgress(string label, int steps, bool quiet, Action<Action> work)
-    {
-        if (quiet)
-        {
-            work(() => { });
-            return;
-        }
-        AnsiConsole.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask(label, maxValue: steps);
-                work(() => task.Increment(1));
-            });
-    }
-
     /// <summary>--hidden of a swarm model: sizes such as 64,32, or none (softmax regression).</summary>
     public static int[] ParseHidden(string text) =>
         text.Trim().Equals("none", StringComparison.OrdinalIgnoreCase) ? [] : ParseSizes(text, "--hidden");

@@ -2,6 +2,7 @@ using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Swarm;
 
@@ -38,7 +39,7 @@ internal static class ContinualCommand
             var learner = LocalLearner.For(train, CommonOptions.ParseHidden(r.GetValue(hidden)!), r.GetValue(seed));
             var options = new ContinualOptions(r.GetValue(epochs), r.GetValue(batch), r.GetValue(lr), r.GetValue(ewc), r.GetValue(replay), r.GetValue(fisherExamples), r.GetValue(seed));
             IReadOnlyList<ContinualResult> results = null!;
-            CommonOptions.WithProgress("two tasks", 6, r.GetValue(json), tick => results = ContinualLearning.Run(learner, train, firstTask, secondTask, splits.Test, firstClasses, options, _ => tick()));
+            ProgressView.Steps("two tasks", 6, r.GetValue(json), tick => results = ContinualLearning.Run(learner, train, firstTask, secondTask, splits.Test, firstClasses, options, _ => tick()));
             string firstName = string.Join(",", firstClasses.Order());
             if (r.GetValue(json))
             {

@@ -2,9 +2,11 @@ using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Coldmind.Cli.Output;
 using Coldmind.Cost;
 using Coldmind.Formats;
 using Coldmind.Merging;
+using Coldmind.Models;
 using Coldmind.Reports;
 
 namespace Coldmind.Cli.Commands;
@@ -80,7 +82,7 @@ internal static class EvolveCommand
             }
             else
             {
-                (dataSpec, var splits) = TrainedCheckpoint.SplitsOf(first.Metadata, r.GetValue(data));
+                (dataSpec, var splits) = TrainingData.SplitsOf(Provenance.Read(first.Metadata, first.Name), r.GetValue(data));
                 judge = new ClassifierJudge(splits.Validation, splits.Test, budget);
             }
             var options = new EvolutionOptions
@@ -92,7 +94,7 @@ internal static class EvolveCommand
             var evolution = new MergeEvolution(merger, parents, @base, judge, options);
             bool quiet = r.GetValue(json);
             EvolutionResult? result = null;
-            CommonOptions.WithProgress("evolving", options.Generations, quiet, tick => result = evolution.Run(_ => tick()));
+            ProgressView.Steps("evolving", options.Generations, quiet, tick => result = evolution.Run(_ => tick()));
 
             // measured on the test split, which the search never saw
             var rows = new List<Row>();

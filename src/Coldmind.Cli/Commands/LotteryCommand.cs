@@ -2,6 +2,7 @@ using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Nn;
 using Coldmind.Reports;
@@ -47,7 +48,7 @@ internal static class LotteryCommand
             var training = new TrainOptions { Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr) };
             var runs = new List<IReadOnlyList<TicketRound>>();
             int steps = n * (options.Rounds + 1 + (options.RandomControl ? options.Rounds : 0));
-            CommonOptions.WithProgress("lottery", steps, r.GetValue(json), tick =>
+            ProgressView.Steps("lottery", steps, r.GetValue(json), tick =>
             {
                 for (int s = 0; s < n; s++)
                 {

@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Coldmind.Merging;
+using Coldmind.Models;
 
 namespace Coldmind.Cli.Commands;
 
@@ -29,7 +30,7 @@ internal static class MergeCommand
             var rows = new List<(string Name, string Architecture, long Parameters, double? Accuracy)>();
             if (!child.IsLanguageModel)
             {
-                var test = TrainedCheckpoint.SplitsOf(child.Metadata).Splits.Test;
+                var test = TrainingData.SplitsOf(Provenance.Read(child.Metadata, child.Name)).Splits.Test;
                 var judge = new ClassifierJudge(test, test, null);
                 foreach (var source in Sources(plan).Where(s => s.Path != null).DistinctBy(s => s.Path))
                 {

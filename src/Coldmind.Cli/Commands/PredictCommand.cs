@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Coldmind.Data;
+using Coldmind.Models;
 using Coldmind.Runtime.Classifier;
 
 namespace Coldmind.Cli.Commands;
@@ -13,7 +14,7 @@ internal static class PredictCommand
 {
     public static Command Create()
     {
-        var modelPath = new Argument<string>("MODEL") { Description = "a .safetensors model written by `coldmind shrink`" };
+        var modelPath = new Argument<string>("MODEL") { Description = "a classifier: written by `coldmind shrink` (compact) or `coldmind train`" };
         var data = new Option<string?>("--data") { Description = "data to predict (default: the data the model was shrunk on)" };
         var label = CommonOptions.LabelColumn();
         var json = CommonOptions.Json();
@@ -21,10 +22,9 @@ internal static class PredictCommand
         cmd.SetAction(r =>
         {
             string path = r.GetValue(modelPath)!;
-            var model = CompactClassifier.Load(path);
-            string dataSpec = r.GetValue(data) ?? model.Metadata.GetValueOrDefault("coldmind.data") ?? "digits";
-            ulong seed = model.Metadata.TryGetValue("coldmind.seed", out var sv) ? ulong.Parse(sv, CultureInfo.InvariantCulture) : 0;
-            var test = BuiltinData.Load(dataSpec, seed, r.GetValue(label) ?? model.Metadata.GetValueOrDefault("coldmind.label")).Test;
+            var model = ClassifierModel.Load(path);
+            var (dataSpec, splits) = TrainingData.SplitsOf(model.Provenance, r.GetValue(data), label: r.GetValue(label));
+            var test = splits.Test;
             if (test.FeatureCount != model.Inputs || test.Classes != model.Classes)
                 throw new ColdmindException($"'{path}' takes {model.Inputs} features and {model.Classes} classes; '{dataSpec}' has {test.FeatureCount} and {test.Classes}.");
             float accuracy = model.Accuracy(test); // the first pass also compiles the code

@@ -2,7 +2,9 @@ using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Coldmind.Cli.Output;
 using Coldmind.Formats;
+using Coldmind.Models;
 using Coldmind.Quantization;
 using Coldmind.Tensors;
 
@@ -48,7 +50,7 @@ internal static class PtqCommand
 
             float baseline = checkpoint.Accuracy();
             var results = new List<(PtqScheme Scheme, float Accuracy, long Bytes, Dictionary<string, double> Errors)>();
-            CommonOptions.WithProgress("quantizing and evaluating", chosen.Length, r.GetValue(json), tick =>
+            ProgressView.Steps("quantizing and evaluating", chosen.Length, r.GetValue(json), tick =>
             {
                 foreach (var scheme in chosen)
                 {
@@ -66,7 +68,7 @@ internal static class PtqCommand
                     results.Add((scheme, checkpoint.Accuracy(state), bytes, errors));
                     if (savePath != null)
                     {
-                        var meta = new Dictionary<string, string>(file.Metadata) { ["coldmind.ptq"] = scheme.Name };
+                        var meta = (Provenance.Read(file.Metadata, path) with { Ptq = scheme.Name }).ToMetadata();
                         TensorFile.Write(savePath, state.Select(kv => (kv.Key, kv.Value)), meta);
                     }
                     tick();

@@ -2,8 +2,10 @@ using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Coldmind.Cli.Output;
 using Coldmind.Cost;
 using Coldmind.Data;
+using Coldmind.Models;
 using Coldmind.Nn;
 using Coldmind.Reports;
 using Coldmind.Runtime.Classifier;
@@ -59,21 +61,18 @@ internal static class SearchCommand
             var model = Build();
             IReadOnlyList<Candidate> front = [], all = [];
             bool quiet = r.GetValue(json);
-            int stepsPerEpoch = (splits.Train.Count + 63) / 64;
-            int steps = stepsPerEpoch * (r.GetValue(epochs) + r.GetValue(fineTune)) + r.GetValue(generations);
             var training = new TrainOptions { Epochs = r.GetValue(epochs), BatchSize = 64, LearningRate = 2e-3f, Seed = s };
             Candidate? chosen = null;
             CompactClassifier? deployed = null;
-            CommonOptions.WithProgress("training, then searching", steps, quiet, tick =>
+            ProgressView.Run(quiet, progress =>
             {
-                Trainer.Fit(model, splits.Train, splits.Validation, training, onStep: (_, _) => tick());
-                (front, all) = ModelSearch.Run(model, Build, splits.Validation, budget, profile, r.GetValue(population), r.GetValue(generations), s, tick);
+                Trainer.Fit(model, splits.Train, splits.Validation, training, progress);
+                (front, all) = ModelSearch.Run(model, Build, splits.Validation, budget, profile, r.GetValue(population), r.GetValue(generations), s, progress);
                 // the most accurate candidate of the front within the budget, the smaller on a tie
                 chosen = front.Where(c => c.Violation(budget) == 0).OrderByDescending(c => c.Accuracy).ThenBy(c => c.Bytes).FirstOrDefault();
                 if (chosen == null) return;
-                var meta = new Dictionary<string, string> { ["coldmind.data"] = dataSpec, ["coldmind.seed"] = s.ToString(CultureInfo.InvariantCulture) };
-                if (r.GetValue(label) is { } column) meta["coldmind.label"] = column;
-                CompactClassifier Deploy(int epochs) => ModelSearch.Deploy(model, Build(), chosen.Layers, splits.Train, splits.Validation, training with { Epochs = epochs }, meta, tick);
+                var meta = new Provenance { Data = dataSpec, Seed = s, Label = r.GetValue(label) }.ToMetadata();
+                CompactClassifier Deploy(int epochs) => ModelSearch.Deploy(model, Build(), chosen.Layers, splits.Train, splits.Validation, training with { Epochs = epochs }, meta, progress);
                 deployed = Deploy(r.GetValue(fineTune));
                 // fine-tuning moves which codes round to zero; if that tips the model over the budget, the searched weights are deployed
                 var cost = CostModel.Estimate(Workload.FromClassifier(deployed, "chosen"), profile);
@@ -88,7 +87,7 @@ internal static class SearchCommand
             trial.LoadState(ModelSearch.Apply(model, chosen.Layers));
             float test = Trainer.Accuracy(trial, splits.Test), deployedTest = deployed.Accuracy(splits.Test);
             if (outPath != null)
-                deployed.WithMetadata(new Dictionary<string, string>(deployed.Metadata) { ["coldmind.test_accuracy"] = deployedTest.ToString("R", CultureInfo.InvariantCulture) }).Save(outPath);
+                deployed.WithMetadata((Provenance.Read(deployed.Metadata, outPath) with { TestAccuracy = deployedTest }).ToMetadata()).Save(outPath);
             if (r.GetValue(report) is { } reportPath)
             {
                 var chart = new LineChart("Pareto front: validation accuracy against bytes", "bytes (log10)", "validation accuracy (%)");

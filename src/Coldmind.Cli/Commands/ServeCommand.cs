@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Coldmind.Cognition;
+using Coldmind.Models;
 using Coldmind.Network;
 using Coldmind.Runtime.Classifier;
 
@@ -23,7 +24,7 @@ internal static class ServeCommand
             var auth = MessageAuth.FromKeyFile(r.GetValue(keyFile)!);
             int limit = r.GetValue(maxBytes);
             if (limit < Payload.HeaderBytes) throw new ColdmindException($"--max-request-bytes must be at least {Payload.HeaderBytes}, got {limit}.");
-            float temperature = model.Metadata.TryGetValue("coldmind.temperature", out var t) ? float.Parse(t, CultureInfo.InvariantCulture) : 1f;
+            float temperature = model.Provenance.Temperature ?? 1f;
             await using var server = await EscalationServer.StartAsync(model, temperature, r.GetValue(listen)!, auth, limit,
                 line => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}"));
             Console.WriteLine($"Serving '{model.Name}' ({model.Inputs} features, {model.Classes} classes, T = {temperature:G3}) on {server.Address} — Ctrl-C stops.");

@@ -2,7 +2,9 @@ using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Coldmind.Cli.Output;
 using Coldmind.Data;
+using Coldmind.Models;
 using Coldmind.Reports;
 using Coldmind.Shrink;
 using Coldmind.Tensors;
@@ -65,21 +67,15 @@ internal static class ShrinkCommand
                 AnsiConsole.MarkupLineInterpolated($"Shrinking on [bold]{dataSpec}[/]: {splits.Train.Count} train / {splits.Validation.Count} validation / {splits.Test.Count} test, {r.GetValue(threads)} thread(s)");
 
             ShrinkResult? result = null;
-            CommonOptions.WithProgress("teacher", ShrinkPipeline.Steps(splits, options), asJson, tick => result = ShrinkPipeline.Run(splits, options, onStep: tick));
+            ProgressView.Run(asJson, progress => result = ShrinkPipeline.Run(splits, options, progress));
             var (stages, final, ticketRounds) = (result!.Stages, result.Final, result.Rounds);
-            var meta = new Dictionary<string, string>(final.Metadata)
-            {
-                ["coldmind.data"] = dataSpec, ["coldmind.seed"] = s.ToString(CultureInfo.InvariantCulture),
-                ["coldmind.test_accuracy"] = stages[^1].TestAccuracy.ToString("R", CultureInfo.InvariantCulture),
-            };
-            if (r.GetValue(label) is { } l) meta["coldmind.label"] = l;
-            final.WithMetadata(meta).Save(outPath);
+            var made = new Provenance { Data = dataSpec, Seed = s, Label = r.GetValue(label) };
+            var shrunk = Provenance.Read(final.Metadata, outPath) with { Data = made.Data, Seed = made.Seed, Label = made.Label, TestAccuracy = stages[^1].TestAccuracy };
+            final.WithMetadata(shrunk.ToMetadata()).Save(outPath);
             if (teacherPath != null)
             {
-                var teacherMeta = new Dictionary<string, string>(result.TeacherSpec.ToMetadata()) { ["coldmind.data"] = dataSpec, ["coldmind.seed"] = meta["coldmind.seed"],
-                    ["coldmind.temperature"] = stages[0].Temperature.ToString("R", CultureInfo.InvariantCulture) };
-                if (r.GetValue(label) is { } tl) teacherMeta["coldmind.label"] = tl;
-                TensorFile.Write(teacherPath, result.Teacher.NamedParameters(), teacherMeta);
+                var teacher = made with { Spec = result.TeacherSpec, Temperature = stages[0].Temperature };
+                TensorFile.Write(teacherPath, result.Teacher.NamedParameters(), teacher.ToMetadata());
             }
             if (r.GetValue(report) is { } reportPath) WriteReport(reportPath, dataSpec, stages, ticketRounds);
 
@@ -111,7 +107,7 @@ internal static class ShrinkCommand
             var first = stages[0];
             var last = stages[^1];
             AnsiConsole.MarkupLineInterpolated($"Wrote [bold]{outPath}[/]: {last.TestAccuracy:P2} test accuracy ({100 * (last.TestAccuracy - first.TestAccuracy):+0.00;−0.00} pt vs the teacher), {(double)first.Bytes / last.Bytes:F1}× smaller, {first.LatencyMicroseconds / last.LatencyMicroseconds:F1}× faster per inference. Run it: coldmind predict {outPath}");
-            AnsiConsole.MarkupLineInterpolated($"[grey]ECE: expected calibration error of the softmax on the test split; ECE at T: after temperature scaling (T fitted on the validation split, {final.Metadata["coldmind.temperature"]} for the final model, saved with it).[/]");
+            AnsiConsole.MarkupLineInterpolated($"[grey]ECE: expected calibration error of the softmax on the test split; ECE at T: after temperature scaling (T fitted on the validation split, {shrunk.Temperature} for the final model, saved with it).[/]");
             AnsiConsole.MarkupLineInterpolated($"[grey]µs measured here at batch 1; joules estimated by the cost model for {options.Device.Name} ({options.Device.Description}); see `coldmind cost`.[/]");
             return 0;
         });

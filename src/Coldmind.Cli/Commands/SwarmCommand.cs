@@ -2,7 +2,9 @@ using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Coldmind.Cli.Output;
 using Coldmind.Data;
+using Coldmind.Numerics;
 using Coldmind.Reports;
 using Coldmind.Swarm;
 
@@ -119,11 +121,8 @@ internal static class SwarmCommand
                 if (budget > 0) options = WithBudget(options, budget, splits.Train);
                 var sim = new SwarmSimulator(options, splits.Train, splits.Test);
                 SwarmResult result = null!;
-                CommonOptions.WithProgress($"{options.Protocol} {options.Codec}, {n} nodes", 1000, quiet, tick =>
-                {
-                    int shown = 0;
-                    result = sim.Run(dataSpec, f => { for (int target = (int)(f * 1000); shown < target; shown++) tick(); });
-                });
+                string stage = $"{options.Protocol} {options.Codec}, {n} nodes";
+                ProgressView.Run(quiet, progress => result = sim.Run(dataSpec, progress.As(stage)));
                 results.Add(result);
             }
 

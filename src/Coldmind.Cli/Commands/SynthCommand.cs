@@ -1,5 +1,7 @@
 using Spectre.Console;
 using System.CommandLine;
+using Coldmind.Cli.Output;
+using Coldmind.Numerics;
 using Coldmind.Quantization;
 using Coldmind.Runtime.Lm;
 
@@ -32,8 +34,8 @@ internal static class SynthCommand
             var embedding = GgmlTypes.Parse(r.GetValue(embed)!);
             if (s.Hidden % linear.BlockSize != 0 || s.FeedForward % linear.BlockSize != 0 || s.Hidden % embedding.BlockSize != 0)
                 throw new ColdmindException($"The {s.Name} shape's rows ({s.Hidden}, {s.FeedForward}) are not whole {linear.Name}/{embedding.Name} blocks.");
-            CommonOptions.WithProgress($"writing {s.Name}", s.Layers + 1, Console.IsOutputRedirected, tick =>
-                SyntheticModel.Write(outPath, architecture, s, linear.Type, embedding.Type, r.GetValue(seed), (_, _) => tick()));
+            ProgressView.Run(Console.IsOutputRedirected, progress =>
+                SyntheticModel.Write(outPath, architecture, s, linear.Type, embedding.Type, r.GetValue(seed), progress.As($"writing {s.Name}")));
             AnsiConsole.MarkupLineInterpolated($"Wrote [bold]{outPath}[/]: {r.GetValue(arch)} {s.Name}, {linear.Name} linear weights, {embedding.Name} embedding, {new FileInfo(outPath).Length / 1e9:F2} GB.");
             return 0;
         });

@@ -2,9 +2,12 @@ using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Formats;
+using Coldmind.Models;
 using Coldmind.Nn;
+using Coldmind.Numerics;
 using Coldmind.Tensors;
 
 namespace Coldmind.Cli.Commands;
@@ -83,13 +86,11 @@ internal static class TrainCommand
             float testAcc = Trainer.Accuracy(net, splits.Test);
             if (outPath != null)
             {
-                var meta = spec.ToMetadata();
-                meta["coldmind.data"] = dataSpec;
-                meta["coldmind.seed"] = s.ToString(CultureInfo.InvariantCulture);
-                if (r.GetValue(label) is { } l) meta["coldmind.label"] = l;
-                if (r.GetValue(classes) is { } c) meta["coldmind.train_classes"] = c;
-                meta["coldmind.test_accuracy"] = testAcc.ToString("R", CultureInfo.InvariantCulture);
-                TensorFile.Write(outPath, net.NamedParameters(), meta);
+                var provenance = new Provenance
+                {
+                    Spec = spec, Data = dataSpec, Seed = s, Label = r.GetValue(label), TrainClasses = r.GetValue(classes), TestAccuracy = testAcc,
+                };
+                TensorFile.Write(outPath, net.NamedParameters(), provenance.ToMetadata());
             }
             if (reportPath != null) WriteReport(reportPath, spec, dataSpec, net.ParameterCount, result, testAcc);
             if (asJson)
@@ -169,21 +170,11 @@ internal static class TrainCommand
             .AddColumns("epoch", "train loss", "train acc", "validation acc", "seconds");
         foreach (var c in table.Columns.Skip(1)) c.RightAligned();
         TrainResult? result = null;
-        AnsiConsole.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask("training");
-                result = Trainer.Fit(net, splits.Train, splits.Validation, options,
-                    onStep: (step, total) => { task.MaxValue = total; task.Value = step; },
-                    onEpoch: e =>
-                    {
-                        task.Description = $"epoch {e.Epoch}/{options.Epochs}, val {e.ValidationAccuracy:P1}";
-                        table.AddRow(e.Epoch.ToString(CultureInfo.InvariantCulture), e.TrainLoss.ToString("F4", CultureInfo.InvariantCulture),
-                            e.TrainAccuracy.ToString("P2", CultureInfo.InvariantCulture), e.ValidationAccuracy.ToString("P2", CultureInfo.InvariantCulture),
-                            e.Seconds.ToString("F2", CultureInfo.InvariantCulture));
-                    });
-            });
+        ProgressView.Run(quiet: false, progress =>
+            result = Trainer.Fit(net, splits.Train, splits.Validation, options, progress.As("training"),
+                onEpoch: e => table.AddRow(e.Epoch.ToString(CultureInfo.InvariantCulture), e.TrainLoss.ToString("F4", CultureInfo.InvariantCulture),
+                    e.TrainAccuracy.ToString("P2", CultureInfo.InvariantCulture), e.ValidationAccuracy.ToString("P2", CultureInfo.InvariantCulture),
+                    e.Seconds.ToString("F2", CultureInfo.InvariantCulture))));
         AnsiConsole.Write(table);
         return result!;
     }

@@ -2,8 +2,10 @@ using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Coldmind.Cli.Output;
 using Coldmind.LmTraining;
 using Coldmind.Nn;
+using Coldmind.Numerics;
 using Coldmind.Reports;
 using Coldmind.Runtime.Lm;
 using Coldmind.Tensors;
@@ -85,13 +87,15 @@ internal static class TrainLmCommand
             var models = new List<(string Name, TinyLm Model, IReadOnlyList<LmStep> Steps)>();
             var startState = start?.Model.NamedParameters().ToDictionary(p => p.Name, p => p.Tensor);
             var variants = withBaseline ? new[] { config, config with { Ternary = false } } : [config];
-            CommonOptions.WithProgress("training", variants.Length * options.Steps, quiet, tick =>
+            ProgressView.Run(quiet, progress =>
             {
                 foreach (var c in variants)
                 {
                     var model = new TinyLm(c, new Rng(r.GetValue(seed)));
                     if (startState != null) model.LoadState(startState);
-                    models.Add((c.Ternary ? "ternary" : "float", model, LmTrainer.Train(model, train, validation, options, _ => tick())));
+                    string stage = $"training the {(c.Ternary ? "ternary" : "float")} model";
+                    models.Add((c.Ternary ? "ternary" : "float", model, LmTrainer.Train(model, train, validation, options,
+                        step => progress.Report(new StageProgress(stage, step.Step, options.Steps, "loss", step.TrainLoss)))));
                 }
             });
             var trained = models[0];

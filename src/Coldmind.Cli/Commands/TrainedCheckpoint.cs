@@ -1,6 +1,6 @@
-using System.Globalization;
 using Coldmind.Data;
 using Coldmind.Formats;
+using Coldmind.Models;
 using Coldmind.Nn;
 using Coldmind.Tensors;
 
@@ -15,24 +15,14 @@ internal sealed record TrainedCheckpoint(string Path, Safetensors.File File, Cla
     /// </summary>
     public static TrainedCheckpoint Load(string path, string? data = null, ulong? seed = null)
     {
-        var file = Safetensors.Read(path);
-        var spec = ClassifierSpec.FromMetadata(file.Metadata, path);
-        var (dataSpec, splits) = SplitsOf(file.Metadata, data, seed);
+        var opened = ModelFile.Open(path);
+        if (opened is not ClassifierFile { IsCompact: false } checkpoint) throw opened.NotA("a checkpoint written by `coldmind train`");
+        var (file, spec) = (checkpoint.File, checkpoint.Provenance.Spec!);
+        var (dataSpec, splits) = TrainingData.SplitsOf(checkpoint.Provenance, data, seed);
         var test = splits.Test;
         if (!test.SampleShape.SequenceEqual(spec.InputShape) || test.Classes != spec.Classes)
             throw new ColdmindException($"'{path}' expects inputs {Shape.Format(spec.InputShape)} and {spec.Classes} classes; '{dataSpec}' has {Shape.Format(test.SampleShape)} and {test.Classes}.");
         return new TrainedCheckpoint(path, file, spec, dataSpec, test);
-    }
-
-    /// <summary>
-    /// The splits a checkpoint was trained with, from its metadata (data, split seed, CSV label column) unless
-    /// <paramref name="data"/> or <paramref name="seed"/> say otherwise.
-    /// </summary>
-    public static (string DataSpec, DataSplits Splits) SplitsOf(IReadOnlyDictionary<string, string> metadata, string? data = null, ulong? seed = null)
-    {
-        string dataSpec = data ?? metadata.GetValueOrDefault("coldmind.data") ?? "digits";
-        ulong s = seed ?? (metadata.TryGetValue("coldmind.seed", out var sv) ? ulong.Parse(sv, CultureInfo.InvariantCulture) : 0);
-        return (dataSpec, BuiltinData.Load(dataSpec, s, metadata.GetValueOrDefault("coldmind.label")));
     }
 
     /// <summary>Test accuracy of the model with <paramref name="state"/> as its weights (default: the checkpoint's).</summary>

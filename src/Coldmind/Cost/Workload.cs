@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Coldmind.Formats;
+using Coldmind.Models;
 using Coldmind.Nn;
 using Coldmind.Quantization;
 using Coldmind.Runtime.Classifier;
@@ -45,18 +46,17 @@ public sealed record Workload(string Name, string Unit, IReadOnlyList<LayerWork>
     public long Ops(OpKind kind) => Layers.Sum(l => l.Ops(kind));
     public long SkippedZeros => Layers.Sum(l => l.SkippedZeros);
 
-    /// <summary>A model file by its extension: .gguf (a language model, per token at <paramref name="context"/>), .safetensors (written by shrink) or .json (a network description).</summary>
-    public static Workload Open(string path, int context = 256)
+    /// <summary>
+    /// Any model file the cost model prices: a GGUF language model (per token at <paramref name="context"/>), a classifier
+    /// written by train or shrink, or a JSON network description.
+    /// </summary>
+    public static Workload Open(string path, int context = 256) => ModelFile.Open(path) switch
     {
-        if (!File.Exists(path)) throw new ColdmindException($"Model '{path}' does not exist.");
-        return Path.GetExtension(path).ToLowerInvariant() switch
-        {
-            ".gguf" => FromGguf(path, context),
-            ".safetensors" => Of(ClassifierModel.Load(path)),
-            ".json" => FromDescription(File.ReadAllText(path), path),
-            _ => throw new ColdmindException($"'{path}': Coldmind costs .gguf language models, .safetensors models written by `coldmind shrink`, and .json network descriptions."),
-        };
-    }
+        GgufModelFile => FromGguf(path, context),
+        ClassifierFile c => Of(ClassifierModel.From(c)),
+        NetworkDescriptionFile d => FromDescription(d.Json, path),
+        var other => throw other.NotA("a model the cost model prices"),
+    };
 
     /// <summary>What one inference of a classifier costs: its compact form's layers, or a CNN's convolutions.</summary>
     public static Workload Of(ClassifierModel model) =>
@@ -94,7 +94,7 @@ public sealed record Workload(string Name, string Unit, IReadOnlyList<LayerWork>
             _ => LayerWork.Matrix($"{i}:dense", OpKind.Fp32Mac, l.Rows, l.Columns, (long)l.Rows * l.Columns, l.Bytes, 4),
         }).ToArray())
         {
-            Accuracy = model.Metadata.TryGetValue("coldmind.test_accuracy", out var a) ? double.Parse(a, CultureInfo.InvariantCulture) : null,
+            Accuracy = Provenance.Read(model.Metadata, name).TestAccuracy,
         };
 
     /// <summary>The op kind a GGUF weight type runs as: ternary types add, integer types multiply in int8, float types in fp32.</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Coldmind.Formats;
+using Coldmind.Models;
 using Coldmind.Nn;
 using Coldmind.Quantization;
 using Coldmind.Tensors;
@@ -59,18 +60,18 @@ public sealed partial class MergeModel
     public static MergeModel Load(string path)
     {
         string name = System.IO.Path.GetFileName(path);
-        if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
+        var opened = ModelFile.Open(path);
+        if (opened is GgufModelFile)
         {
             using var file = GgufFile.Open(path);
             var tensors = file.Tensors.Select(t => new WeightTensor(t.Name, t.Dims.Reverse().Select(d => checked((int)d)).ToArray(), file.ReadFloats(t), t.Type)).ToList();
             return new MergeModel(name, tensors, null, new Dictionary<string, string>(), file.Metadata.ToList());
         }
-        if (!path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
-            throw new ColdmindException($"'{path}': merging reads Coldmind classifier checkpoints (.safetensors) and GGUF language models (.gguf).");
-        var st = Safetensors.Read(path);
-        if (st.Metadata.GetValueOrDefault("coldmind.format") == "compact-classifier")
-            throw new ColdmindException($"'{path}' is a compact (shrunk) classifier; merge the float or ternary checkpoints written by `coldmind train` instead.");
-        var spec = ClassifierSpec.FromMetadata(st.Metadata, path);
+        if (opened is not ClassifierFile { IsCompact: false } checkpoint)
+            throw opened is ClassifierFile
+                ? new ColdmindException($"'{path}' is a compact (shrunk) classifier; merge the float or ternary checkpoints written by `coldmind train` instead.")
+                : opened.NotA("a classifier checkpoint or a GGUF language model to merge");
+        var (st, spec) = (checkpoint.File, checkpoint.Provenance.Spec!);
         var expected = spec.Build(new Rng(0)).NamedParameters().ToList();
         var list = new List<WeightTensor>();
         foreach (var (n, p) in expected)
@@ -200,7 +201,7 @@ public sealed partial class MergeModel
         var tensors = new List<WeightTensor>();
         for (int k = 0; k < steps.Count; k++) tensors.AddRange(Renamed(steps[k], childLayers[k]));
         var metadata = new Dictionary<string, string>(frame.Metadata);
-        foreach (var (key, value) in childSpec.ToMetadata()) metadata[key] = value;
+        foreach (var (key, value) in new Provenance { Spec = childSpec }.ToMetadata()) metadata[key] = value;
         return new MergeModel(name, tensors, childSpec, metadata, null);
     }
 
@@ -239,8 +240,7 @@ public sealed partial class MergeModel
         if (!IsLanguageModel)
         {
             if (!path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) throw new ColdmindException($"A merged classifier is written as .safetensors, not '{path}'.");
-            var metadata = new Dictionary<string, string>(Metadata) { ["coldmind.merge"] = recipe };
-            metadata.Remove("coldmind.test_accuracy");
+            var metadata = (Provenance.Read(Metadata, path) with { Merge = recipe, TestAccuracy = null }).ToMetadata();
             TensorFile.Write(path, Tensors.Select(t => (t.Name, Coldmind.Tensors.Tensor.FromArray(t.Values, t.Shape))), metadata);
             return;
         }
@@ -248,7 +248,7 @@ public sealed partial class MergeModel
         var w = new GgufWriter();
         foreach (var (key, value) in GgufMetadata!) w.Set(key, value);
         w.Set("general.name", GgufValue.Of(System.IO.Path.GetFileNameWithoutExtension(path)));
-        w.Set("coldmind.merge", GgufValue.Of(recipe));
+        w.Set(Provenance.MergeKey, GgufValue.Of(recipe));
         foreach (var t in Tensors)
         {
             long[] dims = t.Shape.Reverse().Select(d => (long)d).ToArray();

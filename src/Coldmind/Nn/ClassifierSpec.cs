@@ -1,11 +1,10 @@
-using System.Globalization;
 using Coldmind.Tensors;
 
 namespace Coldmind.Nn;
 
 /// <summary>
-/// What a classifier is, enough to rebuild it: stored in a checkpoint's metadata so that a safetensors
-/// file alone can be loaded back (by <see cref="FromMetadata"/>) and run.
+/// What a classifier is, enough to rebuild it: stored in a checkpoint's metadata (by <c>Models.Provenance</c>) so
+/// that a safetensors file alone can be loaded back and run.
 /// </summary>
 public sealed record ClassifierSpec(string Kind, int[] InputShape, int Classes, int[] Hidden, int[] Channels, bool Ternary = false)
 {
@@ -27,33 +26,4 @@ public sealed record ClassifierSpec(string Kind, int[] InputShape, int Classes, 
     public string Describe() => Kind == Mlp
         ? $"{(Ternary ? "ternary (BitNet b1.58) " : "")}MLP {string.Join("-", [Tensors.Shape.Numel(InputShape), .. Hidden, Classes])}"
         : $"CNN conv {string.Join(",", Channels)} → {Hidden[0]} → {Classes}";
-
-    public Dictionary<string, string> ToMetadata() => new()
-    {
-        ["coldmind.model"] = Kind,
-        ["coldmind.input_shape"] = Join(InputShape),
-        ["coldmind.classes"] = Classes.ToString(CultureInfo.InvariantCulture),
-        ["coldmind.hidden"] = Join(Hidden),
-        ["coldmind.channels"] = Join(Channels),
-        ["coldmind.ternary"] = Ternary ? "true" : "false",
-    };
-
-    public static ClassifierSpec FromMetadata(IReadOnlyDictionary<string, string> meta, string path)
-    {
-        string Get(string key) => meta.TryGetValue(key, out var v) ? v
-            : throw new ColdmindException($"'{path}' was not written by `coldmind train`: its metadata has no '{key}'.");
-        try
-        {
-            return new ClassifierSpec(Get("coldmind.model"), Split(Get("coldmind.input_shape")), int.Parse(Get("coldmind.classes"), CultureInfo.InvariantCulture),
-                Split(Get("coldmind.hidden")), Split(Get("coldmind.channels")), meta.GetValueOrDefault("coldmind.ternary") == "true");
-        }
-        catch (FormatException e)
-        {
-            throw new ColdmindException($"'{path}' has malformed Coldmind metadata: {e.Message}", e);
-        }
-    }
-
-    private static string Join(int[] xs) => string.Join(",", xs);
-
-    private static int[] Split(string s) => s.Length == 0 ? [] : s.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
 }

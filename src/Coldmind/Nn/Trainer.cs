@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Coldmind.Numerics;
 using Coldmind.Data;
 using Coldmind.Nn.Optim;
 using Coldmind.Shrink;
@@ -44,8 +45,13 @@ public sealed record TrainResult(IReadOnlyList<EpochReport> Epochs, double Train
 /// <summary>Mini-batch training of a classifier with cross-entropy, a cosine schedule and seeded shuffling.</summary>
 public static class Trainer
 {
+    /// <summary>
+    /// Trains <paramref name="model"/>; <paramref name="progress"/> hears every step with its loss (stage "train"),
+    /// <paramref name="onEpoch"/> every epoch's report, and <paramref name="afterStep"/> the step count after each step
+    /// (a hook for callers that act at a step, such as rewinding).
+    /// </summary>
     public static TrainResult Fit(Module model, Dataset train, Dataset? validation, TrainOptions o,
-        Action<int, int>? onStep = null, Action<EpochReport>? onEpoch = null)
+        IProgress<StageProgress>? progress = null, Action<EpochReport>? onEpoch = null, Action<int>? afterStep = null)
     {
         if (o.Epochs < 1) throw new ColdmindException($"--epochs must be at least 1, got {o.Epochs}.");
         if (o.BatchSize < 1) throw new ColdmindException($"--batch must be at least 1, got {o.BatchSize}.");
@@ -102,7 +108,8 @@ public static class Trainer
                 opt.Step();
                 o.Mask?.Apply();
                 step++;
-                onStep?.Invoke(step, total);
+                afterStep?.Invoke(step);
+                progress?.Report(new StageProgress("train", step, total, "loss", value));
             }
             float valAcc = validation is { Count: > 0 } ? Accuracy(model, validation) : float.NaN;
             var report = new EpochReport(epoch, (float)(lossSum / train.Count), (float)correct / train.Count, valAcc, clock.Elapsed.TotalSeconds);

@@ -1,3 +1,4 @@
+using Coldmind.Numerics;
 using Coldmind.Data;
 using Coldmind.Nn;
 using Coldmind.Tensors;
@@ -18,7 +19,8 @@ public static class LotteryTicket
     public sealed record Options(int Rounds = 5, double Rate = 0.2, bool Global = false, int RewindStep = 0, bool RandomControl = false);
 
     public static (Module Model, PruningMask Mask, IReadOnlyList<TicketRound> Rounds) Find(
-        Func<Rng, Module> build, DataSplits data, TrainOptions training, Options o, ulong seed, Action<TicketRound>? onRound = null, Action? onStep = null)
+        Func<Rng, Module> build, DataSplits data, TrainOptions training, Options o, ulong seed, Action<TicketRound>? onRound = null,
+        IProgress<StageProgress>? progress = null)
     {
         if (o.Rounds < 0) throw new ColdmindException($"--rounds must not be negative, got {o.Rounds}.");
         if (o.RewindStep < 0) throw new ColdmindException($"--rewind must not be negative, got {o.RewindStep}.");
@@ -35,17 +37,18 @@ public static class LotteryTicket
                 Restore(model, rewind);
             }
             Trainer.Fit(model, data.Train, data.Validation, training with { Mask = mask, Seed = training.Seed + (ulong)round },
-                onStep: (step, _) =>
+                progress.As($"ticket round {round}/{o.Rounds}"),
+                afterStep: step =>
                 {
                     if (round == 0 && step == o.RewindStep && step > 0) rewind = Snapshot(model);
-                    onStep?.Invoke();
                 });
             float accuracy = Trainer.Accuracy(model, data.Test);
             float? control = null;
             if (o.RandomControl && round > 0)
             {
                 var fresh = build(new Rng(seed ^ (0xC0FFEEUL + (ulong)round)));
-                Trainer.Fit(fresh, data.Train, data.Validation, training with { Mask = mask.For(fresh), Seed = training.Seed + (ulong)round }, onStep: (_, _) => onStep?.Invoke());
+                Trainer.Fit(fresh, data.Train, data.Validation, training with { Mask = mask.For(fresh), Seed = training.Seed + (ulong)round },
+                    progress.As($"random re-init {round}/{o.Rounds}"));
                 control = Trainer.Accuracy(fresh, data.Test);
             }
             var record = new TicketRound(round, mask.Density, accuracy, control, clock.Elapsed.TotalSeconds);

@@ -1,3 +1,4 @@
+using Coldmind.Numerics;
 using Coldmind.Cost;
 using Coldmind.Data;
 using Coldmind.Nn;
@@ -42,7 +43,8 @@ public static class ModelSearch
     /// <param name="model">the trained model whose weights are pruned and rounded</param>
     /// <param name="build">a fresh model of the same shape, to load each candidate's weights into</param>
     public static (IReadOnlyList<Candidate> Front, IReadOnlyList<Candidate> All) Run(Module model, Func<Module> build, Dataset validation, Budget budget, DeviceProfile device,
-        int population = 32, int generations = 20, ulong seed = 0, Action? onGeneration = null)
+        int population = 32, int generations = 20, ulong seed = 0,
+        IProgress<StageProgress>? progress = null)
     {
         var weights = model.NamedParameters().Where(p => p.Tensor.Rank >= 2).ToArray();
         if (weights.Length == 0) throw new ColdmindException("The model has no weight matrices to search over.");
@@ -77,7 +79,7 @@ public static class ModelSearch
                 children.Add(Score(child));
             }
             people = Rank([.. people, .. children], budget).Take(population).Select(r => r.Candidate).ToList();
-            onGeneration?.Invoke();
+            progress?.Report(new StageProgress("search", g + 1, generations));
         }
         var all = cache.Values.ToList();
         var front = Rank(all, budget).Where(r => r.Front == 0).Select(r => r.Candidate).DistinctBy(c => (c.Accuracy, c.Bytes)).OrderBy(c => c.Bytes).ToList();
@@ -122,11 +124,11 @@ public static class ModelSearch
     /// genome's rounding.
     /// </summary>
     public static CompactClassifier Deploy(Module model, Module fresh, LayerChoice[] genome, Dataset train, Dataset validation, TrainOptions fineTune,
-        IReadOnlyDictionary<string, string>? metadata = null, Action? onStep = null)
+        IReadOnlyDictionary<string, string>? metadata = null, IProgress<StageProgress>? progress = null)
     {
         fresh.LoadState(Prune(model, genome));
         if (fineTune.Epochs > 0)
-            Trainer.Fit(fresh, train, validation, fineTune with { Mask = PruningMask.OfZeros(fresh) }, onStep: (_, _) => onStep?.Invoke());
+            Trainer.Fit(fresh, train, validation, fineTune with { Mask = PruningMask.OfZeros(fresh) }, progress.As("fine-tune"));
         return CompactClassifier.Compile(fresh, metadata, genome.Select(g => g.Scheme).ToArray());
     }
 

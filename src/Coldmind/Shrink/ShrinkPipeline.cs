@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Coldmind.Cost;
 using Coldmind.Data;
+using Coldmind.Models;
 using Coldmind.Nn;
 using Coldmind.Numerics;
 using Coldmind.Quantization;
@@ -61,7 +62,8 @@ public sealed record ShrinkResult(IReadOnlyList<ShrinkStage> Stages, CompactClas
 /// </summary>
 public static class ShrinkPipeline
 {
-    public static ShrinkResult Run(DataSplits data, ShrinkOptions o, Action<string>? onStage = null, Action? onStep = null)
+    /// <summary>Runs every stage; <paramref name="progress"/> hears each stage by name, and each training step with its loss.</summary>
+    public static ShrinkResult Run(DataSplits data, ShrinkOptions o, IProgress<StageProgress>? progress = null)
     {
         if (data.Train.Classes < 2) throw new ColdmindException($"The data has {data.Train.Classes} class; shrinking a classifier needs at least 2.");
         if (data.Train.Count < data.Train.Classes) throw new ColdmindException($"{data.Train.Count} training examples for {data.Train.Classes} classes: too few to learn from.");
@@ -73,13 +75,13 @@ public static class ShrinkPipeline
         var clock = Stopwatch.StartNew();
         void Add(string name, string description, ClassifierModel model, long bytes)
         {
+            progress?.Report(new StageProgress($"measuring the {name}", 0, 0));
             stages.Add(Measure(name, description, model, data, bytes, o.Device, clock.Elapsed.TotalSeconds));
             clock.Restart();
         }
         void AddCompact(string name, string description, CompactClassifier compact) =>
             Add(name, description, ClassifierModel.Of(compact, name), SavedBytes(compact.Save));
 
-        onStage?.Invoke("teacher");
         Module teacher;
         ClassifierSpec teacherSpec;
         if (o.TeacherChannels is { } channels)
@@ -87,7 +89,7 @@ public static class ShrinkPipeline
             if (data.Train.SampleShape.Length != 3) throw new ColdmindException($"A CNN teacher needs images (channels, height, width); '{data.Train.Name}' has samples of shape [{string.Join(", ", data.Train.SampleShape)}].");
             teacherSpec = ClassifierSpec.ForCnn(data.Train.SampleShape, classes, channels, o.TeacherHidden[0]);
             teacher = teacherSpec.Build(new Rng(o.Seed));
-            Trainer.Fit(teacher, data.Train, data.Validation, training, onStep: (_, _) => onStep?.Invoke());
+            Trainer.Fit(teacher, data.Train, data.Validation, training, progress.As("teacher"));
             Add("teacher", $"float CNN, channels {string.Join(",", channels)}, hidden {o.TeacherHidden[0]}", ClassifierModel.Of(teacher, teacherSpec, "teacher"),
                 SavedBytes(path => TensorFile.Write(path, teacher.NamedParameters())));
         }
@@ -95,11 +97,10 @@ public static class ShrinkPipeline
         {
             teacherSpec = ClassifierSpec.ForMlp(data.Train.SampleShape, classes, o.TeacherHidden);
             teacher = teacherSpec.Build(new Rng(o.Seed));
-            Trainer.Fit(teacher, data.Train, data.Validation, training, onStep: (_, _) => onStep?.Invoke());
+            Trainer.Fit(teacher, data.Train, data.Validation, training, progress.As("teacher"));
             AddCompact("teacher", $"float MLP {inputs}-{string.Join("-", o.TeacherHidden)}-{classes}", CompactClassifier.Compile(teacher));
         }
 
-        onStage?.Invoke("student");
         var train = data.Train;
         var soft = Trainer.Logits(teacher, train);
         if (o.Curate > 0)
@@ -112,14 +113,14 @@ public static class ShrinkPipeline
         var curated = data with { Train = train };
         var distill = training with { TeacherLogits = soft, DistillTemperature = o.Temperature, DistillAlpha = o.Alpha };
         var student = new Mlp(inputs, o.StudentHidden, classes, new Rng(o.Seed + 1));
-        Trainer.Fit(student, train, data.Validation, distill, onStep: (_, _) => onStep?.Invoke());
+        Trainer.Fit(student, train, data.Validation, distill, progress.As("student (distilled)"));
         string studentShape = $"{inputs}-{string.Join("-", o.StudentHidden)}-{classes}";
         AddCompact("student", $"float MLP {studentShape}, distilled (T {o.Temperature}, α {o.Alpha})" + (o.Curate > 0 ? $", {train.Count}/{data.Train.Count} examples kept" : ""),
             CompactClassifier.Compile(student));
 
-        onStage?.Invoke("ticket");
         var (ticket, mask, rounds) = LotteryTicket.Find(rng => new Mlp(inputs, o.StudentHidden, classes, rng), curated, distill,
-            new LotteryTicket.Options(o.Rounds, o.PruneRate, o.GlobalPruning, o.RewindStep, RandomControl: o.RandomControl), o.Seed + 1, onStep: onStep);
+            new LotteryTicket.Options(o.Rounds, o.PruneRate, o.GlobalPruning, o.RewindStep, RandomControl: o.RandomControl), o.Seed + 1,
+            progress: progress);
         var ticketCompact = CompactClassifier.Compile(ticket);
         AddCompact("ticket", $"{mask.Density:P1} of weights left after {o.Rounds} rounds of {o.PruneRate:P0} magnitude pruning, rewound to step {o.RewindStep}", ticketCompact);
 
@@ -127,21 +128,13 @@ public static class ShrinkPipeline
             AddCompact($"ticket {scheme.Method.ToString().ToLowerInvariant()}", $"the ticket's weights rounded after training ({scheme.Name}), packed codes, sparse where smaller",
                 CompactClassifier.Compile(ticket, schemes: [.. Enumerable.Repeat(scheme, o.StudentHidden.Length + 1)]));
 
-        onStage?.Invoke("ternary");
         var ternary = new Mlp(inputs, o.StudentHidden, classes, new Rng(o.Seed + 2), ternary: true);
         ternary.LoadState(ticket.NamedParameters().ToDictionary(p => p.Name, p => p.Tensor), partial: true);
-        Trainer.Fit(ternary, train, data.Validation, distill with { Mask = mask.For(ternary) }, onStep: (_, _) => onStep?.Invoke());
+        Trainer.Fit(ternary, train, data.Validation, distill with { Mask = mask.For(ternary) }, progress.As("ternary"));
         var final = CompactClassifier.Compile(ternary);
         AddCompact("ternary", "the ticket's hidden layers as BitNet b1.58 (ternary weights, int8 activations), masks held, distilled; float head", final);
-        final = final.WithMetadata(new Dictionary<string, string> { ["coldmind.temperature"] = stages[^1].Temperature.ToString("R", CultureInfo.InvariantCulture) });
+        final = final.WithMetadata(new Provenance { Temperature = stages[^1].Temperature }.ToMetadata());
         return new ShrinkResult(stages, final, rounds, teacher, teacherSpec);
-    }
-
-    /// <summary>Training steps the pipeline takes, for a progress bar.</summary>
-    public static int Steps(DataSplits data, ShrinkOptions o)
-    {
-        int perFit = (data.Train.Count + o.BatchSize - 1) / o.BatchSize * o.Epochs;
-        return perFit * (2 + (o.Rounds + 1) + (o.RandomControl ? o.Rounds : 0) + 1);
     }
 
     /// <summary>Bytes of the file <paramref name="save"/> writes (to a temporary path, deleted after).</summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Coldmind.Numerics;
 using Coldmind.Data;
 using Coldmind.Tensors;
 
@@ -187,7 +188,7 @@ public sealed class SwarmSimulator
         _testSample = test.Subset(testOrder[..Math.Min(options.EvalExamples, test.Count)]);
     }
 
-    public SwarmResult Run(string dataName, Action<double>? progress = null)
+    public SwarmResult Run(string dataName, IProgress<StageProgress>? progress = null)
     {
         var wall = Stopwatch.StartNew();
         long managedBefore = GC.GetTotalMemory(true);
@@ -227,7 +228,7 @@ public sealed class SwarmSimulator
             wall.Elapsed.TotalSeconds, stateBytes + _shards.Sum(s => (long)s.Length) * 4 / _o.Nodes, managedPerNode);
     }
 
-    private (GossipNode[] Nodes, long Cycles) RunGossip(List<SwarmPoint> curve, int evalEvery, Action<double>? progress)
+    private (GossipNode[] Nodes, long Cycles) RunGossip(List<SwarmPoint> curve, int evalEvery, IProgress<StageProgress>? progress)
     {
         int n = _o.Nodes;
         var options = _o.Gossip;
@@ -297,7 +298,7 @@ public sealed class SwarmSimulator
                 case EventKind.Evaluate:
                     if (e.Node != _task) break; // scheduled for a task that ended early, at its byte budget
                     Evaluate(curve, Answers(), e.Tag);
-                    progress?.Invoke((double)e.Tag / (_o.Rounds * _taskShards.Length));
+                    progress?.Report(new StageProgress("gossip", (long)e.Tag, (long)_o.Rounds * _taskShards.Length));
                     break;
             }
         }
@@ -326,7 +327,7 @@ public sealed class SwarmSimulator
         }
     }
 
-    private (float[][] Models, long Rounds) RunFedAvg(List<SwarmPoint> curve, int evalEvery, Action<double>? progress)
+    private (float[][] Models, long Rounds) RunFedAvg(List<SwarmPoint> curve, int evalEvery, IProgress<StageProgress>? progress)
     {
         int n = _o.Nodes;
         var coordinator = new FedAvgCoordinator(_learner, _o.Aggregation);
@@ -401,7 +402,7 @@ public sealed class SwarmSimulator
                     if (coordinator.Round % evalEvery == 0)
                     {
                         Evaluate(curve, held, coordinator.Round);
-                        progress?.Invoke((double)coordinator.Round / (_o.Rounds * _taskShards.Length));
+                        progress?.Report(new StageProgress("fedavg", coordinator.Round, (long)_o.Rounds * _taskShards.Length));
                     }
                     Schedule(_now, new Event(EventKind.RoundStart, 0, null, 0));
                     break;

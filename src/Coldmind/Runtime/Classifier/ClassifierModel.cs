@@ -1,5 +1,5 @@
 using Coldmind.Data;
-using Coldmind.Formats;
+using Coldmind.Models;
 using Coldmind.Nn;
 using Coldmind.Tensors;
 
@@ -24,6 +24,8 @@ public sealed class ClassifierModel
     /// <summary>Weights and biases, counted whether zero or not.</summary>
     public long Parameters { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
+    /// <summary>What the file says of the model: its data, split seed, label column, temperature, …</summary>
+    public Provenance Provenance => Provenance.Read(Metadata, Name);
     /// <summary>The compact form, when there is one (the head of an MLP can then be refitted on the device).</summary>
     public CompactClassifier? Compact => _compact;
 
@@ -40,22 +42,37 @@ public sealed class ClassifierModel
     /// <summary>A trained network: an MLP compiled to its compact form, a CNN kept as it is.</summary>
     public static ClassifierModel Of(Module model, ClassifierSpec spec, string name, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        metadata ??= spec.ToMetadata();
+        metadata ??= new Provenance { Spec = spec }.ToMetadata();
         if (spec.Kind == ClassifierSpec.Mlp) return Of(CompactClassifier.Compile(model, metadata), name);
         model.Eval();
         return new ClassifierModel(name, null, model, spec, spec.InputShape, spec.Classes, model.ParameterCount, metadata);
     }
 
-    /// <summary>Reads a compact classifier (`coldmind.format` = compact-classifier) or a training checkpoint (a <see cref="ClassifierSpec"/> in its metadata).</summary>
-    public static ClassifierModel Load(string path)
+    /// <summary>A compact classifier or a training checkpoint; any other model file is an error saying what it is.</summary>
+    public static ClassifierModel Load(string path) =>
+        ModelFile.Open(path) switch { ClassifierFile c => From(c), var other => throw other.NotA("a classifier") };
+
+    public static ClassifierModel From(ClassifierFile file)
     {
-        var file = Safetensors.Read(path);
-        string name = System.IO.Path.GetFileNameWithoutExtension(path);
-        if (file.Metadata.GetValueOrDefault("coldmind.format") == "compact-classifier") return Of(CompactClassifier.Load(file, path), name);
-        var spec = ClassifierSpec.FromMetadata(file.Metadata, path);
+        string name = System.IO.Path.GetFileNameWithoutExtension(file.Path);
+        if (file.IsCompact) return Of(CompactClassifier.Load(file), name);
+        var spec = file.Provenance.Spec!;
         var model = spec.Build(new Rng(0));
-        model.LoadState(file.Tensors);
-        return Of(model, spec, name, file.Metadata);
+        model.LoadState(file.File.Tensors);
+        return Of(model, spec, name, file.File.Metadata);
+    }
+
+    /// <summary>The layers of a compact model, or the network a CNN checkpoint describes.</summary>
+    public string Describe() => _compact?.Describe() ?? Spec!.Describe();
+
+    /// <summary>The fraction of <paramref name="data"/>'s examples whose highest logit is their label.</summary>
+    public float Accuracy(Dataset data)
+    {
+        var logits = Logits(data);
+        int correct = 0;
+        for (int i = 0; i < data.Count; i++)
+            if (TensorPrimitives.IndexOfMax(logits.AsSpan(i * Classes, Classes)) == data.Labels[i]) correct++;
+        return (float)correct / Math.Max(1, data.Count);
     }
 
     /// <summary>Logits of one example.</summary>

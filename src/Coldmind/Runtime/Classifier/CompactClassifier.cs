@@ -1,6 +1,7 @@
 using System.Globalization;
 using Coldmind.Formats;
 using Coldmind.Kernels;
+using Coldmind.Models;
 using Coldmind.Nn;
 using Coldmind.Quantization;
 using Coldmind.Runtime.Lm;
@@ -154,7 +155,7 @@ public sealed class CompactClassifier
     {
         var tensors = new List<(string, Tensor)>();
         var dtypes = new Dictionary<string, string>();
-        var meta = new Dictionary<string, string>(Metadata) { ["coldmind.format"] = "compact-classifier", ["coldmind.layers"] = _layers.Count.ToString(CultureInfo.InvariantCulture) };
+        var meta = (Provenance.Read(Metadata, path) with { Format = Provenance.CompactFormat, Layers = _layers.Count }).ToMetadata();
         for (int i = 0; i < _layers.Count; i++)
         {
             string p = $"layers.{i}.";
@@ -174,26 +175,26 @@ public sealed class CompactClassifier
         TensorFile.Write(path, tensors, meta, dtypes);
     }
 
-    public static CompactClassifier Load(string path) => Load(Safetensors.Read(path), path);
+    /// <summary>A compact classifier file; any other kind of model file is an error saying what it is.</summary>
+    public static CompactClassifier Load(string path) =>
+        ModelFile.Open(path) is ClassifierFile { IsCompact: true } file ? Load(file) : throw ModelFile.Open(path).NotA("a compact classifier");
 
-    /// <summary>The compact classifier in <paramref name="file"/>, already read from <paramref name="path"/>.</summary>
-    public static CompactClassifier Load(Safetensors.File file, string path)
+    /// <summary>The compact classifier in <paramref name="classifier"/>.</summary>
+    public static CompactClassifier Load(ClassifierFile classifier)
     {
-        var meta = file.Metadata;
-        if (meta.GetValueOrDefault("coldmind.format") != "compact-classifier")
-            throw new ColdmindException($"'{path}' is not a compact classifier written by `coldmind shrink` (no coldmind.format = compact-classifier).");
-        if (!int.TryParse(meta.GetValueOrDefault("coldmind.layers"), CultureInfo.InvariantCulture, out int count) || count is < 1 or > 1000)
-            throw new ColdmindException($"'{path}': coldmind.layers is missing or out of range.");
+        var (file, path, meta) = (classifier.File, classifier.Path, classifier.File.Metadata);
+        if (!classifier.IsCompact) throw classifier.NotA("a compact classifier");
+        int count = classifier.Provenance.Layers ?? throw new ColdmindException($"'{path}' is a compact classifier with no layer count.");
         var layers = new List<Layer>();
         for (int i = 0; i < count; i++)
         {
             string p = $"layers.{i}.";
-            float[] T(string name) => file.Tensors.TryGetValue(p + name, out var t) ? t.ToArray() : throw new ColdmindException($"'{path}' lacks tensor '{p + name}'.");
+            float[] T(string name) => file.Arrays.TryGetValue(p + name, out var t) ? t.Values : throw new ColdmindException($"'{path}' lacks tensor '{p + name}'.");
             var shape = (meta.GetValueOrDefault(p + "shape") ?? "").Split('x');
             if (shape.Length != 2 || !int.TryParse(shape[0], CultureInfo.InvariantCulture, out int rows) || !int.TryParse(shape[1], CultureInfo.InvariantCulture, out int cols) || rows < 1 || cols < 1)
                 throw new ColdmindException($"'{path}': {p}shape is missing or malformed.");
             bool relu = meta.GetValueOrDefault(p + "relu") == "1";
-            float[]? bias = file.Tensors.ContainsKey(p + "bias") ? T("bias") : null;
+            float[]? bias = file.Arrays.ContainsKey(p + "bias") ? T("bias") : null;
             if (bias != null && bias.Length != rows) throw new ColdmindException($"'{path}': {p}bias has {bias.Length} values for {rows} rows.");
             int[] Ints(string name) => T(name).Select(v => (int)v).ToArray();
             layers.Add(meta.GetValueOrDefault(p + "kind") switch
@@ -201,8 +202,8 @@ public sealed class CompactClassifier
                 "dense" => new DenseLayer(T("weight") is var w && w.Length == rows * cols ? w : throw new ColdmindException($"'{path}': {p}weight is not {rows}×{cols}."), rows, cols, bias, relu),
                 "sparse" => new SparseLayer(SparseMatrix.FromCsr(rows, cols, Ints("crow_indices"), T("col_indices").Select(v => (ushort)v).ToArray(), T("values")), bias, relu),
                 "ternary" => new TernaryLayer(new SparseTernaryMatrix(rows, cols, T("scale")[0], Ints("crow_indices"), Ints("negative_start"), T("col_indices").Select(v => (ushort)v).ToArray()),
-                    T("norm"), float.Parse(meta.GetValueOrDefault(p + "eps") ?? "1e-6", CultureInfo.InvariantCulture), relu),
-                var k when k?.StartsWith(QuantizedLayer.KindPrefix, StringComparison.Ordinal) == true => QuantizedLayer.Load(T, file.Tensors.ContainsKey(p + "crow_indices"), rows, cols,
+                    T("norm"), Eps(meta.GetValueOrDefault(p + "eps"), $"'{path}': {p}eps"), relu),
+                var k when k?.StartsWith(QuantizedLayer.KindPrefix, StringComparison.Ordinal) == true => QuantizedLayer.Load(T, file.Arrays.ContainsKey(p + "crow_indices"), rows, cols,
                     PtqScheme.Parse(meta.GetValueOrDefault(p + "scheme") ?? throw new ColdmindException($"'{path}': {p}scheme is missing.")), bias, relu, $"'{path}': {p}"),
                 var k => throw new ColdmindException($"'{path}': layer {i} has unknown kind '{k}'."),
             });
@@ -210,6 +211,12 @@ public sealed class CompactClassifier
         }
         return new CompactClassifier(layers, meta);
     }
+
+    /// <summary>A norm's epsilon: a small positive number (default 1e-6).</summary>
+    private static float Eps(string? text, string where) =>
+        text == null ? 1e-6f
+        : float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out float eps) && eps > 0 && eps < 1 ? eps
+        : throw new ColdmindException($"{where} is '{text}', not a small positive number.");
 
     private abstract class Layer(int rows, int columns, float[]? bias, bool relu)
     {

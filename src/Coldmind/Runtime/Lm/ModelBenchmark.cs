@@ -11,7 +11,8 @@ namespace Coldmind.Runtime.Lm;
 /// </summary>
 public static class ModelBenchmark
 {
-    public static (double? Prompt, double? Generation) Measure(LanguageModel model, int prompt, int generate, int repetitions, Action? tick = null)
+    public static (double? Prompt, double? Generation) Measure(LanguageModel model, int prompt, int generate, int repetitions,
+        IProgress<StageProgress>? progress = null)
     {
         if (prompt < 0 || generate < 0 || prompt + generate == 0) throw new ColdmindException($"-p and -n must not be negative and not both 0; got {prompt} and {generate}.");
         if (repetitions < 1) throw new ColdmindException($"-r must be at least 1, got {repetitions}.");
@@ -22,6 +23,7 @@ public static class ModelBenchmark
         var session = model.CreateSession(Math.Max(prompt, generate + 1));
         session.Evaluate(Tokens(Math.Clamp(prompt, 1, 8)));
         double? pp = null, tg = null;
+        int promptRuns = 0, generationRuns = 0;
         if (prompt > 0)
             pp = prompt / Timing.Median(Enumerable.Range(0, repetitions).Select(_ =>
             {
@@ -29,7 +31,7 @@ public static class ModelBenchmark
                 var tokens = Tokens(prompt);
                 var clock = Stopwatch.StartNew();
                 session.Evaluate(tokens);
-                tick?.Invoke();
+                progress?.Report(new StageProgress("prompt", ++promptRuns, repetitions));
                 return clock.Elapsed.TotalSeconds;
             }).ToArray());
         if (generate > 0)
@@ -39,7 +41,7 @@ public static class ModelBenchmark
                 var tokens = Tokens(generate);
                 var clock = Stopwatch.StartNew();
                 foreach (int t in tokens) session.Evaluate([t]);
-                tick?.Invoke();
+                progress?.Report(new StageProgress("generation", ++generationRuns, repetitions));
                 return clock.Elapsed.TotalSeconds;
             }).ToArray());
         return (pp, tg);

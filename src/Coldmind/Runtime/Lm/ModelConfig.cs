@@ -1,5 +1,6 @@
 using System.Globalization;
 using Coldmind.Formats;
+using Coldmind.Models;
 
 namespace Coldmind.Runtime.Lm;
 
@@ -21,7 +22,7 @@ public sealed record ModelConfig(
     int ContextLength, int VocabSize, int RopeDimensions, float RopeBase, float RmsEpsilon, bool SiluFeedForward)
 {
     /// <summary>Coldmind's mark on a bitnet-architecture file whose FFN uses SiLU (as llama.cpp's bitnet graph) instead of 2B4T's relu².</summary>
-    public const string FfnActivationKey = "coldmind.ffn_activation";
+    public const string FfnActivationKey = Provenance.FfnActivationKey;
 
     public int HeadDim => EmbeddingLength / Heads;
     /// <summary>RoPE on the halves (i, i + rot/2) as llama.cpp does for bitnet (NEOX), or on adjacent pairs for llama (NORM).</summary>

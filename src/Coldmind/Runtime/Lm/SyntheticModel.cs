@@ -1,3 +1,4 @@
+using Coldmind.Numerics;
 using Coldmind.Formats;
 using Coldmind.Quantization;
 using Coldmind.Tensors;
@@ -27,7 +28,8 @@ public static class SyntheticModel
 {
     private const int PoolRows = 64;
 
-    public static void Write(string path, Architecture architecture, ModelShape shape, GgmlType linearType, GgmlType embeddingType, ulong seed, Action<int, int>? progress = null)
+    public static void Write(string path, Architecture architecture, ModelShape shape, GgmlType linearType, GgmlType embeddingType, ulong seed,
+        IProgress<StageProgress>? progress = null)
     {
         if (shape.Vocab < 3 + 256) throw new ColdmindException($"A vocabulary of {shape.Vocab} cannot hold the 259 base tokens.");
         string arch = architecture == Architecture.BitNet ? "bitnet" : "llama";
@@ -57,7 +59,7 @@ public static class SyntheticModel
         w.AddTensor("output_norm.weight", [shape.Hidden], GgmlType.F32, Ones(shape.Hidden));
         if (architecture == Architecture.Llama)
             w.AddTensor("output.weight", [shape.Hidden, shape.Vocab], embeddingType, embedding.Fill(shape.Vocab, shape.Hidden, rng));
-        progress?.Invoke(++done, total);
+        progress?.Report(new StageProgress("writing", ++done, total));
         for (int l = 0; l < shape.Layers; l++)
         {
             string p = $"blk.{l}.";
@@ -75,7 +77,7 @@ public static class SyntheticModel
                 w.AddTensor(p + "attn_sub_norm.weight", [shape.Hidden], GgmlType.F32, Ones(shape.Hidden));
                 w.AddTensor(p + "ffn_sub_norm.weight", [shape.FeedForward], GgmlType.F32, Ones(shape.FeedForward));
             }
-            progress?.Invoke(++done, total);
+            progress?.Report(new StageProgress("writing", ++done, total));
         }
         w.Write(path);
     }
