@@ -1,11 +1,9 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
+using Coldmind.Cli.Output;
 using Coldmind.Cognition;
 using Coldmind.Cost;
-using Coldmind.Data;
-using Coldmind.Formats;
 using Coldmind.Models;
 using Coldmind.Nn;
 using Coldmind.Runtime.Classifier;
@@ -69,7 +67,7 @@ internal static class AdaptCommand
 
             if (r.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(new
+                Console.WriteLine(JsonOutput.Serialize(new
                 {
                     model = path, data = dataSpec, drift = r.GetValue(drift), examples = n, device = profile.Name,
                     results = rows.Select(x => new { name = x.Name, drifted_test_accuracy = x.Drifted, original_test_accuracy = x.Original, joules = x.Joules, seconds_here = x.Seconds }),

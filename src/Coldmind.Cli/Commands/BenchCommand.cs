@@ -1,7 +1,6 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Coldmind.Cli.Output;
 using Coldmind.Numerics;
 using Coldmind.Runtime.Lm;
@@ -36,7 +35,7 @@ internal static class BenchCommand
             double roofline = bandwidth * 1e9 / lm.BytesPerToken;
             if (r.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(new
+                Console.WriteLine(JsonOutput.Serialize(new
                 {
                     model = lm.Path, architecture = lm.Config.Architecture.ToString().ToLowerInvariant(), threads = WorkerPool.Shared.Threads,
                     file_bytes = lm.FileBytes, bytes_per_token = lm.BytesPerToken, n_prompt = p, n_gen = n,

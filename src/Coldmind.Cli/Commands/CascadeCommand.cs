@@ -1,10 +1,8 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Coldmind.Cli.Output;
 using Coldmind.Cognition;
-using Coldmind.Data;
 using Coldmind.Models;
 using Coldmind.Network;
 using Coldmind.Reports;
@@ -129,7 +127,7 @@ internal static class CascadeCommand
                     fallback_fraction = p.FallbackFraction, joules_per_inference = p.JoulesPerInference, bytes_sent_per_inference = p.BytesSentPerInference,
                     bytes_received_per_inference = p.BytesReceivedPerInference,
                 };
-                Console.WriteLine(JsonSerializer.Serialize(new
+                Console.WriteLine(JsonOutput.Serialize(new
                 {
                     data = dataSpec, device = profile.Name, radio = cascade.Radio.Name, edge = edgeModel.Name, cloud = cloudName, test_examples = test.Count,
                     edge_temperature = cascade.EdgeTemperature, edge_ece = Coldmind.Nn.Calibration.ErrorOf(cascade.EdgeReliability),

@@ -1,7 +1,6 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Swarm;
@@ -43,7 +42,7 @@ internal static class ContinualCommand
             string firstName = string.Join(",", firstClasses.Order());
             if (r.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(new
+                Console.WriteLine(JsonOutput.Serialize(new
                 {
                     data = dataSpec, first_task = firstName, ewc = options.EwcStrength, replay = options.ReplayExamples, epochs = options.Epochs,
                     results = results.Select(x => new { method = x.Method, first_before = x.FirstBefore, first_after = x.FirstAfter, forgetting = x.Forgetting, second = x.Second, both = x.Both }),

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
+using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Network;
 using Coldmind.Swarm;
@@ -46,7 +46,7 @@ internal static class CoordinatorCommand
             log($"listening on {options.Listen}: {options.Rounds} rounds of {options.ClientsPerRound} clients, {learner.ParameterCount} parameters, aggregation {options.Aggregation}");
             var summary = await server.RunAsync(splits.Test);
             if (r.GetValue(json))
-                Console.WriteLine(JsonSerializer.Serialize(new
+                Console.WriteLine(JsonOutput.Serialize(new
                 {
                     test_accuracy = summary.TestAccuracy, rounds = summary.Rounds, updates = summary.Updates, rejected = summary.Rejected,
                     bytes_sent = summary.BytesSent, bytes_received = summary.BytesReceived, resumed = summary.Resumed,

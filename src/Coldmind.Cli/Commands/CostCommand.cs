@@ -2,7 +2,8 @@ using Spectre.Console;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
+using Coldmind.Models;
+using Coldmind.Cli.Output;
 using Coldmind.Cost;
 using Coldmind.Runtime.Classifier;
 using Coldmind.Runtime.Lm;
@@ -46,7 +47,7 @@ internal static class CostCommand
             if (r.GetValue(json))
             {
                 var objects = rows.Select(x => x.ToJson(rows[0])).ToArray();
-                Console.WriteLine(objects.Length == 1 ? JsonSerializer.Serialize(objects[0]) : JsonSerializer.Serialize(new { device = profile.Name, models = objects }));
+                Console.WriteLine(objects.Length == 1 ? JsonOutput.Serialize(objects[0]) : JsonOutput.Serialize(new { device = profile.Name, models = objects }));
                 return 0;
             }
             AnsiConsole.MarkupLineInterpolated($"On [bold]{profile.Name}[/]: {profile.Description}");
@@ -130,7 +131,8 @@ internal static class CostCommand
         public static Measurement Run(string path, CostEstimate estimate, double ambient)
         {
             var counter = EnergyCounter.Open();
-            if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
+            var opened = ModelFile.Open(path);
+            if (opened is GgufModelFile)
             {
                 const int tokens = 32;
                 using var lm = LanguageModel.Load(path);
@@ -141,9 +143,9 @@ internal static class CostCommand
                 double? joules = counter != null ? counter.JoulesBetween(before!, counter.Read()) / clock.Elapsed.TotalSeconds * seconds : null;
                 return new Measurement(seconds, joules, CostModel.Estimate(Workload.FromGguf(path, tokens / 2), estimate.Device, ambient));
             }
-            if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+            if (opened is ClassifierFile file)
             {
-                var model = CompactClassifier.Load(path);
+                var model = ClassifierModel.From(file);
                 var rng = new Rng(1);
                 var inputs = Enumerable.Range(0, 64).Select(_ => Enumerable.Range(0, model.Inputs).Select(_ => rng.NextFloat()).ToArray()).ToArray();
                 const int runs = 2000;
@@ -152,14 +154,14 @@ internal static class CostCommand
                 for (int pass = 0; pass < 5; pass++)
                 {
                     var clock = Stopwatch.StartNew();
-                    for (int i = 0; i < runs; i++) model.Predict(inputs[i % inputs.Length]);
+                    for (int i = 0; i < runs; i++) model.Logits(inputs[i % inputs.Length]);
                     times.Add(clock.Elapsed.TotalSeconds / runs);
                 }
                 double? joules = counter != null ? counter.JoulesBetween(before!, counter.Read()) / (5.0 * runs) : null;
                 times.Sort();
                 return new Measurement(times[2], joules, estimate);
             }
-            throw new ColdmindException($"'{path}' is a description, not a model with weights: --measure runs .gguf and .safetensors models.");
+            throw new ColdmindException($"'{path}' is a description, not a model with weights: --measure runs language models and classifiers.");
         }
     }
 }

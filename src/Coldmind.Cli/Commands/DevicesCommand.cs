@@ -1,7 +1,7 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
+using Coldmind.Cli.Output;
 using Coldmind.Cost;
 
 namespace Coldmind.Cli.Commands;
@@ -22,7 +22,7 @@ internal static class DevicesCommand
             var profiles = r.GetValue(name) is { } n ? [CommonOptions.LoadDevice(n, r.GetValue(deviceFile))] : DeviceProfile.Shipped.Select(d => DeviceProfile.Load(d)).ToArray();
             if (r.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(profiles.Select(p => new
+                Console.WriteLine(JsonOutput.Serialize(profiles.Select(p => new
                 {
                     name = p.Name, description = p.Description, process_nm = p.ProcessNm, core_volts = p.CoreVolts,
                     ops_per_second = p.OpsPerSecond.ToDictionary(k => k.Key.ToString(), k => k.Value),

@@ -1,6 +1,6 @@
 using Spectre.Console;
 using System.CommandLine;
-using System.Text.Json;
+using Coldmind.Cli.Output;
 
 namespace Coldmind.Cli.Commands;
 
@@ -23,7 +23,7 @@ internal static class EvalCommand
             var (spec, dataSpec, test) = (checkpoint.Spec, checkpoint.DataSpec, checkpoint.Test);
             float acc = checkpoint.Accuracy();
             if (r.GetValue(json))
-                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["model"] = path, ["data"] = dataSpec, ["test_accuracy"] = acc, ["examples"] = test.Count }));
+                JsonOutput.Write(new Dictionary<string, object> { ["model"] = path, ["data"] = dataSpec, ["test_accuracy"] = acc, ["examples"] = test.Count });
             else
                 AnsiConsole.MarkupLineInterpolated($"{spec.Describe()} from [bold]{path}[/] on {dataSpec}: test accuracy [bold green]{acc:P2}[/] ({test.Count} examples).");
             return 0;

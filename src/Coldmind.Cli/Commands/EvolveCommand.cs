@@ -1,7 +1,6 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Coldmind.Cli.Output;
 using Coldmind.Cost;
 using Coldmind.Formats;
@@ -109,7 +108,7 @@ internal static class EvolveCommand
 
             if (quiet)
             {
-                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+                Console.WriteLine(JsonOutput.Serialize(new Dictionary<string, object?>
                 {
                     ["data"] = dataSpec,
                     ["space"] = r.GetValue(space),

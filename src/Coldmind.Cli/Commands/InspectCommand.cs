@@ -1,7 +1,8 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
+using Coldmind.Models;
+using Coldmind.Cli.Output;
 using Coldmind.Formats;
 using Coldmind.Quantization;
 
@@ -20,11 +21,16 @@ internal static class InspectCommand
         cmd.SetAction(r =>
         {
             string path = r.GetValue(file)!;
-            var (format, metadata, rows) = path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? ReadSafetensors(path) : ReadGguf(path);
+            var (format, metadata, rows) = ModelFile.Open(path) switch
+            {
+                SafetensorsModelFile st => ReadSafetensors(st),
+                GgufModelFile => ReadGguf(path),
+                var other => throw other.NotA("a file of tensors"),
+            };
             long weights = rows.Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b)), bytes = rows.Sum(t => t.Bytes);
             if (r.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(new
+                Console.WriteLine(JsonOutput.Serialize(new
                 {
                     file = path, format, metadata, parameters = weights, tensor_bytes = bytes,
                     bits_per_weight = weights == 0 ? 0 : 8.0 * bytes / weights,
@@ -54,9 +60,9 @@ internal static class InspectCommand
         return ($"GGUF v{f.Version}, alignment {f.Alignment}", metadata, rows);
     }
 
-    private static (string, Dictionary<string, string>, List<Row>) ReadSafetensors(string path)
+    private static (string, Dictionary<string, string>, List<Row>) ReadSafetensors(SafetensorsModelFile file)
     {
-        var f = Safetensors.Read(path);
+        var f = file.File;
         var rows = f.Arrays.Select(kv =>
         {
             int bits = 8 * Safetensors.ElementSize(f.DTypes[kv.Key])!.Value;

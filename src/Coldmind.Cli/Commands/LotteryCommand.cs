@@ -1,7 +1,6 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Nn;
@@ -74,7 +73,7 @@ internal static class LotteryCommand
             }
             if (r.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(rows.Select(x => new { density = x.Density, ticket = x.Ticket, random_reinit = x.Random })));
+                JsonOutput.Write(rows.Select(x => new { density = x.Density, ticket = x.Ticket, random_reinit = x.Random }));
                 return 0;
             }
             var table = new Table().Border(TableBorder.Rounded).AddColumns("weights left", "ticket (mean ± sd)", "random re-init (mean ± sd)", "ticket − random");

@@ -1,7 +1,7 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
+using Coldmind.Cli.Output;
 using Coldmind.Merging;
 using Coldmind.Models;
 
@@ -43,7 +43,7 @@ internal static class MergeCommand
 
             if (r.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+                Console.WriteLine(JsonOutput.Serialize(new Dictionary<string, object?>
                 {
                     ["method"] = plan.Method,
                     ["out"] = outPath,

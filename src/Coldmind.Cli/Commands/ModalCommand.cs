@@ -1,7 +1,7 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
+using Coldmind.Cli.Output;
 using Coldmind.Cost;
 using Coldmind.Reports;
 
@@ -38,7 +38,7 @@ internal static class ModalCommand
             if (r.GetValue(report) is { } reportPath) WriteReport(reportPath, workload, v);
             if (r.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(new
+                Console.WriteLine(JsonOutput.Serialize(new
                 {
                     model = workload.Name, device = profile.Name, unit = workload.Unit, rate = load.Rate, duty_cycle = load.DutyCycle, ambient_c = load.AmbientCelsius, duration_seconds = load.DurationSeconds,
                     sustained_rate = v.SustainedRate, time_to_throttle_seconds = v.TimeToThrottleSeconds, max_temperature_c = v.MaxCelsius, overheated = v.Overheated,

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
-using Coldmind.Cognition;
+using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Network;
 using Coldmind.Swarm;
@@ -96,7 +95,7 @@ internal static class NodeCommand
             log($"listening: shard {index}/{count} ({examples.Length} examples), {learner.ParameterCount} parameters, {peerList.Length} bootstrap peers");
             var summary = await node.RunAsync(splits.Test, held);
             if (r.GetValue(json))
-                Console.WriteLine(JsonSerializer.Serialize(new
+                Console.WriteLine(JsonOutput.Serialize(new
                 {
                     address = summary.Address, test_accuracy = summary.TestAccuracy, age = summary.Age, cycles = summary.Cycles, received = summary.Received,
                     rejected = summary.Rejected, sent = summary.Sent, forwarded = summary.Forwarded, bytes_sent = summary.BytesSent, send_failures = summary.SendFailures, resumed = summary.Resumed,
@@ -119,7 +118,7 @@ internal static class NodeCommand
         log($"FedAvg client of {o.Coordinator}: {shard.Length} examples, {learner.ParameterCount} parameters");
         var summary = await client.RunAsync(splits.Test, held);
         if (json)
-            Console.WriteLine(JsonSerializer.Serialize(new
+            Console.WriteLine(JsonOutput.Serialize(new
             {
                 name = summary.Name, test_accuracy = summary.TestAccuracy, last_round = summary.Round, rounds_trained = summary.RoundsTrained,
                 bytes_sent = summary.BytesSent, bytes_received = summary.BytesReceived, failures = summary.Failures, resumed = summary.Resumed,

@@ -1,9 +1,7 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json;
-using Coldmind.Data;
+using Coldmind.Cli.Output;
 using Coldmind.Models;
 using Coldmind.Runtime.Classifier;
 
@@ -32,7 +30,7 @@ internal static class PredictCommand
             model.Accuracy(test);
             double microseconds = clock.Elapsed.TotalSeconds * 1e6 / Math.Max(1, test.Count);
             if (r.GetValue(json))
-                Console.WriteLine(JsonSerializer.Serialize(new { model = path, data = dataSpec, examples = test.Count, test_accuracy = accuracy, microseconds_per_inference = microseconds, layers = model.Describe() }));
+                JsonOutput.Write(new { model = path, data = dataSpec, examples = test.Count, test_accuracy = accuracy, microseconds_per_inference = microseconds, layers = model.Describe() });
             else
                 AnsiConsole.MarkupLineInterpolated($"{model.Describe()} from [bold]{path}[/] on {dataSpec}: test accuracy [bold green]{accuracy:P2}[/] ({test.Count} examples, {microseconds:F1} µs each).");
             return 0;

@@ -1,9 +1,7 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Coldmind.Cli.Output;
-using Coldmind.Formats;
 using Coldmind.Models;
 using Coldmind.Quantization;
 using Coldmind.Tensors;
@@ -78,7 +76,7 @@ internal static class PtqCommand
             long floatBytes = 4 * (matrixWeights + otherWeights);
             if (r.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(new
+                Console.WriteLine(JsonOutput.Serialize(new
                 {
                     model = path, data = dataSpec, examples = test.Count, float_accuracy = baseline, float_bytes = floatBytes,
                     schemes = results.Select(x => new

@@ -1,7 +1,8 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
+using Coldmind.Models;
+using Coldmind.Cli.Output;
 using Coldmind.Formats;
 using Coldmind.Quantization;
 
@@ -49,9 +50,9 @@ internal static class QuantizeCommand
             List<Source> sources;
             try
             {
-                if (inPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+                var opened = ModelFile.Open(inPath);
+                if (opened is SafetensorsModelFile { File: var st })
                 {
-                    var st = Safetensors.Read(inPath);
                     writer.Set("general.name", GgufValue.Of(Path.GetFileNameWithoutExtension(inPath)));
                     foreach (var (k, v) in st.Metadata) writer.Set(k, GgufValue.Of(v));
                     // safetensors shapes are row-major outermost-first; ggml's dims are innermost-first.
@@ -60,6 +61,7 @@ internal static class QuantizeCommand
                 }
                 else
                 {
+                    if (opened is not GgufModelFile) throw opened.NotA("a set of tensors to quantize");
                     gguf = GgufFile.Open(inPath);
                     foreach (var (k, v) in gguf.Metadata) writer.Set(k, v);
                     var file = gguf;
@@ -90,7 +92,7 @@ internal static class QuantizeCommand
                 long before = rows.Sum(x => x.Before), after = rows.Sum(x => x.After);
                 if (r.GetValue(json))
                 {
-                    Console.WriteLine(JsonSerializer.Serialize(new
+                    Console.WriteLine(JsonOutput.Serialize(new
                     {
                         input = inPath, output = outPath, type = target.Name, bytes_before = before, bytes_after = after,
                         tensors = rows.Select(x => new { name = x.Name, from = x.From, to = x.To, bytes_before = x.Before, bytes_after = x.After, normalized_rmse = x.Rmse }),

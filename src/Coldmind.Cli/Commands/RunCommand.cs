@@ -1,6 +1,6 @@
 using Spectre.Console;
 using System.CommandLine;
-using System.Text.Json;
+using Coldmind.Cli.Output;
 using Coldmind.Runtime.Lm;
 
 namespace Coldmind.Cli.Commands;
@@ -50,7 +50,7 @@ internal static class RunCommand
                 asJson ? null : piece => Console.Write(piece), cancel.Token);
             if (asJson)
             {
-                Console.WriteLine(JsonSerializer.Serialize(new
+                Console.WriteLine(JsonOutput.Serialize(new
                 {
                     model = lm.Path, text = result.Text, tokens = result.Tokens, prompt_tokens = result.Prompt.Count,
                     prompt_tokens_per_second = result.PromptTokensPerSecond, generation_tokens_per_second = result.GenerationTokensPerSecond,

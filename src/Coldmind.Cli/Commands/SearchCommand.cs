@@ -1,7 +1,6 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Coldmind.Cli.Output;
 using Coldmind.Cost;
 using Coldmind.Data;
@@ -97,7 +96,7 @@ internal static class SearchCommand
             }
             if (quiet)
             {
-                Console.WriteLine(JsonSerializer.Serialize(new
+                Console.WriteLine(JsonOutput.Serialize(new
                 {
                     data = dataSpec, device = profile.Name, evaluated = all.Count,
                     front = front.Select(c => new { layers = c.Layers.Select(l => l.Name), validation_accuracy = c.Accuracy, bytes = c.Bytes, joules_per_inference = c.Joules, latency_seconds = c.Seconds, feasible = c.Violation(budget) == 0 }),

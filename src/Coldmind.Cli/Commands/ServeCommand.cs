@@ -1,7 +1,5 @@
 using System.CommandLine;
-using System.Globalization;
 using Coldmind.Cognition;
-using Coldmind.Models;
 using Coldmind.Network;
 using Coldmind.Runtime.Classifier;
 

@@ -1,7 +1,6 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Models;
@@ -81,7 +80,7 @@ internal static class ShrinkCommand
 
             if (asJson)
             {
-                Console.WriteLine(JsonSerializer.Serialize(new
+                Console.WriteLine(JsonOutput.Serialize(new
                 {
                     data = dataSpec, output = outPath, device = options.Device.Name,
                     stages = stages.Select(x => new

@@ -1,7 +1,6 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Numerics;
@@ -129,7 +128,7 @@ internal static class SwarmCommand
             if (r.GetValue(report) is { } reportPath) WriteReport(reportPath, results);
             if (quiet)
             {
-                Console.WriteLine(results.Count == 1 ? JsonSerializer.Serialize(ToJson(results[0])) : JsonSerializer.Serialize(new { nodes = n, data = dataSpec, runs = results.Select(ToJson) }));
+                Console.WriteLine(results.Count == 1 ? JsonOutput.Serialize(ToJson(results[0])) : JsonOutput.Serialize(new { nodes = n, data = dataSpec, runs = results.Select(ToJson) }));
                 return 0;
             }
             var table = new Table().Border(TableBorder.Rounded)

@@ -1,7 +1,6 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Formats;
@@ -96,7 +95,7 @@ internal static class TrainCommand
             if (asJson)
             {
                 var last = result.Epochs.Count > 0 ? result.Epochs[^1] : null;
-                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+                Console.WriteLine(JsonOutput.Serialize(new Dictionary<string, object?>
                 {
                     ["data"] = dataSpec,
                     ["model"] = spec.Describe(),

@@ -1,7 +1,6 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Coldmind.Cli.Output;
 using Coldmind.LmTraining;
 using Coldmind.Nn;
@@ -113,7 +112,7 @@ internal static class TrainLmCommand
                 WriteReport(reportPath, models, config);
             if (quiet)
             {
-                Console.WriteLine(JsonSerializer.Serialize(new
+                Console.WriteLine(JsonOutput.Serialize(new
                 {
                     output = outPath, vocabulary = vocabulary.Size, parameters, file_bytes = new FileInfo(outPath).Length, steps = options.Steps,
                     ternary_validation_loss = LossOf("ternary"), float_validation_loss = LossOf("float"),

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Coldmind.Formats;
 using Coldmind.Models;
@@ -60,7 +59,8 @@ public sealed record Workload(string Name, string Unit, IReadOnlyList<LayerWork>
 
     /// <summary>What one inference of a classifier costs: its compact form's layers, or a CNN's convolutions.</summary>
     public static Workload Of(ClassifierModel model) =>
-        model.Compact is { } compact ? FromClassifier(compact, model.Name) : FromCnn(model.Spec!, model.Parameters, model.Name);
+        (model.Compact is { } compact ? FromClassifier(compact, model.Name) : FromCnn(model.Spec!, model.Parameters, model.Name))
+        with { Accuracy = model.Provenance.TestAccuracy };
 
     /// <summary>
     /// A <see cref="SmallCnn"/>'s forward pass: 3×3 convolutions keeping the size, each followed by a 2×2 pool, then

@@ -63,8 +63,11 @@ public abstract record ModelFile(string Path)
     public ColdmindException NotA(string wanted) => new($"'{Path}' is {Kind}, not {wanted}; {TakenBy} take it.");
 }
 
+/// <summary>A model stored as safetensors, with what its metadata says of it.</summary>
+public abstract record SafetensorsModelFile(string Path, Safetensors.File File, Provenance Provenance) : ModelFile(Path);
+
 /// <summary>A classifier: a checkpoint written by train (its <see cref="Provenance.Spec"/> set) or a compact one written by shrink.</summary>
-public sealed record ClassifierFile(string Path, Safetensors.File File, Provenance Provenance) : ModelFile(Path)
+public sealed record ClassifierFile(string Path, Safetensors.File File, Provenance Provenance) : SafetensorsModelFile(Path, File, Provenance)
 {
     public bool IsCompact => Provenance.IsCompactClassifier;
     public override string Kind => IsCompact ? "a compact classifier (written by shrink, ptq or search)"
@@ -80,14 +83,15 @@ public sealed record GgufModelFile(string Path) : ModelFile(Path)
 }
 
 /// <summary>Safetensors with no Coldmind classifier metadata (e.g. a Hugging Face checkpoint).</summary>
-public sealed record TensorsFile(string Path, Safetensors.File File, Provenance Provenance) : ModelFile(Path)
+public sealed record TensorsFile(string Path, Safetensors.File File, Provenance Provenance) : SafetensorsModelFile(Path, File, Provenance)
 {
     public override string Kind => $"a safetensors file of {File.Arrays.Count} tensors without Coldmind metadata (not a compact classifier nor a train checkpoint)";
     public override string TakenBy => "quantize and inspect";
 }
 
 /// <summary>What a swarm process saves to resume (<c>coldmind.{section}.*</c> keys).</summary>
-public sealed record SwarmCheckpointFile(string Path, Safetensors.File File, Provenance Provenance, string Section) : ModelFile(Path)
+public sealed record SwarmCheckpointFile(string Path, Safetensors.File File, Provenance Provenance, string Section)
+    : SafetensorsModelFile(Path, File, Provenance)
 {
     public override string Kind => $"a swarm checkpoint ({Section})";
     public override string TakenBy => "node and coordinator (--checkpoint)";

@@ -1,4 +1,3 @@
-using Coldmind.Data;
 using Coldmind.Tensors;
 
 namespace Coldmind.Nn;

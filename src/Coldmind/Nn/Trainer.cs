@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Coldmind.Numerics;
 using Coldmind.Data;
 using Coldmind.Nn.Optim;
-using Coldmind.Shrink;
 using Coldmind.Tensors;
 
 namespace Coldmind.Nn;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using Coldmind.Cost;
 using Coldmind.Data;
 using Coldmind.Models;

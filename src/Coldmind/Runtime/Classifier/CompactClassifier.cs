@@ -1,10 +1,8 @@
 using System.Globalization;
-using Coldmind.Formats;
 using Coldmind.Kernels;
 using Coldmind.Models;
 using Coldmind.Nn;
 using Coldmind.Quantization;
-using Coldmind.Runtime.Lm;
 using Coldmind.Tensors;
 
 namespace Coldmind.Runtime.Classifier;

@@ -1,38 +1,17 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Xunit;
 
 namespace Coldmind.Tests;
 
 /// <summary>The `coldmind` command as a user runs it: a separate process, its exit code, stdout and stderr.</summary>
-public class CliTests
+public class CommandLineTests
 {
-    internal static (int Exit, string Out, string Err) Run(params string[] args) => RunWithInput(null, args);
-
-    /// <summary>Runs the command with <paramref name="input"/> typed on its standard input (then end of input).</summary>
-    internal static (int Exit, string Out, string Err) RunWithInput(string? input, params string[] args)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "Coldmind.Cli.dll");
-        var psi = new ProcessStartInfo("dotnet", [dll, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = input != null };
-        psi.Environment["NO_COLOR"] = "1";
-        using var p = Process.Start(psi)!;
-        if (input != null)
-        {
-            p.StandardInput.Write(input);
-            p.StandardInput.Close();
-        }
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
-
     [Fact]
     public void Train_json_reports_the_promised_fields_and_the_checkpoint_evaluates_the_same()
     {
         using var dir = new TempDir();
         var model = dir.File("digits.safetensors");
-        var (exit, stdout, stderr) = Run("train", "--epochs", "8", "--threads", "1", "--out", model, "--json");
+        var (exit, stdout, stderr) = CliProcess.Run("train", "--epochs", "8", "--threads", "1", "--out", model, "--json");
         Assert.True(exit == 0, stderr);
         using var json = JsonDocument.Parse(stdout);
         var root = json.RootElement;
@@ -41,7 +20,7 @@ public class CliTests
         Assert.Equal(64 * 300 + 300 + 300 * 100 + 100 + 100 * 10 + 10, root.GetProperty("parameters").GetInt64());
         Assert.True(root.GetProperty("train_seconds").GetDouble() > 0);
 
-        var (evalExit, evalOut, evalErr) = Run("eval", model, "--json");
+        var (evalExit, evalOut, evalErr) = CliProcess.Run("eval", model, "--json");
         Assert.True(evalExit == 0, evalErr);
         using var eval = JsonDocument.Parse(evalOut);
         Assert.Equal(acc, eval.RootElement.GetProperty("test_accuracy").GetSingle());
@@ -55,7 +34,7 @@ public class CliTests
         byte[] Train(int threads)
         {
             var path = dir.File($"t{threads}.safetensors");
-            var (exit, _, stderr) = Run("train", "--model", "cnn", "--channels", "16,8", "--hidden", "16", "--epochs", "2", "--seed", "5",
+            var (exit, _, stderr) = CliProcess.Run("train", "--model", "cnn", "--channels", "16,8", "--hidden", "16", "--epochs", "2", "--seed", "5",
                 "--threads", threads.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", path, "--json");
             Assert.True(exit == 0, stderr);
             return File.ReadAllBytes(path);
@@ -68,10 +47,10 @@ public class CliTests
     {
         using var dir = new TempDir();
         var model = dir.File("ternary.safetensors");
-        var (exit, stdout, stderr) = Run("train", "--ternary", "--hidden", "64", "--epochs", "3", "--quant-warmup", "1", "--out", model, "--json");
+        var (exit, stdout, stderr) = CliProcess.Run("train", "--ternary", "--hidden", "64", "--epochs", "3", "--quant-warmup", "1", "--out", model, "--json");
         Assert.True(exit == 0, stderr);
         float trained = JsonDocument.Parse(stdout).RootElement.GetProperty("test_accuracy").GetSingle();
-        (exit, stdout, stderr) = Run("eval", model, "--json");
+        (exit, stdout, stderr) = CliProcess.Run("eval", model, "--json");
         Assert.True(exit == 0, stderr);
         Assert.Equal(trained, JsonDocument.Parse(stdout).RootElement.GetProperty("test_accuracy").GetSingle());
     }
@@ -79,10 +58,10 @@ public class CliTests
     [Fact]
     public void Help_lists_the_commands_and_options()
     {
-        var (exit, stdout, _) = Run("--help");
+        var (exit, stdout, _) = CliProcess.Run("--help");
         Assert.Equal(0, exit);
         Assert.Contains("train", stdout);
-        var (trainExit, trainHelp, _) = Run("train", "--help");
+        var (trainExit, trainHelp, _) = CliProcess.Run("train", "--help");
         Assert.Equal(0, trainExit);
         foreach (var option in new[] { "--data", "--model", "--hidden", "--epochs", "--batch", "--lr", "--seed", "--threads", "--out", "--json" })
             Assert.Contains(option, trainHelp);
@@ -100,7 +79,7 @@ public class CliTests
         using var dir = new TempDir();
         var csv = dir.File("ok.csv");
         File.WriteAllText(csv, "a,b,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{i % 3},{i % 2}\n")));
-        var (exit, _, stderr) = Run(args.Select(a => a == "CSV" ? csv : a).ToArray());
+        var (exit, _, stderr) = CliProcess.Run(args.Select(a => a == "CSV" ? csv : a).ToArray());
         Assert.NotEqual(0, exit);
         Assert.Contains(expected, stderr);
         Assert.DoesNotContain("   at ", stderr); // no stack trace
@@ -112,7 +91,7 @@ public class CliTests
         using var dir = new TempDir();
         var csv = dir.File("ragged.csv");
         File.WriteAllText(csv, "a,b,y\n1,2,0\n1,2\n");
-        var (exit, _, stderr) = Run("train", "--data", csv);
+        var (exit, _, stderr) = CliProcess.Run("train", "--data", csv);
         Assert.Equal(1, exit);
         Assert.Contains("ragged.csv' line 3", stderr);
     }
@@ -122,7 +101,7 @@ public class CliTests
     {
         using var dir = new TempDir();
         var model = dir.File("never.safetensors");
-        var (exit, _, stderr) = Run("train", "--lr", "1e30", "--optimizer", "sgd", "--epochs", "3", "--out", model);
+        var (exit, _, stderr) = CliProcess.Run("train", "--lr", "1e30", "--optimizer", "sgd", "--epochs", "3", "--out", model);
         Assert.Equal(1, exit);
         Assert.Contains("Training diverged", stderr);
         Assert.Empty(Directory.GetFiles(dir.Path));
@@ -134,7 +113,7 @@ public class CliTests
         using var dir = new TempDir();
         var model = dir.File("bad.safetensors");
         File.WriteAllBytes(model, [200, 0, 0, 0, 0, 0, 0, 0, (byte)'{']);
-        var (exit, _, stderr) = Run("eval", model);
+        var (exit, _, stderr) = CliProcess.Run("eval", model);
         Assert.Equal(1, exit);
         Assert.Contains("bad.safetensors", stderr);
     }

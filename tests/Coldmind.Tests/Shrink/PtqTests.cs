@@ -66,10 +66,10 @@ public class PtqTests
     {
         using var dir = new TempDir();
         var model = dir.File("m.safetensors");
-        var (exit, _, stderr) = CliTests.Run("train", "--epochs", "8", "--hidden", "64", "--out", model, "--json");
+        var (exit, _, stderr) = CliProcess.Run("train", "--epochs", "8", "--hidden", "64", "--out", model, "--json");
         Assert.True(exit == 0, stderr);
         string stdout;
-        (exit, stdout, stderr) = CliTests.Run("ptq", model, "--schemes", "int8/g32,int2/tensor,binary/tensor", "--json");
+        (exit, stdout, stderr) = CliProcess.Run("ptq", model, "--schemes", "int8/g32,int2/tensor,binary/tensor", "--json");
         Assert.True(exit == 0, stderr);
         using var report = JsonDocument.Parse(stdout);
         float baseline = report.RootElement.GetProperty("float_accuracy").GetSingle();
@@ -80,40 +80,15 @@ public class PtqTests
         Assert.True(schemes[2].GetProperty("bytes").GetInt64() < schemes[0].GetProperty("bytes").GetInt64() / 4);
 
         var saved = dir.File("int8.safetensors");
-        (exit, _, stderr) = CliTests.Run("ptq", model, "--schemes", "int8/g32", "--save", saved, "--json");
+        (exit, _, stderr) = CliProcess.Run("ptq", model, "--schemes", "int8/g32", "--save", saved, "--json");
         Assert.True(exit == 0, stderr);
-        (exit, stdout, stderr) = CliTests.Run("eval", saved, "--json");
+        (exit, stdout, stderr) = CliProcess.Run("eval", saved, "--json");
         Assert.True(exit == 0, stderr);
         using var eval = JsonDocument.Parse(stdout);
         Assert.Equal(schemes[0].GetProperty("test_accuracy").GetSingle(), eval.RootElement.GetProperty("test_accuracy").GetSingle());
 
-        (exit, _, stderr) = CliTests.Run("ptq", model, "--schemes", "int8/g32,int4/g32", "--save", saved);
+        (exit, _, stderr) = CliProcess.Run("ptq", model, "--schemes", "int8/g32,int4/g32", "--save", saved);
         Assert.Equal(1, exit);
         Assert.Contains("one quantized model", stderr);
-    }
-}
-
-public class CodePackingTests
-{
-    [Theory]
-    [InlineData(PtqMethod.Int8)]
-    [InlineData(PtqMethod.Int4)]
-    [InlineData(PtqMethod.Int2)]
-    [InlineData(PtqMethod.Ternary)]
-    [InlineData(PtqMethod.Binary)]
-    public void Codes_pack_to_their_bits_and_unpack_unchanged(PtqMethod method)
-    {
-        var rng = new Rng(9);
-        var (min, max) = PtqScheme.CodeRange(method);
-        for (int n = 1; n < 70; n++)
-        {
-            var codes = Enumerable.Range(0, n).Select(_ => (sbyte)(method == PtqMethod.Binary ? rng.NextInt(2) * 2 - 1 : min + rng.NextInt(max - min + 1))).ToArray();
-            var packed = CodePacking.Pack(codes, method);
-            Assert.Equal((long)Math.Ceiling(n * new PtqScheme(method, 0).CodeBits / 8 - 1e-9), packed.Length);
-            var back = new sbyte[n];
-            CodePacking.Unpack(packed, method, back);
-            Assert.Equal(codes, back);
-        }
-        Assert.Throws<ColdmindException>(() => CodePacking.Pack([(sbyte)(max + 1)], method));
     }
 }

@@ -36,12 +36,12 @@ public class ReportTests
     {
         using var dir = new TempDir();
         var path = dir.File("train.html");
-        var (exit, _, stderr) = CliTests.Run("train", "--epochs", "3", "--report", path, "--json");
+        var (exit, _, stderr) = CliProcess.Run("train", "--epochs", "3", "--report", path, "--json");
         Assert.True(exit == 0, stderr);
         var html = File.ReadAllText(path);
         Assert.Equal(2, html.Split("<svg").Length - 1);
         Assert.Contains("test accuracy", html);
-        var (badExit, _, badErr) = CliTests.Run("train", "--report", dir.File("train.txt"));
+        var (badExit, _, badErr) = CliProcess.Run("train", "--report", dir.File("train.txt"));
         Assert.Equal(1, badExit);
         Assert.Contains("--report must name an .html file", badErr);
     }

@@ -78,15 +78,15 @@ public class TinyLmTests
         var textFile = dir.File("t.txt");
         File.WriteAllText(textFile, Text());
         var output = dir.File("tiny.gguf");
-        var (exit, stdout, err) = CliTests.Run("train-lm", "--text", textFile, "--out", output, "--steps", "6", "--layers", "1", "--ffn", "256",
+        var (exit, stdout, err) = CliProcess.Run("train-lm", "--text", textFile, "--out", output, "--steps", "6", "--layers", "1", "--ffn", "256",
             "--batch", "2", "--context", "32", "--json");
         Assert.True(exit == 0, err);
         using var json = System.Text.Json.JsonDocument.Parse(stdout);
         Assert.True(json.RootElement.GetProperty("ternary_validation_loss").GetSingle() > 0);
         Assert.True(json.RootElement.GetProperty("float_validation_loss").GetSingle() > 0);
-        (exit, stdout, err) = CliTests.Run("run", output, "-p", "KING:", "-n", "8", "--json");
+        (exit, stdout, err) = CliProcess.Run("run", output, "-p", "KING:", "-n", "8", "--json");
         Assert.True(exit == 0, err);
-        (exit, _, err) = CliTests.Run("train-lm", "--text", textFile, "--out", output, "--dim", "200");
+        (exit, _, err) = CliProcess.Run("train-lm", "--text", textFile, "--out", output, "--dim", "200");
         Assert.Equal(1, exit);
         Assert.Contains("multiples of 256", err);
     }
@@ -100,10 +100,10 @@ public class TinyLmTests
         var other = dir.File("other.txt");
         File.WriteAllText(other, Text()[20_000..] + "zzzz ¡unseen characters! ŋ " + Text()[..20_000]);
         string start = dir.File("start.gguf"), tuned = dir.File("tuned.gguf");
-        var (exit, _, err) = CliTests.Run("train-lm", "--text", textFile, "--out", start, "--steps", "6", "--layers", "1", "--ffn", "256",
+        var (exit, _, err) = CliProcess.Run("train-lm", "--text", textFile, "--out", start, "--steps", "6", "--layers", "1", "--ffn", "256",
             "--batch", "2", "--context", "32", "--json", "--no-baseline", "--ffn-act", "silu");
         Assert.True(exit == 0, err);
-        (exit, var stdout, err) = CliTests.Run("train-lm", "--text", other, "--init", start, "--out", tuned, "--steps", "4",
+        (exit, var stdout, err) = CliProcess.Run("train-lm", "--text", other, "--init", start, "--out", tuned, "--steps", "4",
             "--batch", "2", "--context", "32", "--layers", "3", "--json");
         Assert.True(exit == 0, err);
         using (var json = System.Text.Json.JsonDocument.Parse(stdout))
@@ -118,10 +118,10 @@ public class TinyLmTests
         Assert.NotEqual(a.NamedParameters().First(p => p.Name == "token_embd.weight").Tensor.ToArray(),
             b.NamedParameters().First(p => p.Name == "token_embd.weight").Tensor.ToArray());
 
-        (exit, _, err) = CliTests.Run("train-lm", "--text", textFile, "--init", start, "--vocab-text", other, "--out", tuned);
+        (exit, _, err) = CliProcess.Run("train-lm", "--text", textFile, "--init", start, "--vocab-text", other, "--out", tuned);
         Assert.Equal(1, exit);
         Assert.Contains("cannot be combined", err);
-        (exit, _, err) = CliTests.Run("train-lm", "--text", textFile, "--init", textFile, "--out", tuned);
+        (exit, _, err) = CliProcess.Run("train-lm", "--text", textFile, "--init", textFile, "--out", tuned);
         Assert.Equal(1, exit);
     }
 }

@@ -211,7 +211,7 @@ public class CostTests
     public void Cost_and_modal_print_the_promised_json_and_refuse_bad_input_in_one_line()
     {
         string kws = RepoFiles.Path("networks/mlperf-tiny-kws-dscnn.json");
-        var (exit, stdout, stderr) = CliTests.Run("cost", kws, "--device", "stm32h7", "--json");
+        var (exit, stdout, stderr) = CliProcess.Run("cost", kws, "--device", "stm32h7", "--json");
         Assert.True(exit == 0, stderr);
         using (var json = JsonDocument.Parse(stdout))
         {
@@ -220,7 +220,7 @@ public class CostTests
                 Assert.True(root.GetProperty(key).GetDouble() > 0, key);
             Assert.Equal("compute", root.GetProperty("bound").GetString());
         }
-        (exit, stdout, stderr) = CliTests.Run("modal", kws, "--device", "stm32h7", "--rate", "5", "--ambient", "30", "--duration", "60", "--json");
+        (exit, stdout, stderr) = CliProcess.Run("modal", kws, "--device", "stm32h7", "--rate", "5", "--ambient", "30", "--duration", "60", "--json");
         Assert.True(exit == 0, stderr);
         using (var json = JsonDocument.Parse(stdout))
         {
@@ -238,21 +238,10 @@ public class CostTests
             ["cost", kws, "--device", "stm32h7", "--measure"],
         })
         {
-            (exit, stdout, stderr) = CliTests.Run(args);
+            (exit, stdout, stderr) = CliProcess.Run(args);
             Assert.Equal(1, exit);
             Assert.StartsWith("error: ", stderr);
             Assert.Single(stderr.Trim().Split('\n'));
         }
-    }
-}
-
-/// <summary>Files of this repository (networks/, devices/), found from the test binary upwards.</summary>
-internal static class RepoFiles
-{
-    public static string Path(string relative)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            if (File.Exists(System.IO.Path.Combine(dir.FullName, "Coldmind.slnx"))) return System.IO.Path.Combine(dir.FullName, relative);
-        throw new FileNotFoundException($"The repository root (Coldmind.slnx) was not found above {AppContext.BaseDirectory}.");
     }
 }

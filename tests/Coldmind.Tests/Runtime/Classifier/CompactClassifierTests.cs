@@ -5,82 +5,9 @@ using Coldmind.Formats;
 using Coldmind.Nn;
 using Coldmind.Quantization;
 using Coldmind.Runtime.Classifier;
-using Coldmind.Runtime.Lm;
-using Coldmind.Shrink;
 using Coldmind.Tensors;
 
 namespace Coldmind.Tests;
-
-public class PruningTests
-{
-    [Fact]
-    public void Pruning_removes_the_requested_fraction_of_the_smallest_remaining_weights_and_apply_zeroes_them()
-    {
-        var model = new Mlp(20, [30], 5, new Rng(1));
-        var dense = PruningMask.Dense(model);
-        Assert.Equal(20 * 30 + 30 * 5, dense.Total);
-        var half = dense.Prune(0.5, global: true);
-        Assert.Equal(dense.Total / 2, half.Remaining);
-        var quarter = half.Prune(0.5, global: true);
-        Assert.InRange(quarter.Remaining, dense.Total / 4 - 1, dense.Total / 4 + 1);
-        // every pruned weight is no larger than every kept one (global magnitude)
-        var weights = model.NamedParameters().Where(p => p.Tensor.Rank >= 2).SelectMany(p => p.Tensor.ToArray().Select(MathF.Abs)).ToArray();
-        var keep = quarter.ByName.Values.SelectMany(k => k).ToArray();
-        Assert.True(weights.Where((_, i) => !keep[i]).Max() <= weights.Where((_, i) => keep[i]).Min());
-        quarter.Apply();
-        Assert.Equal(dense.Total - quarter.Remaining, model.NamedParameters().Where(p => p.Tensor.Rank >= 2).Sum(p => p.Tensor.ToArray().Count(v => v == 0)));
-        var perLayer = dense.Prune(0.2, global: false).ByName.Values.Select(k => k.Count(x => !x)).ToArray();
-        Assert.Equal([120, 15], perLayer); // 20 % of the hidden layer, 10 % of the output layer
-        Assert.Throws<ColdmindException>(() => dense.Prune(1.0, true));
-    }
-
-    [Fact]
-    public void Masked_training_keeps_pruned_weights_at_zero_and_rewinding_restores_survivors()
-    {
-        var splits = BuiltinData.Load("digits");
-        var (model, mask, rounds) = LotteryTicket.Find(rng => new Mlp(64, [32], 10, rng), splits,
-            new TrainOptions { Epochs = 3, BatchSize = 64, LearningRate = 3e-3f }, new LotteryTicket.Options(Rounds: 2, Rate: 0.5, Global: true, RandomControl: true), 0);
-        Assert.Equal(3, rounds.Count);
-        Assert.Equal(0.25, rounds[^1].Density, 2);
-        Assert.All(rounds.Skip(1), r => Assert.NotNull(r.RandomReinitAccuracy));
-        var kept = mask.ByName;
-        foreach (var (name, p) in model.NamedParameters().Where(p => p.Tensor.Rank >= 2))
-        {
-            var w = p.ToArray();
-            for (int i = 0; i < w.Length; i++) if (!kept[name][i]) Assert.Equal(0f, w[i]);
-        }
-        Assert.True(rounds[^1].TestAccuracy > 0.5f, $"{rounds[^1].TestAccuracy}"); // far above chance (10 %) after 3 epochs at a quarter of the weights
-    }
-}
-
-public class DistillationAndCalibrationTests
-{
-    [Fact]
-    public void Expected_calibration_error_on_a_hand_computed_case()
-    {
-        // two examples at confidence 0.9 (one right), two at 0.6 (both right): |0.5 − 0.9|·2/4 + |1 − 0.6|·2/4 = 0.4
-        float[] p = [0.9f, 0.1f, 0.9f, 0.1f, 0.6f, 0.4f, 0.4f, 0.6f];
-        int[] labels = [0, 1, 0, 1];
-        Assert.Equal(0.4f, Calibration.ExpectedCalibrationError(p, labels, 2), 5);
-        Assert.Equal(0f, Calibration.ExpectedCalibrationError([1f, 0f], [0], 2), 5);
-    }
-
-    [Fact]
-    public void Distilling_with_alpha_one_follows_the_teacher_even_against_the_labels()
-    {
-        var splits = BuiltinData.Load("digits");
-        var train = splits.Train;
-        // a "teacher" that always says class 3: a student trained on it alone learns to say 3
-        var teacher = new float[train.Count * train.Classes];
-        for (int i = 0; i < train.Count; i++) teacher[i * train.Classes + 3] = 10f;
-        var student = new Mlp(64, [32], 10, new Rng(2));
-        Trainer.Fit(student, train, null, new TrainOptions { Epochs = 3, TeacherLogits = teacher, DistillAlpha = 1f, DistillTemperature = 2f });
-        var logits = Trainer.Logits(student, splits.Test);
-        int threes = Enumerable.Range(0, splits.Test.Count).Count(i => Sampler.ArgMax(logits.AsSpan(i * 10, 10)) == 3);
-        Assert.True(threes > 0.9 * splits.Test.Count, $"{threes} of {splits.Test.Count}");
-        Assert.Throws<ColdmindException>(() => Trainer.Fit(student, train, null, new TrainOptions { Epochs = 1, TeacherLogits = new float[10] }));
-    }
-}
 
 public class CompactClassifierTests
 {
@@ -191,7 +118,7 @@ public class CompactClassifierTests
     {
         using var dir = new TempDir();
         var output = dir.File("shrunk.safetensors");
-        var (exit, stdout, err) = CliTests.Run("shrink", "--epochs", "10", "--out", output, "--json");
+        var (exit, stdout, err) = CliProcess.Run("shrink", "--epochs", "10", "--out", output, "--json");
         Assert.True(exit == 0, err);
         using var json = JsonDocument.Parse(stdout);
         var stages = json.RootElement.GetProperty("stages").EnumerateArray().ToArray();
@@ -202,7 +129,7 @@ public class CompactClassifierTests
         var final = stages[^1];
         Assert.True(final.GetProperty("bytes").GetInt64() * 10 < teacher.GetProperty("bytes").GetInt64(), "the final model is not 10× smaller");
         Assert.True(final.GetProperty("test_accuracy").GetDouble() > 0.85, $"{final.GetProperty("test_accuracy")}");
-        (exit, stdout, err) = CliTests.Run("predict", output, "--json");
+        (exit, stdout, err) = CliProcess.Run("predict", output, "--json");
         Assert.True(exit == 0, err);
         using var predicted = JsonDocument.Parse(stdout);
         Assert.Equal(final.GetProperty("test_accuracy").GetDouble(), predicted.RootElement.GetProperty("test_accuracy").GetDouble(), 5);
@@ -212,14 +139,14 @@ public class CompactClassifierTests
     public void A_cnn_teacher_distills_into_the_mlp_student()
     {
         using var dir = new TempDir();
-        var (exit, stdout, err) = CliTests.Run("shrink", "--teacher-cnn", "8", "--teacher", "32", "--epochs", "6", "--rounds", "1", "--out", dir.File("s.safetensors"), "--json");
+        var (exit, stdout, err) = CliProcess.Run("shrink", "--teacher-cnn", "8", "--teacher", "32", "--epochs", "6", "--rounds", "1", "--out", dir.File("s.safetensors"), "--json");
         Assert.True(exit == 0, err);
         using var json = JsonDocument.Parse(stdout);
         var teacher = json.RootElement.GetProperty("stages")[0];
         Assert.Contains("CNN", teacher.GetProperty("description").GetString());
         Assert.True(teacher.GetProperty("test_accuracy").GetDouble() > 0.8);
         Assert.True(teacher.GetProperty("latency_us").GetDouble() > 0);
-        (exit, _, err) = CliTests.Run("shrink", "--data", SharedFiles.Require("data/digits/digits.csv.gz"), "--teacher-cnn", "8", "--out", dir.File("x.safetensors"));
+        (exit, _, err) = CliProcess.Run("shrink", "--data", SharedFiles.Require("data/digits/digits.csv.gz"), "--teacher-cnn", "8", "--out", dir.File("x.safetensors"));
         Assert.Equal(1, exit);
         Assert.Contains("images", err);
     }
@@ -231,57 +158,19 @@ public class CompactClassifierTests
         var oneClass = dir.File("one.csv");
         File.WriteAllLines(oneClass, ["a,b,label", .. Enumerable.Range(0, 50).Select(i => $"{i},{i * 2},x")]);
         var output = dir.File("out.safetensors");
-        var (exit, _, err) = CliTests.Run("shrink", "--data", oneClass, "--out", output);
+        var (exit, _, err) = CliProcess.Run("shrink", "--data", oneClass, "--out", output);
         Assert.Equal(1, exit);
         Assert.Contains("class", err);
         Assert.False(File.Exists(output));
         var fewer = dir.File("few.csv"); // fewer examples than classes
         File.WriteAllLines(fewer, ["a,b,label", "1,2,w", "3,4,x", "5,6,y", "7,8,z"]);
-        (exit, _, err) = CliTests.Run("shrink", "--data", fewer, "--out", output);
+        (exit, _, err) = CliProcess.Run("shrink", "--data", fewer, "--out", output);
         Assert.Equal(1, exit);
         Assert.Contains("4 examples for 4 classes", err);
         Assert.Single(err.Trim().Split('\n'));
         Assert.False(File.Exists(output));
-        (exit, _, err) = CliTests.Run("predict", SharedFiles.Require("models/stories260K/stories260K.safetensors"));
+        (exit, _, err) = CliProcess.Run("predict", SharedFiles.Require("models/stories260K/stories260K.safetensors"));
         Assert.Equal(1, exit);
         Assert.Contains("not a compact classifier", err);
-    }
-}
-
-public class SearchTests
-{
-    [Fact]
-    public void Search_returns_a_front_and_a_model_within_budget_or_says_how_close_it_came()
-    {
-        using var dir = new TempDir();
-        string output = dir.File("chosen.safetensors");
-        var (exit, stdout, err) = CliTests.Run("search", "--epochs", "10", "--generations", "5", "--population", "12", "--max-bytes", "6000", "--out", output, "--json");
-        Assert.True(exit == 0, err);
-        using var json = JsonDocument.Parse(stdout);
-        var front = json.RootElement.GetProperty("front").EnumerateArray().ToArray();
-        Assert.NotEmpty(front);
-        // no front member is dominated by another (accuracy up, bytes and joules down; one strictly, so none dominates itself)
-        foreach (var a in front)
-            Assert.DoesNotContain(front, b => b.GetProperty("validation_accuracy").GetDouble() >= a.GetProperty("validation_accuracy").GetDouble()
-                && b.GetProperty("bytes").GetInt64() <= a.GetProperty("bytes").GetInt64()
-                && b.GetProperty("joules_per_inference").GetDouble() <= a.GetProperty("joules_per_inference").GetDouble()
-                && (b.GetProperty("validation_accuracy").GetDouble() > a.GetProperty("validation_accuracy").GetDouble()
-                    || b.GetProperty("bytes").GetInt64() < a.GetProperty("bytes").GetInt64()
-                    || b.GetProperty("joules_per_inference").GetDouble() < a.GetProperty("joules_per_inference").GetDouble()));
-        var chosen = json.RootElement.GetProperty("chosen");
-        Assert.InRange(chosen.GetProperty("bytes").GetInt64(), 1, 6000);
-        Assert.True(chosen.GetProperty("test_accuracy").GetDouble() > 0.8);
-        // the chosen model, fine-tuned with its masks held, is written in the form it was priced in and runs in predict
-        Assert.InRange(chosen.GetProperty("finetuned_bytes").GetInt64(), 1, 6000);
-        Assert.True(chosen.GetProperty("finetuned_test_accuracy").GetDouble() > 0.8);
-        Assert.Contains(CompactClassifier.Load(output).LayerShapes(), l => l.Kind.StartsWith("quantized:") || l.Kind == "sparse");
-        (exit, stdout, err) = CliTests.Run("predict", output, "--json");
-        Assert.True(exit == 0, err);
-        using (var predicted = JsonDocument.Parse(stdout))
-            Assert.Equal(chosen.GetProperty("finetuned_test_accuracy").GetDouble(), predicted.RootElement.GetProperty("test_accuracy").GetDouble(), 5);
-
-        (exit, _, err) = CliTests.Run("search", "--epochs", "2", "--generations", "2", "--population", "8", "--max-bytes", "50");
-        Assert.Equal(1, exit);
-        Assert.Contains("Closest reached", err);
     }
 }

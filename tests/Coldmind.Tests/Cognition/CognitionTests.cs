@@ -302,7 +302,7 @@ public class CognitionTests
         string edgePath = dir.File("edge.safetensors"), cloudPath = dir.File("cloud.safetensors");
         edge.Compact!.WithMetadata(new Dictionary<string, string> { ["coldmind.data"] = "digits" }).Save(edgePath);
         TensorFile.Write(cloudPath, CloudNet!.NamedParameters(), new Provenance { Spec = CloudSpec }.ToMetadata());
-        var (exit, stdout, stderr) = CliTests.Run("cascade", "--edge", edgePath, "--cloud", cloudPath, "--device", "stm32h7", "--json");
+        var (exit, stdout, stderr) = CliProcess.Run("cascade", "--edge", edgePath, "--cloud", cloudPath, "--device", "stm32h7", "--json");
         Assert.True(exit == 0, stderr);
         using var json = System.Text.Json.JsonDocument.Parse(stdout);
         var points = json.RootElement.GetProperty("points");
@@ -310,10 +310,10 @@ public class CognitionTests
             Assert.InRange(points.GetProperty(name).GetProperty("accuracy").GetDouble(), 0.8, 1.0);
         Assert.True(json.RootElement.GetProperty("efe_minus_threshold_at_equal_joules").GetProperty("points").GetInt32() > 0);
 
-        var (badExit, _, badErr) = CliTests.Run("cascade", "--edge", edgePath, "--cloud", cloudPath, "--cloud-url", "http://127.0.0.1:1");
+        var (badExit, _, badErr) = CliProcess.Run("cascade", "--edge", edgePath, "--cloud", cloudPath, "--cloud-url", "http://127.0.0.1:1");
         Assert.Equal(1, badExit);
         Assert.Contains("not both or neither", badErr);
-        var (unreachable, _, unreachableErr) = CliTests.Run("cascade", "--edge", edgePath, "--cloud-url", "http://127.0.0.1:1", "--key-file", cloudPath);
+        var (unreachable, _, unreachableErr) = CliProcess.Run("cascade", "--edge", edgePath, "--cloud-url", "http://127.0.0.1:1", "--key-file", cloudPath);
         Assert.Equal(1, unreachable);
         Assert.Contains("Cannot reach the cloud", unreachableErr);
     }

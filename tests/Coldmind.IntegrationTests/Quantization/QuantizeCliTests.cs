@@ -13,7 +13,7 @@ public class QuantizeCliTests
         using var dir = new TempDir();
         var source = SharedFiles.Require("models/stories260K/stories260K.f32.gguf");
         var output = dir.File("q8.gguf");
-        var (exit, stdout, stderr) = CliTests.Run("quantize", source, "--type", "q8_0", "--out", output, "--json");
+        var (exit, stdout, stderr) = CliProcess.Run("quantize", source, "--type", "q8_0", "--out", output, "--json");
         Assert.True(exit == 0, stderr);
         using var report = JsonDocument.Parse(stdout);
         Assert.True(report.RootElement.GetProperty("bytes_after").GetInt64() < report.RootElement.GetProperty("bytes_before").GetInt64() / 2);
@@ -36,19 +36,19 @@ public class QuantizeCliTests
     [Fact]
     public void Inspect_describes_gguf_and_safetensors_files()
     {
-        var (exit, stdout, stderr) = CliTests.Run("inspect", SharedFiles.Require("models/stories260K/stories260K.f32.gguf"), "--json");
+        var (exit, stdout, stderr) = CliProcess.Run("inspect", SharedFiles.Require("models/stories260K/stories260K.f32.gguf"), "--json");
         Assert.True(exit == 0, stderr);
         using var gguf = JsonDocument.Parse(stdout);
         Assert.Equal(47, gguf.RootElement.GetProperty("tensors").GetArrayLength());
         Assert.Equal(32.0, gguf.RootElement.GetProperty("bits_per_weight").GetDouble());
         Assert.Equal("llama", gguf.RootElement.GetProperty("metadata").GetProperty("general.architecture").GetString());
 
-        (exit, stdout, stderr) = CliTests.Run("inspect", SharedFiles.Require("models/stories260K/stories260K.safetensors"), "--json");
+        (exit, stdout, stderr) = CliProcess.Run("inspect", SharedFiles.Require("models/stories260K/stories260K.safetensors"), "--json");
         Assert.True(exit == 0, stderr);
         using var st = JsonDocument.Parse(stdout);
         Assert.Equal(47, st.RootElement.GetProperty("tensors").GetArrayLength()); // the same 47 tensors as the GGUF
 
-        (exit, stdout, stderr) = CliTests.Run("inspect", SharedFiles.Require("models/stories260K/stories260K.f32.gguf"));
+        (exit, stdout, stderr) = CliProcess.Run("inspect", SharedFiles.Require("models/stories260K/stories260K.f32.gguf"));
         Assert.True(exit == 0, stderr);
         Assert.Contains("[64, 512]", stdout); // shapes in brackets are text, not markup
     }
@@ -67,7 +67,7 @@ public class QuantizeCliTests
             .AddTensor("blk.0.attn_q.weight", [256, 4], GgmlType.F32, f32.Quantize(Coldmind.Tensors.Tensor.Normal(rng, 1f, 1024).ToArray()))
             .Write(source);
         var output = dir.File("q4.gguf");
-        var (exit, _, stderr) = CliTests.Run("quantize", source, "--type", "q4_0", "--head-type", headType, "--out", output, "--json");
+        var (exit, _, stderr) = CliProcess.Run("quantize", source, "--type", "q4_0", "--head-type", headType, "--out", output, "--json");
         Assert.True(exit == 0, stderr);
         using var packed = GgufFile.Open(output);
         Assert.Equal(expected, packed.Tensor("token_embd.weight").Type);
@@ -79,7 +79,7 @@ public class QuantizeCliTests
     [InlineData("--out must name a .gguf file", "--type", "q8_0", "--out", "x.bin")]
     public void Bad_quantize_arguments_are_clear_errors(string expected, params string[] args)
     {
-        var (exit, _, stderr) = CliTests.Run(["quantize", SharedFiles.Require("models/stories260K/stories260K.f32.gguf"), .. args]);
+        var (exit, _, stderr) = CliProcess.Run(["quantize", SharedFiles.Require("models/stories260K/stories260K.f32.gguf"), .. args]);
         Assert.Equal(1, exit);
         Assert.Contains(expected, stderr);
     }
