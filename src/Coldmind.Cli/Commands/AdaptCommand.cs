@@ -1,6 +1,7 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
+using Coldmind.Cli.Options;
 using Coldmind.Cli.Output;
 using Coldmind.Cognition;
 using Coldmind.Cost;
@@ -20,27 +21,28 @@ internal static class AdaptCommand
     public static Command Create()
     {
         var modelPath = new Argument<string>("MODEL") { Description = "an MLP: a shrunk model (forward-only only) or a `coldmind train` checkpoint (both)" };
-        var data = new Option<string?>("--data") { Description = "data (default: the data the model was trained on)" };
+        var data = new ModelDataOptions();
         var drift = new Option<string>("--drift") { Description = "shift:PIXELS (the camera moved) or contrast:FACTOR (the light changed)", DefaultValueFactory = _ => "shift:2" };
         var examples = new Option<int>("--examples") { Description = "labelled drifted examples to adapt on (from the validation split)", DefaultValueFactory = _ => 1000 };
         var epochs = new Option<int>("--epochs") { Description = "backprop fine-tuning epochs over the examples", DefaultValueFactory = _ => 5 };
-        var device = CommonOptions.Device();
-        var deviceFile = CommonOptions.DeviceFile();
+        var device = new DeviceOptions();
         var json = CommonOptions.Json();
         var cmd = new Command("adapt", "Adapt to a drift on the device: forward-only head refit against backprop fine-tuning, accuracy per joule.")
-            { modelPath, data, drift, examples, epochs, device, deviceFile, json };
+            { modelPath, drift, examples, epochs, json };
+        data.AddTo(cmd);
+        device.AddTo(cmd);
         cmd.SetAction(r =>
         {
             string path = r.GetValue(modelPath)!;
             var model = ClassifierModel.Load(path);
             var compact = model.Compact ?? throw new ColdmindException($"'{path}' is a CNN; forward-only adaptation refits an MLP's head.");
-            var (dataSpec, splits) = TrainingData.SplitsOf(model.Provenance, r.GetValue(data));
+            var (dataSpec, splits) = data.Splits(r, model.Provenance);
             ulong seed = model.Provenance.Seed ?? 0;
             var shift = Drift.Parse(r.GetValue(drift)!);
             int n = r.GetValue(examples);
             if (n < 1 || n > splits.Validation.Count) throw new ColdmindException($"--examples must be in 1..{splits.Validation.Count} (the validation split), got {n}.");
             if (r.GetValue(epochs) < 1) throw new ColdmindException($"--epochs must be at least 1, got {r.GetValue(epochs)}.");
-            var profile = CommonOptions.LoadDevice(r.GetValue(device)!, r.GetValue(deviceFile));
+            var profile = device.Load(r);
             var adaptOn = shift.Apply(splits.Validation.Subset(Enumerable.Range(0, n).ToArray()));
             var driftedTest = shift.Apply(splits.Test);
             double inference = CostModel.Estimate(Workload.Of(model), profile).Joules;

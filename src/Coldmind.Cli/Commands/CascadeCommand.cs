@@ -1,6 +1,7 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
+using Coldmind.Cli.Options;
 using Coldmind.Cli.Output;
 using Coldmind.Cognition;
 using Coldmind.Models;
@@ -23,10 +24,8 @@ internal static class CascadeCommand
         var cloud = new Option<string?>("--cloud") { Description = "the cloud's model, run in this process" };
         var cloudUrl = new Option<string?>("--cloud-url") { Description = "the cloud over the network: a `coldmind serve` address, e.g. http://127.0.0.1:8080" };
         var keyFile = new Option<string?>("--key-file") { Description = "the key shared with the server (with --cloud-url)" };
-        var data = new Option<string?>("--data") { Description = "data to run on (default: the data the edge model was trained on)" };
-        var label = CommonOptions.LabelColumn();
-        var device = CommonOptions.Device();
-        var deviceFile = CommonOptions.DeviceFile();
+        var data = new ModelDataOptions();
+        var device = new DeviceOptions();
         var policy = new Option<string>("--policy") { Description = "efe (expected free energy) or threshold: the policy of the chosen operating point (with --cloud-url, the one that runs)", DefaultValueFactory = _ => "efe" };
         var joulesPerNat = new Option<double?>("--joules-per-nat") { Description = "EFE: the energy preference J₀ (default: the cheapest that reaches --target on validation)" };
         var threshold = new Option<double?>("--threshold") { Description = "threshold policy: escalate below this top probability (default: the cheapest that reaches --target)" };
@@ -40,7 +39,9 @@ internal static class CascadeCommand
         var json = CommonOptions.Json();
         var report = new Option<string?>("--report") { Description = "write an HTML report with the curves and reliability diagrams" };
         var cmd = new Command("cascade", "Edge model + cloud model: escalate only when worth the joules and bytes (active inference), with a minimal payload.")
-            { edge, cloud, cloudUrl, keyFile, data, label, device, deviceFile, policy, joulesPerNat, threshold, target, gamma, errorNats, topK, look, calibration, seed, json, report };
+            { edge, cloud, cloudUrl, keyFile, policy, joulesPerNat, threshold, target, gamma, errorNats, topK, look, calibration, seed, json, report };
+        data.AddTo(cmd);
+        device.AddTo(cmd);
         cmd.SetAction(r =>
         {
             bool asJson = r.GetValue(json);
@@ -52,8 +53,8 @@ internal static class CascadeCommand
             if (r.GetValue(gamma) is var g && !(g > 0)) throw new ColdmindException($"--gamma must be positive, got {g}.");
 
             var edgeModel = ClassifierModel.Load(r.GetValue(edge)!);
-            var (dataSpec, splits) = TrainingData.SplitsOf(edgeModel.Provenance, r.GetValue(data), label: r.GetValue(label));
-            var profile = CommonOptions.LoadDevice(r.GetValue(device)!, r.GetValue(deviceFile));
+            var (dataSpec, splits) = data.Splits(r, edgeModel.Provenance);
+            var profile = device.Load(r);
 
             ICloud cloudSide;
             HttpCloud? remote = null;

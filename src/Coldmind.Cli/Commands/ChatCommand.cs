@@ -1,5 +1,6 @@
 using Spectre.Console;
 using System.CommandLine;
+using Coldmind.Cli.Options;
 using Coldmind.Runtime.Lm;
 
 namespace Coldmind.Cli.Commands;

@@ -1,6 +1,7 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
+using Coldmind.Cli.Options;
 using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Swarm;
@@ -12,8 +13,7 @@ internal static class ContinualCommand
 {
     public static Command Create()
     {
-        var data = CommonOptions.Data();
-        var label = CommonOptions.LabelColumn();
+        var data = new DataOptions();
         var first = new Option<string>("--first") { Description = "the first task's classes, e.g. 0-4 or 0,2,4", DefaultValueFactory = _ => "0-4" };
         var hidden = new Option<string>("--hidden") { Description = "hidden layer sizes, or none", DefaultValueFactory = _ => "100" };
         var epochs = new Option<int>("--epochs") { Description = "epochs on each task", DefaultValueFactory = _ => 2 };
@@ -25,11 +25,12 @@ internal static class ContinualCommand
         var seed = CommonOptions.Seed();
         var json = CommonOptions.Json();
         var cmd = new Command("continual", "Learn a second task after a first on the device: forgetting with plain fine-tuning, EWC, replay, both.")
-            { data, label, first, hidden, epochs, batch, lr, ewc, replay, fisherExamples, seed, json };
+            { first, hidden, epochs, batch, lr, ewc, replay, fisherExamples, seed, json };
+        data.AddTo(cmd);
         cmd.SetAction(r =>
         {
-            string dataSpec = r.GetValue(data)!;
-            var splits = BuiltinData.Load(dataSpec, r.GetValue(seed), r.GetValue(label));
+            string dataSpec = r.GetValue(data.Data)!;
+            var splits = data.Load(r, r.GetValue(seed));
             var firstClasses = CommonOptions.ParseClasses(r.GetValue(first)!, splits.Train.Classes, "--first");
             if (firstClasses.Count == splits.Train.Classes) throw new ColdmindException("--first names every class; leave some for the second task.");
             var train = splits.Train;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Coldmind.Cli.Options;
 using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Network;
@@ -13,8 +14,7 @@ internal static class CoordinatorCommand
     public static Command Create()
     {
         var listen = new Option<string>("--listen") { Description = "HOST:PORT the coordinator listens on", Required = true };
-        var data = CommonOptions.Data();
-        var label = CommonOptions.LabelColumn();
+        var data = new DataOptions();
         var keyFile = new Option<string>("--key-file") { Description = "the swarm's shared key (at least 16 bytes); every message is signed with it", Required = true };
         var checkpoint = new Option<string?>("--checkpoint") { Description = "file the global model and its round are saved to after every round, and resumed from" };
         var rounds = new Option<int>("--rounds") { Description = "rounds to run", DefaultValueFactory = _ => 30 };
@@ -30,13 +30,14 @@ internal static class CoordinatorCommand
         var seed = CommonOptions.Seed();
         var json = CommonOptions.Json();
         var cmd = new Command("coordinator", "Run the FedAvg baseline's coordinator over HTTP: rounds of clients that check in, train and send updates.")
-            { listen, data, label, keyFile, checkpoint, rounds, clients, roundTimeout, aggregate, clip, compress, downlink, linger, hidden, maxMessage, seed, json };
+            { listen, keyFile, checkpoint, rounds, clients, roundTimeout, aggregate, clip, compress, downlink, linger, hidden, maxMessage, seed, json };
+        data.AddTo(cmd);
         cmd.SetAction(async r =>
         {
             var auth = MessageAuth.FromKeyFile(r.GetValue(keyFile)!);
             if (!(r.GetValue(linger) >= 0)) throw new ColdmindException("--linger must not be negative.");
             ulong s = r.GetValue(seed);
-            var splits = BuiltinData.Load(r.GetValue(data)!, s, r.GetValue(label));
+            var splits = data.Load(r, s);
             var learner = LocalLearner.For(splits.Train, CommonOptions.ParseHidden(r.GetValue(hidden)!), s);
             int maxBytes = r.GetValue(maxMessage) is > 0 and var m ? m : learner.ParameterCount * 4 + 4096;
             var options = new CoordinatorOptions(r.GetValue(listen)!, r.GetValue(rounds), r.GetValue(clients), TimeSpan.FromSeconds(r.GetValue(roundTimeout)),

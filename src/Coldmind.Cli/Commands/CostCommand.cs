@@ -2,9 +2,10 @@ using Spectre.Console;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using Coldmind.Models;
+using Coldmind.Cli.Options;
 using Coldmind.Cli.Output;
 using Coldmind.Cost;
+using Coldmind.Models;
 using Coldmind.Runtime.Classifier;
 using Coldmind.Runtime.Lm;
 using Coldmind.Tensors;
@@ -21,22 +22,22 @@ internal static class CostCommand
 {
     public static Command Create()
     {
-        var models = new Argument<string[]>("MODEL") { Description = "a .gguf language model, a .safetensors model from `coldmind shrink`, or a .json network description", Arity = ArgumentArity.OneOrMore };
-        var device = CommonOptions.Device();
-        var deviceFile = CommonOptions.DeviceFile();
+        var models = new Argument<string[]>("MODEL") { Description = "a .gguf language model, a classifier written by `coldmind train` or `coldmind shrink`, or a .json network description", Arity = ArgumentArity.OneOrMore };
+        var device = new DeviceOptions();
         var context = new Option<int>("--context") { Description = "language models: cached tokens attention reads per generated token", DefaultValueFactory = _ => 256 };
         var ambient = new Option<double>("--ambient") { Description = "ambient temperature, °C (the device's steady temperature under load sets Landauer's kT)", DefaultValueFactory = _ => 25 };
         var measure = new Option<bool>("--measure") { Description = "also run the model here (needs --device host) and compare" };
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
         var cmd = new Command("cost", "Estimate joules, latency and the binding limit of a model on a device; --measure compares with a real run here.")
-            { models, device, deviceFile, context, ambient, measure, threads, json };
+            { models, context, ambient, measure, threads, json };
+        device.AddTo(cmd);
         cmd.SetAction(r =>
         {
             CommonOptions.UseThreads(r.GetValue(threads));
             bool measured = r.GetValue(measure);
-            if (measured && r.GetValue(device) != "host") throw new ColdmindException("--measure runs the model on this machine: use --device host.");
-            var profile = CommonOptions.LoadDevice(r.GetValue(device)!, r.GetValue(deviceFile));
+            if (measured && r.GetValue(device.Device) != "host") throw new ColdmindException("--measure runs the model on this machine: use --device host.");
+            var profile = device.Load(r);
             var rows = new List<Row>();
             foreach (string path in r.GetValue(models)!)
             {

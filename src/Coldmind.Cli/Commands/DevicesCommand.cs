@@ -1,6 +1,7 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
+using Coldmind.Cli.Options;
 using Coldmind.Cli.Output;
 using Coldmind.Cost;
 
@@ -14,12 +15,12 @@ internal static class DevicesCommand
     public static Command Create()
     {
         var name = new Argument<string?>("NAME") { Description = "show one profile with its sources (host: measured now)", Arity = ArgumentArity.ZeroOrOne };
-        var deviceFile = CommonOptions.DeviceFile();
+        var deviceFile = new DeviceOptions().File;
         var json = CommonOptions.Json();
         var cmd = new Command("devices", "List the device profiles the cost model and the modal know, or show one with its sources.") { name, deviceFile, json };
         cmd.SetAction(r =>
         {
-            var profiles = r.GetValue(name) is { } n ? [CommonOptions.LoadDevice(n, r.GetValue(deviceFile))] : DeviceProfile.Shipped.Select(d => DeviceProfile.Load(d)).ToArray();
+            var profiles = r.GetValue(name) is { } n ? [DeviceOptions.Load(n, r.GetValue(deviceFile))] : DeviceProfile.Shipped.Select(d => DeviceProfile.Load(d)).ToArray();
             if (r.GetValue(json))
             {
                 Console.WriteLine(JsonOutput.Serialize(profiles.Select(p => new

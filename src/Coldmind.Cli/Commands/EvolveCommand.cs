@@ -1,6 +1,7 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
+using Coldmind.Cli.Options;
 using Coldmind.Cli.Output;
 using Coldmind.Cost;
 using Coldmind.Formats;
@@ -35,7 +36,7 @@ internal static class EvolveCommand
         var population = new Option<int>("--population") { Description = "candidates per generation (0: CMA-ES's default for the genome's size)", DefaultValueFactory = _ => 0 };
         var repetitions = new Option<int>("--repetitions") { Description = "data-flow space: how often each inner layer may appear on the path", DefaultValueFactory = _ => 2 };
         var device = new Option<string?>("--device") { Description = $"cost children on this device: {string.Join(", ", DeviceProfile.Shipped)} or host" };
-        var deviceFile = CommonOptions.DeviceFile();
+        var deviceFile = new DeviceOptions().File;
         var maxJoules = new Option<double?>("--max-joules") { Description = "budget: joules per inference on --device" };
         var maxLatency = new Option<double?>("--max-latency") { Description = "budget: seconds per inference on --device" };
         var maxBytes = new Option<long?>("--max-bytes") { Description = "budget: bytes of weights" };
@@ -200,7 +201,7 @@ internal static class EvolveCommand
         }
         if (!(rate > 0)) throw new ColdmindException($"--rate must be positive, got {rate}.");
         limits.Validate();
-        return new DeviceBudget(CommonOptions.LoadDevice(device, deviceFile), limits, thermal ? new ModalLoad(rate, 25, 600) : null);
+        return new DeviceBudget(DeviceOptions.Load(device, deviceFile), limits, thermal ? new ModalLoad(rate, 25, 600) : null);
     }
 
     private static void WriteReport(string path, string data, IChildJudge judge, DeviceBudget? budget, EvolutionResult result, List<Row> rows, string recipe)

@@ -1,6 +1,7 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
+using Coldmind.Cli.Options;
 using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Nn;
@@ -18,7 +19,7 @@ internal static class LotteryCommand
 {
     public static Command Create()
     {
-        var data = CommonOptions.Data();
+        var data = new DataOptions();
         var hidden = new Option<string>("--hidden") { DefaultValueFactory = _ => "300,100" };
         var rounds = new Option<int>("--rounds") { DefaultValueFactory = _ => 5 };
         var rate = new Option<double>("--prune-rate") { DefaultValueFactory = _ => 0.2 };
@@ -33,7 +34,8 @@ internal static class LotteryCommand
         var report = new Option<string?>("--report") { Description = "write the accuracy-vs-weights plot as HTML" };
         var json = CommonOptions.Json();
         var cmd = new Command("lottery", "Lottery-ticket experiment: winning tickets against random re-initialisation, several seeds.")
-            { data, hidden, rounds, rate, prune, rewind, epochs, batch, lr, seeds, control, threads, report, json };
+            { hidden, rounds, rate, prune, rewind, epochs, batch, lr, seeds, control, threads, report, json };
+        data.AddTo(cmd);
         cmd.SetAction(r =>
         {
             CommonOptions.UseThreads(r.GetValue(threads));
@@ -51,7 +53,7 @@ internal static class LotteryCommand
             {
                 for (int s = 0; s < n; s++)
                 {
-                    var splits = BuiltinData.Load(r.GetValue(data)!, (ulong)s);
+                    var splits = data.Load(r, (ulong)s);
                     int inputs = splits.Train.FeatureCount, classes = splits.Train.Classes;
                     var (_, _, rounds) = LotteryTicket.Find(rng => new Mlp(inputs, sizes, classes, rng), splits, training with { Seed = (ulong)s }, options, (ulong)s,
                         onRound: t => { tick(); if (t.RandomReinitAccuracy != null) tick(); });
@@ -69,7 +71,7 @@ internal static class LotteryCommand
                 var withControl = rows.Where(x => x.Random.Length > 0).ToArray();
                 if (withControl.Length > 0)
                     chart.Add(new Series("random re-initialisation", withControl.Select(x => 100 * x.Density).ToArray(), withControl.Select(x => 100 * x.Random.Average()).ToArray()));
-                new HtmlReport($"Lottery tickets on {r.GetValue(data)}").Chart(chart).Write(reportPath);
+                new HtmlReport($"Lottery tickets on {r.GetValue(data.Data)}").Chart(chart).Write(reportPath);
             }
             if (r.GetValue(json))
             {

@@ -1,6 +1,7 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
+using Coldmind.Cli.Options;
 using Coldmind.Cli.Output;
 using Coldmind.Cost;
 using Coldmind.Reports;
@@ -16,9 +17,8 @@ internal static class ModalCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "a .gguf language model, a .safetensors model from `coldmind shrink`, or a .json network description" };
-        var device = CommonOptions.Device();
-        var deviceFile = CommonOptions.DeviceFile();
+        var model = new Argument<string>("MODEL") { Description = "a .gguf language model, a classifier written by `coldmind train` or `coldmind shrink`, or a .json network description" };
+        var device = new DeviceOptions();
         var rate = new Option<double>("--rate") { Description = "inferences (or tokens) asked per second while on", Required = true };
         var ambient = new Option<double>("--ambient") { Description = "ambient temperature, °C", DefaultValueFactory = _ => 25 };
         var duration = new Option<double>("--duration") { Description = "simulated seconds", DefaultValueFactory = _ => 600 };
@@ -28,10 +28,11 @@ internal static class ModalCommand
         var report = new Option<string?>("--report") { Description = "write an HTML report: temperature, clock and throughput over time, energy split" };
         var json = CommonOptions.Json();
         var cmd = new Command("modal", "Thermal and battery sandbox: does the model throttle on the device at this rate?")
-            { model, device, deviceFile, rate, ambient, duration, duty, period, context, report, json };
+            { model, rate, ambient, duration, duty, period, context, report, json };
+        device.AddTo(cmd);
         cmd.SetAction(r =>
         {
-            var profile = CommonOptions.LoadDevice(r.GetValue(device)!, r.GetValue(deviceFile));
+            var profile = device.Load(r);
             var workload = Workload.Open(r.GetValue(model)!, r.GetValue(context));
             var load = new ModalLoad(r.GetValue(rate), r.GetValue(ambient), r.GetValue(duration), r.GetValue(duty), r.GetValue(period));
             var v = Modal.Simulate(workload, profile, load);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Coldmind.Cli.Options;
 using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Network;
@@ -20,8 +21,7 @@ internal static class NodeCommand
         var listen = new Option<string?>("--listen") { Description = "gossip: HOST:PORT this node listens on, and its address for peers" };
         var peers = new Option<string?>("--peers") { Description = "gossip: HOST:PORT,... of peers to start from (Newscast discovers the rest)" };
         var coordinator = new Option<string?>("--coordinator") { Description = "fedavg: HOST:PORT of the coordinator" };
-        var data = CommonOptions.Data();
-        var label = CommonOptions.LabelColumn();
+        var data = new DataOptions();
         var shard = new Option<string>("--shard") { Description = "i/n: this node holds the i-th of n parts of the training split (0-based)", Required = true };
         var partition = new Option<string>("--partition") { Description = "how the n parts are drawn: iid, dirichlet:α or classes:k", DefaultValueFactory = _ => "iid" };
         var classes = new Option<string?>("--classes") { Description = "keep only these classes of the shard, e.g. 0-4 (a task of a sequence)" };
@@ -51,9 +51,10 @@ internal static class NodeCommand
         var json = CommonOptions.Json();
         var cmd = new Command("node", "Run one learning device over HTTP: a gossip peer (no server) or a FedAvg client; it trains on its shard and survives restarts.")
         {
-            protocol, listen, peers, coordinator, data, label, shard, partition, classes, replay, ewc, keyFile, checkpoint, period, cycles, linger, giveUp,
+            protocol, listen, peers, coordinator, shard, partition, classes, replay, ewc, keyFile, checkpoint, period, cycles, linger, giveUp,
             hidden, localSteps, batch, lr, compress, view, clip, answerAverage, ownAge, tokens, walk, pace, prox, maxMessage, seed, json,
         };
+        data.AddTo(cmd);
         cmd.SetAction(async r =>
         {
             string proto = r.GetValue(protocol)!.Trim().ToLowerInvariant();
@@ -69,7 +70,7 @@ internal static class NodeCommand
             gossip.Validate();
             if (r.GetValue(cycles) < 1 || !(r.GetValue(period) > 0) || !(r.GetValue(linger) >= 0)) throw new ColdmindException("--cycles must be at least 1, --period positive and --linger non-negative.");
             ulong s = r.GetValue(seed);
-            var splits = BuiltinData.Load(r.GetValue(data)!, s, r.GetValue(label));
+            var splits = data.Load(r, s);
             var shards = Partition.Parse(r.GetValue(partition)!).Split(splits.Train, count, new Rng(s ^ 0x5_4A_2D));
             var examples = shards[index];
             HashSet<int>? held = null;

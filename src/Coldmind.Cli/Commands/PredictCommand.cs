@@ -1,27 +1,28 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Diagnostics;
+using Coldmind.Cli.Options;
 using Coldmind.Cli.Output;
 using Coldmind.Models;
 using Coldmind.Runtime.Classifier;
 
 namespace Coldmind.Cli.Commands;
 
-/// <summary>`coldmind predict MODEL --data D`: runs a model written by `coldmind shrink` on a data set's test split, one example at a time.</summary>
+/// <summary>`coldmind predict MODEL --data D`: runs a classifier (written by `coldmind shrink` or `coldmind train`) on a data set's test split, one example at a time.</summary>
 internal static class PredictCommand
 {
     public static Command Create()
     {
         var modelPath = new Argument<string>("MODEL") { Description = "a classifier: written by `coldmind shrink` (compact) or `coldmind train`" };
-        var data = new Option<string?>("--data") { Description = "data to predict (default: the data the model was shrunk on)" };
-        var label = CommonOptions.LabelColumn();
+        var data = new ModelDataOptions();
         var json = CommonOptions.Json();
-        var cmd = new Command("predict", "Run a shrunk model on a data set's test split: accuracy and time per inference.") { modelPath, data, label, json };
+        var cmd = new Command("predict", "Run a classifier (shrunk or trained) on a data set's test split: accuracy and time per inference.") { modelPath, json };
+        data.AddTo(cmd);
         cmd.SetAction(r =>
         {
             string path = r.GetValue(modelPath)!;
             var model = ClassifierModel.Load(path);
-            var (dataSpec, splits) = TrainingData.SplitsOf(model.Provenance, r.GetValue(data), label: r.GetValue(label));
+            var (dataSpec, splits) = data.Splits(r, model.Provenance);
             var test = splits.Test;
             if (test.FeatureCount != model.Inputs || test.Classes != model.Classes)
                 throw new ColdmindException($"'{path}' takes {model.Inputs} features and {model.Classes} classes; '{dataSpec}' has {test.FeatureCount} and {test.Classes}.");

@@ -1,9 +1,10 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using Coldmind.Models;
+using Coldmind.Cli.Options;
 using Coldmind.Cli.Output;
 using Coldmind.Formats;
+using Coldmind.Models;
 using Coldmind.Quantization;
 
 namespace Coldmind.Cli.Commands;

@@ -1,5 +1,6 @@
 using Spectre.Console;
 using System.CommandLine;
+using Coldmind.Cli.Options;
 using Coldmind.Cli.Output;
 using Coldmind.Runtime.Lm;
 

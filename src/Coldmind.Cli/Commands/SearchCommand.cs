@@ -1,6 +1,7 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
+using Coldmind.Cli.Options;
 using Coldmind.Cli.Output;
 using Coldmind.Cost;
 using Coldmind.Data;
@@ -21,15 +22,13 @@ internal static class SearchCommand
 {
     public static Command Create()
     {
-        var data = CommonOptions.Data();
-        var label = CommonOptions.LabelColumn();
+        var data = new DataOptions();
         var hidden = new Option<string>("--hidden") { DefaultValueFactory = _ => "128" };
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 30 };
         var maxBytes = new Option<long?>("--max-bytes") { Description = "budget: bytes of the weights" };
         var maxJoules = new Option<double?>("--max-joules") { Description = "budget: joules per inference, estimated on --device" };
         var maxLatency = new Option<double?>("--max-latency") { Description = "budget: seconds per inference, estimated on --device" };
-        var device = CommonOptions.Device();
-        var deviceFile = CommonOptions.DeviceFile();
+        var device = new DeviceOptions();
         var population = new Option<int>("--population") { DefaultValueFactory = _ => 32 };
         var generations = new Option<int>("--generations") { DefaultValueFactory = _ => 20 };
         var seed = CommonOptions.Seed();
@@ -39,7 +38,9 @@ internal static class SearchCommand
         var fineTune = new Option<int>("--finetune-epochs") { Description = "epochs of training the chosen model with its pruning masks held, before it is rounded", DefaultValueFactory = _ => 3 };
         var json = CommonOptions.Json();
         var cmd = new Command("search", "Search per-layer bit width and sparsity under a budget (NSGA-II): the Pareto front of accuracy, bytes and joules.")
-            { data, label, hidden, epochs, maxBytes, maxJoules, maxLatency, device, deviceFile, population, generations, seed, threads, report, output, fineTune, json };
+            { hidden, epochs, maxBytes, maxJoules, maxLatency, population, generations, seed, threads, report, output, fineTune, json };
+        device.AddTo(cmd);
+        data.AddTo(cmd);
         cmd.SetAction(r =>
         {
             CommonOptions.UseThreads(r.GetValue(threads));
@@ -48,10 +49,10 @@ internal static class SearchCommand
             if (r.GetValue(fineTune) < 0) throw new ColdmindException($"--finetune-epochs must be 0 or more, got {r.GetValue(fineTune)}.");
             var budget = new Budget(r.GetValue(maxBytes), r.GetValue(maxJoules), r.GetValue(maxLatency));
             budget.Validate();
-            var profile = CommonOptions.LoadDevice(r.GetValue(device)!, r.GetValue(deviceFile));
-            string dataSpec = r.GetValue(data)!;
+            var profile = device.Load(r);
+            string dataSpec = r.GetValue(data.Data)!;
             ulong s = r.GetValue(seed);
-            var splits = BuiltinData.Load(dataSpec, s, r.GetValue(label));
+            var splits = data.Load(r, s);
             if (splits.Train.Classes < 2) throw new ColdmindException($"The data has {splits.Train.Classes} class; a classifier needs at least 2.");
             if (splits.Validation.Count == 0) throw new ColdmindException("The validation split is empty; the search scores candidates on it.");
             int[] sizes = CommonOptions.ParseSizes(r.GetValue(hidden)!, "--hidden");
@@ -70,7 +71,7 @@ internal static class SearchCommand
                 // the most accurate candidate of the front within the budget, the smaller on a tie
                 chosen = front.Where(c => c.Violation(budget) == 0).OrderByDescending(c => c.Accuracy).ThenBy(c => c.Bytes).FirstOrDefault();
                 if (chosen == null) return;
-                var meta = new Provenance { Data = dataSpec, Seed = s, Label = r.GetValue(label) }.ToMetadata();
+                var meta = new Provenance { Data = dataSpec, Seed = s, Label = r.GetValue(data.Label) }.ToMetadata();
                 CompactClassifier Deploy(int epochs) => ModelSearch.Deploy(model, Build(), chosen.Layers, splits.Train, splits.Validation, training with { Epochs = epochs }, meta, progress);
                 deployed = Deploy(r.GetValue(fineTune));
                 // fine-tuning moves which codes round to zero; if that tips the model over the budget, the searched weights are deployed

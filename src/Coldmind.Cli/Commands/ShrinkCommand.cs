@@ -1,6 +1,7 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
+using Coldmind.Cli.Options;
 using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Models;
@@ -15,8 +16,7 @@ internal static class ShrinkCommand
 {
     public static Command Create()
     {
-        var data = CommonOptions.Data();
-        var label = CommonOptions.LabelColumn();
+        var data = new DataOptions();
         var teacher = new Option<string>("--teacher") { Description = "teacher hidden sizes (a CNN teacher: one size)", DefaultValueFactory = _ => "256,128" };
         var teacherChannels = new Option<string?>("--teacher-cnn") { Description = "make the teacher a CNN with these channels, e.g. 16,32 (image data)" };
         var student = new Option<string>("--student") { Description = "student hidden sizes", DefaultValueFactory = _ => "128" };
@@ -35,11 +35,12 @@ internal static class ShrinkCommand
         var output = new Option<string>("--out") { Description = "the final model (.safetensors, for `coldmind predict`)", DefaultValueFactory = _ => "shrunk.safetensors" };
         var teacherOut = new Option<string?>("--teacher-out") { Description = "also save the float teacher (.safetensors, a `coldmind train` checkpoint: the cloud model of `coldmind cascade`)" };
         var report = new Option<string?>("--report") { Description = "write an HTML report with the plots" };
-        var device = CommonOptions.Device();
-        var deviceFile = CommonOptions.DeviceFile();
+        var device = new DeviceOptions();
         var json = CommonOptions.Json();
         var cmd = new Command("shrink", "Teacher → distilled student → lottery ticket → ternary: what each stage buys in accuracy, bytes, time and joules.")
-            { data, label, teacher, teacherChannels, student, epochs, batch, lr, temperature, alpha, curate, rounds, rate, prune, rewind, seed, threads, device, deviceFile, output, teacherOut, report, json };
+            { teacher, teacherChannels, student, epochs, batch, lr, temperature, alpha, curate, rounds, rate, prune, rewind, seed, threads, output, teacherOut, report, json };
+        device.AddTo(cmd);
+        data.AddTo(cmd);
         cmd.SetAction(r =>
         {
             CommonOptions.UseThreads(r.GetValue(threads));
@@ -47,15 +48,15 @@ internal static class ShrinkCommand
             string? teacherPath = r.GetValue(teacherOut);
             foreach (var (flag, path) in new[] { ("--out", outPath), ("--teacher-out", teacherPath) })
                 if (path != null && !path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) throw new ColdmindException($"{flag} must name a .safetensors file, got '{path}'.");
-            string dataSpec = r.GetValue(data)!;
+            string dataSpec = r.GetValue(data.Data)!;
             ulong s = r.GetValue(seed);
-            var splits = BuiltinData.Load(dataSpec, s, r.GetValue(label));
+            var splits = data.Load(r, s);
             var options = new ShrinkOptions
             {
                 TeacherHidden = CommonOptions.ParseSizes(r.GetValue(teacher)!, "--teacher"),
                 TeacherChannels = r.GetValue(teacherChannels) is { } tc ? CommonOptions.ParseSizes(tc, "--teacher-cnn") : null, StudentHidden = CommonOptions.ParseSizes(r.GetValue(student)!, "--student"),
                 Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), Temperature = r.GetValue(temperature), Alpha = r.GetValue(alpha),
-                Device = CommonOptions.LoadDevice(r.GetValue(device)!, r.GetValue(deviceFile)),
+                Device = device.Load(r),
                 Curate = r.GetValue(curate), Rounds = r.GetValue(rounds), PruneRate = r.GetValue(rate), RewindStep = r.GetValue(rewind), Seed = s,
                 RandomControl = r.GetValue(report) != null, // the report plots winning tickets against random re-initialisation
                 GlobalPruning = r.GetValue(prune) switch { "global" => true, "layer" => false, var p => throw new ColdmindException($"--prune must be global or layer, got '{p}'.") },
@@ -68,7 +69,7 @@ internal static class ShrinkCommand
             ShrinkResult? result = null;
             ProgressView.Run(asJson, progress => result = ShrinkPipeline.Run(splits, options, progress));
             var (stages, final, ticketRounds) = (result!.Stages, result.Final, result.Rounds);
-            var made = new Provenance { Data = dataSpec, Seed = s, Label = r.GetValue(label) };
+            var made = new Provenance { Data = dataSpec, Seed = s, Label = r.GetValue(data.Label) };
             var shrunk = Provenance.Read(final.Metadata, outPath) with { Data = made.Data, Seed = made.Seed, Label = made.Label, TestAccuracy = stages[^1].TestAccuracy };
             final.WithMetadata(shrunk.ToMetadata()).Save(outPath);
             if (teacherPath != null)

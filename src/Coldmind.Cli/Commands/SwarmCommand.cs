@@ -1,6 +1,7 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
+using Coldmind.Cli.Options;
 using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Numerics;
@@ -20,8 +21,7 @@ internal static class SwarmCommand
     {
         var nodes = new Option<int>("--nodes") { Description = "devices in the swarm", DefaultValueFactory = _ => 100 };
         var protocol = new Option<string>("--protocol") { Description = "gossip, fedavg, or a comma list (e.g. gossip,fedavg) to compare at the same byte budget", DefaultValueFactory = _ => "gossip" };
-        var data = CommonOptions.Data();
-        var label = CommonOptions.LabelColumn();
+        var data = new DataOptions();
         var partition = new Option<string>("--partition") { Description = "iid, dirichlet:α (non-IID; e.g. dirichlet:0.5) or classes:k", DefaultValueFactory = _ => "iid" };
         var churn = new Option<double>("--churn") { Description = "fraction of time a node is offline (exponential sessions)", DefaultValueFactory = _ => 0 };
         var session = new Option<double>("--session") { Description = "mean online session, seconds", DefaultValueFactory = _ => 100 };
@@ -61,12 +61,13 @@ internal static class SwarmCommand
         var report = new Option<string?>("--report") { Description = "write an HTML report: accuracy against time and bytes, spread over nodes" };
         var cmd = new Command("swarm", "Simulate learning across many devices: gossip (no server) or FedAvg, non-IID, churn, compression.")
         {
-            nodes, protocol, data, label, partition, churn, session, churnTrace, rounds, maxBytes, task, replay, ewc, period, latency, loss, bandwidth, slow, slowFactor,
+            nodes, protocol, partition, churn, session, churnTrace, rounds, maxBytes, task, replay, ewc, period, latency, loss, bandwidth, slow, slowFactor,
             localSteps, batch, lr, compress, view, clip, answerAverage, ownAge, tokens, walk, pace, aggregate, clients, downlink, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
         };
+        data.AddTo(cmd);
         cmd.SetAction(r =>
         {
-            string dataSpec = r.GetValue(data)!;
+            string dataSpec = r.GetValue(data.Data)!;
             int n = r.GetValue(nodes);
             var baseOptions = new SwarmOptions
             {
@@ -99,7 +100,7 @@ internal static class SwarmCommand
                 EvalExamples = r.GetValue(evalExamples),
                 Memory = new MemoryOptions(r.GetValue(replay), r.GetValue(ewc)),
             };
-            var splits = BuiltinData.Load(dataSpec, baseOptions.Seed, r.GetValue(label));
+            var splits = data.Load(r, baseOptions.Seed);
             baseOptions = baseOptions with { Tasks = (r.GetValue(task) ?? []).Select(t => CommonOptions.ParseClasses(t, splits.Train.Classes, "--task").Order().ToArray()).ToArray() };
             var protocols = r.GetValue(protocol)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             var codecs = r.GetValue(compress)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(ExchangeCodec.Parse).ToArray();

@@ -1,6 +1,7 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
+using Coldmind.Cli.Options;
 using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Formats;
@@ -16,8 +17,7 @@ internal static class TrainCommand
 {
     public static Command Create()
     {
-        var data = CommonOptions.Data();
-        var label = CommonOptions.LabelColumn();
+        var data = new DataOptions();
         var model = new Option<string>("--model") { Description = "mlp or cnn", DefaultValueFactory = _ => "mlp" };
         model.AcceptOnlyFromAmong("mlp", "cnn");
         var hidden = new Option<string?>("--hidden") { Description = "hidden layer sizes: for mlp e.g. 300,100 (default); for cnn the dense layer (default 128)" };
@@ -42,13 +42,14 @@ internal static class TrainCommand
 
         var cmd = new Command("train", "Train a classifier and report its test accuracy.")
         {
-            data, label, model, hidden, channels, epochs, batch, lr, optimizer, weightDecay, smoothing, clip, seed, threads, output, json, report,
+            model, hidden, channels, epochs, batch, lr, optimizer, weightDecay, smoothing, clip, seed, threads, output, json, report,
             ternary, init, quantWarmup, classes,
         };
+        data.AddTo(cmd);
         cmd.SetAction(r =>
         {
             CommonOptions.UseThreads(r.GetValue(threads));
-            string dataSpec = r.GetValue(data)!;
+            string dataSpec = r.GetValue(data.Data)!;
             ulong s = r.GetValue(seed);
             string? outPath = r.GetValue(output);
             if (outPath != null && !outPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
@@ -56,7 +57,7 @@ internal static class TrainCommand
             string? reportPath = r.GetValue(report);
             if (reportPath != null && !reportPath.EndsWith(".html", StringComparison.OrdinalIgnoreCase))
                 throw new ColdmindException($"--report must name an .html file, got '{reportPath}'.");
-            var splits = BuiltinData.Load(dataSpec, s, r.GetValue(label));
+            var splits = data.Load(r, s);
             if (r.GetValue(classes) is { } only) splits = OnlyClasses(splits, ParseClasses(only, splits.Train.Classes));
             var train = splits.Train;
             if (r.GetValue(ternary) && r.GetValue(model) == "cnn") throw new ColdmindException("--ternary is implemented for --model mlp only.");
@@ -87,7 +88,7 @@ internal static class TrainCommand
             {
                 var provenance = new Provenance
                 {
-                    Spec = spec, Data = dataSpec, Seed = s, Label = r.GetValue(label), TrainClasses = r.GetValue(classes), TestAccuracy = testAcc,
+                    Spec = spec, Data = dataSpec, Seed = s, Label = r.GetValue(data.Label), TrainClasses = r.GetValue(classes), TestAccuracy = testAcc,
                 };
                 TensorFile.Write(outPath, net.NamedParameters(), provenance.ToMetadata());
             }

@@ -13,12 +13,12 @@ internal sealed record TrainedCheckpoint(string Path, Safetensors.File File, Cla
     /// Reads the checkpoint and its test split: by default the data and split seed it was trained with (from its
     /// metadata), so the test examples are the ones training never saw.
     /// </summary>
-    public static TrainedCheckpoint Load(string path, string? data = null, ulong? seed = null)
+    public static TrainedCheckpoint Load(string path, string? data = null, ulong? seed = null, string? label = null)
     {
         var opened = ModelFile.Open(path);
         if (opened is not ClassifierFile { IsCompact: false } checkpoint) throw opened.NotA("a checkpoint written by `coldmind train`");
         var (file, spec) = (checkpoint.File, checkpoint.Provenance.Spec!);
-        var (dataSpec, splits) = TrainingData.SplitsOf(checkpoint.Provenance, data, seed);
+        var (dataSpec, splits) = TrainingData.SplitsOf(checkpoint.Provenance, data, seed, label);
         var test = splits.Test;
         if (!test.SampleShape.SequenceEqual(spec.InputShape) || test.Classes != spec.Classes)
             throw new ColdmindException($"'{path}' expects inputs {Shape.Format(spec.InputShape)} and {spec.Classes} classes; '{dataSpec}' has {Shape.Format(test.SampleShape)} and {test.Classes}.");

@@ -62,8 +62,8 @@ public sealed class ClassifierModel
         return Of(model, spec, name, file.File.Metadata);
     }
 
-    /// <summary>The layers of a compact model, or the network a CNN checkpoint describes.</summary>
-    public string Describe() => _compact?.Describe() ?? Spec!.Describe();
+    /// <summary>The network a training checkpoint describes, or the layers of a compact model.</summary>
+    public string Describe() => Provenance.Spec?.Describe() ?? _compact!.Describe();
 
     /// <summary>The fraction of <paramref name="data"/>'s examples whose highest logit is their label.</summary>
     public float Accuracy(Dataset data)

@@ -1,17 +1,11 @@
 using System.CommandLine;
 using Coldmind.Numerics;
 
-namespace Coldmind.Cli.Commands;
+namespace Coldmind.Cli.Options;
 
 /// <summary>Options several commands share, parsed and validated in one place.</summary>
 internal static class CommonOptions
 {
-    public static Option<string> Data() => new("--data")
-    {
-        Description = "digits (embedded, default), fashion-mnist (Debian's dataset-fashion-mnist), or a path to a .csv file",
-        DefaultValueFactory = _ => "digits",
-    };
-
     public static Option<string?> LabelColumn() => new("--label")
     {
         Description = "CSV only: the label column, by header name or index (negative counts from the end; default: last)",
@@ -28,18 +22,6 @@ internal static class CommonOptions
         Description = "worker threads for the kernels (default: all cores)",
         DefaultValueFactory = _ => Environment.ProcessorCount,
     };
-
-    public static Option<string> Device() => new("--device")
-    {
-        Description = $"the device to cost on: {string.Join(", ", Coldmind.Cost.DeviceProfile.Shipped)} (host: this machine, measured now)",
-        DefaultValueFactory = _ => "host",
-    };
-
-    public static Option<string?> DeviceFile() => new("--device-file") { Description = "a device profile (JSON, as in devices/) for --device to name" };
-
-    /// <summary>The profile named by --device (from --device-file if given); host is calibrated by measuring this machine.</summary>
-    public static Coldmind.Cost.DeviceProfile LoadDevice(string name, string? file) =>
-        name == "host" && file == null ? Coldmind.Cost.HostCalibration.Calibrate(WorkerPool.Shared) : Coldmind.Cost.DeviceProfile.Load(name, file);
 
     public static Option<bool> Json() => new("--json") { Description = "print one JSON object on stdout instead of tables" };
 
