@@ -69,24 +69,28 @@ internal static class ExportCommand
             foreach (var run in runs)
             {
                 var check = deployment.Check(run);
-                bool equal = check.EqualPredictions == check.Examples && (!integer || check.ExactScores == check.Examples);
+                // the float program must predict as Coldmind does; the integer one must be its reference bit for bit (int8
+                // activations may move a near tie, so its agreement with the float model is reported, not required)
+                int sameAsHost = Enumerable.Range(0, run.Count)
+                    .Count(e => integer ? run.Scores[e].SequenceEqual(runs[0].Scores[e]) : run.ArgMax(e, false) == runs[0].ArgMax(e, false));
+                bool equal = (integer ? check.ExactScores : check.EqualPredictions) == check.Examples && sameAsHost == check.Examples;
                 ok &= equal;
                 report.Add(new
                 {
-                    target = run.Target, examples = check.Examples, equal_predictions = check.EqualPredictions, exact_scores = check.ExactScores,
+                    target = run.Target, examples = check.Examples, equal_predictions = check.EqualPredictions, exact_scores = check.ExactScores, scores_equal_to_host = sameAsHost,
                     max_relative_score_error = check.MaxScoreError, flash_bytes = run.FlashBytes, static_ram_bytes = run.StaticRamBytes, stack_bytes = run.StackBytes,
                     instructions_per_inference = run.InstructionsPerInference,
                 });
                 if (!json)
                 {
-                    string line = $"{run.Target}: {check.EqualPredictions}/{check.Examples} predictions equal Coldmind's, {check.ExactScores}/{check.Examples} scores bit-exact to the reference"
+                    string line = $"{run.Target}: {check.EqualPredictions}/{check.Examples} predictions equal Coldmind's, {check.ExactScores}/{check.Examples} scores bit-exact to the reference, {sameAsHost} {(integer ? "scores" : "predictions")} equal to the host's"
                         + (integer ? "" : $", largest score error {check.MaxScoreError:G3} of the top score")
                         + (run.FlashBytes is { } flash ? $"; flash {flash:N0} B, RAM {run.StaticRamBytes + run.StackBytes:N0} B ({run.StaticRamBytes:N0} static + {run.StackBytes:N0} stack), {run.InstructionsPerInference:N0} instructions an inference" : "");
                     AnsiConsole.WriteLine(line);
                 }
             }
             if (json) Console.WriteLine(JsonSerializer.Serialize(new { model = path, out_dir = outDir, fpu = fpuText, weight_bytes = deployment.Exporter.WeightBytes, arena_bytes = deployment.Exporter.ArenaBytes, runs = report }));
-            if (!ok) throw new ColdmindException("The C build's predictions differ from Coldmind's (see above).");
+            if (!ok) throw new ColdmindException(integer ? "The C build's integer scores differ from the reference (see above)." : "The C build's predictions differ from Coldmind's (see above).");
         }
         else if (json) Console.WriteLine(JsonSerializer.Serialize(new { model = path, out_dir = outDir, fpu = fpuText, weight_bytes = deployment.Exporter.WeightBytes, arena_bytes = deployment.Exporter.ArenaBytes }));
         return 0;

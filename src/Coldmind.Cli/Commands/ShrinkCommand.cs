@@ -33,12 +33,13 @@ internal static class ShrinkCommand
         var threads = CommonOptions.Threads();
         var output = new Option<string>("--out") { Description = "the final model (.safetensors, for `coldmind predict`)", DefaultValueFactory = _ => "shrunk.safetensors" };
         var teacherOut = new Option<string?>("--teacher-out") { Description = "also save the float teacher (.safetensors, a `coldmind train` checkpoint: the cloud model of `coldmind cascade`)" };
+        var stagesOut = new Option<string?>("--stages-out") { Description = "also save every compiled stage (teacher, student, ticket, ticket int8, …) into this folder, e.g. for `coldmind export`" };
         var report = new Option<string?>("--report") { Description = "write an HTML report with the plots" };
         var device = CommonOptions.Device();
         var deviceFile = CommonOptions.DeviceFile();
         var json = CommonOptions.Json();
         var cmd = new Command("shrink", "Teacher → distilled student → lottery ticket → ternary: what each stage buys in accuracy, bytes, time and joules.")
-            { data, label, teacher, teacherChannels, student, epochs, batch, lr, temperature, alpha, curate, rounds, rate, prune, rewind, seed, threads, device, deviceFile, output, teacherOut, report, json };
+            { data, label, teacher, teacherChannels, student, epochs, batch, lr, temperature, alpha, curate, rounds, rate, prune, rewind, seed, threads, device, deviceFile, output, teacherOut, stagesOut, report, json };
         cmd.SetAction(r =>
         {
             CommonOptions.UseThreads(r.GetValue(threads));
@@ -80,6 +81,13 @@ internal static class ShrinkCommand
                     ["coldmind.temperature"] = stages[0].Temperature.ToString("R", CultureInfo.InvariantCulture) };
                 if (r.GetValue(label) is { } tl) teacherMeta["coldmind.label"] = tl;
                 Formats.Safetensors.Write(teacherPath, result.Teacher.NamedParameters(), teacherMeta);
+            }
+            if (r.GetValue(stagesOut) is { } stagesDir)
+            {
+                Directory.CreateDirectory(stagesDir);
+                foreach (var (stage, model) in result.Compiled)
+                    model.WithMetadata(new Dictionary<string, string>(model.Metadata) { ["coldmind.data"] = dataSpec, ["coldmind.seed"] = meta["coldmind.seed"] })
+                        .Save(Path.Combine(stagesDir, stage.Replace(' ', '-') + ".safetensors"));
             }
             if (r.GetValue(report) is { } reportPath) WriteReport(reportPath, dataSpec, stages, ticketRounds);
 

@@ -140,7 +140,8 @@ public sealed record ExportGraph(string Name, IReadOnlyList<ExportLayer> Layers,
     /// </summary>
     public static ExportGraph FromModule(Module model, int[] inputShape, string name, IReadOnlyDictionary<string, string> metadata)
     {
-        var modules = model.Modules().Where(m => m is not (Sequential or Flatten or Dropout) && m != model).ToList();
+        var norms = model.Modules().OfType<BitLinear>().Select(b => b.Norm).ToHashSet(); // run inside their BitLinear
+        var modules = model.Modules().Where(m => m is not (Sequential or Flatten or Dropout) && m != model && !norms.Contains(m as RmsNorm)).ToList();
         var layers = new List<ExportLayer>();
         int c = inputShape.Length == 3 ? inputShape[0] : 0, h = inputShape.Length == 3 ? inputShape[1] : 0, w = inputShape.Length == 3 ? inputShape[2] : 0;
         for (int i = 0; i < modules.Count; i++)

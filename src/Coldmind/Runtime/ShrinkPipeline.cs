@@ -46,7 +46,11 @@ public sealed record ShrinkStage(string Name, string Description, float TestAccu
 }
 
 /// <summary>What `coldmind shrink` returns: the stages, the final model (with its fitted temperature in the metadata), the ticket's rounds and the teacher.</summary>
-public sealed record ShrinkResult(IReadOnlyList<ShrinkStage> Stages, CompactClassifier Final, IReadOnlyList<TicketRound> Rounds, Module Teacher, ClassifierSpec TeacherSpec);
+public sealed record ShrinkResult(IReadOnlyList<ShrinkStage> Stages, CompactClassifier Final, IReadOnlyList<TicketRound> Rounds, Module Teacher, ClassifierSpec TeacherSpec)
+{
+    /// <summary>Every stage compiled to a compact classifier, by stage name (a CNN teacher is not among them).</summary>
+    public IReadOnlyDictionary<string, CompactClassifier> Compiled { get; init; } = new Dictionary<string, CompactClassifier>();
+}
 
 /// <summary>
 /// `coldmind shrink`: teacher → distilled student → lottery ticket → ternary. The teacher is a wide MLP; the
@@ -74,8 +78,12 @@ public static class ShrinkPipeline
             stages.Add(Measure(name, description, model, data, bytes, o.Device, clock.Elapsed.TotalSeconds));
             clock.Restart();
         }
-        void AddCompact(string name, string description, CompactClassifier compact) =>
+        var compiled = new Dictionary<string, CompactClassifier>();
+        void AddCompact(string name, string description, CompactClassifier compact)
+        {
+            compiled[name] = compact;
             Add(name, description, ClassifierModel.Of(compact, name), SavedBytes(compact.Save));
+        }
 
         onStage?.Invoke("teacher");
         Module teacher;
@@ -132,7 +140,7 @@ public static class ShrinkPipeline
         var final = CompactClassifier.Compile(ternary);
         AddCompact("ternary", "the ticket's hidden layers as BitNet b1.58 (ternary weights, int8 activations), masks held, distilled; float head", final);
         final = final.WithMetadata(new Dictionary<string, string> { ["coldmind.temperature"] = stages[^1].Temperature.ToString("R", CultureInfo.InvariantCulture) });
-        return new ShrinkResult(stages, final, rounds, teacher, teacherSpec);
+        return new ShrinkResult(stages, final, rounds, teacher, teacherSpec) { Compiled = compiled };
     }
 
     /// <summary>Training steps the pipeline takes, for a progress bar.</summary>
