@@ -59,6 +59,12 @@ internal static class ExportCommand
             int n = deployment.Test.FeatureCount;
             Console.Error.WriteLine($"running {inputs.Length / n} {dataSpec} test examples on the host");
             var runs = new List<CRun> { CVerifier.Host(outDir, inputs, n, integer) };
+            double? callgrind = null;
+            if (verify == "qemu")
+            {
+                Console.Error.WriteLine("counting the host's instructions with valgrind --tool=callgrind");
+                callgrind = CVerifier.Callgrind(outDir, inputs, n, integer);
+            }
             if (verify == "qemu")
                 foreach (var core in new[] { ArmCore.M7, ArmCore.M3 })
                 {
@@ -89,7 +95,10 @@ internal static class ExportCommand
                     AnsiConsole.WriteLine(line);
                 }
             }
-            if (json) Console.WriteLine(JsonSerializer.Serialize(new { model = path, out_dir = outDir, fpu = fpuText, weight_bytes = deployment.Exporter.WeightBytes, arena_bytes = deployment.Exporter.ArenaBytes, runs = report }));
+            if (callgrind != null && !json) AnsiConsole.WriteLine($"host (x86-64, valgrind callgrind): {callgrind:N0} instructions an inference");
+            if (json)
+                Console.WriteLine(JsonSerializer.Serialize(new { model = path, out_dir = outDir, fpu = fpuText, weight_bytes = deployment.Exporter.WeightBytes, arena_bytes = deployment.Exporter.ArenaBytes,
+                    host_instructions_per_inference = callgrind, runs = report }));
             if (!ok) throw new ColdmindException(integer ? "The C build's integer scores differ from the reference (see above)." : "The C build's predictions differ from Coldmind's (see above).");
         }
         else if (json) Console.WriteLine(JsonSerializer.Serialize(new { model = path, out_dir = outDir, fpu = fpuText, weight_bytes = deployment.Exporter.WeightBytes, arena_bytes = deployment.Exporter.ArenaBytes }));

@@ -230,13 +230,14 @@ public sealed class CExporter
         switch (layer)
         {
             case FloatLayer f:
-                bool sparse = Sparse(f.Weight, f.Rows, out int nonZeros, 4, 4L * f.Weight.Length);
+                int nonZeros = f.Weight.Count(v => v != 0);
+                bool sparse = (4L + Width(f.Columns - 1)) * nonZeros + (long)Width(nonZeros) * (f.Rows + 1) < 4L * f.Weight.Length;
                 if (f.Bias != null) Array(f.Bias, $"cm_b{l}", "float");
                 body.Append("    uint32_t r;\n    for (r = 0; r < ").Append(f.Rows).Append("u; r++) {\n        float s = 0.0f;\n");
                 if (sparse)
                 {
                     var (start, col, kept) = Csr(f.Weight, f.Rows, f.Columns);
-                    Array(start, $"cm_rs{l}", "uint32_t"); Array(col, $"cm_ci{l}", "uint16_t"); Array(kept, $"cm_w{l}", "float");
+                    Array(start, $"cm_rs{l}", IndexType(nonZeros)); Array(col, $"cm_ci{l}", IndexType(f.Columns - 1)); Array(kept, $"cm_w{l}", "float");
                     body.Append(CultureInfo.InvariantCulture, $"        uint32_t k;\n        for (k = cm_rs{l}[r]; k < cm_rs{l}[r + 1]; k++) s += cm_w{l}[k] * x[cm_ci{l}[k]];\n");
                 }
                 else
@@ -277,7 +278,8 @@ public sealed class CExporter
         };
         long denseBytes = ((long)q.Codes.Length * bits + 7) / 8;
         var nonZeroCodes = q.Codes.Where(v => v != 0).ToArray();
-        long sparseBytes = ((long)nonZeroCodes.Length * bits + 7) / 8 + 2L * nonZeroCodes.Length + 4L * (q.Rows * groups + 1);
+        long sparseBytes = ((long)nonZeroCodes.Length * bits + 7) / 8 + (long)Width(q.Columns - 1) * nonZeroCodes.Length
+            + (long)Width(nonZeroCodes.Length) * (q.Rows * groups + 1);
         bool sparse = q.Method != PtqMethod.Binary && sparseBytes < denseBytes;
         string scale = q.GroupSize > 0 ? $"cm_s{l}[r * {groups}u + g]" : $"cm_s{l}[0]";
         if (integer)
@@ -310,7 +312,7 @@ public sealed class CExporter
                 }
             start[^1] = (uint)col.Count;
             Array(Pack(kept, bits, offset), $"cm_q{l}", "uint8_t");
-            Array(start, $"cm_gs{l}", "uint32_t"); Array(col.ToArray(), $"cm_ci{l}", "uint16_t");
+            Array(start, $"cm_gs{l}", IndexType(col.Count)); Array(col.ToArray(), $"cm_ci{l}", IndexType(q.Columns - 1));
             body.Append(CultureInfo.InvariantCulture, $$"""
                         for (g = 0; g < {{groups}}u; g++) {
                             {{acc}} a = {{zero}};
@@ -343,7 +345,7 @@ public sealed class CExporter
     private void EmitTernary(int l, TernaryLayer t, bool integer, int scratch, StringBuilder body, Func<string, string> store)
     {
         int n = t.Columns, rowBytes = (n + 3) / 4, nonZeros = t.Trits.Count(v => v != 0);
-        long denseBytes = (long)rowBytes * t.Rows, indexBytes = 2L * nonZeros + 4L * (2 * t.Rows + 1);
+        long denseBytes = (long)rowBytes * t.Rows, indexBytes = (long)Width(n - 1) * nonZeros + (long)Width(nonZeros) * (2 * t.Rows + 1);
         bool index = indexBytes < denseBytes;
         string sum;
         if (index)
@@ -359,9 +361,10 @@ public sealed class CExporter
                 for (int c = 0; c < n; c++) if (t.Trits[r * n + c] < 0) col.Add((ushort)c);
             }
             start[^1] = (uint)col.Count;
-            Array(start, $"cm_rs{l}", "uint32_t"); Array(negative, $"cm_ns{l}", "uint32_t"); Array(col.ToArray(), $"cm_ci{l}", "uint16_t");
-            _helpers.Add("trits_index");
-            sum = $"cm_trits_index(cm_ci{l}, cm_rs{l}[r], cm_ns{l}[r], cm_rs{l}[r + 1], q)";
+            string colType = IndexType(n - 1);
+            Array(start, $"cm_rs{l}", IndexType(nonZeros)); Array(negative, $"cm_ns{l}", IndexType(nonZeros)); Array(col.ToArray(), $"cm_ci{l}", colType);
+            _helpers.Add("trits_index_" + colType);
+            sum = $"cm_trits_index_{colType[..^2]}(cm_ci{l}, cm_rs{l}[r], cm_ns{l}[r], cm_rs{l}[r + 1], q)";
         }
         else
         {
@@ -457,21 +460,20 @@ public sealed class CExporter
         _storage.Add($"layer {l}: float conv3×3 {v.InChannels}→{v.OutChannels} on {h}×{w}{(v.Pool ? ", max pool 2×2" : "")}");
     }
 
-    private static bool Sparse(float[] w, int rows, out int nonZeros, int valueBytes, long denseBytes)
-    {
-        nonZeros = w.Count(v => v != 0);
-        return (valueBytes + 2L) * nonZeros + 4L * (rows + 1) < denseBytes;
-    }
+    /// <summary>The narrowest unsigned type holding <paramref name="max"/> (column indices, row starts) and its bytes.</summary>
+    private static string IndexType(long max) => max <= byte.MaxValue ? "uint8_t" : max <= ushort.MaxValue ? "uint16_t" : "uint32_t";
 
-    private static (uint[] Start, ushort[] Col, float[] Kept) Csr(float[] w, int rows, int cols)
+    private static int Width(long max) => max <= byte.MaxValue ? 1 : max <= ushort.MaxValue ? 2 : 4;
+
+    private static (uint[] Start, uint[] Col, float[] Kept) Csr(float[] w, int rows, int cols)
     {
         var start = new uint[rows + 1];
-        var col = new List<ushort>();
+        var col = new List<uint>();
         var kept = new List<float>();
         for (int r = 0; r < rows; r++)
         {
             start[r] = (uint)col.Count;
-            for (int c = 0; c < cols; c++) if (w[r * cols + c] != 0) { col.Add((ushort)c); kept.Add(w[r * cols + c]); }
+            for (int c = 0; c < cols; c++) if (w[r * cols + c] != 0) { col.Add((uint)c); kept.Add(w[r * cols + c]); }
         }
         start[rows] = (uint)col.Count;
         return (start, col.ToArray(), kept.ToArray());
@@ -577,10 +579,34 @@ public sealed class CExporter
             }
 
             """,
-        ["trits_index"] = """
+        ["trits_index_uint8_t"] = """
             /* One row as the columns of its +1 trits, then of its -1 trits: one load and one add or subtract a kept
                weight, nothing for a pruned one. */
-            static int32_t cm_trits_index(const uint16_t *col, uint32_t k, uint32_t negative, uint32_t end, const int8_t *q)
+            static int32_t cm_trits_index_uint8(const uint8_t *col, uint32_t k, uint32_t negative, uint32_t end, const int8_t *q)
+            {
+                int32_t acc = 0;
+                for (; k < negative; k++) acc += q[col[k]];
+                for (; k < end; k++) acc -= q[col[k]];
+                return acc;
+            }
+
+            """,
+        ["trits_index_uint16_t"] = """
+            /* One row as the columns of its +1 trits, then of its -1 trits: one load and one add or subtract a kept
+               weight, nothing for a pruned one. */
+            static int32_t cm_trits_index_uint16(const uint16_t *col, uint32_t k, uint32_t negative, uint32_t end, const int8_t *q)
+            {
+                int32_t acc = 0;
+                for (; k < negative; k++) acc += q[col[k]];
+                for (; k < end; k++) acc -= q[col[k]];
+                return acc;
+            }
+
+            """,
+        ["trits_index_uint32_t"] = """
+            /* One row as the columns of its +1 trits, then of its -1 trits: one load and one add or subtract a kept
+               weight, nothing for a pruned one. */
+            static int32_t cm_trits_index_uint32(const uint32_t *col, uint32_t k, uint32_t negative, uint32_t end, const int8_t *q)
             {
                 int32_t acc = 0;
                 for (; k < negative; k++) acc += q[col[k]];
