@@ -85,7 +85,7 @@ internal static class ExportCommand
                 {
                     target = run.Target, examples = check.Examples, equal_predictions = check.EqualPredictions, exact_scores = check.ExactScores, scores_equal_to_host = sameAsHost,
                     max_relative_score_error = check.MaxScoreError, flash_bytes = run.FlashBytes, static_ram_bytes = run.StaticRamBytes, stack_bytes = run.StackBytes,
-                    instructions_per_inference = run.InstructionsPerInference,
+                    instructions_per_inference = run.InstructionsPerInference, instructions_per_systick_tick = run.InstructionsPerTick,
                 });
                 if (!json)
                 {

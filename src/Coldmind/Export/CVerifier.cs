@@ -16,7 +16,7 @@ public sealed record ArmCore(string Name, string Machine, string Flags)
 /// integer program), and where measured the model's flash and RAM and the instructions an inference took.
 /// </summary>
 public sealed record CRun(string Target, uint[][] Scores, long? FlashBytes = null, long? StaticRamBytes = null, long? StackBytes = null,
-    double? InstructionsPerInference = null)
+    double? InstructionsPerInference = null, double? InstructionsPerTick = null)
 {
     public int Count => Scores.Length;
     public int ArgMax(int example, bool integer)
@@ -105,7 +105,7 @@ public static class CVerifier
             var scores = Parse(output, inputs.Length / inputCount, out var info);
             double perTick = double.Parse(info["calibration"][1], CultureInfo.InvariantCulture) / double.Parse(info["calibration"][0], CultureInfo.InvariantCulture);
             double ticks = double.Parse(info["ticks"][0], CultureInfo.InvariantCulture) / Math.Max(1, scores.Length);
-            return new CRun($"qemu {core.Machine} ({core.Name})", scores, text + data, data + bss, long.Parse(info["stack"][0], CultureInfo.InvariantCulture), ticks * perTick);
+            return new CRun($"qemu {core.Machine} ({core.Name})", scores, text + data, data + bss, long.Parse(info["stack"][0], CultureInfo.InvariantCulture), ticks * perTick, perTick);
         }
         finally { Directory.Delete(build, true); }
     }
