@@ -2,6 +2,7 @@ using Xunit;
 using System.Globalization;
 using Coldmind.Data;
 using Coldmind.Nn;
+using Coldmind.Quantization;
 using Coldmind.Runtime;
 using Coldmind.Tensors;
 
@@ -37,6 +38,12 @@ public sealed class ExportModels : IDisposable
         var bitnet = bitSpec.Build(new Rng(4));
         Trainer.Fit(bitnet, Digits.Train, null, new TrainOptions { Epochs = 5, Seed = 4 });
         Formats.Safetensors.Write(Path("bitnet"), bitnet.NamedParameters(), Meta(bitSpec.ToMetadata(), "digits"));
+
+        // what `search` may write: other methods per layer (2-bit, ternary and binary codes, per tensor or per group)
+        var mlp = new Mlp(64, [32], 10, new Rng(5));
+        Trainer.Fit(mlp, Digits.Train, null, new TrainOptions { Epochs = 5, Seed = 5 });
+        Save(CompactClassifier.Compile(mlp, schemes: [PtqScheme.Parse("int2/g32"), PtqScheme.Parse("binary/g32")]), "ptq-int2-binary", "digits");
+        Save(CompactClassifier.Compile(mlp, schemes: [PtqScheme.Parse("ternary/tensor"), PtqScheme.Parse("int4/tensor")]), "ptq-ternary-int4", "digits");
 
         _fashionTernary = new(() =>
         {

@@ -34,6 +34,8 @@ public sealed class HostTests(ExportModels models) : IDisposable
     [InlineData("ternary")] // BitNet layer (trits) and float head: what `shrink` writes
     [InlineData("cnn")] // SmallCnn from the training engine
     [InlineData("bitnet")] // a ternary MLP checkpoint from the training engine
+    [InlineData("ptq-int2-binary")] // 2-bit and 1-bit codes
+    [InlineData("ptq-ternary-int4")] // codes in {−1, 0, 1} with one scale, int4 with one scale
     public void FloatProgramPredictsAsColdmindOnTheWholeTestSplit(string model)
     {
         var check = ExportAndRun(models.Path(model), Fpu.Single, models.Digits);
@@ -51,6 +53,8 @@ public sealed class HostTests(ExportModels models) : IDisposable
     [InlineData("ticket-int4")]
     [InlineData("ternary")]
     [InlineData("bitnet")]
+    [InlineData("ptq-int2-binary")]
+    [InlineData("ptq-ternary-int4")]
     public void IntegerProgramIsBitExactAndAgreesWithColdmind(string model)
     {
         var check = ExportAndRun(models.Path(model), Fpu.None, models.Digits);

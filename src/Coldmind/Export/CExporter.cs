@@ -273,7 +273,7 @@ public sealed class CExporter
         string Decode(string i) => bits switch
         {
             8 => $"(int32_t)((const int8_t *)cm_q{l})[{i}]",
-            1 => $"(int32_t)((cm_q{l}[{i} >> 3] >> ({i} & 7u)) & 1u) * 2 - 1",
+            1 => $"((int32_t)((cm_q{l}[{i} >> 3] >> ({i} & 7u)) & 1u) * 2 - 1)",
             _ => $"((int32_t)((cm_q{l}[{i} >> {Log2(8 / bits)}] >> (({i} & {8 / bits - 1}u) * {bits}u)) & {(1 << bits) - 1}u) - {-offset})",
         };
         long denseBytes = ((long)q.Codes.Length * bits + 7) / 8;
