@@ -28,6 +28,7 @@ var root = new RootCommand("""
     EvalCommand.Create(),
     QuantizeCommand.Create(),
     PtqCommand.Create(),
+    ExportCommand.Create(),
     InspectCommand.Create(),
     RunCommand.Create(),
     ChatCommand.Create(),

@@ -34,11 +34,12 @@ internal static class ShrinkCommand
         var threads = CommonOptions.Threads();
         var output = new Option<string>("--out") { Description = "the final model (.safetensors, for `coldmind predict`)", DefaultValueFactory = _ => "shrunk.safetensors" };
         var teacherOut = new Option<string?>("--teacher-out") { Description = "also save the float teacher (.safetensors, a `coldmind train` checkpoint: the cloud model of `coldmind cascade`)" };
+        var stagesOut = new Option<string?>("--stages-out") { Description = "also save every compiled stage (teacher, student, ticket, ticket int8, …) into this folder, e.g. for `coldmind export`" };
         var report = new Option<string?>("--report") { Description = "write an HTML report with the plots" };
         var device = new DeviceOptions();
         var json = CommonOptions.Json();
         var cmd = new Command("shrink", "Teacher → distilled student → lottery ticket → ternary: what each stage buys in accuracy, bytes, time and joules.")
-            { teacher, teacherChannels, student, epochs, batch, lr, temperature, alpha, curate, rounds, rate, prune, rewind, seed, threads, output, teacherOut, report, json };
+            { teacher, teacherChannels, student, epochs, batch, lr, temperature, alpha, curate, rounds, rate, prune, rewind, seed, threads, output, teacherOut, stagesOut, report, json };
         device.AddTo(cmd);
         data.AddTo(cmd);
         cmd.SetAction(r =>
@@ -76,6 +77,13 @@ internal static class ShrinkCommand
             {
                 var teacher = made with { Spec = result.TeacherSpec, Temperature = stages[0].Temperature };
                 TensorFile.Write(teacherPath, result.Teacher.NamedParameters(), teacher.ToMetadata());
+            }
+            if (r.GetValue(stagesOut) is { } stagesDir)
+            {
+                Directory.CreateDirectory(stagesDir);
+                foreach (var (stage, model) in result.Compiled)
+                    model.WithMetadata((Provenance.Read(model.Metadata, stagesDir) with { Data = made.Data, Seed = made.Seed, Label = made.Label }).ToMetadata())
+                        .Save(Path.Combine(stagesDir, stage.Replace(' ', '-') + ".safetensors"));
             }
             if (r.GetValue(report) is { } reportPath) WriteReport(reportPath, dataSpec, stages, ticketRounds);
 

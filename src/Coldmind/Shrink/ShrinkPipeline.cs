@@ -48,7 +48,11 @@ public sealed record ShrinkStage(string Name, string Description, float TestAccu
 }
 
 /// <summary>What `coldmind shrink` returns: the stages, the final model (with its fitted temperature in the metadata), the ticket's rounds and the teacher.</summary>
-public sealed record ShrinkResult(IReadOnlyList<ShrinkStage> Stages, CompactClassifier Final, IReadOnlyList<TicketRound> Rounds, Module Teacher, ClassifierSpec TeacherSpec);
+public sealed record ShrinkResult(IReadOnlyList<ShrinkStage> Stages, CompactClassifier Final, IReadOnlyList<TicketRound> Rounds, Module Teacher, ClassifierSpec TeacherSpec)
+{
+    /// <summary>Every stage compiled to a compact classifier, by stage name (a CNN teacher is not among them).</summary>
+    public IReadOnlyDictionary<string, CompactClassifier> Compiled { get; init; } = new Dictionary<string, CompactClassifier>();
+}
 
 /// <summary>
 /// `coldmind shrink`: teacher → distilled student → lottery ticket → ternary. The teacher is a wide MLP; the
@@ -78,8 +82,12 @@ public static class ShrinkPipeline
             stages.Add(Measure(name, description, model, data, bytes, o.Device, clock.Elapsed.TotalSeconds));
             clock.Restart();
         }
-        void AddCompact(string name, string description, CompactClassifier compact) =>
+        var compiled = new Dictionary<string, CompactClassifier>();
+        void AddCompact(string name, string description, CompactClassifier compact)
+        {
+            compiled[name] = compact;
             Add(name, description, ClassifierModel.Of(compact, name), SavedBytes(compact.Save));
+        }
 
         Module teacher;
         ClassifierSpec teacherSpec;
@@ -133,7 +141,7 @@ public static class ShrinkPipeline
         var final = CompactClassifier.Compile(ternary);
         AddCompact("ternary", "the ticket's hidden layers as BitNet b1.58 (ternary weights, int8 activations), masks held, distilled; float head", final);
         final = final.WithMetadata(new Provenance { Temperature = stages[^1].Temperature }.ToMetadata());
-        return new ShrinkResult(stages, final, rounds, teacher, teacherSpec);
+        return new ShrinkResult(stages, final, rounds, teacher, teacherSpec) { Compiled = compiled };
     }
 
     /// <summary>Bytes of the file <paramref name="save"/> writes (to a temporary path, deleted after).</summary>
