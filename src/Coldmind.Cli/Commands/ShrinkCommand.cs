@@ -16,7 +16,11 @@ internal static class ShrinkCommand
     {
         var data = CommonOptions.Data();
         var label = CommonOptions.LabelColumn();
-        var teacher = new Option<string>("--teacher") { Description = "teacher hidden sizes (a CNN teacher: one size)", DefaultValueFactory = _ => "256,128" };
+        var teacher = new Option<string>("--teacher")
+        {
+            Description = "teacher hidden sizes (a CNN teacher: one size), or a trained teacher: a .onnx file (fed raw features) or a `train` checkpoint",
+            DefaultValueFactory = _ => "256,128",
+        };
         var teacherChannels = new Option<string?>("--teacher-cnn") { Description = "make the teacher a CNN with these channels, e.g. 16,32 (image data)" };
         var student = new Option<string>("--student") { Description = "student hidden sizes", DefaultValueFactory = _ => "128" };
         var epochs = new Option<int>("--epochs") { Description = "epochs of each training (teacher, student, every pruning round, ternary)", DefaultValueFactory = _ => 100 };
@@ -49,9 +53,12 @@ internal static class ShrinkCommand
             string dataSpec = r.GetValue(data)!;
             ulong s = r.GetValue(seed);
             var splits = BuiltinData.Load(dataSpec, s, r.GetValue(label));
+            string teacherText = r.GetValue(teacher)!;
+            bool given = teacherText.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) || teacherText.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase);
             var options = new ShrinkOptions
             {
-                TeacherHidden = CommonOptions.ParseSizes(r.GetValue(teacher)!, "--teacher"),
+                Given = given ? LoadTeacher(teacherText, dataSpec, s, r.GetValue(label), splits.Train) : null,
+                TeacherHidden = given ? [] : CommonOptions.ParseSizes(teacherText, "--teacher"),
                 TeacherChannels = r.GetValue(teacherChannels) is { } tc ? CommonOptions.ParseSizes(tc, "--teacher-cnn") : null, StudentHidden = CommonOptions.ParseSizes(r.GetValue(student)!, "--student"),
                 Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), Temperature = r.GetValue(temperature), Alpha = r.GetValue(alpha),
                 Device = CommonOptions.LoadDevice(r.GetValue(device)!, r.GetValue(deviceFile)),
@@ -116,6 +123,29 @@ internal static class ShrinkCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>A trained teacher: an .onnx classifier (imported for the data's raw features) or a `coldmind train` checkpoint.</summary>
+    private static (Nn.Module, ClassifierSpec) LoadTeacher(string path, string dataSpec, ulong seed, string? label, Dataset train)
+    {
+        ClassifierSpec spec;
+        Nn.Module model;
+        if (path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+        {
+            var imported = Export.Onnx.OnnxImporter.Import(path, dataSpec, seed, label);
+            (model, spec) = (imported.Build(), imported.Spec);
+        }
+        else
+        {
+            var file = Formats.Safetensors.Read(path);
+            spec = ClassifierSpec.FromMetadata(file.Metadata, path);
+            model = spec.Build(new Tensors.Rng(0));
+            model.LoadState(file.Tensors);
+        }
+        if (!spec.InputShape.SequenceEqual(train.SampleShape) || spec.Classes != train.Classes)
+            throw new ColdmindException($"The teacher '{path}' takes {Tensors.Shape.Format(spec.InputShape)} and gives {spec.Classes} classes; " +
+                $"'{dataSpec}' has examples of {Tensors.Shape.Format(train.SampleShape)} and {train.Classes} classes.");
+        return (model, spec);
     }
 
     private static void WriteReport(string path, string dataSpec, IReadOnlyList<ShrinkStage> stages, IReadOnlyList<TicketRound> rounds)

@@ -15,7 +15,7 @@ internal sealed record TrainedCheckpoint(string Path, Safetensors.File File, Cla
     /// </summary>
     public static TrainedCheckpoint Load(string path, string? data = null, ulong? seed = null)
     {
-        var file = Safetensors.Read(path);
+        var file = path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? Export.Onnx.OnnxImporter.Import(path, data, seed).AsFile() : Safetensors.Read(path);
         var spec = ClassifierSpec.FromMetadata(file.Metadata, path);
         var (dataSpec, splits) = SplitsOf(file.Metadata, data, seed);
         var test = splits.Test;

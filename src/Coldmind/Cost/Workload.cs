@@ -43,16 +43,16 @@ public sealed record Workload(string Name, string Unit, IReadOnlyList<LayerWork>
     public long Ops(OpKind kind) => Layers.Sum(l => l.Ops(kind));
     public long SkippedZeros => Layers.Sum(l => l.SkippedZeros);
 
-    /// <summary>A model file by its extension: .gguf (a language model, per token at <paramref name="context"/>), .safetensors (written by shrink) or .json (a network description).</summary>
+    /// <summary>A model file by its extension: .gguf (a language model, per token at <paramref name="context"/>), .safetensors or .onnx (a classifier) or .json (a network description).</summary>
     public static Workload Open(string path, int context = 256)
     {
         if (!File.Exists(path)) throw new ColdmindException($"Model '{path}' does not exist.");
         return Path.GetExtension(path).ToLowerInvariant() switch
         {
             ".gguf" => FromGguf(path, context),
-            ".safetensors" => FromClassifier(CompactClassifier.Load(path), Path.GetFileName(path)),
+            ".safetensors" or ".onnx" => ClassifierModel.Load(path) is var m && m.Compact is { } compact ? FromClassifier(compact, Path.GetFileName(path)) : m.Work,
             ".json" => FromDescription(File.ReadAllText(path), path),
-            _ => throw new ColdmindException($"'{path}': Coldmind costs .gguf language models, .safetensors models written by `coldmind shrink`, and .json network descriptions."),
+            _ => throw new ColdmindException($"'{path}': Coldmind costs .gguf language models, .safetensors classifiers, .onnx classifiers and .json network descriptions."),
         };
     }
 

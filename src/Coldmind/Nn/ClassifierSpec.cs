@@ -6,10 +6,13 @@ namespace Coldmind.Nn;
 /// <summary>
 /// What a classifier is, enough to rebuild it: stored in a checkpoint's metadata so that a safetensors
 /// file alone can be loaded back (by <see cref="FromMetadata"/>) and run.
+/// (Kind <see cref="Stack"/>: any feed-forward network, e.g. imported from ONNX, its layers in <see cref="Layers"/>.)
 /// </summary>
-public sealed record ClassifierSpec(string Kind, int[] InputShape, int Classes, int[] Hidden, int[] Channels, bool Ternary = false)
+public sealed record ClassifierSpec(string Kind, int[] InputShape, int Classes, int[] Hidden, int[] Channels, bool Ternary = false, string Layers = "")
 {
-    public const string Mlp = "mlp", Cnn = "cnn";
+    public const string Mlp = "mlp", Cnn = "cnn", Stack = "stack";
+
+    public static ClassifierSpec ForStack(int[] inputShape, int classes, string layers) => new(Stack, inputShape, classes, [], [], Layers: layers);
 
     public static ClassifierSpec ForMlp(int[] inputShape, int classes, int[] hidden, bool ternary = false) => new(Mlp, inputShape, classes, hidden, [], ternary);
 
@@ -21,10 +24,11 @@ public sealed record ClassifierSpec(string Kind, int[] InputShape, int Classes, 
     {
         Mlp => new Nn.Mlp(Tensors.Shape.Numel(InputShape), Hidden, Classes, rng, ternary: Ternary),
         Cnn => new SmallCnn(InputShape[0], InputShape[1], InputShape[2], Channels, Hidden[0], Classes, rng),
+        Stack => new LayerStack(InputShape, Layers, rng),
         _ => throw new ColdmindException($"Unknown model kind '{Kind}'; known: mlp, cnn."),
     };
 
-    public string Describe() => Kind == Mlp
+    public string Describe() => Kind == Stack ? $"network {Layers.Replace(";", " →", StringComparison.Ordinal)}" : Kind == Mlp
         ? $"{(Ternary ? "ternary (BitNet b1.58) " : "")}MLP {string.Join("-", [Tensors.Shape.Numel(InputShape), .. Hidden, Classes])}"
         : $"CNN conv {string.Join(",", Channels)} → {Hidden[0]} → {Classes}";
 
@@ -36,6 +40,7 @@ public sealed record ClassifierSpec(string Kind, int[] InputShape, int Classes, 
         ["coldmind.hidden"] = Join(Hidden),
         ["coldmind.channels"] = Join(Channels),
         ["coldmind.ternary"] = Ternary ? "true" : "false",
+        ["coldmind.stack"] = Layers,
     };
 
     public static ClassifierSpec FromMetadata(IReadOnlyDictionary<string, string> meta, string path)
@@ -45,7 +50,8 @@ public sealed record ClassifierSpec(string Kind, int[] InputShape, int Classes, 
         try
         {
             return new ClassifierSpec(Get("coldmind.model"), Split(Get("coldmind.input_shape")), int.Parse(Get("coldmind.classes"), CultureInfo.InvariantCulture),
-                Split(Get("coldmind.hidden")), Split(Get("coldmind.channels")), meta.GetValueOrDefault("coldmind.ternary") == "true");
+                Split(Get("coldmind.hidden")), Split(Get("coldmind.channels")), meta.GetValueOrDefault("coldmind.ternary") == "true",
+                meta.GetValueOrDefault("coldmind.stack") ?? "");
         }
         catch (FormatException e)
         {

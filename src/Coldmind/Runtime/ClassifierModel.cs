@@ -1,5 +1,6 @@
 using Coldmind.Cost;
 using Coldmind.Data;
+using Coldmind.Export.Onnx;
 using Coldmind.Formats;
 using Coldmind.Nn;
 using Coldmind.Tensors;
@@ -41,13 +42,17 @@ public sealed class ClassifierModel
         metadata ??= spec.ToMetadata();
         if (spec.Kind == ClassifierSpec.Mlp) return Of(CompactClassifier.Compile(model, metadata), name);
         model.Eval();
-        return new ClassifierModel(name, null, model, spec.InputShape, spec.Classes, CnnWork(spec, model.ParameterCount, name), metadata);
+        var work = model is LayerStack stack ? StackWork(stack, name) : CnnWork(spec, model.ParameterCount, name);
+        return new ClassifierModel(name, null, model, spec.InputShape, spec.Classes, work, metadata);
     }
 
-    /// <summary>Reads a compact classifier (`coldmind.format` = compact-classifier) or a training checkpoint (a <see cref="ClassifierSpec"/> in its metadata).</summary>
-    public static ClassifierModel Load(string path)
+    /// <summary>
+    /// Reads a compact classifier (`coldmind.format` = compact-classifier), a training checkpoint (a <see cref="ClassifierSpec"/>
+    /// in its metadata) or an .onnx classifier (imported for <paramref name="data"/>'s raw features; see <see cref="OnnxImporter"/>).
+    /// </summary>
+    public static ClassifierModel Load(string path, string? data = null)
     {
-        var file = Safetensors.Read(path);
+        var file = path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? OnnxImporter.Import(path, data).AsFile() : Safetensors.Read(path);
         string name = System.IO.Path.GetFileNameWithoutExtension(path);
         if (file.Metadata.GetValueOrDefault("coldmind.format") == "compact-classifier") return Of(CompactClassifier.Load(file, path), name);
         var spec = ClassifierSpec.FromMetadata(file.Metadata, path);
@@ -75,6 +80,10 @@ public sealed class ClassifierModel
         for (int i = 0; i < data.Count; i++) _compact!.Predict(data.Features.AsSpan(i * Inputs, Inputs)).CopyTo(logits, i * Classes);
         return logits;
     }
+
+    /// <summary>A <see cref="LayerStack"/>'s forward pass: its multiply-adds in float32, all weights read once.</summary>
+    private static Workload StackWork(LayerStack stack, string name) =>
+        new(name, "inference", [new LayerWork(name, stack.Macs, 0, 0, 0, 4 * stack.ParameterCount, 4L * Tensors.Shape.Numel(stack.Shapes[0]))]);
 
     /// <summary>
     /// A <see cref="SmallCnn"/>'s forward pass: 3×3 convolutions keeping the size, each followed by a 2×2 pool, then

@@ -14,6 +14,8 @@ public sealed record ShrinkOptions
     public int[] TeacherHidden { get; init; } = [256, 128];
     /// <summary>When set, the teacher is a small CNN with these channels (3×3 convolutions, each pooled by 2) and TeacherHidden[0] hidden units.</summary>
     public int[]? TeacherChannels { get; init; }
+    /// <summary>A trained teacher to distil from instead of training one (e.g. imported from ONNX), with its spec.</summary>
+    public (Module Model, ClassifierSpec Spec)? Given { get; init; }
     public int[] StudentHidden { get; init; } = [128];
     public int Epochs { get; init; } = 100;
     public int BatchSize { get; init; } = 64;
@@ -80,7 +82,13 @@ public static class ShrinkPipeline
         onStage?.Invoke("teacher");
         Module teacher;
         ClassifierSpec teacherSpec;
-        if (o.TeacherChannels is { } channels)
+        if (o.Given is var (given, givenSpec))
+        {
+            (teacher, teacherSpec) = (given, givenSpec);
+            Add("teacher", $"given: {givenSpec.Describe()}", ClassifierModel.Of(teacher, teacherSpec, "teacher"),
+                SavedBytes(path => Formats.Safetensors.Write(path, teacher.NamedParameters())));
+        }
+        else if (o.TeacherChannels is { } channels)
         {
             if (data.Train.SampleShape.Length != 3) throw new ColdmindException($"A CNN teacher needs images (channels, height, width); '{data.Train.Name}' has samples of shape [{string.Join(", ", data.Train.SampleShape)}].");
             teacherSpec = ClassifierSpec.ForCnn(data.Train.SampleShape, classes, channels, o.TeacherHidden[0]);
@@ -139,7 +147,7 @@ public static class ShrinkPipeline
     public static int Steps(DataSplits data, ShrinkOptions o)
     {
         int perFit = (data.Train.Count + o.BatchSize - 1) / o.BatchSize * o.Epochs;
-        return perFit * (2 + (o.Rounds + 1) + (o.RandomControl ? o.Rounds : 0) + 1);
+        return perFit * ((o.Given == null ? 2 : 1) + (o.Rounds + 1) + (o.RandomControl ? o.Rounds : 0) + 1);
     }
 
     /// <summary>Bytes of the file <paramref name="save"/> writes (to a temporary path, deleted after).</summary>

@@ -1,0 +1,43 @@
+using System.Globalization;
+
+namespace Coldmind.Data;
+
+/// <summary>
+/// How <see cref="BuiltinData.Load"/> turns the raw features a user has into what a model sees:
+/// scaled = (raw − Offset) / Divisor, per feature, or one value for all when the arrays hold one entry.
+/// Images: pixels / 255 (Fashion-MNIST, IDX) or / 16 (digits); CSV: standardised with the training split's
+/// mean and deviation (a deviation ≤ 1e-12 divides by 1), as the split seed draws it.
+/// </summary>
+public sealed record InputScaling(float[] Offset, float[] Divisor)
+{
+    public bool IsIdentity => Offset.All(o => o == 0) && Divisor.All(d => d == 1);
+
+    /// <summary>The scaling of <paramref name="dataSpec"/> (a name or a CSV path) under split seed <paramref name="seed"/>.</summary>
+    public static InputScaling For(string dataSpec, ulong seed = 0, string? labelColumn = null)
+    {
+        switch (dataSpec.ToLowerInvariant())
+        {
+            case "digits": return new([0], [16]);
+            case "fashion-mnist" or "fashion": return new([0], [255]);
+        }
+        if (dataSpec.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) || dataSpec.EndsWith(".csv.gz", StringComparison.OrdinalIgnoreCase))
+        {
+            var (mean, std) = DataSplits.Stratified(BuiltinData.FromCsv(dataSpec, labelColumn), 0.1, 0.2, seed).Train.FeatureMoments();
+            return new(mean, std.Select(s => s > 1e-12f ? s : 1f).ToArray());
+        }
+        throw new ColdmindException($"Unknown data '{dataSpec}': use digits, fashion-mnist, or a path to a .csv file.");
+    }
+
+    /// <summary>The scaling of the data a model's metadata names (coldmind.data, coldmind.seed, coldmind.label; digits by default).</summary>
+    public static InputScaling Of(IReadOnlyDictionary<string, string> metadata) =>
+        For(metadata.GetValueOrDefault("coldmind.data") ?? "digits",
+            metadata.TryGetValue("coldmind.seed", out var s) ? ulong.Parse(s, CultureInfo.InvariantCulture) : 0, metadata.GetValueOrDefault("coldmind.label"));
+
+    /// <summary>Offset and divisor expanded to <paramref name="features"/> values each.</summary>
+    public (float[] Offset, float[] Divisor) Expand(int features)
+    {
+        if (Offset.Length != 1 && Offset.Length != features)
+            throw new ColdmindException($"The data's scaling has {Offset.Length} features; the model takes {features}.");
+        return Offset.Length == 1 ? (Enumerable.Repeat(Offset[0], features).ToArray(), Enumerable.Repeat(Divisor[0], features).ToArray()) : (Offset, Divisor);
+    }
+}
