@@ -32,7 +32,7 @@ internal static class ExportCommand
                     if (r.GetValue(json))
                         Console.WriteLine(JsonSerializer.Serialize(new { model = path, output = outPath, target = "onnx", opset = model.Opset, bytes, nodes = model.Graph.Nodes.Count, input = shape }));
                     else
-                        AnsiConsole.MarkupLineInterpolated($"Wrote [bold]{outPath}[/] ({bytes:N0} bytes, opset {model.Opset}): input '{input.Name}' [{shape}] of raw features; outputs 'logits' and 'probabilities'; {string.Join(", ", ops)}.");
+                        AnsiConsole.MarkupLineInterpolated($"Wrote [bold]{outPath}[/] ({bytes:N0} bytes, opset {model.Opset}): input '{input.Name}' ({shape}) of raw features; outputs 'logits' and 'probabilities'; {string.Join(", ", ops)}.");
                     return 0;
                 case var t:
                     throw new ColdmindException($"--target must be onnx, got '{t}'.");

@@ -8,7 +8,8 @@ namespace Coldmind.Data;
 /// Images: pixels / 255 (Fashion-MNIST, IDX) or / 16 (digits); CSV: standardised with the training split's
 /// mean and deviation (a deviation ≤ 1e-12 divides by 1), as the split seed draws it.
 /// </summary>
-public sealed record InputScaling(float[] Offset, float[] Divisor)
+/// <see cref="SampleShape"/>: the shape of one example as the data set gives it.
+public sealed record InputScaling(float[] Offset, float[] Divisor, int[] SampleShape)
 {
     public bool IsIdentity => Offset.All(o => o == 0) && Divisor.All(d => d == 1);
 
@@ -17,13 +18,13 @@ public sealed record InputScaling(float[] Offset, float[] Divisor)
     {
         switch (dataSpec.ToLowerInvariant())
         {
-            case "digits": return new([0], [16]);
-            case "fashion-mnist" or "fashion": return new([0], [255]);
+            case "digits": return new([0], [16], [1, 8, 8]);
+            case "fashion-mnist" or "fashion": return new([0], [255], [1, 28, 28]);
         }
         if (dataSpec.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) || dataSpec.EndsWith(".csv.gz", StringComparison.OrdinalIgnoreCase))
         {
             var (mean, std) = DataSplits.Stratified(BuiltinData.FromCsv(dataSpec, labelColumn), 0.1, 0.2, seed).Train.FeatureMoments();
-            return new(mean, std.Select(s => s > 1e-12f ? s : 1f).ToArray());
+            return new(mean, std.Select(s => s > 1e-12f ? s : 1f).ToArray(), [mean.Length]);
         }
         throw new ColdmindException($"Unknown data '{dataSpec}': use digits, fashion-mnist, or a path to a .csv file.");
     }

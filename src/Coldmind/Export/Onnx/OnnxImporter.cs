@@ -309,6 +309,11 @@ public static class OnnxImporter
                     Add("flatten", [Tensors.Shape.Numel(Shape)]);
                     break;
                 case "Dropout" or "Identity": break;
+                case "Pad":
+                    // torch exports AvgPool2d as Pad + AveragePool; zero padding is no padding
+                    if (Const(node, 1).ToInt64().Any(p => p != 0) || (node.String("mode") ?? "constant") != "constant")
+                        throw Refuse(node, "only zero-size padding is supported (pad inside Conv instead)");
+                    break;
                 case "Softmax" or "LogSoftmax": return true;
                 default: throw Refuse(node, "Coldmind does not import this operator");
             }
@@ -374,9 +379,10 @@ public static class OnnxImporter
             int o = (int)w.Dims[0], s = (int)strides[0], p = (int)pads[0];
             int oh = (Shape[1] + 2 * p - k) / s + 1, ow = (Shape[2] + 2 * p - k) / s + 1;
             if (oh < 1 || ow < 1 || s < 1 || p < 0) throw Refuse(node, $"the kernel does not fit its {Shape[1]}×{Shape[2]} input");
+            int c = Shape[0];
             var layer = Add($"conv {o} {k} {s} {p}", [o, oh, ow]);
             layer.Weight = w.ToFloats();
-            layer.WeightShape = [o, Shape[0], k, k];
+            layer.WeightShape = [o, c, k, k];
             layer.Bias = OptionalConst(node, 2)?.ToFloats() ?? new float[o];
             if (layer.Bias.Length != o) throw Refuse(node, $"its {layer.Bias.Length} biases do not fit {o} channels");
         }
@@ -519,6 +525,17 @@ public static class OnnxImporter
         /// scaled ones; merged with the graph's own first scaling, and dropped when they cancel (within 1e-6).
         /// </summary>
         public void Prepend(InputScaling scaling)
+        {
+            PrependScaling(scaling);
+            // a flat input for image data: the stack takes the data's images and flattens them first
+            if (_inputShape.Length == 1 && scaling.SampleShape.Length > 1 && Tensors.Shape.Numel(scaling.SampleShape) == _inputShape[0])
+            {
+                _layers.Insert(0, new Layer("flatten", _inputShape));
+                _inputShape = scaling.SampleShape;
+            }
+        }
+
+        private void PrependScaling(InputScaling scaling)
         {
             if (scaling.IsIdentity) return;
             var (offset, divisor) = scaling.Expand(Tensors.Shape.Numel(_inputShape));
