@@ -10,10 +10,22 @@ using Coldmind.Tensors;
 using Microsoft.ML.OnnxRuntime;
 
 // dotnet run -c Release --project bench/Coldmind.Onnx.Bench [-- --epochs N --fixtures DIR]
+// dotnet run -c Release --project bench/Coldmind.Onnx.Bench -- --ops MODEL.onnx   the nodes ONNX Runtime runs after its optimizations
 // ONNX Runtime as a speed peer: the same Fashion-MNIST MLP (784-128-64-10, ReLU) and CNN (tests/fixtures/onnx/fashion_cnn.onnx,
 // exported by PyTorch) at batch 1 and 64, 1 and 2 threads, medians of 7 timed passes; Coldmind's float, int8 (post-training,
 // g32) and ternary (BitLinear hidden layers, float head) compact runtime against ONNX Runtime on the ONNX Coldmind exports of
 // the same models (float; int8 QDQ, which ONNX Runtime fuses into MatMulNBits; ternary QDQ). Table on stdout, progress on stderr.
+if (args is ["--ops", var modelPath])
+{
+    string optimized = Path.Combine(Path.GetTempPath(), $"coldmind-ort-{Environment.ProcessId}.onnx");
+    using (var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, OptimizedModelFilePath = optimized })
+    using (new Microsoft.ML.OnnxRuntime.InferenceSession(modelPath, so)) { }
+    foreach (var n in OnnxFile.Read(optimized).Graph.Nodes)
+        Console.WriteLine($"{(n.Domain.Length > 0 ? n.Domain + "." : "")}{n.OpType} {string.Join(" ", n.Attributes.Where(a => a.Type == OnnxAttributeType.Int).Select(a => $"{a.Name}={a.Int}"))}");
+    File.Delete(optimized);
+    return 0;
+}
+
 int epochs = 1;
 string fixtures = Path.Combine(AppContext.BaseDirectory, "../../../../../tests/fixtures/onnx");
 for (int i = 0; i + 1 < args.Length; i += 2)

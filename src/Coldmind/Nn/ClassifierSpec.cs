@@ -32,16 +32,20 @@ public sealed record ClassifierSpec(string Kind, int[] InputShape, int Classes, 
         ? $"{(Ternary ? "ternary (BitNet b1.58) " : "")}MLP {string.Join("-", [Tensors.Shape.Numel(InputShape), .. Hidden, Classes])}"
         : $"CNN conv {string.Join(",", Channels)} → {Hidden[0]} → {Classes}";
 
-    public Dictionary<string, string> ToMetadata() => new()
+    public Dictionary<string, string> ToMetadata()
     {
-        ["coldmind.model"] = Kind,
-        ["coldmind.input_shape"] = Join(InputShape),
-        ["coldmind.classes"] = Classes.ToString(CultureInfo.InvariantCulture),
-        ["coldmind.hidden"] = Join(Hidden),
-        ["coldmind.channels"] = Join(Channels),
-        ["coldmind.ternary"] = Ternary ? "true" : "false",
-        ["coldmind.stack"] = Layers,
-    };
+        var meta = new Dictionary<string, string>
+        {
+            ["coldmind.model"] = Kind,
+            ["coldmind.input_shape"] = Join(InputShape),
+            ["coldmind.classes"] = Classes.ToString(CultureInfo.InvariantCulture),
+            ["coldmind.hidden"] = Join(Hidden),
+            ["coldmind.channels"] = Join(Channels),
+            ["coldmind.ternary"] = Ternary ? "true" : "false",
+        };
+        if (Kind == Stack) meta["coldmind.stack"] = Layers;
+        return meta;
+    }
 
     public static ClassifierSpec FromMetadata(IReadOnlyDictionary<string, string> meta, string path)
     {
