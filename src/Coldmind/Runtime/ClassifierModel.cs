@@ -55,6 +55,9 @@ public sealed class ClassifierModel
         var file = path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? OnnxImporter.Import(path, data).AsFile() : Safetensors.Read(path);
         string name = System.IO.Path.GetFileNameWithoutExtension(path);
         if (file.Metadata.GetValueOrDefault("coldmind.format") == "compact-classifier") return Of(CompactClassifier.Load(file, path), name);
+        if (!file.Metadata.ContainsKey("coldmind.model"))
+            throw new ColdmindException($"'{path}' is not a compact classifier written by `coldmind shrink`, nor a classifier checkpoint of `coldmind train` " +
+                "or `import` (its metadata has neither coldmind.format nor coldmind.model).");
         var spec = ClassifierSpec.FromMetadata(file.Metadata, path);
         var model = spec.Build(new Rng(0));
         model.LoadState(file.Tensors);
