@@ -35,6 +35,8 @@ var root = new RootCommand("""
     BenchCommand.Create(),
     SynthCommand.Create(),
     TrainLmCommand.Create(),
+    ExportCommand.Create(),
+    ImportCommand.Create(),
 };
 
 // Plain text when piped into a file or another program (logs, CI); colours and live progress on a terminal. Off a

@@ -1,10 +1,12 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Coldmind.Cli.Options;
+using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Export;
+using Coldmind.Export.Onnx;
+using Coldmind.Formats.Onnx;
 using Coldmind.Models;
 
 namespace Coldmind.Cli.Commands;
@@ -17,24 +19,50 @@ internal static class ExportCommand
 {
     public static Command Create()
     {
-        var modelPath = new Argument<string>("MODEL") { Description = "a .safetensors classifier: from `coldmind train`, `shrink` (--out, --stages-out) or `search`" };
-        var target = new Option<string>("--target") { Description = "c: a C99 library for microcontrollers", Required = true };
-        var output = new Option<string>("--out") { Description = "the folder to write (replaced as a whole)", Required = true };
+        var modelPath = new Argument<string>("MODEL")
+        {
+            Description = "a classifier: from `coldmind train`, `shrink` (--out, --stages-out), `search`, `ptq --save` or `import`",
+        };
+        var target = new Option<string>("--target")
+        {
+            Description = "c: a C99 library for microcontrollers; onnx: an ONNX graph for ONNX Runtime (float, or QDQ for quantized and ternary layers)",
+            Required = true,
+        };
+        var output = new Option<string>("--out") { Description = "c: the folder to write (replaced as a whole); onnx: the .onnx file", Required = true };
         var fpu = new Option<string>("--fpu") { Description = "c: single (float parts in float) or none (integers only, fixed point)", DefaultValueFactory = _ => "single" };
         var verify = new Option<string?>("--verify") { Description = "c: host (cc, the whole test split) or qemu (also Cortex-M7 and M3 under qemu-system-arm)" };
         var examples = new Option<int?>("--examples") { Description = "c: test examples to verify on (default: the whole test split)" };
         var data = new ModelDataOptions();
         var json = CommonOptions.Json();
-        var cmd = new Command("export", "Write a classifier for another runtime: --target c gives a C99 library for microcontrollers, verified on request.")
+        var cmd = new Command("export",
+            "Write a classifier for another runtime: a C99 library for microcontrollers (verified on request) or ONNX (ONNX Runtime on phones and PCs).")
             { modelPath, target, output, fpu, verify, examples, json };
         data.AddTo(cmd);
         cmd.SetAction(r => r.GetValue(target) switch
         {
             "c" => ExportC(r.GetValue(modelPath)!, r.GetValue(output)!, r.GetValue(fpu)!, r.GetValue(verify), r.GetValue(examples), Splits(r, data),
                 r.GetValue(json)),
-            var t => throw new ColdmindException($"--target must be c, got '{t}'."),
+            "onnx" => ExportOnnx(r.GetValue(modelPath)!, r.GetValue(output)!, r.GetValue(json)),
+            var t => throw new ColdmindException($"--target must be c or onnx, got '{t}'."),
         });
         return cmd;
+    }
+
+    private static int ExportOnnx(string path, string outPath, bool json)
+    {
+        if (!outPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) throw new ColdmindException($"--out must name a .onnx file, got '{outPath}'.");
+        var model = OnnxExporter.Export(path);
+        OnnxFile.Write(outPath, model);
+        var ops = model.Graph.Nodes.GroupBy(n => n.OpType).OrderByDescending(g => g.Count()).Select(g => $"{g.Key} ×{g.Count()}");
+        long bytes = new FileInfo(outPath).Length;
+        var input = model.Graph.Inputs[0];
+        string shape = string.Join(", ", input.Dims.Select(d => d?.ToString(CultureInfo.InvariantCulture) ?? "batch"));
+        if (json)
+            JsonOutput.Write(new { model = path, output = outPath, target = "onnx", opset = model.Opset, bytes, nodes = model.Graph.Nodes.Count, input = shape });
+        else
+            AnsiConsole.MarkupLineInterpolated(
+                $"Wrote [bold]{outPath}[/] ({bytes:N0} bytes, opset {model.Opset}): input '{input.Name}' ({shape}) of raw features; outputs 'logits' and 'probabilities'; {string.Join(", ", ops)}.");
+        return 0;
     }
 
     /// <summary>The data a classifier was trained on (for calibration and verification), or as --data says.</summary>
@@ -110,11 +138,11 @@ internal static class ExportCommand
             }
             if (callgrind != null && !json) AnsiConsole.WriteLine($"host (x86-64, valgrind callgrind): {callgrind:N0} instructions an inference");
             if (json)
-                Console.WriteLine(JsonSerializer.Serialize(new { model = path, out_dir = outDir, fpu = fpuText, weight_bytes = deployment.Exporter.WeightBytes, arena_bytes = deployment.Exporter.ArenaBytes,
+                Console.WriteLine(JsonOutput.Serialize(new { model = path, out_dir = outDir, fpu = fpuText, weight_bytes = deployment.Exporter.WeightBytes, arena_bytes = deployment.Exporter.ArenaBytes,
                     host_instructions_per_inference = callgrind, runs = report }));
             if (!ok) throw new ColdmindException(integer ? "The C build's integer scores differ from the reference (see above)." : "The C build's predictions differ from Coldmind's (see above).");
         }
-        else if (json) Console.WriteLine(JsonSerializer.Serialize(new { model = path, out_dir = outDir, fpu = fpuText, weight_bytes = deployment.Exporter.WeightBytes, arena_bytes = deployment.Exporter.ArenaBytes }));
+        else if (json) Console.WriteLine(JsonOutput.Serialize(new { model = path, out_dir = outDir, fpu = fpuText, weight_bytes = deployment.Exporter.WeightBytes, arena_bytes = deployment.Exporter.ArenaBytes }));
         return 0;
     }
 }

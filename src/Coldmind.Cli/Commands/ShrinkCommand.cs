@@ -5,6 +5,7 @@ using Coldmind.Cli.Options;
 using Coldmind.Cli.Output;
 using Coldmind.Data;
 using Coldmind.Models;
+using Coldmind.Nn;
 using Coldmind.Reports;
 using Coldmind.Shrink;
 using Coldmind.Tensors;
@@ -17,7 +18,11 @@ internal static class ShrinkCommand
     public static Command Create()
     {
         var data = new DataOptions();
-        var teacher = new Option<string>("--teacher") { Description = "teacher hidden sizes (a CNN teacher: one size)", DefaultValueFactory = _ => "256,128" };
+        var teacher = new Option<string>("--teacher")
+        {
+            Description = "teacher hidden sizes (a CNN teacher: one size), or a trained teacher: a .onnx file (fed raw features) or a `train` checkpoint",
+            DefaultValueFactory = _ => "256,128",
+        };
         var teacherChannels = new Option<string?>("--teacher-cnn") { Description = "make the teacher a CNN with these channels, e.g. 16,32 (image data)" };
         var student = new Option<string>("--student") { Description = "student hidden sizes", DefaultValueFactory = _ => "128" };
         var epochs = new Option<int>("--epochs") { Description = "epochs of each training (teacher, student, every pruning round, ternary)", DefaultValueFactory = _ => 100 };
@@ -52,9 +57,12 @@ internal static class ShrinkCommand
             string dataSpec = r.GetValue(data.Data)!;
             ulong s = r.GetValue(seed);
             var splits = data.Load(r, s);
+            string teacherText = r.GetValue(teacher)!;
+            bool given = File.Exists(teacherText); // a trained teacher rather than hidden sizes
             var options = new ShrinkOptions
             {
-                TeacherHidden = CommonOptions.ParseSizes(r.GetValue(teacher)!, "--teacher"),
+                Given = given ? LoadTeacher(teacherText, dataSpec, s, r.GetValue(data.Label), splits.Train) : null,
+                TeacherHidden = given ? [] : CommonOptions.ParseSizes(teacherText, "--teacher"),
                 TeacherChannels = r.GetValue(teacherChannels) is { } tc ? CommonOptions.ParseSizes(tc, "--teacher-cnn") : null, StudentHidden = CommonOptions.ParseSizes(r.GetValue(student)!, "--student"),
                 Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), Temperature = r.GetValue(temperature), Alpha = r.GetValue(alpha),
                 Device = device.Load(r),
@@ -120,6 +128,24 @@ internal static class ShrinkCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>A trained teacher: an .onnx classifier (imported for the data's raw features) or a `coldmind train` checkpoint.</summary>
+    private static (Nn.Module, ClassifierSpec) LoadTeacher(string path, string dataSpec, ulong seed, string? label, Dataset train)
+    {
+        var file = ModelFile.Open(path) switch
+        {
+            OnnxModelFile onnx => onnx.Import(dataSpec, seed, label),
+            ClassifierFile { IsCompact: false } checkpoint => checkpoint,
+            var other => throw other.NotA("a teacher (a train checkpoint or an ONNX classifier)"),
+        };
+        var spec = file.Provenance.Spec!;
+        var model = spec.Build(new Tensors.Rng(0));
+        model.LoadState(file.File.Tensors);
+        if (!spec.InputShape.SequenceEqual(train.SampleShape) || spec.Classes != train.Classes)
+            throw new ColdmindException($"The teacher '{path}' takes {Tensors.Shape.Format(spec.InputShape)} and gives {spec.Classes} classes; " +
+                $"'{dataSpec}' has examples of {Tensors.Shape.Format(train.SampleShape)} and {train.Classes} classes.");
+        return (model, spec);
     }
 
     private static void WriteReport(string path, string dataSpec, IReadOnlyList<ShrinkStage> stages, IReadOnlyList<TicketRound> rounds)

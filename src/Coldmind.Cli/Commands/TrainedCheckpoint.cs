@@ -15,8 +15,12 @@ internal sealed record TrainedCheckpoint(string Path, Safetensors.File File, Cla
     /// </summary>
     public static TrainedCheckpoint Load(string path, string? data = null, ulong? seed = null, string? label = null)
     {
-        var opened = ModelFile.Open(path);
-        if (opened is not ClassifierFile { IsCompact: false } checkpoint) throw opened.NotA("a checkpoint written by `coldmind train`");
+        var checkpoint = ModelFile.Open(path) switch
+        {
+            OnnxModelFile onnx => onnx.Import(data, seed, label),
+            ClassifierFile { IsCompact: false } c => c,
+            var other => throw other.NotA("a checkpoint written by `coldmind train` or an ONNX classifier"),
+        };
         var (file, spec) = (checkpoint.File, checkpoint.Provenance.Spec!);
         var (dataSpec, splits) = TrainingData.SplitsOf(checkpoint.Provenance, data, seed, label);
         var test = splits.Test;

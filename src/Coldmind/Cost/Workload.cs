@@ -53,14 +53,21 @@ public sealed record Workload(string Name, string Unit, IReadOnlyList<LayerWork>
     {
         GgufModelFile => FromGguf(path, context),
         ClassifierFile c => Of(ClassifierModel.From(c)),
+        OnnxModelFile onnx => Of(ClassifierModel.From(onnx.Import())),
         NetworkDescriptionFile d => FromDescription(d.Json, path),
         var other => throw other.NotA("a model the cost model prices"),
     };
 
-    /// <summary>What one inference of a classifier costs: its compact form's layers, or a CNN's convolutions.</summary>
+    /// <summary>What one inference of a classifier costs: its compact form's layers, an imported stack's or a CNN's work.</summary>
     public static Workload Of(ClassifierModel model) =>
-        (model.Compact is { } compact ? FromClassifier(compact, model.Name) : FromCnn(model.Spec!, model.Parameters, model.Name))
+        (model.Compact is { } compact ? FromClassifier(compact, model.Name)
+            : model.Network is LayerStack stack ? FromStack(stack, model.Name)
+            : FromCnn(model.Spec!, model.Parameters, model.Name))
         with { Accuracy = model.Provenance.TestAccuracy };
+
+    /// <summary>A <see cref="LayerStack"/>'s forward pass: its multiply-adds in float32, all weights read once.</summary>
+    private static Workload FromStack(LayerStack stack, string name) =>
+        new(name, "inference", [new LayerWork(name, stack.Macs, 0, 0, 0, 4 * stack.ParameterCount, 4L * Tensors.Shape.Numel(stack.Shapes[0]))]);
 
     /// <summary>
     /// A <see cref="SmallCnn"/>'s forward pass: 3×3 convolutions keeping the size, each followed by a 2×2 pool, then

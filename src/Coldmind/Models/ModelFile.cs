@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Coldmind.Formats;
+using Coldmind.Models.Onnx;
 
 namespace Coldmind.Models;
 
@@ -32,6 +33,8 @@ public abstract record ModelFile(string Path)
             read = s.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         }
         if (read >= 4 && head[..4].SequenceEqual("GGUF"u8)) return new GgufModelFile(path);
+        // protobuf has no magic number: ONNX files are known by their extension
+        if (path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) return new OnnxModelFile(path);
         int first = head[..read].IndexOfAnyExcept(" \t\r\n"u8);
         if (first >= 0 && head[first] == (byte)'{') return OpenJson(path, length);
         if (read < 8) throw new ColdmindException($"'{path}' is not a model file Coldmind knows: {length} bytes, too short for any.");
@@ -80,6 +83,20 @@ public sealed record GgufModelFile(string Path) : ModelFile(Path)
 {
     public override string Kind => "a GGUF language model";
     public override string TakenBy => "run, chat, bench, cost, modal, quantize, merge and inspect";
+}
+
+/// <summary>An ONNX model; <see cref="Import"/> reads the classifier graphs torch.onnx.export writes (see <see cref="OnnxImporter"/>).</summary>
+public sealed record OnnxModelFile(string Path) : ModelFile(Path)
+{
+    public override string Kind => "an ONNX model";
+    public override string TakenBy => "import, eval, predict, cost, modal, ptq, export and shrink --teacher";
+
+    /// <summary>The classifier, taking the raw features of <paramref name="data"/> (default: the data its metadata names).</summary>
+    public ClassifierFile Import(string? data = null, ulong? seed = null, string? label = null)
+    {
+        var imported = OnnxImporter.Import(Path, data, seed, label);
+        return new ClassifierFile(Path, imported.AsFile(), imported.Provenance);
+    }
 }
 
 /// <summary>Safetensors with no Coldmind classifier metadata (e.g. a Hugging Face checkpoint).</summary>

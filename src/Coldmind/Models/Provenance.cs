@@ -41,6 +41,8 @@ public sealed record Provenance
     public string? Ptq { get; init; }
     /// <summary><c>coldmind.merge</c>: the recipe a merged model was made by.</summary>
     public string? Merge { get; init; }
+    /// <summary><c>coldmind.onnx</c>: the ONNX file (and its opset and producer) an imported model came from.</summary>
+    public string? Onnx { get; init; }
     /// <summary>Every key that is not one of the above (other tools', and <c>coldmind.{section}.*</c> ones).</summary>
     public IReadOnlyDictionary<string, string> Other { get; init; } = new Dictionary<string, string>();
 
@@ -64,6 +66,7 @@ public sealed record Provenance
                 && v is >= 0 and <= 1 ? v : (double?)null, "a fraction in [0, 1]"),
             Ptq = keys.Text("ptq"),
             Merge = keys.Text("merge"),
+            Onnx = keys.Text("onnx"),
             Spec = keys.Text("model") is { } kind ? ReadSpec(kind, keys) : null,
         };
         return p with { Other = metadata.Where(kv => !keys.Read.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value) };
@@ -87,6 +90,7 @@ public sealed record Provenance
             Set("hidden", Join(s.Hidden));
             Set("channels", Join(s.Channels));
             Set("ternary", s.Ternary ? "true" : "false");
+            if (s.Kind == ClassifierSpec.Stack) Set("stack", s.Layers);
         }
         Set("data", Data);
         Set("seed", Seed?.ToString(CultureInfo.InvariantCulture));
@@ -96,6 +100,7 @@ public sealed record Provenance
         Set("test_accuracy", TestAccuracy?.ToString("R", CultureInfo.InvariantCulture));
         Set("ptq", Ptq);
         Set("merge", Merge);
+        Set("onnx", Onnx);
         return m;
     }
 
@@ -119,19 +124,21 @@ public sealed record Provenance
 
     private static ClassifierSpec ReadSpec(string kind, Reader keys)
     {
-        if (kind is not (ClassifierSpec.Mlp or ClassifierSpec.Cnn))
-            throw keys.Bad("model", kind, $"{ClassifierSpec.Mlp} or {ClassifierSpec.Cnn}");
+        if (kind is not (ClassifierSpec.Mlp or ClassifierSpec.Cnn or ClassifierSpec.Stack))
+            throw keys.Bad("model", kind, $"{ClassifierSpec.Mlp}, {ClassifierSpec.Cnn} or {ClassifierSpec.Stack}");
         var input = keys.Dimensions("input_shape", required: true);
         int classes = keys.Int("classes", 1, MaxDimension) ?? throw keys.Missing("classes");
         var hidden = keys.Dimensions("hidden", required: true);
         var channels = keys.Dimensions("channels", required: false);
+        string layers = keys.Text("stack") ?? "";
+        if (kind == ClassifierSpec.Stack && layers.Length == 0) throw keys.Missing("stack");
         bool ternary = keys.Parse("ternary", s => s switch { "true" => true, "false" => false, _ => (bool?)null }, "true or false") ?? false;
         if (input.Length == 0) throw keys.Bad("input_shape", "", "one or more dimensions");
         if (kind == ClassifierSpec.Cnn && (input.Length != 3 || hidden.Length != 1 || channels.Length == 0))
             throw keys.Bad("input_shape", Join(input), "channels,height,width with one hidden size and some channels for a CNN");
         long features = input.Aggregate(1L, (a, d) => a * d);
         if (features > MaxDimension) throw keys.Bad("input_shape", Join(input), $"at most {MaxDimension} features");
-        return new ClassifierSpec(kind, input, classes, hidden, channels, ternary);
+        return new ClassifierSpec(kind, input, classes, hidden, channels, ternary, layers);
     }
 
     private static string Join(int[] xs) => string.Join(",", xs);

@@ -15,4 +15,8 @@ public static class TrainingData
         string dataSpec = data ?? provenance.Data ?? "digits";
         return (dataSpec, BuiltinData.Load(dataSpec, seed ?? provenance.Seed ?? 0, label ?? provenance.Label));
     }
+
+    /// <summary>How the data a model was trained on was scaled before the model saw it (digits by default).</summary>
+    public static InputScaling ScalingOf(Provenance provenance) =>
+        InputScaling.For(provenance.Data ?? "digits", provenance.Seed ?? 0, provenance.Label);
 }

@@ -5,10 +5,13 @@ namespace Coldmind.Nn;
 /// <summary>
 /// What a classifier is, enough to rebuild it: stored in a checkpoint's metadata (by <c>Models.Provenance</c>) so
 /// that a safetensors file alone can be loaded back and run.
+/// (Kind <see cref="Stack"/>: any feed-forward network, e.g. imported from ONNX, its layers in <see cref="Layers"/>.)
 /// </summary>
-public sealed record ClassifierSpec(string Kind, int[] InputShape, int Classes, int[] Hidden, int[] Channels, bool Ternary = false)
+public sealed record ClassifierSpec(string Kind, int[] InputShape, int Classes, int[] Hidden, int[] Channels, bool Ternary = false, string Layers = "")
 {
-    public const string Mlp = "mlp", Cnn = "cnn";
+    public const string Mlp = "mlp", Cnn = "cnn", Stack = "stack";
+
+    public static ClassifierSpec ForStack(int[] inputShape, int classes, string layers) => new(Stack, inputShape, classes, [], [], Layers: layers);
 
     public static ClassifierSpec ForMlp(int[] inputShape, int classes, int[] hidden, bool ternary = false) => new(Mlp, inputShape, classes, hidden, [], ternary);
 
@@ -20,10 +23,11 @@ public sealed record ClassifierSpec(string Kind, int[] InputShape, int Classes, 
     {
         Mlp => new Nn.Mlp(Tensors.Shape.Numel(InputShape), Hidden, Classes, rng, ternary: Ternary),
         Cnn => new SmallCnn(InputShape[0], InputShape[1], InputShape[2], Channels, Hidden[0], Classes, rng),
-        _ => throw new ColdmindException($"Unknown model kind '{Kind}'; known: mlp, cnn."),
+        Stack => new LayerStack(InputShape, Layers, rng),
+        _ => throw new ColdmindException($"Unknown model kind '{Kind}'; known: mlp, cnn, stack."),
     };
 
-    public string Describe() => Kind == Mlp
+    public string Describe() => Kind == Stack ? $"network {Layers.Replace(";", " →", StringComparison.Ordinal)}" : Kind == Mlp
         ? $"{(Ternary ? "ternary (BitNet b1.58) " : "")}MLP {string.Join("-", [Tensors.Shape.Numel(InputShape), .. Hidden, Classes])}"
         : $"CNN conv {string.Join(",", Channels)} → {Hidden[0]} → {Classes}";
 }

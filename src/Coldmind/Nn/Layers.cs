@@ -40,6 +40,9 @@ public sealed class Conv2d : Module
 
 public sealed class MaxPool2d(int kernel, int stride = 0) : Module
 {
+    public int Kernel => kernel;
+    public int Stride => stride == 0 ? kernel : stride;
+
     public override Tensor Forward(Tensor x) => x.MaxPool2d(kernel, stride);
 }
 

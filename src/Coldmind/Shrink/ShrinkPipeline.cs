@@ -16,6 +16,8 @@ public sealed record ShrinkOptions
     public int[] TeacherHidden { get; init; } = [256, 128];
     /// <summary>When set, the teacher is a small CNN with these channels (3×3 convolutions, each pooled by 2) and TeacherHidden[0] hidden units.</summary>
     public int[]? TeacherChannels { get; init; }
+    /// <summary>A trained teacher to distil from instead of training one (e.g. imported from ONNX), with its spec.</summary>
+    public (Module Model, ClassifierSpec Spec)? Given { get; init; }
     public int[] StudentHidden { get; init; } = [128];
     public int Epochs { get; init; } = 100;
     public int BatchSize { get; init; } = 64;
@@ -91,7 +93,13 @@ public static class ShrinkPipeline
 
         Module teacher;
         ClassifierSpec teacherSpec;
-        if (o.TeacherChannels is { } channels)
+        if (o.Given is var (given, givenSpec))
+        {
+            (teacher, teacherSpec) = (given, givenSpec);
+            Add("teacher", $"given: {givenSpec.Describe()}", ClassifierModel.Of(teacher, teacherSpec, "teacher"),
+                SavedBytes(path => TensorFile.Write(path, teacher.NamedParameters())));
+        }
+        else if (o.TeacherChannels is { } channels)
         {
             if (data.Train.SampleShape.Length != 3) throw new ColdmindException($"A CNN teacher needs images (channels, height, width); '{data.Train.Name}' has samples of shape [{string.Join(", ", data.Train.SampleShape)}].");
             teacherSpec = ClassifierSpec.ForCnn(data.Train.SampleShape, classes, channels, o.TeacherHidden[0]);

@@ -21,6 +21,8 @@ public sealed class ClassifierModel
     public int Classes { get; }
     /// <summary>The network's description, for a model that runs through the training engine (a CNN); null for compact ones.</summary>
     public ClassifierSpec? Spec { get; }
+    /// <summary>The network, for a model that runs through the training engine (a CNN, an imported stack); null for compact ones.</summary>
+    public Module? Network => _module;
     /// <summary>Weights and biases, counted whether zero or not.</summary>
     public long Parameters { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
@@ -48,9 +50,16 @@ public sealed class ClassifierModel
         return new ClassifierModel(name, null, model, spec, spec.InputShape, spec.Classes, model.ParameterCount, metadata);
     }
 
-    /// <summary>A compact classifier or a training checkpoint; any other model file is an error saying what it is.</summary>
-    public static ClassifierModel Load(string path) =>
-        ModelFile.Open(path) switch { ClassifierFile c => From(c), var other => throw other.NotA("a classifier") };
+    /// <summary>
+    /// A compact classifier, a training checkpoint, or an ONNX classifier (imported for <paramref name="data"/>'s raw
+    /// features; default: the data it names); any other model file is an error saying what it is.
+    /// </summary>
+    public static ClassifierModel Load(string path, string? data = null) => ModelFile.Open(path) switch
+    {
+        ClassifierFile c => From(c),
+        OnnxModelFile onnx => From(onnx.Import(data)),
+        var other => throw other.NotA("a classifier"),
+    };
 
     public static ClassifierModel From(ClassifierFile file)
     {

@@ -83,6 +83,38 @@ public sealed class CompactClassifier
         return new CompactClassifier(layers, metadata ?? new Dictionary<string, string>());
     }
 
+    /// <summary>
+    /// Each layer's weights as an exporter needs them: float (dense or sparse, as a dense rows × columns array),
+    /// post-training codes with their scales, or BitLinear's trits with its scale, norm gain and epsilon.
+    /// </summary>
+    public IEnumerable<LayerParts> Parts() => _layers.Select(l => l switch
+    {
+        DenseLayer d => new FloatParts(d.Rows, d.Columns, d.Bias, d.Relu, d.Weight),
+        SparseLayer s => new FloatParts(s.Rows, s.Columns, s.Bias, s.Relu, Dense(s.Matrix)),
+        TernaryLayer t => new TernaryParts(t.Rows, t.Columns, t.Bias, t.Relu, t.Trits(), t.Matrix.Scale, t.NormWeight, t.Eps),
+        QuantizedLayer q => (LayerParts)new QuantizedParts(q.Rows, q.Columns, q.Bias, q.Relu, q.Scheme, q.Codes(), q.Scales),
+        _ => throw new InvalidOperationException($"Unknown layer {l.Kind}."),
+    });
+
+    /// <summary>A CSR matrix as a dense (rows, columns) array.</summary>
+    private static float[] Dense(SparseMatrix m)
+    {
+        var w = new float[(long)m.Rows * m.Columns];
+        for (int r = 0; r < m.Rows; r++)
+            for (int k = m.RowStart[r]; k < m.RowStart[r + 1]; k++) w[r * m.Columns + m.ColumnIndex[k]] = m.Values[k];
+        return w;
+    }
+
+    public abstract record LayerParts(int Rows, int Columns, float[]? Bias, bool Relu);
+    /// <summary>Weight (rows, columns).</summary>
+    public sealed record FloatParts(int Rows, int Columns, float[]? Bias, bool Relu, float[] Weight) : LayerParts(Rows, Columns, Bias, Relu);
+    /// <summary>Codes (rows, columns); weight[r, c] = Scales[Scheme.ScaleIndex(r, c, Scheme.GroupsPerRow(Columns))] · code.</summary>
+    public sealed record QuantizedParts(int Rows, int Columns, float[]? Bias, bool Relu, PtqScheme Scheme, sbyte[] Codes, float[] Scales)
+        : LayerParts(Rows, Columns, Bias, Relu);
+    /// <summary>y = Scale · trits (rows, columns) · int8(RMSNorm(x, Norm, Eps)), BitLinear's forward.</summary>
+    public sealed record TernaryParts(int Rows, int Columns, float[]? Bias, bool Relu, sbyte[] Trits, float Scale, float[] Norm, float Eps)
+        : LayerParts(Rows, Columns, Bias, Relu);
+
     /// <summary>The same model with <paramref name="metadata"/> to save beside it (data, seed, accuracy).</summary>
     public CompactClassifier WithMetadata(IReadOnlyDictionary<string, string> metadata) => new(_layers, metadata);
 
@@ -256,6 +288,7 @@ public sealed class CompactClassifier
 
     private sealed class TernaryLayer(SparseTernaryMatrix m, float[] norm, float eps, bool relu) : Layer(m.Rows, m.Columns, null, relu)
     {
+        public SparseTernaryMatrix Matrix => m;
         public float[] NormWeight => norm;
         public float Eps => eps;
         public override string Kind => "ternary";
@@ -272,6 +305,15 @@ public sealed class CompactClassifier
             Span<sbyte> q = x.Length <= 4096 ? stackalloc sbyte[x.Length] : new sbyte[x.Length];
             float scale = BitNetQuantizer.QuantizeInt8(h, q);
             m.Multiply(q, scale, y);
+        }
+
+        /// <summary>The trits (rows, columns), row-major.</summary>
+        public sbyte[] Trits()
+        {
+            var trits = new sbyte[(long)Rows * Columns];
+            for (int r = 0; r < Rows; r++)
+                for (int k = m.RowStart[r]; k < m.RowStart[r + 1]; k++) trits[r * Columns + m.Index[k]] = (sbyte)(k < m.NegativeStart[r] ? 1 : -1);
+            return trits;
         }
 
         public override IEnumerable<(string, float[], string)> Tensors() =>
@@ -344,13 +386,25 @@ public sealed class CompactClassifier
 
         public override void Forward(ReadOnlySpan<float> x, Span<float> y) => _decoded.Forward(x, y);
 
+        public float[] Scales => _scales;
+
+        /// <summary>The codes (rows, columns), row-major, zero where a sparse layer keeps none.</summary>
+        public sbyte[] Codes()
+        {
+            var codes = new sbyte[(long)Rows * Columns];
+            var w = _decoded is SparseLayer { Matrix: var m } ? Dense(m) : ((DenseLayer)_decoded).Weight;
+            for (int i = 0; i < codes.Length; i++) codes[i] = Code(i / Columns, i % Columns, w[i]);
+            return codes;
+        }
+
+        private sbyte Code(int row, int column, float value)
+        {
+            float d = _scales[Scheme.ScaleIndex(row, column, _groups)];
+            return d == 0 ? (sbyte)0 : (sbyte)MathF.Round(value / d);
+        }
+
         public override IEnumerable<(string, float[], string)> Tensors()
         {
-            sbyte Code(int row, int column, float value)
-            {
-                float d = _scales[Scheme.ScaleIndex(row, column, _groups)];
-                return d == 0 ? (sbyte)0 : (sbyte)MathF.Round(value / d);
-            }
             if (_decoded is SparseLayer { Matrix: var m })
             {
                 var kept = new sbyte[m.NonZeros];
