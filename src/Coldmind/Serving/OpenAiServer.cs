@@ -61,7 +61,7 @@ public sealed class OpenAiServer : IAsyncDisposable
         app.MapGet("/health", (HttpContext ctx) => Write(ctx, 200, new
         {
             status = "ok", slots = client.Settings.Parallel, slots_processing = client.BusySlots,
-            slots_idle = client.Settings.Parallel - client.BusySlots, queued = client.Queued,
+            slots_idle = client.Settings.Parallel - client.BusySlots, queued = client.Queued, kv_caches = client.SessionsCreated,
         }));
         app.MapGet("/metrics", async (HttpContext ctx) =>
         {

@@ -25,13 +25,17 @@ internal sealed class SlotPool(LanguageModel model, int slots, int contextLength
 
     public async Task<InferenceSession> AcquireAsync(CancellationToken cancel)
     {
-        if (Interlocked.Increment(ref _queued) > maxQueue)
+        cancel.ThrowIfCancellationRequested();
+        if (!_gate.Wait(0))
         {
-            Interlocked.Decrement(ref _queued);
-            throw new ServerBusyException($"All {slots} slots are busy and {maxQueue} requests already wait; try again later.");
+            if (Interlocked.Increment(ref _queued) > maxQueue)
+            {
+                Interlocked.Decrement(ref _queued);
+                throw new ServerBusyException($"All {slots} slots are busy and {maxQueue} requests already wait; try again later.");
+            }
+            try { await _gate.WaitAsync(cancel); }
+            finally { Interlocked.Decrement(ref _queued); }
         }
-        try { await _gate.WaitAsync(cancel); }
-        finally { Interlocked.Decrement(ref _queued); }
         if (_free.TryTake(out var session)) return session;
         Interlocked.Increment(ref _created);
         return model.CreateSession(contextLength);
