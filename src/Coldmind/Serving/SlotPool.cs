@@ -26,7 +26,7 @@ internal sealed class SlotPool(LanguageModel model, int slots, int contextLength
     public async Task<InferenceSession> AcquireAsync(CancellationToken cancel)
     {
         cancel.ThrowIfCancellationRequested();
-        if (!_gate.Wait(0))
+        if (!_gate.Wait(0, CancellationToken.None)) // a free slot: no place in the queue taken
         {
             if (Interlocked.Increment(ref _queued) > maxQueue)
             {
