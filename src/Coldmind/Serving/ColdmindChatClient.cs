@@ -210,8 +210,8 @@ public sealed class ColdmindChatClient : IChatClient
             Metrics.Rejection();
             throw;
         }
-        InferenceSession session;
-        try { session = await _slots.AcquireAsync(cancel); }
+        Slot slot;
+        try { slot = await _slots.AcquireAsync(cancel); }
         catch (ServerBusyException)
         {
             Metrics.Rejection();
@@ -226,11 +226,11 @@ public sealed class ColdmindChatClient : IChatClient
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         var stops = new StopSequences(options.Stop);
         double firstToken = -1;
-        var work = Task.Factory.StartNew(() =>
+        var work = slot.Run(() =>
         {
             try
             {
-                var result = Generator.Generate(session, Model.Tokenizer, prompt, options.MaxTokens, sampler, piece =>
+                var result = Generator.Generate(slot.Session, Model.Tokenizer, prompt, options.MaxTokens, sampler, piece =>
                 {
                     if (firstToken < 0) firstToken = clock.Elapsed.TotalSeconds;
                     string ready = stops.Push(piece);
@@ -244,16 +244,22 @@ public sealed class ColdmindChatClient : IChatClient
             finally
             {
                 pieces.Writer.TryComplete();
-                _slots.Release(session);
+                _slots.Release(slot);
             }
-        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        });
 
         bool finished = false;
         try
         {
+            var batch = new System.Text.StringBuilder();
             while (await pieces.Reader.WaitToReadAsync(cancel))
-                while (pieces.Reader.TryRead(out var piece))
-                    yield return new CompletionChunk(piece);
+            {
+                // the pieces that are ready go out together (at most 16): a consumer slower than the generation,
+                // such as an HTTP stream flushing each event, falls behind by fewer, larger chunks instead of many
+                for (int taken = 0; taken < 16 && pieces.Reader.TryRead(out var piece); taken++) batch.Append(piece);
+                yield return new CompletionChunk(batch.ToString());
+                batch.Clear();
+            }
             finished = true;
         }
         finally

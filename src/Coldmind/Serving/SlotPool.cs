@@ -7,23 +7,59 @@ namespace Coldmind.Serving;
 public sealed class ServerBusyException(string message) : ColdmindException(message);
 
 /// <summary>
-/// N slots, each an <see cref="InferenceSession"/> with its own KV cache, created when first needed (memory follows
-/// use: at most N caches ever exist). Requests beyond N wait in a queue of bounded length, in arrival order; a
-/// waiting request whose client gives up leaves the queue.
+/// One slot: an <see cref="InferenceSession"/> (its own KV cache) and the thread that generates in it. The thread
+/// lives as long as the slot, so a request starts no thread and finds the kernels' per-thread scratch buffers
+/// already allocated.
+/// </summary>
+internal sealed class Slot : IDisposable
+{
+    private readonly BlockingCollection<Action> _work = [];
+
+    public InferenceSession Session { get; }
+
+    public Slot(InferenceSession session, int index)
+    {
+        Session = session;
+        new Thread(() => { foreach (var work in _work.GetConsumingEnumerable()) work(); }) { IsBackground = true, Name = $"coldmind slot {index}" }.Start();
+    }
+
+    /// <summary>Runs <paramref name="work"/> on the slot's thread.</summary>
+    public Task<T> Run<T>(Func<T> work)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _work.Add(() =>
+        {
+            try { done.SetResult(work()); }
+            catch (Exception e) { done.SetException(e); }
+        });
+        return done.Task;
+    }
+
+    public void Dispose()
+    {
+        _work.CompleteAdding();
+        _work.Dispose();
+    }
+}
+
+/// <summary>
+/// N slots, each made when first needed (memory follows use: at most N KV caches ever exist). Requests beyond N
+/// wait in a queue of bounded length, in arrival order; a waiting request whose client gives up leaves the queue.
 /// </summary>
 internal sealed class SlotPool(LanguageModel model, int slots, int contextLength, int maxQueue) : IDisposable
 {
     private readonly SemaphoreSlim _gate = new(slots, slots);
-    private readonly ConcurrentBag<InferenceSession> _free = [];
-    private int _queued, _created;
+    private readonly ConcurrentBag<Slot> _free = [];
+    private readonly ConcurrentQueue<Slot> _all = [];
+    private int _queued;
 
     public int Slots => slots;
     public int Queued => Volatile.Read(ref _queued);
     public int Busy => slots - _gate.CurrentCount;
-    /// <summary>KV caches made so far (never more than <see cref="Slots"/>).</summary>
-    public int Created => Volatile.Read(ref _created);
+    /// <summary>Slots (KV caches) made so far, never more than <see cref="Slots"/>.</summary>
+    public int Created => _all.Count;
 
-    public async Task<InferenceSession> AcquireAsync(CancellationToken cancel)
+    public async Task<Slot> AcquireAsync(CancellationToken cancel)
     {
         cancel.ThrowIfCancellationRequested();
         if (!_gate.Wait(0, CancellationToken.None)) // a free slot: no place in the queue taken
@@ -36,17 +72,22 @@ internal sealed class SlotPool(LanguageModel model, int slots, int contextLength
             try { await _gate.WaitAsync(cancel); }
             finally { Interlocked.Decrement(ref _queued); }
         }
-        if (_free.TryTake(out var session)) return session;
-        Interlocked.Increment(ref _created);
-        return model.CreateSession(contextLength);
+        if (_free.TryTake(out var slot)) return slot;
+        slot = new Slot(model.CreateSession(contextLength), _all.Count);
+        _all.Enqueue(slot);
+        return slot;
     }
 
-    public void Release(InferenceSession session)
+    public void Release(Slot slot)
     {
-        session.Reset();
-        _free.Add(session);
+        slot.Session.Reset();
+        _free.Add(slot);
         _gate.Release();
     }
 
-    public void Dispose() => _gate.Dispose();
+    public void Dispose()
+    {
+        foreach (var slot in _all) slot.Dispose();
+        _gate.Dispose();
+    }
 }
