@@ -25,7 +25,9 @@ internal static class ServeCommand
         cmd.SetAction(async (r, token) =>
         {
             if (ServeLanguageModel.IsGguf(r.GetValue(modelPath)!))
-                return await lm.RunAsync(r, r.GetValue(modelPath)!, r.GetValue(listen)!, r.GetValue(maxBytes) ?? 1 << 20, token);
+                return r.GetValue(keyFile) != null
+                    ? throw new ColdmindException("--key-file signs a classifier's requests; a GGUF language model is served with --api-key.")
+                    : await lm.RunAsync(r, r.GetValue(modelPath)!, r.GetValue(listen)!, r.GetValue(maxBytes) ?? 1 << 20, token);
             var model = ClassifierModel.Load(r.GetValue(modelPath)!);
             var auth = MessageAuth.FromKeyFile(r.GetValue(keyFile) ?? throw new ColdmindException("Serving a classifier needs --key-file."));
             int limit = r.GetValue(maxBytes) ?? 1 << 16;

@@ -257,6 +257,7 @@ public sealed class ColdmindChatClient : IChatClient
                 // the pieces that are ready go out together (at most 16): a consumer slower than the generation,
                 // such as an HTTP stream flushing each event, falls behind by fewer, larger chunks instead of many
                 for (int taken = 0; taken < 16 && pieces.Reader.TryRead(out var piece); taken++) batch.Append(piece);
+                if (batch.Length == 0) continue;
                 yield return new CompletionChunk(batch.ToString());
                 batch.Clear();
             }
