@@ -12,7 +12,8 @@ using Coldmind.Runtime;
 
 if (args.Length is < 1 or > 3)
 {
-    Console.Error.WriteLine("usage: SensorClassifier MODEL.safetensors [DEVICE] [READINGS.csv|-]   (one CSV line of features a reading)");
+    Console.Error.WriteLine("usage: SensorClassifier MODEL.safetensors [DEVICE] [READINGS.csv|-]");
+    Console.Error.WriteLine("       (a reading is a CSV line of features; - reads them from standard input)");
     return 2;
 }
 try
@@ -21,8 +22,10 @@ try
     var device = DeviceProfile.Load(args.Length > 1 ? args[1] : "stm32h7");
     var cost = CostModel.Estimate(Workload.FromClassifier(model, Path.GetFileName(args[0])), device);
     // the temperature `shrink` fitted on held-out data makes the softmax a calibrated probability
-    float temperature = model.Metadata.TryGetValue("coldmind.temperature", out var t) ? float.Parse(t, CultureInfo.InvariantCulture) : 1f;
-    Console.Error.WriteLine($"{model.Describe()} on {device.Name}: {cost.Joules:E2} J and {cost.Seconds * 1e6:F1} µs an inference");
+    float temperature = model.Metadata.TryGetValue("coldmind.temperature", out var t)
+        ? float.Parse(t, CultureInfo.InvariantCulture) : 1f;
+    Console.Error.WriteLine($"{model.Describe()} on {device.Name}: {cost.Joules:E2} J and {cost.Seconds * 1e6:F1} µs "
+        + "an inference");
 
     double joules = 0;
     int count = 0;
@@ -32,7 +35,8 @@ try
         var p = logits.Select(l => Math.Exp((l - logits.Max()) / temperature)).ToArray();
         int best = Array.IndexOf(p, p.Max());
         joules += cost.Joules;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{count++}: class {best} (p = {p[best] / p.Sum():F3}), {joules:E2} J so far"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{count++}: class {best} (p = {p[best] / p.Sum():F3}), {joules:E2} J so far"));
     }
     return 0;
 }
@@ -47,7 +51,8 @@ static IEnumerable<float[]> Readings(int features, string? source)
     if (source == null)
     {
         var test = BuiltinData.Load("digits").Test;
-        for (int i = 0; i < Math.Min(20, test.Count); i++) yield return test.Features.AsSpan(i * test.FeatureCount, test.FeatureCount).ToArray();
+        for (int i = 0; i < Math.Min(20, test.Count); i++)
+            yield return test.Features.AsSpan(i * test.FeatureCount, test.FeatureCount).ToArray();
         yield break;
     }
     using var input = source == "-" ? Console.In : new StreamReader(source);
@@ -58,7 +63,9 @@ static IEnumerable<float[]> Readings(int features, string? source)
         if (text.Length == 0) continue;
         var values = text.Split(',');
         var x = new float[values.Length];
-        if (values.Length != features || values.Where((v, i) => !float.TryParse(v, CultureInfo.InvariantCulture, out x[i])).Any())
+        bool numbers = values.Length == features
+            && values.Select((v, i) => float.TryParse(v, CultureInfo.InvariantCulture, out x[i])).All(ok => ok);
+        if (!numbers)
             throw new ColdmindException($"line {line}: expected {features} numbers separated by commas.");
         yield return x;
     }

@@ -12,7 +12,8 @@ using Coldmind.Tensors;
 
 if (args.Length is < 4 or > 5 || args[3].Split('/') is not [var i, var n])
 {
-    Console.Error.WriteLine("usage: SwarmDevice LISTEN PEER[,PEER…] KEYFILE SHARD/SHARDS [CYCLES]   e.g. 127.0.0.1:7001 127.0.0.1:7002 key 0/2");
+    Console.Error.WriteLine("usage: SwarmDevice LISTEN PEER[,PEER…] KEYFILE SHARD/SHARDS [CYCLES]");
+    Console.Error.WriteLine("   e.g. SwarmDevice 127.0.0.1:7001 127.0.0.1:7002 key 0/2");
     return 2;
 }
 try
@@ -22,14 +23,17 @@ try
     var data = BuiltinData.Load("digits");
     var mine = Partition.Parse("iid").Split(data.Train, shards, new Rng(1))[shard]; // every device draws the same split
     var learner = LocalLearner.For(data.Train, hidden: [32], seed: 1);              // and starts from the same model
-    var gossip = new GossipOptions(new LocalTraining(Steps: 10, BatchSize: 16, LearningRate: 0.1f), ExchangeCodec.Parse("int8"));
-    var options = new NodeOptions(args[0], args[1].Split(','), gossip, Period: TimeSpan.FromSeconds(0.5), Cycles: cycles,
-        CheckpointPath: null, MaxMessageBytes: 1 << 20, Linger: TimeSpan.FromSeconds(2));
+    var training = new LocalTraining(Steps: 10, BatchSize: 16, LearningRate: 0.1f); // SGD steps per model received
+    var gossip = new GossipOptions(training, ExchangeCodec.Parse("int8"));              // models travel as int8
+    var options = new NodeOptions(args[0], args[1].Split(','), gossip, Period: TimeSpan.FromSeconds(0.5),
+        Cycles: cycles, CheckpointPath: null, MaxMessageBytes: 1 << 20, Linger: TimeSpan.FromSeconds(2));
     var auth = MessageAuth.FromKeyFile(args[2]);
-    await using var node = await SwarmNode.StartAsync(options, learner, data.Train, mine, auth, line => Console.Error.WriteLine(line));
+    await using var node = await SwarmNode.StartAsync(options, learner, data.Train, mine, auth,
+        Console.Error.WriteLine);
     var summary = await node.RunAsync(data.Test);
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"{summary.Address}: test accuracy {summary.TestAccuracy:P1} after {summary.Cycles} cycles; received {summary.Received}, sent {summary.Sent} ({summary.BytesSent} bytes)"));
+        $"{summary.Address}: test accuracy {summary.TestAccuracy:P1} after {summary.Cycles} cycles; "
+        + $"received {summary.Received}, sent {summary.Sent} ({summary.BytesSent} bytes)"));
     return 0;
 }
 catch (Exception e) when (e is ColdmindException or FormatException)

@@ -14,22 +14,30 @@ internal static class ServeCommand
 {
     public static Command Create()
     {
-        var modelPath = new Argument<string>("MODEL") { Description = "a classifier: a `coldmind train` checkpoint (or shrink --teacher-out), or a shrunk model; or a GGUF language model" };
+        var modelPath = new Argument<string>("MODEL")
+        {
+            Description = "a classifier: a `coldmind train` checkpoint (or shrink --teacher-out), or a shrunk model; "
+                + "or a GGUF language model",
+        };
         var listen = new Option<string>("--listen") { Description = "HOST:PORT to listen on (port 0: any free port)", DefaultValueFactory = _ => "127.0.0.1:8080" };
         var keyFile = KeyFile();
-        var maxBytes = new Option<int?>("--max-request-bytes") { Description = "larger requests are refused unread (default: 64 KiB; GGUF: 1 MiB)" };
+        var maxBytes = new Option<int?>("--max-request-bytes")
+            { Description = "larger requests are refused unread (default: 64 KiB; GGUF: 1 MiB)" };
         var lm = new ServeLanguageModel();
-        var cmd = new Command("serve", "Serve a classifier to edge devices that escalate (`coldmind cascade --cloud-url`): signed requests only, "
-            + "bounded and validated; or a GGUF language model over OpenAI's API.") { modelPath, listen, keyFile, maxBytes };
+        var cmd = new Command("serve", "Serve a classifier to edge devices that escalate (`coldmind cascade --cloud-url`): "
+            + "signed requests only, bounded and validated; or a GGUF language model over OpenAI's API.")
+            { modelPath, listen, keyFile, maxBytes };
         foreach (var o in lm.All) cmd.Options.Add(o);
         cmd.SetAction(async (r, token) =>
         {
             if (ServeLanguageModel.IsGguf(r.GetValue(modelPath)!))
                 return r.GetValue(keyFile) != null
-                    ? throw new ColdmindException("--key-file signs a classifier's requests; a GGUF language model is served with --api-key.")
-                    : await lm.RunAsync(r, r.GetValue(modelPath)!, r.GetValue(listen)!, r.GetValue(maxBytes) ?? 1 << 20, token);
+                    ? throw new ColdmindException("--key-file signs a classifier's requests; a GGUF model takes --api-key.")
+                    : await lm.RunAsync(r, r.GetValue(modelPath)!, r.GetValue(listen)!, r.GetValue(maxBytes) ?? 1 << 20,
+                        token);
             var model = ClassifierModel.Load(r.GetValue(modelPath)!);
-            var auth = MessageAuth.FromKeyFile(r.GetValue(keyFile) ?? throw new ColdmindException("Serving a classifier needs --key-file."));
+            var auth = MessageAuth.FromKeyFile(r.GetValue(keyFile)
+                ?? throw new ColdmindException("Serving a classifier needs --key-file."));
             int limit = r.GetValue(maxBytes) ?? 1 << 16;
             if (limit < Payload.HeaderBytes) throw new ColdmindException($"--max-request-bytes must be at least {Payload.HeaderBytes}, got {limit}.");
             float temperature = model.Metadata.TryGetValue("coldmind.temperature", out var t) ? float.Parse(t, CultureInfo.InvariantCulture) : 1f;

@@ -14,17 +14,23 @@ public sealed record ChatTemplate(string Name, Func<string, string> System, Func
     public static ChatTemplate Detect(string? template) => template switch
     {
         null => Plain,
-        _ when template.Contains("<|im_start|>", StringComparison.Ordinal) => new("chatml",
-            s => $"<|im_start|>system\n{s}<|im_end|>\n", u => $"<|im_start|>user\n{u}<|im_end|>\n<|im_start|>assistant\n", "<|im_end|>\n"),
-        _ when template.Contains("<|start_header_id|>", StringComparison.Ordinal) => new("llama3",
+        _ when Has(template, "<|im_start|>") => new("chatml",
+            s => $"<|im_start|>system\n{s}<|im_end|>\n",
+            u => $"<|im_start|>user\n{u}<|im_end|>\n<|im_start|>assistant\n",
+            "<|im_end|>\n"),
+        _ when Has(template, "<|start_header_id|>") => new("llama3",
             s => $"<|start_header_id|>system<|end_header_id|>\n\n{s}<|eot_id|>",
-            u => $"<|start_header_id|>user<|end_header_id|>\n\n{u}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", "<|eot_id|>"),
-        _ when template.Contains("[INST]", StringComparison.Ordinal) => new("llama2",
+            u => $"<|start_header_id|>user<|end_header_id|>\n\n{u}<|eot_id|>"
+                + "<|start_header_id|>assistant<|end_header_id|>\n\n",
+            "<|eot_id|>"),
+        _ when Has(template, "[INST]") => new("llama2",
             s => $"[INST] <<SYS>>\n{s}\n<</SYS>>\n\n", u => $"[INST] {u} [/INST]", "</s>"),
-        _ when template.Contains("Assistant: ", StringComparison.Ordinal) && template.Contains("<|eot_id|>", StringComparison.Ordinal) => new("bitnet",
+        _ when Has(template, "Assistant: ") && Has(template, "<|eot_id|>") => new("bitnet",
             s => $"System: {s}<|eot_id|>", u => $"User: {u}<|eot_id|>Assistant: ", "<|eot_id|>"),
         _ => Plain,
     };
+
+    private static bool Has(string template, string marker) => template.Contains(marker, StringComparison.Ordinal);
 
     public static readonly ChatTemplate Plain = new("plain", s => $"{s}\n\n", u => $"User: {u}\nAssistant:", "\n");
 
@@ -46,7 +52,8 @@ public sealed record ChatTemplate(string Name, Func<string, string> System, Func
             });
             last = speaker;
         }
-        if (last != ChatSpeaker.User) throw new ColdmindException("The last message of a conversation must be the user's.");
+        if (last != ChatSpeaker.User)
+            throw new ColdmindException("The last message of a conversation must be the user's.");
         return prompt.ToString();
     }
 }

@@ -19,7 +19,8 @@ public sealed record OpenAiServerSettings
 }
 
 /// <summary>
-/// An OpenAI-compatible HTTP server over a <see cref="ColdmindChatClient"/>, on Kestrel as <see cref="EscalationServer"/> hosts it:
+/// An OpenAI-compatible HTTP server over a <see cref="ColdmindChatClient"/>, on the Kestrel host
+/// <see cref="EscalationServer.CreateHost"/> makes:
 /// <code>
 /// POST /v1/chat/completions   messages → chat.completion, or chat.completion.chunk events (stream: true)
 /// POST /v1/completions        prompt → text_completion (streamed the same way)
@@ -27,33 +28,36 @@ public sealed record OpenAiServerSettings
 /// GET  /health                {"status": "ok", slots and queue}
 /// GET  /metrics               the <see cref="ServingMetrics"/> as Prometheus text
 /// </code>
-/// Errors use OpenAI's shape, <c>{"error": {"message", "type", "param", "code"}}</c>: 400 for a bad request, 401 for a
-/// missing or wrong key, 404, 413 for a body over the bound, 503 when the queue is full. A client that disconnects
+/// Errors use OpenAI's shape, <c>{"error": {"message", "type", "param", "code"}}</c>: 400 for a bad request, 401 for
+/// a missing or wrong key, 404, 413 for a body over the bound, 503 when the queue is full. A client that disconnects
 /// cancels its generation, which frees its slot at the next token.
 /// </summary>
 public sealed class OpenAiServer : IAsyncDisposable
 {
-    private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.Never };
     private readonly WebApplication _app;
 
     public Uri Address => new(_app.Urls.First());
 
     private OpenAiServer(WebApplication app) => _app = app;
 
-    public static async Task<OpenAiServer> StartAsync(ColdmindChatClient client, OpenAiServerSettings settings, Action<string> log)
+    public static async Task<OpenAiServer> StartAsync(ColdmindChatClient client, OpenAiServerSettings settings,
+        Action<string> log)
     {
-        if (settings.MaxRequestBytes < 1024) throw new ColdmindException($"--max-request-bytes must be at least 1024, got {settings.MaxRequestBytes}.");
+        if (settings.MaxRequestBytes < 1024)
+            throw new ColdmindException($"--max-request-bytes must be at least 1024, got {settings.MaxRequestBytes}.");
         if (settings.ApiKey is { Length: 0 }) throw new ColdmindException("--api-key must not be empty.");
         var app = EscalationServer.CreateHost(settings.Listen, settings.MaxRequestBytes);
         byte[]? key = settings.ApiKey == null ? null : Encoding.UTF8.GetBytes("Bearer " + settings.ApiKey);
 
         app.Use(async (ctx, next) =>
         {
-            if (key != null && ctx.Request.Path.StartsWithSegments("/v1")
-                && !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(ctx.Request.Headers.Authorization.ToString()), key))
+            byte[] given = Encoding.UTF8.GetBytes(ctx.Request.Headers.Authorization.ToString());
+            bool refused = key != null && !CryptographicOperations.FixedTimeEquals(given, key);
+            if (refused && ctx.Request.Path.StartsWithSegments("/v1"))
             {
                 client.Metrics.Rejection();
-                await Error(ctx, 401, "Invalid or missing API key (Authorization: Bearer KEY).", "invalid_request_error", "invalid_api_key", log);
+                await Error(ctx, 401, "Invalid or missing API key (Authorization: Bearer KEY).", "invalid_api_key",
+                    log);
                 return;
             }
             await next(ctx);
@@ -61,7 +65,8 @@ public sealed class OpenAiServer : IAsyncDisposable
         app.MapGet("/health", (HttpContext ctx) => Write(ctx, 200, new
         {
             status = "ok", slots = client.Settings.Parallel, slots_processing = client.BusySlots,
-            slots_idle = client.Settings.Parallel - client.BusySlots, queued = client.Queued, kv_caches = client.SessionsCreated,
+            slots_idle = client.Settings.Parallel - client.BusySlots, queued = client.Queued,
+            kv_caches = client.SessionsCreated,
         }));
         app.MapGet("/metrics", async (HttpContext ctx) =>
         {
@@ -71,26 +76,27 @@ public sealed class OpenAiServer : IAsyncDisposable
         app.MapGet("/v1/models", (HttpContext ctx) => Write(ctx, 200, new
         {
             @object = "list",
-            data = new[] { new { id = client.ModelId, @object = "model", created = Created(), owned_by = "coldmind" } },
+            data = new[] { new { id = client.ModelId, @object = "model", created = Now(), owned_by = "coldmind" } },
         }));
-        app.MapPost("/v1/chat/completions", ctx => Complete(ctx, client, settings, chat: true, log));
-        app.MapPost("/v1/completions", ctx => Complete(ctx, client, settings, chat: false, log));
+        app.MapPost("/v1/chat/completions", ctx => Complete(ctx, client, settings.MaxRequestBytes, chat: true, log));
+        app.MapPost("/v1/completions", ctx => Complete(ctx, client, settings.MaxRequestBytes, chat: false, log));
         app.MapFallback((HttpContext ctx) =>
-            Error(ctx, 404, $"No route {ctx.Request.Method} {ctx.Request.Path}.", "invalid_request_error", "not_found", log));
+            Error(ctx, 404, $"No route {ctx.Request.Method} {ctx.Request.Path}.", "not_found", log));
         try { await app.StartAsync(); }
         catch (IOException e) { throw new ColdmindException($"Cannot listen on {settings.Listen}: {e.Message}"); }
         return new OpenAiServer(app);
     }
 
-    private static long Created() => DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+    private static long Now() => DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 
-    private static async Task Complete(HttpContext ctx, ColdmindChatClient client, OpenAiServerSettings settings, bool chat, Action<string> log)
+    private static async Task Complete(HttpContext ctx, ColdmindChatClient client, int maxBytes, bool chat,
+        Action<string> log)
     {
-        var body = await EscalationServer.ReadBounded(ctx.Request, settings.MaxRequestBytes);
+        var body = await EscalationServer.ReadBounded(ctx.Request, maxBytes);
         if (body == null)
         {
             client.Metrics.Rejection();
-            await Error(ctx, 413, $"The request body is over {settings.MaxRequestBytes} bytes.", "invalid_request_error", "request_too_large", log);
+            await Error(ctx, 413, $"The request body is over {maxBytes} bytes.", "request_too_large", log);
             return;
         }
         var abort = ctx.RequestAborted;
@@ -100,8 +106,9 @@ public sealed class OpenAiServer : IAsyncDisposable
         {
             request = OpenAiRequest.Parse(body, chat);
             var prompt = chat ? client.EncodeChat(request.Messages!) : client.EncodePrompt(request.Prompt!);
-            chunks = client.GenerateAsync(prompt, client.ToCompletionOptions(request.Options), abort).GetAsyncEnumerator(abort);
-            await chunks.MoveNextAsync(); // checks the bounds and waits for a slot before any byte of the answer is sent
+            chunks = client.GenerateAsync(prompt, client.ToCompletionOptions(request.Options), abort)
+                .GetAsyncEnumerator(abort);
+            await chunks.MoveNextAsync(); // checks the bounds and waits for a slot before a byte of the answer is sent
         }
         catch (Exception e) when (e is ColdmindException or OperationCanceledException)
         {
@@ -109,17 +116,15 @@ public sealed class OpenAiServer : IAsyncDisposable
             if (e is OperationCanceledException) return; // the client left while queued
             if (chunks == null) client.Metrics.Rejection(); // the generation counts its own refusals
             await (e is ServerBusyException
-                ? Error(ctx, 503, e.Message, "server_error", "overloaded", log)
-                : Error(ctx, 400, e.Message, "invalid_request_error", null, log));
+                ? Error(ctx, 503, e.Message, "overloaded", log, "server_error")
+                : Error(ctx, 400, e.Message, null, log));
             return;
         }
         await using var _ = chunks;
-        string id = ColdmindChatClient.NewId(chat ? "chatcmpl" : "cmpl");
-        long created = Created();
-        string kind = chat ? "chat.completion" : "text_completion";
+        var answer = new Answer(ColdmindChatClient.NewId(chat ? "chatcmpl" : "cmpl"), Now(), client.ModelId, chat);
         try
         {
-            if (request.Stream) await Stream(ctx, chunks, chat, request.IncludeUsage, id, created, client.ModelId, abort);
+            if (request.Stream) await Stream(ctx, chunks, answer, request.IncludeUsage, abort);
             else
             {
                 var text = new StringBuilder();
@@ -129,59 +134,77 @@ public sealed class OpenAiServer : IAsyncDisposable
                     text.Append(chunks.Current.Text);
                     await chunks.MoveNextAsync();
                 }
+                string content = text.ToString(), finish = result.FinishReason;
                 object choice = chat
-                    ? new { index = 0, message = new { role = "assistant", content = text.ToString() }, logprobs = (object?)null, finish_reason = result.FinishReason }
-                    : new { index = 0, text = text.ToString(), logprobs = (object?)null, finish_reason = result.FinishReason };
-                await Write(ctx, 200, new { id, @object = kind, created, model = client.ModelId, choices = new[] { choice }, usage = Usage(result) });
+                    ? new { index = 0, message = new { role = "assistant", content }, logprobs = (object?)null,
+                        finish_reason = finish }
+                    : new { index = 0, text = content, logprobs = (object?)null, finish_reason = finish };
+                await Write(ctx, 200, answer.Body([choice], Usage(result), chunk: false));
             }
         }
-        catch (OperationCanceledException) when (abort.IsCancellationRequested) { } // the client left: its slot is free again
+        catch (OperationCanceledException) when (abort.IsCancellationRequested) { } // the client left: its slot is free
     }
 
-    /// <summary>Server-sent events: one chunk per decoded piece, then the finish reason, usage if asked, and [DONE].</summary>
-    private static async Task Stream(HttpContext ctx, IAsyncEnumerator<CompletionChunk> chunks, bool chat, bool includeUsage,
-        string id, long created, string model, CancellationToken abort)
+    /// <summary>What every object of one answer repeats: its id, creation time, model and kind.</summary>
+    private sealed record Answer(string Id, long Created, string Model, bool Chat)
+    {
+        public object Body(object[] choices, object? usage, bool chunk) => new
+        {
+            id = Id, @object = Chat ? chunk ? "chat.completion.chunk" : "chat.completion" : "text_completion",
+            created = Created, model = Model, choices, usage,
+        };
+    }
+
+    /// <summary>Server-sent events: a chunk per ready text, the finish reason, usage if asked, and [DONE].</summary>
+    private static async Task Stream(HttpContext ctx, IAsyncEnumerator<CompletionChunk> chunks, Answer answer,
+        bool includeUsage, CancellationToken abort)
     {
         ctx.Response.StatusCode = 200;
         ctx.Response.ContentType = "text/event-stream";
         ctx.Response.Headers.CacheControl = "no-cache";
-        string kind = chat ? "chat.completion.chunk" : "text_completion";
-        async Task Event(object payload)
+        async Task Event(object[] choices, object? usage = null)
         {
-            await ctx.Response.WriteAsync("data: " + JsonSerializer.Serialize(payload, Json) + "\n\n", abort);
+            string json = JsonSerializer.Serialize(answer.Body(choices, usage, chunk: true));
+            await ctx.Response.WriteAsync("data: " + json + "\n\n", abort);
             await ctx.Response.Body.FlushAsync(abort);
         }
-        object Choice(string? text, string? finish, bool first) => chat
-            ? new { index = 0, delta = first ? new { role = "assistant", content = text } : text == null ? new object() : new { content = text },
-                logprobs = (object?)null, finish_reason = finish }
-            : new { index = 0, text = text ?? "", logprobs = (object?)null, finish_reason = finish };
-        if (chat) await Event(new { id, @object = kind, created, model, choices = new[] { Choice("", null, true) } });
+        // a chat chunk carries a delta (the role first, then content, empty at the end); a completion chunk its text
+        object[] Choice(string? text, string? finish, bool first = false)
+        {
+            object delta = first ? new { role = "assistant", content = text }
+                : text == null ? new object() : new { content = text };
+            return [answer.Chat
+                ? new { index = 0, delta, logprobs = (object?)null, finish_reason = finish }
+                : new { index = 0, text = text ?? "", logprobs = (object?)null, finish_reason = finish }];
+        }
+        if (answer.Chat) await Event(Choice("", null, first: true));
         CompletionResult? result;
         while ((result = chunks.Current.Result) == null)
         {
-            if (chunks.Current.Text.Length > 0)
-                await Event(new { id, @object = kind, created, model, choices = new[] { Choice(chunks.Current.Text, null, false) } });
+            if (chunks.Current.Text.Length > 0) await Event(Choice(chunks.Current.Text, null));
             await chunks.MoveNextAsync();
         }
-        await Event(new { id, @object = kind, created, model, choices = new[] { Choice(chat ? null : "", result.FinishReason, false) } });
-        if (includeUsage) await Event(new { id, @object = kind, created, model, choices = Array.Empty<object>(), usage = Usage(result) });
+        await Event(Choice(null, result.FinishReason));
+        if (includeUsage) await Event([], Usage(result));
         await ctx.Response.WriteAsync("data: [DONE]\n\n", abort);
     }
 
     private static object Usage(CompletionResult r) => new
     {
-        prompt_tokens = r.PromptTokens, completion_tokens = r.CompletionTokens, total_tokens = r.PromptTokens + r.CompletionTokens,
+        prompt_tokens = r.PromptTokens, completion_tokens = r.CompletionTokens,
+        total_tokens = r.PromptTokens + r.CompletionTokens,
     };
 
     private static async Task Write(HttpContext ctx, int status, object payload)
     {
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = "application/json";
-        await ctx.Response.WriteAsync(JsonSerializer.Serialize(payload, Json));
+        await ctx.Response.WriteAsync(JsonSerializer.Serialize(payload));
     }
 
     /// <summary>An error in OpenAI's shape, logged with the request and its sender.</summary>
-    private static Task Error(HttpContext ctx, int status, string message, string type, string? code, Action<string> log)
+    private static Task Error(HttpContext ctx, int status, string message, string? code, Action<string> log,
+        string type = "invalid_request_error")
     {
         log($"{status} {ctx.Request.Method} {ctx.Request.Path} from {ctx.Connection.RemoteIpAddress}: {message}");
         return Write(ctx, status, new { error = new { message, type, param = (string?)null, code } });

@@ -28,12 +28,13 @@ public sealed class ServingMetrics : IDisposable
     internal ServingMetrics(Func<(int Queued, int Busy, int Slots)> slots)
     {
         _slots = slots;
-        _meter.CreateObservableCounter("coldmind.serving.requests", () => Requests, "{request}", "generations finished");
-        _meter.CreateObservableCounter("coldmind.serving.rejected", () => Rejected, "{request}", "requests refused (bad input, full queue)");
-        _meter.CreateObservableCounter("coldmind.serving.cancelled", () => Cancelled, "{request}", "generations stopped by their client");
+        const string Unit = "{request}";
+        _meter.CreateObservableCounter("coldmind.serving.requests", () => Requests, Unit, "generations finished");
+        _meter.CreateObservableCounter("coldmind.serving.rejected", () => Rejected, Unit, "bad input or a full queue");
+        _meter.CreateObservableCounter("coldmind.serving.cancelled", () => Cancelled, Unit, "stopped by their client");
         _meter.CreateObservableCounter("coldmind.serving.prompt_tokens", () => PromptTokens, "{token}");
         _meter.CreateObservableCounter("coldmind.serving.completion_tokens", () => CompletionTokens, "{token}");
-        _meter.CreateObservableGauge("coldmind.serving.queue_length", () => _slots().Queued, "{request}", "requests waiting for a slot");
+        _meter.CreateObservableGauge("coldmind.serving.queue_length", () => _slots().Queued, Unit, "waiting");
         _meter.CreateObservableGauge("coldmind.serving.busy_slots", () => _slots().Busy, "{slot}");
         _meter.CreateObservableGauge("coldmind.serving.tokens_per_second", () => TokensPerSecond, "{token}/s",
             "completion tokens over the seconds spent generating them, since start");
@@ -87,7 +88,8 @@ public sealed class ServingMetrics : IDisposable
         Metric("coldmind_prompt_tokens_total", "counter", "Prompt tokens evaluated.", PromptTokens);
         Metric("coldmind_completion_tokens_total", "counter", "Tokens generated.", CompletionTokens);
         Metric("coldmind_generation_seconds_total", "counter", "Seconds spent in single-token steps.", generationSum);
-        Metric("coldmind_time_to_first_token_seconds_sum", "counter", "Seconds from request to first token, summed.", firstSum);
+        Metric("coldmind_time_to_first_token_seconds_sum", "counter", "Seconds from request to first token, summed.",
+            firstSum);
         Metric("coldmind_time_to_first_token_seconds_count", "counter", "Requests that produced a first token.",
             Interlocked.Read(ref _firstTokens));
         Metric("coldmind_queue_length", "gauge", "Requests waiting for a slot.", queued);

@@ -20,7 +20,11 @@ internal sealed class Slot : IDisposable
     public Slot(InferenceSession session, int index)
     {
         Session = session;
-        new Thread(() => { foreach (var work in _work.GetConsumingEnumerable()) work(); }) { IsBackground = true, Name = $"coldmind slot {index}" }.Start();
+        var thread = new Thread(() =>
+        {
+            foreach (var work in _work.GetConsumingEnumerable()) work();
+        }) { IsBackground = true, Name = $"coldmind slot {index}" };
+        thread.Start();
     }
 
     /// <summary>Runs <paramref name="work"/> on the slot's thread.</summary>
@@ -67,7 +71,8 @@ internal sealed class SlotPool(LanguageModel model, int slots, int contextLength
             if (Interlocked.Increment(ref _queued) > maxQueue)
             {
                 Interlocked.Decrement(ref _queued);
-                throw new ServerBusyException($"All {slots} slots are busy and {maxQueue} requests already wait; try again later.");
+                throw new ServerBusyException(
+                    $"All {slots} slots are busy and {maxQueue} requests already wait; try again later.");
             }
             try { await _gate.WaitAsync(cancel); }
             finally { Interlocked.Decrement(ref _queued); }
