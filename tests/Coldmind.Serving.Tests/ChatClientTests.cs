@@ -14,7 +14,8 @@ public class ChatClientTests(Models models) : IClassFixture<Models>
     public async Task Greedy_answers_equal_coldmind_run_with_the_options_mapped_to_the_sampler(string name)
     {
         using IChatClient chat = ColdmindChatClient.Open(models[name]);
-        var options = new ChatOptions { Temperature = 0, MaxOutputTokens = 30, AdditionalProperties = new() { ["repeat_penalty"] = 1.3f } };
+        var options = new ChatOptions { Temperature = 0, MaxOutputTokens = 30,
+            AdditionalProperties = new() { ["repeat_penalty"] = 1.3f } };
         ChatMessage[] messages = [new(ChatRole.System, "Be brief."), new(ChatRole.User, "Hello")];
         var whole = await chat.GetResponseAsync(messages, options);
         var streamed = new StringBuilder();
@@ -31,7 +32,8 @@ public class ChatClientTests(Models models) : IClassFixture<Models>
     public async Task The_same_seed_gives_the_same_sampled_text_and_penalties_change_it()
     {
         using var chat = ColdmindChatClient.Open(models.Stories);
-        async Task<string> Answer(ChatOptions o) => (await chat.GetResponseAsync([new ChatMessage(ChatRole.User, "Once")], o)).Text;
+        async Task<string> Answer(ChatOptions o) => (await chat.GetResponseAsync([new ChatMessage(ChatRole.User,
+            "Once")], o)).Text;
         var sampled = new ChatOptions { Temperature = 0.9f, TopP = 0.9f, TopK = 20, Seed = 7, MaxOutputTokens = 40 };
         Assert.Equal(await Answer(sampled), await Answer(sampled.Clone()));
         var greedy = new ChatOptions { Temperature = 0, MaxOutputTokens = 60 };
@@ -44,16 +46,21 @@ public class ChatClientTests(Models models) : IClassFixture<Models>
     [Fact]
     public async Task Cancelling_stops_the_generation_and_frees_the_slot_and_a_full_queue_refuses()
     {
-        using var chat = ColdmindChatClient.Open(models.Stories, new ChatClientSettings { Parallel = 1, MaxQueue = 0, MaxTokens = 5000, ContextLength = 5100 });
+        using var chat = ColdmindChatClient.Open(models.Stories, new ChatClientSettings { Parallel = 1, MaxQueue = 0,
+            MaxTokens = 5000, ContextLength = 5100 });
         using var leave = new CancellationTokenSource();
         var options = new ChatOptions { MaxOutputTokens = 5000 };
-        await using var stream = chat.GetStreamingResponseAsync([new ChatMessage(ChatRole.User, "Go")], options, leave.Token).GetAsyncEnumerator();
+        await using var stream = chat.GetStreamingResponseAsync([new ChatMessage(ChatRole.User, "Go")], options,
+            leave.Token).GetAsyncEnumerator();
         Assert.True(await stream.MoveNextAsync());
         Assert.Equal(1, chat.BusySlots);
         // the only slot is taken and no one may wait: a second request is refused at once
         await Assert.ThrowsAsync<ServerBusyException>(() => chat.GetResponseAsync("Hi"));
         leave.Cancel();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => { while (await stream.MoveNextAsync()) { } });
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+        {
+            while (await stream.MoveNextAsync()) { }
+        });
         Assert.Equal(0, chat.BusySlots);
         Assert.Equal(1, chat.Metrics.Cancelled);
         Assert.Equal(0, chat.Metrics.Requests);
@@ -66,11 +73,14 @@ public class ChatClientTests(Models models) : IClassFixture<Models>
     public async Task Bad_options_are_refused_with_a_clear_message()
     {
         using var chat = ColdmindChatClient.Open(models.Stories, new ChatClientSettings { MaxTokens = 100 });
-        var e = await Assert.ThrowsAsync<ColdmindException>(() => chat.GetResponseAsync("Hi", new ChatOptions { MaxOutputTokens = 101 }));
+        var e = await Assert.ThrowsAsync<ColdmindException>(() => chat.GetResponseAsync("Hi",
+            new ChatOptions { MaxOutputTokens = 101 }));
         Assert.Contains("max_tokens", e.Message);
-        e = await Assert.ThrowsAsync<ColdmindException>(() => chat.GetResponseAsync("Hi", new ChatOptions { TopP = 0 }));
+        e = await Assert.ThrowsAsync<ColdmindException>(() => chat.GetResponseAsync("Hi",
+            new ChatOptions { TopP = 0 }));
         Assert.Contains("top-p", e.Message);
-        e = await Assert.ThrowsAsync<ColdmindException>(() => chat.GetResponseAsync([new ChatMessage(ChatRole.Assistant, "Hi")]));
+        ChatMessage[] noUser = [new(ChatRole.Assistant, "Hi")];
+        e = await Assert.ThrowsAsync<ColdmindException>(() => chat.GetResponseAsync(noUser));
         Assert.Contains("user's", e.Message);
         Assert.Equal(2, chat.Metrics.Rejected); // the conversation without a user turn never reaches the generator
     }
@@ -97,9 +107,11 @@ public class TemplateAndStopTests
     {
         var chatml = ChatTemplate.Detect("{% for m in messages %}<|im_start|>{{m.role}}...");
         Assert.Equal("chatml", chatml.Name);
-        Assert.Equal("<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nA<|im_end|>\n<|im_start|>assistant\nB<|im_end|>\n"
+        Assert.Equal("<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nA<|im_end|>\n"
+            + "<|im_start|>assistant\nB<|im_end|>\n"
             + "<|im_start|>user\nC<|im_end|>\n<|im_start|>assistant\n",
-            chatml.Render([(ChatSpeaker.System, "S"), (ChatSpeaker.User, "A"), (ChatSpeaker.Assistant, "B"), (ChatSpeaker.User, "C")]));
+            chatml.Render([(ChatSpeaker.System, "S"), (ChatSpeaker.User, "A"), (ChatSpeaker.Assistant, "B"),
+                (ChatSpeaker.User, "C")]));
         Assert.Equal("llama3", ChatTemplate.Detect("<|start_header_id|>").Name);
         Assert.Equal("plain", ChatTemplate.Detect(null).Name);
         Assert.Equal("User: Hi\nAssistant:", ChatTemplate.Plain.Render([(ChatSpeaker.User, "Hi")]));

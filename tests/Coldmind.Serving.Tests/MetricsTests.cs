@@ -16,7 +16,8 @@ public class MetricsTests(Models models) : IClassFixture<Models>
     {
         var values = new Dictionary<string, double>();
         using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) => { if (instrument.Meter.Name == meter) l.EnableMeasurementEvents(instrument); };
+        listener.InstrumentPublished = (instrument,
+            l) => { if (instrument.Meter.Name == meter) l.EnableMeasurementEvents(instrument); };
         listener.SetMeasurementEventCallback<long>((i, v, _, _) => values[i.Name] = v);
         listener.SetMeasurementEventCallback<int>((i, v, _, _) => values[i.Name] = v);
         listener.SetMeasurementEventCallback<double>((i, v, _, _) => values[i.Name] = v);
@@ -33,7 +34,8 @@ public class MetricsTests(Models models) : IClassFixture<Models>
         var values = await Observe(ServingMetrics.MeterName, async () =>
         {
             await chat.GetResponseAsync("Hi", new ChatOptions { MaxOutputTokens = 12, Temperature = 0 });
-            await Assert.ThrowsAsync<ColdmindException>(() => chat.GetResponseAsync("Hi", new ChatOptions { MaxOutputTokens = 100_000 }));
+            await Assert.ThrowsAsync<ColdmindException>(() => chat.GetResponseAsync("Hi",
+                new ChatOptions { MaxOutputTokens = 100_000 }));
         });
         Assert.Equal(1, values["coldmind.serving.requests"]);
         Assert.Equal(1, values["coldmind.serving.rejected"]);
@@ -49,14 +51,17 @@ public class MetricsTests(Models models) : IClassFixture<Models>
     {
         var data = BuiltinData.Load("digits");
         var learner = LocalLearner.For(data.Train, [8], 1);
-        var options = new NodeOptions("127.0.0.1:0", ["127.0.0.1:9"], new GossipOptions(new LocalTraining(), ExchangeCodec.Parse("f32")),
-            TimeSpan.FromMilliseconds(100), Cycles: 2, CheckpointPath: null, MaxMessageBytes: 1 << 20, Linger: TimeSpan.Zero);
+        var options = new NodeOptions("127.0.0.1:0", ["127.0.0.1:9"], new GossipOptions(new LocalTraining(),
+            ExchangeCodec.Parse("f32")),
+            TimeSpan.FromMilliseconds(100), Cycles: 2, CheckpointPath: null, MaxMessageBytes: 1 << 20,
+                Linger: TimeSpan.Zero);
         var auth = new MessageAuth(new byte[32]);
         SwarmNode? node = null;
         NodeSummary? summary = null;
         var values = await Observe("Coldmind.Swarm", async () =>
         {
-            node = await SwarmNode.StartAsync(options, learner, data.Train, Enumerable.Range(0, 100).ToArray(), auth, _ => { });
+            node = await SwarmNode.StartAsync(options, learner, data.Train, Enumerable.Range(0, 100).ToArray(), auth,
+                _ => { });
             summary = await node.RunAsync(data.Test);
         });
         await node!.DisposeAsync();

@@ -8,11 +8,12 @@ using Xunit;
 
 namespace Coldmind.Serving.Tests;
 
-/// <summary>`coldmind serve MODEL.gguf` driven by the official OpenAI .NET client, as an application would use it.</summary>
+/// <summary>`coldmind serve MODEL.gguf` driven by the official OpenAI .NET client, as an application uses it.</summary>
 public class OpenAiClientTests(Models models) : IClassFixture<Models>
 {
     private static IChatClient Client(ServerProcess server, string key = "unused") =>
-        new OpenAIClient(new ApiKeyCredential(key), new OpenAIClientOptions { Endpoint = new Uri(server.Address, "v1") })
+        new OpenAIClient(new ApiKeyCredential(key), new OpenAIClientOptions { Endpoint = new Uri(server.Address,
+            "v1") })
             .GetChatClient("any").AsIChatClient();
 
     private static async Task<JsonElement> Get(HttpClient http, Uri address, string path)
@@ -23,7 +24,8 @@ public class OpenAiClientTests(Models models) : IClassFixture<Models>
 
     /// <summary>The value of <paramref name="name"/> in Prometheus text.</summary>
     private static double Metric(string text, string name) => double.Parse(text.Split('\n')
-        .Single(l => l.StartsWith(name + " ", StringComparison.Ordinal))[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        .Single(l => l.StartsWith(name + " ", StringComparison.Ordinal))[(name.Length + 1)..],
+            System.Globalization.CultureInfo.InvariantCulture);
 
     [Theory]
     [InlineData("stories260K")]
@@ -67,13 +69,16 @@ public class OpenAiClientTests(Models models) : IClassFixture<Models>
         using var http = new HttpClient();
         foreach (float penalty in new[] { 1f, 1.3f })
         {
-            var body = JsonSerializer.Serialize(new { prompt = "Once upon a time", max_tokens = 48, temperature = 0, repeat_penalty = penalty });
-            using var reply = await http.PostAsync(new Uri(server.Address, "v1/completions"), new StringContent(body, Encoding.UTF8, "application/json"));
+            var body = JsonSerializer.Serialize(new { prompt = "Once upon a time", max_tokens = 48, temperature = 0,
+                repeat_penalty = penalty });
+            using var reply = await http.PostAsync(new Uri(server.Address, "v1/completions"), new StringContent(body,
+                Encoding.UTF8, "application/json"));
             Assert.Equal(HttpStatusCode.OK, reply.StatusCode);
             using var json = JsonDocument.Parse(await reply.Content.ReadAsStringAsync());
             var run = Cli.RunGreedy(models[name], "Once upon a time", 48, penalty);
             Assert.Equal(run.Text, json.RootElement.GetProperty("choices")[0].GetProperty("text").GetString());
-            Assert.Equal(run.PromptTokens, json.RootElement.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+            Assert.Equal(run.PromptTokens,
+                json.RootElement.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
             Assert.Equal(run.Tokens, json.RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
         }
     }
@@ -84,10 +89,12 @@ public class OpenAiClientTests(Models models) : IClassFixture<Models>
         using var server = new ServerProcess(models.Stories);
         var chat = Client(server);
         ChatMessage[] messages = [new(ChatRole.User, "Hi")];
-        string full = (await chat.GetResponseAsync(messages, new ChatOptions { Temperature = 0, MaxOutputTokens = 60 })).Text;
+        string full = (await chat.GetResponseAsync(messages, new ChatOptions { Temperature = 0,
+            MaxOutputTokens = 60 })).Text;
         string stop = full.Substring(full.Length / 2, 3); // somewhere in the middle, maybe across tokens
         string expected = full[..full.IndexOf(stop, StringComparison.Ordinal)];
-        var options = new ChatOptions { Temperature = 0, MaxOutputTokens = 60, StopSequences = [stop, "never appears"] };
+        var options = new ChatOptions { Temperature = 0, MaxOutputTokens = 60, StopSequences = [stop,
+            "never appears"] };
         var cut = await chat.GetResponseAsync(messages, options);
         Assert.Equal(expected, cut.Text);
         Assert.Equal(ChatFinishReason.Stop, cut.FinishReason);
@@ -100,7 +107,8 @@ public class OpenAiClientTests(Models models) : IClassFixture<Models>
     public async Task Sixteen_concurrent_clients_are_all_answered_in_bounded_memory_and_cancelled_ones_free_their_slot()
     {
         // the leavers ask for 4 000 tokens, so that each is still generating when its client leaves
-        using var server = new ServerProcess(models.Stories, "--parallel", "4", "--queue", "32", "--ctx", "4100", "--max-tokens", "4000");
+        using var server = new ServerProcess(models.Stories, "--parallel", "4", "--queue", "32", "--ctx", "4100",
+            "--max-tokens", "4000");
         var chat = Client(server);
         using var http = new HttpClient();
         long idle = server.PeakResidentBytes();
@@ -108,7 +116,8 @@ public class OpenAiClientTests(Models models) : IClassFixture<Models>
         {
             var text = new StringBuilder();
             var options = new ChatOptions { Temperature = 0.8f, Seed = i, MaxOutputTokens = 64 };
-            await foreach (var u in chat.GetStreamingResponseAsync([new ChatMessage(ChatRole.User, $"Story {i}")], options)) text.Append(u.Text);
+            await foreach (var u in chat.GetStreamingResponseAsync([new ChatMessage(ChatRole.User, $"Story {i}")],
+                options)) text.Append(u.Text);
             return text.ToString();
         }
         async Task<bool> AskAndLeave(int i)
@@ -117,7 +126,8 @@ public class OpenAiClientTests(Models models) : IClassFixture<Models>
             var options = new ChatOptions { Temperature = 0.8f, Seed = i, MaxOutputTokens = 4000 };
             try
             {
-                await foreach (var u in chat.GetStreamingResponseAsync([new ChatMessage(ChatRole.User, "Go")], options, leave.Token))
+                await foreach (var u in chat.GetStreamingResponseAsync([new ChatMessage(ChatRole.User, "Go")], options,
+                    leave.Token))
                     if (u.Text.Length > 0) leave.Cancel();
             }
             catch (OperationCanceledException) { return true; }
@@ -176,36 +186,47 @@ public class OpenAiClientTests(Models models) : IClassFixture<Models>
     [Fact]
     public async Task Keys_bounds_and_bad_requests_get_openai_errors_with_their_status()
     {
-        using var server = new ServerProcess(models.Stories, "--api-key", "s3cret", "--max-request-bytes", "4096", "--max-tokens", "100",
+        using var server = new ServerProcess(models.Stories, "--api-key", "s3cret", "--max-request-bytes", "4096",
+            "--max-tokens", "100",
             "--max-prompt-tokens", "64");
         await Assert.ThrowsAsync<ClientResultException>(() => Client(server, "wrong").GetResponseAsync("Hi"));
         var ok = await Client(server, "s3cret").GetResponseAsync("Hi", new ChatOptions { MaxOutputTokens = 5 });
         Assert.Equal(5, ok.Usage!.OutputTokenCount);
 
         using var http = new HttpClient();
-        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "s3cret");
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
+            "s3cret");
         async Task Expect(HttpStatusCode status, string path, string body, string words)
         {
-            using var fresh = new HttpClient(); // a fresh connection: the server closes one whose body it refused unread
+            using var fresh = new HttpClient(); // a new connection: the server closes one whose body it refused unread
             fresh.DefaultRequestHeaders.Authorization = http.DefaultRequestHeaders.Authorization;
-            using var reply = await fresh.PostAsync(new Uri(server.Address, path), new StringContent(body, Encoding.UTF8, "application/json"));
+            using var reply = await fresh.PostAsync(new Uri(server.Address, path), new StringContent(body,
+                Encoding.UTF8, "application/json"));
             Assert.Equal(status, reply.StatusCode);
             using var json = JsonDocument.Parse(await reply.Content.ReadAsStringAsync());
             var error = json.RootElement.GetProperty("error");
             Assert.Contains(words, error.GetProperty("message").GetString(), StringComparison.Ordinal);
-            Assert.Equal(status == HttpStatusCode.InternalServerError ? "server_error" : "invalid_request_error", error.GetProperty("type").GetString());
+            Assert.Equal(status == HttpStatusCode.InternalServerError ? "server_error" : "invalid_request_error",
+                error.GetProperty("type").GetString());
         }
         await Expect(HttpStatusCode.BadRequest, "v1/chat/completions", "{not json", "not valid JSON");
-        await Expect(HttpStatusCode.BadRequest, "v1/chat/completions", """{"messages":[{"role":"user","content":"Hi"}],"max_tokens":101}""", "max_tokens");
-        await Expect(HttpStatusCode.BadRequest, "v1/chat/completions", """{"messages":[{"role":"tool","content":"x"}]}""", "role 'tool'");
-        await Expect(HttpStatusCode.BadRequest, "v1/chat/completions", """{"messages":[{"role":"user","content":"Hi"}],"n":2}""", "'n'");
-        await Expect(HttpStatusCode.BadRequest, "v1/completions", $$"""{"prompt":"{{string.Concat(Enumerable.Repeat("Once upon a time ", 40))}}"}""", "at most 64");
-        await Expect(HttpStatusCode.BadRequest, "v1/completions", """{"prompt":"Hi","temperature":-1}""", "temperature");
-        await Expect(HttpStatusCode.RequestEntityTooLarge, "v1/completions", $$"""{"prompt":"{{new string('a', 5000)}}"}""", "over 4096 bytes");
+        await Expect(HttpStatusCode.BadRequest, "v1/chat/completions",
+            """{"messages":[{"role":"user","content":"Hi"}],"max_tokens":101}""", "max_tokens");
+        await Expect(HttpStatusCode.BadRequest, "v1/chat/completions",
+            """{"messages":[{"role":"tool","content":"x"}]}""", "role 'tool'");
+        await Expect(HttpStatusCode.BadRequest, "v1/chat/completions",
+            """{"messages":[{"role":"user","content":"Hi"}],"n":2}""", "'n'");
+        await Expect(HttpStatusCode.BadRequest, "v1/completions",
+            $$"""{"prompt":"{{string.Concat(Enumerable.Repeat("Once upon a time ", 40))}}"}""", "at most 64");
+        await Expect(HttpStatusCode.BadRequest, "v1/completions", """{"prompt":"Hi","temperature":-1}""",
+            "temperature");
+        await Expect(HttpStatusCode.RequestEntityTooLarge, "v1/completions", $$"""{"prompt":"{{new string('a',
+            5000)}}"}""", "over 4096 bytes");
         await Expect(HttpStatusCode.NotFound, "v1/embeddings", "{}", "No route");
 
         using var anonymous = new HttpClient();
-        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync(new Uri(server.Address, "v1/models"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync(new Uri(server.Address,
+            "v1/models"))).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync(new Uri(server.Address, "health"))).StatusCode);
         var listed = await Get(http, server.Address, "v1/models");
         Assert.Equal("stories260K.f32", listed.GetProperty("data")[0].GetProperty("id").GetString());

@@ -21,7 +21,8 @@ public partial class PackageTests
 
     private static (int Exit, string Out, string Err) Run(string file, string directory, params string[] args)
     {
-        var psi = new ProcessStartInfo(file, args) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new ProcessStartInfo(file, args) { WorkingDirectory = directory, RedirectStandardOutput = true,
+            RedirectStandardError = true };
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         psi.Environment["DOTNET_NOLOGO"] = "1";
         using var p = Process.Start(psi)!;
@@ -50,16 +51,19 @@ public partial class PackageTests
         string v = $"{version.Major}.{version.Minor}.{version.Build}";
         Assert.True(File.Exists(Path.Combine(feed, $"Coldmind.{v}.nupkg")));
 
-        var (code, output, error) = Run("dotnet", dir.Path, "tool", "install", "Coldmind.Cli", "--tool-path", tools, "--add-source", feed, "--version", v);
+        var (code, output, error) = Run("dotnet", dir.Path, "tool", "install", "Coldmind.Cli", "--tool-path", tools,
+            "--add-source", feed, "--version", v);
         Assert.True(code == 0, output + error);
         string coldmind = Path.Combine(tools, "coldmind");
         (code, output, error) = Run(coldmind, dir.Path, "--version");
         Assert.True(code == 0, error);
         Assert.StartsWith(v, output.Trim(), StringComparison.Ordinal);
-        (code, output, error) = Run(coldmind, dir.Path, "shrink", "--epochs", "2", "--rounds", "1", "--teacher", "32", "--student", "16",
+        (code, output, error) = Run(coldmind, dir.Path, "shrink", "--epochs", "2", "--rounds", "1", "--teacher", "32",
+            "--student", "16",
             "--threads", "1", "--device", "stm32h7", "--out", dir.File("s.safetensors"), "--json");
         Assert.True(code == 0, error);
-        using (var json = JsonDocument.Parse(output)) Assert.True(json.RootElement.GetProperty("stages").GetArrayLength() >= 4);
+        using (var json = JsonDocument.Parse(output))
+            Assert.True(json.RootElement.GetProperty("stages").GetArrayLength() >= 4);
         Assert.True(File.Exists(dir.File("s.safetensors")));
 
         Directory.CreateDirectory(app);

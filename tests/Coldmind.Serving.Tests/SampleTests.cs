@@ -10,7 +10,8 @@ public class SampleTests(Models models) : IClassFixture<Models>
 {
     private static string Sample(string name)
     {
-        string configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
+        char slash = Path.DirectorySeparatorChar;
+        string configuration = AppContext.BaseDirectory.Contains($"{slash}Debug{slash}", StringComparison.Ordinal)
             ? "Debug" : "Release";
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
         {
@@ -22,7 +23,8 @@ public class SampleTests(Models models) : IClassFixture<Models>
 
     private static Process Start(string name, string? input, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet", [Sample(name), .. args]) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        var psi = new ProcessStartInfo("dotnet", [Sample(name), .. args]) { RedirectStandardOutput = true,
+            RedirectStandardError = true, RedirectStandardInput = true };
         var p = Process.Start(psi)!;
         if (input != null) p.StandardInput.Write(input);
         p.StandardInput.Close();
@@ -53,7 +55,8 @@ public class SampleTests(Models models) : IClassFixture<Models>
     {
         using var dir = new TempDir();
         var model = dir.File("shrunk.safetensors");
-        var (exit, _, err) = Cli.Run("shrink", "--epochs", "2", "--rounds", "1", "--teacher", "32", "--student", "16", "--device", "stm32h7",
+        var (exit, _, err) = Cli.Run("shrink", "--epochs", "2", "--rounds", "1", "--teacher", "32", "--student", "16",
+            "--device", "stm32h7",
             "--threads", "1", "--out", model, "--json");
         Assert.True(exit == 0, err);
         (exit, var stdout, err) = Finish(Start("SensorClassifier", null, model, "stm32h7"));
@@ -85,10 +88,13 @@ public class SampleTests(Models models) : IClassFixture<Models>
         foreach (var (exit, stdout, err) in new[] { Finish(first), Finish(second) })
         {
             Assert.True(exit == 0, err);
-            var m = System.Text.RegularExpressions.Regex.Match(stdout, @"test accuracy ([\d.]+) % after 4 cycles; received (\d+)");
+            var m = System.Text.RegularExpressions.Regex.Match(stdout,
+                @"test accuracy ([\d.]+) % after 4 cycles; received (\d+)");
             Assert.True(m.Success, stdout);
-            Assert.True(int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) > 0, stdout); // it heard its peer
-            Assert.True(double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 20, stdout); // above chance (10 %)
+            Assert.True(int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) > 0,
+                stdout); // it heard its peer
+            Assert.True(double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 20,
+                stdout); // above chance (10 %)
         }
     }
 }

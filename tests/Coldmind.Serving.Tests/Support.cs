@@ -11,7 +11,7 @@ public sealed class TempDir : IDisposable
     public void Dispose() => Directory.Delete(Path, recursive: true);
 }
 
-/// <summary>The two models every serving test runs on: stories260K from ../shared and a small model `train-lm` writes.</summary>
+/// <summary>The serving tests' models: stories260K from ../shared and a small one `train-lm` writes.</summary>
 public sealed class Models : IDisposable
 {
     private readonly TempDir _dir = new();
@@ -24,7 +24,8 @@ public sealed class Models : IDisposable
         var text = _dir.File("text.txt");
         File.WriteAllText(text, File.ReadAllText(Shared("data/text/tinyshakespeare.txt"))[..40_000]);
         TrainLm = _dir.File("tiny.gguf");
-        var (exit, _, err) = Cli.Run("train-lm", "--text", text, "--out", TrainLm, "--steps", "30", "--layers", "1", "--ffn", "256",
+        var (exit, _, err) = Cli.Run("train-lm", "--text", text, "--out", TrainLm, "--steps", "30", "--layers", "1",
+            "--ffn", "256",
             "--batch", "4", "--context", "32", "--no-baseline", "--json");
         Assert.True(exit == 0, err);
     }
@@ -38,7 +39,8 @@ public sealed class Models : IDisposable
             var candidate = System.IO.Path.Combine(dir.FullName, "shared", relative);
             if (File.Exists(candidate)) return candidate;
         }
-        throw new FileNotFoundException($"SHARED DATA MISSING: '{relative}' was not found in a 'shared' folder beside the checkout (../shared).");
+        throw new FileNotFoundException(
+            $"SHARED DATA MISSING: '{relative}' was not found in a 'shared' folder beside the checkout (../shared).");
     }
 
     public void Dispose() => _dir.Dispose();
@@ -51,7 +53,8 @@ internal static class Cli
 
     public static (int Exit, string Out, string Err) Run(params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet", [Dll, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new ProcessStartInfo("dotnet", [Dll, .. args]) { RedirectStandardOutput = true,
+            RedirectStandardError = true };
         psi.Environment["NO_COLOR"] = "1";
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
@@ -61,18 +64,21 @@ internal static class Cli
     }
 
     /// <summary>`coldmind run MODEL -p PROMPT -n N --temp 0 --json`: its text and prompt token count.</summary>
-    public static (string Text, int PromptTokens, int Tokens) RunGreedy(string model, string prompt, int n, float repeatPenalty = 1f)
+    public static (string Text, int PromptTokens, int Tokens) RunGreedy(string model, string prompt, int n,
+        float repeatPenalty = 1f)
     {
-        var (exit, stdout, err) = Run("run", model, "-p", prompt, "-n", n.ToString(System.Globalization.CultureInfo.InvariantCulture), "--temp", "0",
+        var (exit, stdout, err) = Run("run", model, "-p", prompt, "-n",
+            n.ToString(System.Globalization.CultureInfo.InvariantCulture), "--temp", "0",
             "--repeat-penalty", repeatPenalty.ToString(System.Globalization.CultureInfo.InvariantCulture), "--json");
         Assert.True(exit == 0, err);
         using var json = JsonDocument.Parse(stdout);
         var root = json.RootElement;
-        return (root.GetProperty("text").GetString()!, root.GetProperty("prompt_tokens").GetInt32(), root.GetProperty("tokens").GetArrayLength());
+        return (root.GetProperty("text").GetString()!, root.GetProperty("prompt_tokens").GetInt32(),
+            root.GetProperty("tokens").GetArrayLength());
     }
 }
 
-/// <summary>`coldmind serve MODEL.gguf --listen 127.0.0.1:0 …` in its own process, as a user starts it; killed on dispose.</summary>
+/// <summary>`coldmind serve MODEL.gguf --listen 127.0.0.1:0 …` in its own process, as a user starts it.</summary>
 public sealed class ServerProcess : IDisposable
 {
     private readonly Process _process;
@@ -100,8 +106,10 @@ public sealed class ServerProcess : IDisposable
     /// <summary>The most resident memory the server process has held (VmHWM), in bytes.</summary>
     public long PeakResidentBytes()
     {
-        var line = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+        var line = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmHWM:",
+            StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1],
+            System.Globalization.CultureInfo.InvariantCulture) * 1024;
     }
 
     public void Dispose()

@@ -3,11 +3,13 @@ using Xunit;
 
 namespace Coldmind.Tests;
 
-/// <summary>OpenAI's frequency and presence penalties in the sampler: score − count × frequency − presence over the window.</summary>
+/// <summary>OpenAI's frequency and presence penalties: score − count × frequency − presence, over the window.
+/// </summary>
 public class SamplerPenaltyTests
 {
     private static int Greedy(float frequency, float presence, int window, params int[] history) =>
-        new Sampler(new SamplerOptions(Temperature: 0, RepeatPenalty: 1, RepeatWindow: window, FrequencyPenalty: frequency, PresencePenalty: presence))
+        new Sampler(new SamplerOptions(Temperature: 0, RepeatPenalty: 1, RepeatWindow: window,
+            FrequencyPenalty: frequency, PresencePenalty: presence))
             .Sample([2f, 1.5f, 0f], history);
 
     [Fact]
