@@ -8,6 +8,7 @@ using Coldmind.Benchmarks;
 // dotnet run -c Release --project bench/Coldmind.Benchmarks -- packed-gemv     GEMV/GEMM of every ggml type with a dot kernel vs bandwidth
 // dotnet run -c Release --project bench/Coldmind.Benchmarks -- llm-vs-llama --llama-bench PATH --model F.gguf   runtime vs llama-bench, same file
 // dotnet run -c Release --project bench/Coldmind.Benchmarks -- cost-vs-measured  the cost model's GEMV estimates on the calibrated host vs timed GEMVs
+// dotnet run -c Release --project bench/Coldmind.Benchmarks -- serving-vs-run --model F.gguf   OpenAI server vs run: TTFT, tokens/s, 1/4/16 clients
 // dotnet run -c Release --project bench/Coldmind.Benchmarks -- bdn [--filter *] BenchmarkDotNet suites
 return args.FirstOrDefault() switch
 {
@@ -18,6 +19,7 @@ return args.FirstOrDefault() switch
     "packed-gemv" => PackedMatrixBench.Run(),
     "llm-vs-llama" => LlmVsLlama.Run(args.Skip(1).ToArray()),
     "cost-vs-measured" => CostVsMeasured.Run(),
+    "serving-vs-run" => ServingVsRun.Run(args.Skip(1).ToArray()),
     "bdn" => RunBenchmarkDotNet(args.Skip(1).ToArray()),
     _ => Usage(),
 };
@@ -30,6 +32,6 @@ static int RunBenchmarkDotNet(string[] rest)
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Coldmind.Benchmarks gemm | train-vs-torch [--epochs-of N] | ternary-gemv | sparse-gemv | packed-gemv | llm-vs-llama --llama-bench PATH --model F.gguf | cost-vs-measured | bdn [BenchmarkDotNet args]");
+    Console.Error.WriteLine("usage: Coldmind.Benchmarks gemm | train-vs-torch [--epochs-of N] | ternary-gemv | sparse-gemv | packed-gemv | llm-vs-llama --llama-bench PATH --model F.gguf | cost-vs-measured | serving-vs-run --model F.gguf | bdn [BenchmarkDotNet args]");
     return 2;
 }

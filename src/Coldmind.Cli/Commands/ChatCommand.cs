@@ -2,13 +2,14 @@ using Spectre.Console;
 using System.CommandLine;
 using Coldmind.Cli.Options;
 using Coldmind.Runtime.Lm;
+using Coldmind.Serving;
 
 namespace Coldmind.Cli.Commands;
 
 /// <summary>
 /// `coldmind chat MODEL.gguf`: an interactive conversation. Each turn is wrapped in the model's chat format,
-/// recognised from tokenizer.chat_template as llama.cpp does (ChatML, LLaMA-3, LLaMA-2, BitNet's), or a plain
-/// "User:/Assistant:" exchange without one; the KV cache keeps the conversation, so each turn evaluates only
+/// written by Coldmind.Serving's ChatTemplate (from tokenizer.chat_template, as llama.cpp does, or a plain
+/// "User:/Assistant:" exchange); the KV cache keeps the conversation, so each turn evaluates only
 /// its own tokens. An empty line or end of input ends the chat; Ctrl-C stops the current answer.
 /// </summary>
 internal static class ChatCommand
@@ -28,7 +29,7 @@ internal static class ChatCommand
             var sampler = sampling.Sampler(r);
             using var lm = LanguageModel.Load(r.GetValue(model)!);
             var session = lm.CreateSession(RunCommand.ContextLength(lm, r.GetValue(sampling.Context)));
-            var format = ChatFormat.Detect(lm.Tokenizer.ChatTemplate);
+            var format = ChatTemplate.Detect(lm.Tokenizer.ChatTemplate);
             AnsiConsole.MarkupLineInterpolated($"[grey]{lm.Config.Architecture} model, {format.Name} chat format, context {session.ContextLength}. Empty line to quit.[/]");
             bool first = true;
             string? pending = r.GetValue(system) is { } s ? format.System(s) : null;
@@ -51,24 +52,4 @@ internal static class ChatCommand
         });
         return cmd;
     }
-}
-
-/// <summary>How one conversation turn is written for a model family.</summary>
-internal sealed record ChatFormat(string Name, Func<string, string> System, Func<string, string> User, string EndOfTurn)
-{
-    public static ChatFormat Detect(string? template) => template switch
-    {
-        null => Plain,
-        _ when template.Contains("<|im_start|>", StringComparison.Ordinal) => new("chatml",
-            s => $"<|im_start|>system\n{s}<|im_end|>\n", u => $"<|im_start|>user\n{u}<|im_end|>\n<|im_start|>assistant\n", "<|im_end|>\n"),
-        _ when template.Contains("<|start_header_id|>", StringComparison.Ordinal) => new("llama3",
-            s => $"<|start_header_id|>system<|end_header_id|>\n\n{s}<|eot_id|>",
-            u => $"<|start_header_id|>user<|end_header_id|>\n\n{u}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", "<|eot_id|>"),
-        _ when template.Contains("[INST]", StringComparison.Ordinal) => new("llama2", s => $"[INST] <<SYS>>\n{s}\n<</SYS>>\n\n", u => $"[INST] {u} [/INST]", "</s>"),
-        _ when template.Contains("Assistant: ", StringComparison.Ordinal) && template.Contains("<|eot_id|>", StringComparison.Ordinal) => new("bitnet",
-            s => $"System: {s}<|eot_id|>", u => $"User: {u}<|eot_id|>Assistant: ", "<|eot_id|>"),
-        _ => Plain,
-    };
-
-    private static readonly ChatFormat Plain = new("plain", s => $"{s}\n\n", u => $"User: {u}\nAssistant:", "\n");
 }

@@ -5,7 +5,7 @@ namespace Coldmind.LmTraining;
 
 /// <summary>
 /// A character-level vocabulary written as a SentencePiece-style GGUF tokenizer, so llama.cpp and
-/// <see cref="SentencePieceTokenizer"/> read it: &lt;unk&gt;, &lt;s&gt;, &lt;/s&gt;, the 256 byte tokens
+/// <c>Runtime.Lm.SentencePieceTokenizer</c> read it: &lt;unk&gt;, &lt;s&gt;, &lt;/s&gt;, the 256 byte tokens
 /// &lt;0xXX&gt; (for characters the training text did not have), then every character of the text, with
 /// space as ▁. No token is longer than one character, so tokenizing is a character lookup.
 /// </summary>

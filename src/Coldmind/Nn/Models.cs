@@ -4,7 +4,7 @@ namespace Coldmind.Nn;
 
 /// <summary>
 /// A multi-layer perceptron: Linear → activation (→ dropout) for each hidden size, then a Linear head.
-/// With <paramref name="ternary"/> the hidden layers are <see cref="BitLinear"/> (BitNet b1.58) and the
+/// With <c>ternary</c> the hidden layers are <see cref="BitLinear"/> (BitNet b1.58) and the
 /// head stays float, as BitNet keeps embeddings and output heads in high precision.
 /// </summary>
 public sealed class Mlp : Module
@@ -31,7 +31,7 @@ public sealed class Mlp : Module
 
 /// <summary>
 /// A small LeNet-style CNN for (channels, h, w) images: [conv3×3(pad 1) → ReLU → maxpool 2] per
-/// entry of <paramref name="channels"/>, then a hidden Linear layer and the classifier.
+/// entry of <c>channels</c>, then a hidden Linear layer and the classifier.
 /// </summary>
 public sealed class SmallCnn : Module
 {

@@ -66,7 +66,7 @@ internal unsafe struct OpsScalar : IVectorOps<OpsScalar.Quad>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Quad Add(Quad a, Quad b) => new() { X0 = a.X0 + b.X0, X1 = a.X1 + b.X1, X2 = a.X2 + b.X2, X3 = a.X3 + b.X3 };
 }
 
-/// <summary>Which vector width a kernel runs with; <see cref="Best"/> is chosen at start-up from the hardware.</summary>
+/// <summary>Which vector width a kernel runs with; <see cref="Simd.Best"/> is chosen at start-up from the hardware.</summary>
 public enum SimdPath { Scalar, Vector128, Vector256, Vector512 }
 
 public static class Simd

@@ -61,6 +61,8 @@ public sealed class SwarmNode : IAsyncDisposable
     private readonly Channel<long> _passes = Channel.CreateUnbounded<long>(new UnboundedChannelOptions { SingleReader = true });
     private int _cycle;
     private long _received, _rejected, _sent, _forwarded, _bytesSent, _sendFailures;
+    /// <summary>The counters above on the <c>Coldmind.Swarm</c> meter, for dotnet-counters and other listeners.</summary>
+    private readonly System.Diagnostics.Metrics.Meter _meter = new("Coldmind.Swarm");
 
     public bool Resumed { get; }
     public string Address => _node.Address;
@@ -76,6 +78,12 @@ public sealed class SwarmNode : IAsyncDisposable
         Resumed = resumed;
         _cycle = cycle;
         _rng = new Rng(seed ^ (ulong)node.Address.GetHashCode(StringComparison.Ordinal) ^ (ulong)DateTime.UtcNow.Ticks);
+        _meter.CreateObservableCounter("coldmind.swarm.received", () => Interlocked.Read(ref _received), "{message}");
+        _meter.CreateObservableCounter("coldmind.swarm.rejected", () => Interlocked.Read(ref _rejected), "{message}");
+        _meter.CreateObservableCounter("coldmind.swarm.sent", () => Interlocked.Read(ref _sent), "{message}");
+        _meter.CreateObservableCounter("coldmind.swarm.forwarded", () => Interlocked.Read(ref _forwarded), "{message}");
+        _meter.CreateObservableCounter("coldmind.swarm.bytes_sent", () => Interlocked.Read(ref _bytesSent), "By");
+        _meter.CreateObservableCounter("coldmind.swarm.send_failures", () => Interlocked.Read(ref _sendFailures), "{message}");
     }
 
     public static async Task<SwarmNode> StartAsync(NodeOptions o, LocalLearner learner, Dataset train, int[] shard, MessageAuth auth, Action<string> log)
@@ -272,6 +280,7 @@ public sealed class SwarmNode : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _http.Dispose();
+        _meter.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
     }

@@ -30,7 +30,7 @@ public sealed record ImportedClassifier(ClassifierSpec Spec, IReadOnlyDictionary
 }
 
 /// <summary>
-/// Reads the ONNX graphs small classifiers exported by torch.onnx.export (and by <see cref="OnnxExporter"/>) into a
+/// Reads the ONNX graphs small classifiers exported by torch.onnx.export (and by <c>Export.Onnx.OnnxExporter</c>) into a
 /// <see cref="LayerStack"/>: a chain of Gemm / MatMul(+Add), Conv, MaxPool, AveragePool, GlobalAveragePool, Relu,
 /// Sigmoid, Tanh, Gelu, Flatten / Reshape, elementwise Add / Sub / Mul / Div by constants; BatchNormalization folded
 /// into the layer before it (or kept as an elementwise scaling); Dropout and Identity dropped; a final Softmax or

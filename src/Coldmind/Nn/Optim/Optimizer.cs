@@ -131,7 +131,7 @@ public sealed class AdamW(IReadOnlyList<Tensor> parameters, float learningRate =
     }
 }
 
-/// <summary>Linear warm-up from 0 to the peak rate, then cosine decay to <paramref name="minFraction"/> of it.</summary>
+/// <summary>Linear warm-up from 0 to the peak rate, then cosine decay to <see cref="MinFraction"/> of it.</summary>
 public sealed record CosineSchedule(float PeakRate, int TotalSteps, int WarmupSteps = 0, float MinFraction = 0f)
 {
     public float At(int step)

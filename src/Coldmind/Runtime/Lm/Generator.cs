@@ -44,6 +44,7 @@ public static class Generator
             text.Append(piece);
             onText?.Invoke(piece);
             if (generated.Count == maxTokens) break;
+            if (cancel.IsCancellationRequested) { reason = "cancelled"; break; } // e.g. a stop sequence seen in onText: no wasted step
             if (session.Position >= session.ContextLength) { reason = "context full"; break; }
             clock.Restart();
             logits = session.Evaluate([token]);

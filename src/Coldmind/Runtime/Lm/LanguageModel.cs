@@ -42,7 +42,7 @@ public sealed class RepackedTernary(TernaryMatrix matrix, string from) : IWeight
         else TernaryGemv.Multiply(matrix, new ArraySegment<TernaryGemv.Activations>(activations, 0, tokens), y);
     }
 
-    /// <summary>The calling thread's activation buffers for matrices of <paramref name="chunks"/> chunks: allocated once, not per token.</summary>
+    /// <summary>The calling thread's activation buffers by a matrix's chunk count: allocated once, not per token.</summary>
     [ThreadStatic] private static Dictionary<int, TernaryGemv.Activations[]>? _scratch;
 
     private static TernaryGemv.Activations[] Scratch(int chunks, int tokens)

@@ -7,7 +7,12 @@ namespace Coldmind.Runtime.Lm;
 /// repetition penalty on the last <see cref="RepeatWindow"/> tokens, top-k, top-p (nucleus), temperature,
 /// then a draw from the seeded generator, so the same seed gives the same text.
 /// </summary>
-public sealed record SamplerOptions(float Temperature = 0.8f, int TopK = 40, float TopP = 0.95f, float RepeatPenalty = 1.1f, int RepeatWindow = 64, ulong Seed = 0)
+/// <remarks>
+/// <see cref="FrequencyPenalty"/> and <see cref="PresencePenalty"/> are OpenAI's: each token of the window is
+/// lowered by count × frequency + presence, after the repetition penalty, as llama.cpp's penalties sampler does.
+/// </remarks>
+public sealed record SamplerOptions(float Temperature = 0.8f, int TopK = 40, float TopP = 0.95f, float RepeatPenalty = 1.1f, int RepeatWindow = 64, ulong Seed = 0,
+    float FrequencyPenalty = 0f, float PresencePenalty = 0f)
 {
     public void Validate()
     {
@@ -16,6 +21,8 @@ public sealed record SamplerOptions(float Temperature = 0.8f, int TopK = 40, flo
         if (!(TopP > 0 && TopP <= 1)) throw new ColdmindException($"--top-p must be in (0, 1], got {TopP}.");
         if (!(RepeatPenalty >= 1)) throw new ColdmindException($"--repeat-penalty must be at least 1 (1 = off), got {RepeatPenalty}.");
         if (RepeatWindow < 0) throw new ColdmindException($"--repeat-last-n must not be negative, got {RepeatWindow}.");
+        if (!(Math.Abs(FrequencyPenalty) <= 2)) throw new ColdmindException($"frequency_penalty must be in [-2, 2], got {FrequencyPenalty}.");
+        if (!(Math.Abs(PresencePenalty) <= 2)) throw new ColdmindException($"presence_penalty must be in [-2, 2], got {PresencePenalty}.");
     }
 }
 
@@ -39,6 +46,9 @@ public sealed class Sampler
         if (o.RepeatPenalty != 1f)
             foreach (int t in history.Skip(Math.Max(0, history.Count - o.RepeatWindow)).Distinct())
                 scores[t] = scores[t] > 0 ? scores[t] / o.RepeatPenalty : scores[t] * o.RepeatPenalty; // as llama.cpp / CTRL
+        if (o.FrequencyPenalty != 0 || o.PresencePenalty != 0)
+            foreach (var g in history.Skip(Math.Max(0, history.Count - o.RepeatWindow)).GroupBy(t => t))
+                scores[g.Key] -= g.Count() * o.FrequencyPenalty + o.PresencePenalty;
         if (o.Temperature == 0) return ArgMax(scores);
 
         // candidates by score, highest first (ties: lower id first); top-k keeps k of them

@@ -1,0 +1,74 @@
+using System.Diagnostics.Metrics;
+using Coldmind.Data;
+using Coldmind.Network;
+using Coldmind.Swarm;
+using Coldmind.Tensors;
+using Microsoft.Extensions.AI;
+using Xunit;
+
+namespace Coldmind.Serving.Tests;
+
+/// <summary>The counters on System.Diagnostics.Metrics, read as dotnet-counters reads them (a MeterListener).</summary>
+public class MetricsTests(Models models) : IClassFixture<Models>
+{
+    /// <summary>The latest value of every observable instrument of <paramref name="meter"/>, by name.</summary>
+    private static async Task<Dictionary<string, double>> Observe(string meter, Func<Task> beforeReading)
+    {
+        var values = new Dictionary<string, double>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument,
+            l) => { if (instrument.Meter.Name == meter) l.EnableMeasurementEvents(instrument); };
+        listener.SetMeasurementEventCallback<long>((i, v, _, _) => values[i.Name] = v);
+        listener.SetMeasurementEventCallback<int>((i, v, _, _) => values[i.Name] = v);
+        listener.SetMeasurementEventCallback<double>((i, v, _, _) => values[i.Name] = v);
+        listener.Start();
+        await beforeReading();
+        listener.RecordObservableInstruments();
+        return values;
+    }
+
+    [Fact]
+    public async Task The_chat_client_publishes_requests_tokens_and_speed()
+    {
+        using var chat = ColdmindChatClient.Open(models.Stories);
+        var values = await Observe(ServingMetrics.MeterName, async () =>
+        {
+            await chat.GetResponseAsync("Hi", new ChatOptions { MaxOutputTokens = 12, Temperature = 0 });
+            await Assert.ThrowsAsync<ColdmindException>(() => chat.GetResponseAsync("Hi",
+                new ChatOptions { MaxOutputTokens = 100_000 }));
+        });
+        Assert.Equal(1, values["coldmind.serving.requests"]);
+        Assert.Equal(1, values["coldmind.serving.rejected"]);
+        Assert.Equal(12, values["coldmind.serving.completion_tokens"]);
+        Assert.True(values["coldmind.serving.prompt_tokens"] > 0);
+        Assert.True(values["coldmind.serving.tokens_per_second"] > 0);
+        Assert.Equal(0, values["coldmind.serving.queue_length"]);
+        Assert.True(values.ContainsKey("coldmind.serving.time_to_first_token")); // the histogram recorded the answer
+    }
+
+    [Fact]
+    public async Task A_swarm_node_publishes_what_it_sent_and_what_failed()
+    {
+        var data = BuiltinData.Load("digits");
+        var learner = LocalLearner.For(data.Train, [8], 1);
+        var options = new NodeOptions("127.0.0.1:0", ["127.0.0.1:9"], new GossipOptions(new LocalTraining(),
+            ExchangeCodec.Parse("f32")),
+            TimeSpan.FromMilliseconds(100), Cycles: 2, CheckpointPath: null, MaxMessageBytes: 1 << 20,
+                Linger: TimeSpan.Zero);
+        var auth = new MessageAuth(new byte[32]);
+        SwarmNode? node = null;
+        NodeSummary? summary = null;
+        var values = await Observe("Coldmind.Swarm", async () =>
+        {
+            node = await SwarmNode.StartAsync(options, learner, data.Train, Enumerable.Range(0, 100).ToArray(), auth,
+                _ => { });
+            summary = await node.RunAsync(data.Test);
+        });
+        await node!.DisposeAsync();
+        // port 9 (discard) has no node: every send fails; the meter says what the node's summary says
+        Assert.True(summary!.SendFailures >= 2);
+        Assert.Equal(summary.SendFailures, values["coldmind.swarm.send_failures"]);
+        Assert.Equal(summary.BytesSent, values["coldmind.swarm.bytes_sent"]);
+        Assert.Equal(0, values["coldmind.swarm.received"]);
+    }
+}
