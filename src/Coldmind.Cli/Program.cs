@@ -35,7 +35,6 @@ var root = new RootCommand("""
     BenchCommand.Create(),
     SynthCommand.Create(),
     TrainLmCommand.Create(),
-    ExportCommand.Create(),
     ImportCommand.Create(),
 };
 
