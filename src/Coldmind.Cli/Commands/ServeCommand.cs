@@ -20,7 +20,7 @@ internal static class ServeCommand
         cmd.SetAction(async (r, token) =>
         {
             var model = ClassifierModel.Load(r.GetValue(modelPath)!);
-            var auth = MessageAuth.FromKeyFile(r.GetValue(keyFile)!);
+            using var auth = MessageAuth.FromKeyFile(r.GetValue(keyFile)!, r.GetValue(listen)!);
             int limit = r.GetValue(maxBytes);
             if (limit < Payload.HeaderBytes) throw new ColdmindException($"--max-request-bytes must be at least {Payload.HeaderBytes}, got {limit}.");
             float temperature = model.Metadata.TryGetValue("coldmind.temperature", out var t) ? float.Parse(t, CultureInfo.InvariantCulture) : 1f;
@@ -38,7 +38,7 @@ internal static class ServeCommand
 
     public static Option<string> KeyFile() => new("--key-file")
     {
-        Description = "the key shared with the peers (at least 16 bytes; e.g. head -c 32 /dev/urandom | base64 > key)",
+        Description = "the swarm secret (`coldmind key new > key`), or a device's key (`coldmind key derive`)",
         Required = true,
     };
 }

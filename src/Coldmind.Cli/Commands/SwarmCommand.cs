@@ -41,7 +41,9 @@ internal static class SwarmCommand
         var lr = new Option<float>("--lr") { Description = "local SGD learning rate", DefaultValueFactory = _ => 0.1f };
         var compress = new Option<string>("--compress") { Description = "f32, int8, ternary, sign, topk:F or entropy:B (B bits a value), or a comma list to compare", DefaultValueFactory = _ => "f32" };
         var view = new Option<int>("--view") { Description = "gossip: peers in each node's partial view (Newscast)", DefaultValueFactory = _ => 20 };
-        var clip = new Option<float>("--clip") { Description = "bound on how far a received model may be from the receiver's (gossip) or on the norm of an update (FedAvg); 0: none", DefaultValueFactory = _ => 0 };
+        var clip = TrustOptions.Clip("bound on how far a received model may be from the receiver's (gossip) or on the norm of an update (FedAvg)");
+        var ageLead = TrustOptions.AgeLead();
+        var weightCap = TrustOptions.WeightCap();
         var answerAverage = new Option<float>("--answer-average") { Description = "gossip: a node answers with a running average of the models it received, decaying by this a message (0: the last one)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
         var ownAge = new Option<float>("--own-age") { Description = "gossip: the share of its own age a receiver counts when it merges a model (1: the age-weighted average; lower takes more of a walk)", DefaultValueFactory = _ => 1 };
         var tokens = new Option<int>("--tokens") { Description = "gossip: a node saves up to this many unsent messages (its first wakes send nothing) and spends them forwarding models as they arrive (0: one message each period)", DefaultValueFactory = _ => 0 };
@@ -61,7 +63,7 @@ internal static class SwarmCommand
         var cmd = new Command("swarm", "Simulate learning across many devices: gossip (no server) or FedAvg, non-IID, churn, compression.")
         {
             nodes, protocol, data, label, partition, churn, session, churnTrace, rounds, maxBytes, task, replay, ewc, period, latency, loss, bandwidth, slow, slowFactor,
-            localSteps, batch, lr, compress, view, clip, answerAverage, ownAge, tokens, walk, pace, aggregate, clients, downlink, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
+            localSteps, batch, lr, compress, view, clip, ageLead, weightCap, answerAverage, ownAge, tokens, walk, pace, aggregate, clients, downlink, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
         };
         cmd.SetAction(r =>
         {
@@ -82,8 +84,9 @@ internal static class SwarmCommand
                 SlowFactor = r.GetValue(slowFactor),
                 Local = new LocalTraining(r.GetValue(localSteps), r.GetValue(batch), r.GetValue(lr)),
                 ViewSize = r.GetValue(view),
-                Aggregation = Aggregation.Parse(r.GetValue(aggregate)!, r.GetValue(clip)),
-                Clip = r.GetValue(clip),
+                Aggregation = Aggregation.Parse(r.GetValue(aggregate)!, GossipOptions.ParseClip(r.GetValue(clip)!), r.GetValue(weightCap)),
+                Clip = GossipOptions.ParseClip(r.GetValue(clip)!),
+                AgeLead = r.GetValue(ageLead),
                 AnswerAverage = r.GetValue(answerAverage),
                 OwnAge = r.GetValue(ownAge),
                 Tokens = r.GetValue(tokens),

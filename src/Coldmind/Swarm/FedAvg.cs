@@ -7,36 +7,52 @@ namespace Coldmind.Swarm;
 /// <summary>
 /// How the coordinator combines client updates: <c>mean</c> (weighted by each client's examples, FedAvg),
 /// <c>median</c> (coordinate-wise) or <c>trimmed:β</c> (coordinate-wise mean without the β largest and β smallest
-/// fraction); each update is first clipped to norm <see cref="Clip"/> when that is positive.
+/// fraction); each update is first clipped to norm <see cref="Clip"/> when that is positive, to the median norm of
+/// the round's updates when it is <see cref="GossipOptions.AutoClip"/> (with three updates or more). A client's
+/// weight in the mean is the example count it claims, at most <see cref="WeightCap"/> times the round's median claim
+/// (when positive): a client claiming 10⁷ examples then weighs as much as a large honest one, not the whole round.
 /// </summary>
-public sealed record Aggregation(string Rule, float Trim = 0, float Clip = 0)
+public sealed record Aggregation(string Rule, float Trim = 0, float Clip = 0, float WeightCap = 0)
 {
-    public static Aggregation Parse(string spec, float clip)
+    public const float DefaultWeightCap = 2;
+
+    public static Aggregation Parse(string spec, float clip, float weightCap = 0)
     {
-        if (clip < 0 || !float.IsFinite(clip)) throw new ColdmindException($"--clip must be a non-negative norm, got {clip}.");
+        if (!(clip >= 0 && float.IsFinite(clip) || clip == GossipOptions.AutoClip)) throw new ColdmindException($"--clip must be auto or a non-negative norm, got {clip}.");
+        if (!(weightCap >= 0 && float.IsFinite(weightCap)) || weightCap is > 0 and < 1)
+            throw new ColdmindException($"--weight-cap is 0 (none) or a factor of at least 1, got {weightCap}.");
+        var rule = ParseRule(spec);
+        return rule with { Clip = clip, WeightCap = weightCap };
+    }
+
+    private static Aggregation ParseRule(string spec)
+    {
         string s = spec.Trim().ToLowerInvariant();
-        if (s is "mean" or "median") return new(s, 0, clip);
+        if (s is "mean" or "median") return new(s);
         if (s.StartsWith("trimmed:", StringComparison.Ordinal)
             && float.TryParse(s.AsSpan(8), NumberStyles.Float, CultureInfo.InvariantCulture, out float b) && b is >= 0 and < 0.5f)
-            return new("trimmed", b, clip);
+            return new("trimmed", b);
         throw new ColdmindException($"--aggregate takes mean, median or trimmed:β with 0 ≤ β < 0.5 (e.g. trimmed:0.2), got '{spec}'.");
     }
 
     public override string ToString() => (Rule == "trimmed" ? string.Create(CultureInfo.InvariantCulture, $"trimmed:{Trim:G3}") : Rule)
-        + (Clip > 0 ? string.Create(CultureInfo.InvariantCulture, $", clip {Clip:G3}") : "");
+        + (Clip > 0 ? string.Create(CultureInfo.InvariantCulture, $", clip {Clip:G3}") : Clip == GossipOptions.AutoClip ? ", clip auto" : "")
+        + (WeightCap > 0 && Rule == "mean" ? string.Create(CultureInfo.InvariantCulture, $", weights ≤ {WeightCap:G3}× the median") : "");
 
     /// <summary>Combines updates (each the same length) with their weights into one update.</summary>
     public float[] Combine(IReadOnlyList<(float[] Update, double Weight)> updates)
     {
         if (updates.Count == 0) throw new ArgumentException("No updates to combine.");
         int n = updates[0].Update.Length;
-        var clipped = updates.Select(u => Clip > 0 ? Scaled(u.Update, GossipNode.ClipFactor(u.Update, Clip)) : u.Update).ToArray();
+        float clip = Clip == GossipOptions.AutoClip ? MedianOrZero(updates.Select(u => TensorPrimitives.Norm(u.Update)).ToArray()) : Clip;
+        var clipped = updates.Select(u => clip > 0 ? Scaled(u.Update, GossipNode.ClipFactor(u.Update, clip)) : u.Update).ToArray();
         var result = new float[n];
         if (Rule == "mean")
         {
-            double total = updates.Sum(u => u.Weight);
+            var weights = Weights(updates.Select(u => u.Weight).ToArray());
+            double total = weights.Sum();
             for (int k = 0; k < clipped.Length; k++)
-                TensorPrimitives.MultiplyAdd(clipped[k], (float)(total > 0 ? updates[k].Weight / total : 1.0 / updates.Count), result, result);
+                TensorPrimitives.MultiplyAdd(clipped[k], (float)(total > 0 ? weights[k] / total : 1.0 / updates.Count), result, result);
             return result;
         }
         int m = clipped.Length, cut = Rule == "trimmed" ? (int)Math.Floor(Trim * m) : 0;
@@ -54,6 +70,23 @@ public sealed record Aggregation(string Rule, float Trim = 0, float Clip = 0)
             }
         }
         return result;
+    }
+
+    /// <summary>The weights the mean gives the claimed example counts: each at most <see cref="WeightCap"/> × their median.</summary>
+    public double[] Weights(double[] claimed)
+    {
+        if (WeightCap <= 0 || claimed.Length == 0) return claimed;
+        var sorted = claimed.Order().ToArray();
+        double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : 0.5 * (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]);
+        return claimed.Select(c => Math.Min(c, WeightCap * median)).ToArray();
+    }
+
+    /// <summary>The median of three or more norms; 0 (no clipping) for fewer, where a median says nothing.</summary>
+    private static float MedianOrZero(float[] norms)
+    {
+        if (norms.Length < 3) return 0;
+        Array.Sort(norms);
+        return norms.Length % 2 == 1 ? norms[norms.Length / 2] : 0.5f * (norms[norms.Length / 2 - 1] + norms[norms.Length / 2]);
     }
 
     private static float[] Scaled(float[] v, float s)

@@ -57,6 +57,7 @@ public sealed class FedAvgClient : IDisposable
     {
         (_o, _auth, _log, _learner) = (o, auth, log, learner);
         EscalationServer.ParseEndpoint(o.Coordinator);
+        if (auth.Self != o.Name) throw new ColdmindException($"The key file is node {auth.Self}'s; this client is {o.Name}.");
         if (!(o.Period > TimeSpan.Zero) || !(o.GiveUp > TimeSpan.Zero)) throw new ColdmindException("--period and --give-up must be positive.");
         if (o.Proximal < 0) throw new ColdmindException($"--prox must not be negative, got {o.Proximal}.");
         o.Local.Validate();
@@ -124,7 +125,7 @@ public sealed class FedAvgClient : IDisposable
     private async Task<(Outcome, float[]? Global, long Round)> Post(string path, byte[] body)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new ByteArrayContent(body) };
-        string signature = _auth.Sign($"POST {path}", body);
+        string signature = _auth.Sign("POST", path, _o.Coordinator, body);
         request.Headers.TryAddWithoutValidation(MessageAuth.Header, signature);
         try
         {
@@ -140,7 +141,7 @@ public sealed class FedAvgClient : IDisposable
             }
             if (bytes.Length == 0) return (Outcome.Accepted, null, 0);
             string? auth = response.Headers.TryGetValues(MessageAuth.Header, out var v) ? v.FirstOrDefault() : null;
-            if (!_auth.Verify(auth, EscalationServer.ReplyContext(signature), bytes, out string reason))
+            if (!_auth.VerifyReply(auth, signature, _o.Coordinator, bytes, out string reason))
                 throw new SwarmMessageException($"a reply that fails its check: {reason}");
             var m = SwarmMessage.Decode(bytes, _learner.ModelId, _learner.ParameterCount);
             if (m.Kind != SwarmMessage.Type.Global) throw new SwarmMessageException($"a {m.Kind} message sent as the global model");

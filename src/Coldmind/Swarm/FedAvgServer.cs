@@ -77,6 +77,8 @@ public sealed class FedAvgServer : IAsyncDisposable
             resumed = true;
             log($"resumed from {o.CheckpointPath}: round {coordinator.Round}");
         }
+        if (auth.Self != o.Listen) throw new ColdmindException($"The key file is node {auth.Self}'s; this coordinator listens as {o.Listen}.");
+        if (o.CheckpointPath != null) auth.PersistReplays(o.CheckpointPath);
         var server = new FedAvgServer(app, coordinator, learner, o, auth, log, resumed);
         app.MapPost(CheckInPath, server.CheckIn);
         app.MapPost(UpdatePath, server.Update);
@@ -87,10 +89,10 @@ public sealed class FedAvgServer : IAsyncDisposable
 
     private async Task CheckIn(HttpContext ctx)
     {
-        var body = await Authenticated(ctx, CheckInPath, SwarmMessage.MaxAddressBytes);
+        var (body, sender) = await Authenticated(ctx, CheckInPath, SwarmMessage.MaxAddressBytes);
         if (body == null) return;
         string client = Encoding.UTF8.GetString(body);
-        if (client.Length == 0 || client.Any(char.IsControl)) { await Reject(ctx, StatusCodes.Status400BadRequest, "a client name must be non-empty printable text"); return; }
+        if (client != sender) { await Reject(ctx, StatusCodes.Status400BadRequest, $"{sender} checked in as '{client}'"); return; }
         byte[]? reply;
         bool final;
         lock (_gate)
@@ -105,7 +107,7 @@ public sealed class FedAvgServer : IAsyncDisposable
             reply = final || _joined.Contains(client) && !_updates.ContainsKey(client) ? _global : null;
         }
         if (reply == null) { ctx.Response.StatusCode = StatusCodes.Status204NoContent; return; }
-        ctx.Response.Headers[MessageAuth.Header] = _auth.Sign(EscalationServer.ReplyContext(ctx.Request.Headers[MessageAuth.Header]!), reply);
+        ctx.Response.Headers[MessageAuth.Header] = _auth.SignReply(ctx.Request.Headers[MessageAuth.Header]!, reply);
         if (final) ctx.Response.Headers[FinalHeader] = "1";
         ctx.Response.ContentType = "application/octet-stream";
         Interlocked.Add(ref _bytesSent, reply.Length);
@@ -114,14 +116,16 @@ public sealed class FedAvgServer : IAsyncDisposable
 
     private async Task Update(HttpContext ctx)
     {
-        var body = await Authenticated(ctx, UpdatePath, _o.MaxMessageBytes);
+        var (body, sender) = await Authenticated(ctx, UpdatePath, _o.MaxMessageBytes);
         if (body == null) return;
         SwarmMessage m;
         try
         {
             m = SwarmMessage.Decode(body, _learner.ModelId, _learner.ParameterCount);
             if (m.Kind != SwarmMessage.Type.Update) throw new SwarmMessageException($"a {m.Kind} message sent as an update");
-            if (m.Age is < 1 or > MaxExamples) throw new SwarmMessageException($"an update weighing {m.Age} examples; between 1 and {MaxExamples:G}");
+            if (m.Sender != sender) throw new SwarmMessageException($"an update from {m.Sender} signed by {sender}");
+            if (m.Age is < 1 or > MaxExamples || m.Age != Math.Floor(m.Age))
+                throw new SwarmMessageException($"an update weighing {m.Age} examples; a whole number between 1 and {MaxExamples:G}");
         }
         catch (SwarmMessageException e) { await Reject(ctx, StatusCodes.Status400BadRequest, e.Message); return; }
         string? conflict = null;
@@ -140,14 +144,15 @@ public sealed class FedAvgServer : IAsyncDisposable
         ctx.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 
-    /// <summary>The body of a signed request no longer than <paramref name="limit"/>, or null once the request is rejected.</summary>
-    private async Task<byte[]?> Authenticated(HttpContext ctx, string path, int limit)
+    /// <summary>The body of a signed request no longer than <paramref name="limit"/> and who signed it, or a null body once the request is rejected.</summary>
+    private async Task<(byte[]? Body, string Sender)> Authenticated(HttpContext ctx, string path, int limit)
     {
         var body = await EscalationServer.ReadBounded(ctx.Request, limit);
-        if (body == null) { await Reject(ctx, StatusCodes.Status413PayloadTooLarge, $"request over {limit} bytes"); return null; }
+        if (body == null) { await Reject(ctx, StatusCodes.Status413PayloadTooLarge, $"request over {limit} bytes"); return (null, ""); }
         Interlocked.Add(ref _bytesReceived, body.Length);
-        if (!_auth.Verify(ctx.Request.Headers[MessageAuth.Header], $"POST {path}", body, out string reason)) { await Reject(ctx, StatusCodes.Status401Unauthorized, reason); return null; }
-        return body;
+        if (!_auth.Verify(ctx.Request.Headers[MessageAuth.Header], "POST", path, body, out string sender, out string reason))
+        { await Reject(ctx, StatusCodes.Status401Unauthorized, reason); return (null, ""); }
+        return (body, sender);
     }
 
     private Task Reject(HttpContext ctx, int status, string reason)

@@ -10,9 +10,12 @@ using Microsoft.AspNetCore.Http;
 
 namespace Coldmind.Swarm;
 
-/// <summary>What one `coldmind node` runs: its data shard, model, peers, timing and memory against forgetting.</summary>
+/// <summary>
+/// What one `coldmind node` runs: its data shard, model, peers, timing and memory against forgetting, and which
+/// peers it learns from messages (<see cref="PeerPolicy"/>; null: every peer it hears of).
+/// </summary>
 public sealed record NodeOptions(string Listen, IReadOnlyList<string> Peers, GossipOptions Gossip, TimeSpan Period, int Cycles,
-    string? CheckpointPath, int MaxMessageBytes, TimeSpan Linger, MemoryOptions? Memory = null);
+    string? CheckpointPath, int MaxMessageBytes, TimeSpan Linger, MemoryOptions? Memory = null, PeerPolicy? PeersFrom = null);
 
 /// <summary>
 /// How a node's run ended. With <c>--classes</c>, the answer's test accuracy is also split between the classes the
@@ -105,6 +108,8 @@ public sealed class SwarmNode : IAsyncDisposable
         }
         memory = DeviceMemory.Start(memoryOptions, memory, newData, train, shard, learner, node.Answer, "the model it answered with", log);
         node.View.Merge(o.Peers.Where(p => p != address).Select(p => new PeerDescriptor(p, 0)));
+        if (auth.Self != address) throw new ColdmindException($"The key file is node {auth.Self}'s; this node listens as {address}.");
+        if (o.CheckpointPath != null) auth.PersistReplays(o.CheckpointPath);
         var server = new SwarmNode(app, node, learner, train, shard, dataId, memory, o, auth, log, resumed, cycle, learner.Seed);
         app.MapPost(GossipPath, server.Handle);
         try { await app.StartAsync(); }
@@ -116,12 +121,15 @@ public sealed class SwarmNode : IAsyncDisposable
     {
         var body = await EscalationServer.ReadBounded(ctx.Request, _o.MaxMessageBytes);
         if (body == null) { await Reject(ctx, StatusCodes.Status413PayloadTooLarge, $"message over {_o.MaxMessageBytes} bytes"); return; }
-        if (!_auth.Verify(ctx.Request.Headers[MessageAuth.Header], $"POST {GossipPath}", body, out string reason)) { await Reject(ctx, StatusCodes.Status401Unauthorized, reason); return; }
+        if (!_auth.Verify(ctx.Request.Headers[MessageAuth.Header], "POST", GossipPath, body, out string sender, out string reason))
+        { await Reject(ctx, StatusCodes.Status401Unauthorized, reason); return; }
         try
         {
             var m = SwarmMessage.Decode(body, _learner.ModelId, _learner.ParameterCount);
+            if (m.Sender != sender) throw new SwarmMessageException($"a message from {m.Sender} signed by {sender}");
             lock (_gate)
             {
+                m = m with { View = Learnable(m.View) };
                 if (_node.Receive(m, _learner, _train, _shard, _o.Gossip, _rng, _replay, _penalty))
                 {
                     _received++;
@@ -132,6 +140,21 @@ public sealed class SwarmNode : IAsyncDisposable
         }
         catch (SwarmMessageException e) { await Reject(ctx, StatusCodes.Status400BadRequest, e.Message); return; }
         ctx.Response.StatusCode = StatusCodes.Status204NoContent;
+    }
+
+    /// <summary>
+    /// The peers of a received view the node may learn: allowed by its <see cref="PeerPolicy"/> and heard of no later
+    /// than now (a timestamp in the future would keep a peer in every view for ever); called under the lock.
+    /// </summary>
+    private IReadOnlyList<PeerDescriptor> Learnable(IReadOnlyList<PeerDescriptor> view)
+    {
+        long now = Now();
+        var fresh = view.Select(p => p with { Timestamp = Math.Min(p.Timestamp, now) });
+        if (_o.PeersFrom is not { } policy) return fresh.ToArray();
+        int refused = (int)policy.Refused;
+        var kept = policy.Filter(fresh, p => p.Address, a => a == Address || _node.View.Peers.Any(q => q.Address == a) || _o.Peers.Contains(a));
+        if (policy.Refused > refused) _log($"{policy.Refused - refused} peer addresses in a view were not learnt (outside --peers-from, or over {policy.NewPerPeriod} new a period)");
+        return kept;
     }
 
     private Task Reject(HttpContext ctx, int status, string reason)
@@ -208,7 +231,7 @@ public sealed class SwarmNode : IAsyncDisposable
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{peer}{GossipPath}") { Content = new ByteArrayContent(message) };
-            request.Headers.TryAddWithoutValidation(MessageAuth.Header, _auth.Sign($"POST {GossipPath}", message));
+            request.Headers.TryAddWithoutValidation(MessageAuth.Header, _auth.Sign("POST", GossipPath, peer, message));
             using var response = await _http.SendAsync(request);
             Interlocked.Increment(ref _sent);
             Interlocked.Add(ref _bytesSent, message.Length);

@@ -39,7 +39,10 @@ public sealed record SwarmOptions
     public ExchangeCodec? Downlink { get; init; }
     public ExchangeCodec GlobalCodec => Downlink ?? FedAvgCoordinator.DefaultDownlink(Codec);
     public int ViewSize { get; init; } = 20;
+    /// <summary>Gossip: the bound on a merge's step (0: none; <see cref="GossipOptions.AutoClip"/>: set by each node).</summary>
     public float Clip { get; init; }
+    /// <summary>Gossip: <see cref="GossipOptions.AgeLead"/> (0: any age).</summary>
+    public float AgeLead { get; init; }
     /// <summary>Gossip: the decay of the running average of received models a node answers with (0: the last one).</summary>
     public float AnswerAverage { get; init; } = GossipOptions.DefaultAverage;
     /// <summary>Gossip: the share of its own age a receiver counts in a merge (1: the age-weighted average).</summary>
@@ -86,7 +89,7 @@ public sealed record SwarmOptions
         Gossip.Validate();
     }
 
-    public GossipOptions Gossip => new(Local, Codec, ViewSize, Clip, AnswerAverage, Tokens, Walk, Pace, OwnAge);
+    public GossipOptions Gossip => new(Local, Codec, ViewSize, Clip, AnswerAverage, Tokens, Walk, Pace, OwnAge, AgeLead);
 }
 
 /// <summary>Mean, 10th and 90th percentile of the sampled nodes' test accuracy at a moment of the run.</summary>
