@@ -1098,10 +1098,10 @@ public class DeviceMemoryTests
         using var dir = new TempDir();
         var train = Digits.Train;
         var learner = LocalLearner.For(train, [16], 0);
-        var auth = new MessageAuth("the swarm's shared key, long enough"u8.ToArray());
         string checkpoint = dir.File("node.st");
         int port;
         using (var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0)) { l.Start(); port = ((IPEndPoint)l.LocalEndpoint).Port; }
+        var auth = new MessageAuth(TestKeys.Secret(), $"127.0.0.1:{port}");
         var options = new NodeOptions($"127.0.0.1:{port}", ["127.0.0.1:1"], new GossipOptions(new LocalTraining(), ExchangeCodec.Float32), TimeSpan.FromMilliseconds(10),
             Cycles: 1, checkpoint, MaxMessageBytes: 1 << 20, Linger: TimeSpan.Zero, new MemoryOptions(Replay: 50));
         async Task<(string Log, int Generation)> Start(int[] shard)
@@ -1219,7 +1219,7 @@ public class SwarmNodeProcessTests
         var digits = BuiltinData.Load("digits");
         var train = digits.Train;
         var learner = LocalLearner.For(train, [16], 0);
-        var auth = new MessageAuth("the swarm's shared key, long enough"u8.ToArray());
+        var secret = TestKeys.Secret();
         var addresses = Enumerable.Range(0, count).Select(_ => $"127.0.0.1:{FreePort()}").ToArray();
         var shards = Partition.Parse("iid").Split(train, count, new Rng(1));
         NodeOptions Options(int i) => new(addresses[i], addresses.Where((_, j) => j != i).ToList(), gossip, InProcessPeriod,
@@ -1227,7 +1227,7 @@ public class SwarmNodeProcessTests
         var nodes = new List<SwarmNode>();
         try
         {
-            for (int i = 0; i < count; i++) nodes.Add(await SwarmNode.StartAsync(Options(i), learner, train, shards[i], auth, _ => { }));
+            for (int i = 0; i < count; i++) nodes.Add(await SwarmNode.StartAsync(Options(i), learner, train, shards[i], new MessageAuth(secret, addresses[i]), _ => { }));
             return await Task.WhenAll(nodes.Select(n => n.RunAsync(digits.Test)));
         }
         finally
@@ -1258,7 +1258,7 @@ public class SwarmNodeProcessTests
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{address}{path}") { Content = new ByteArrayContent(body) };
         request.Headers.ExpectContinue = true; // an oversized body is refused before it is sent
-        request.Headers.TryAddWithoutValidation(MessageAuth.Header, signer.Sign($"POST {path}", body));
+        request.Headers.TryAddWithoutValidation(MessageAuth.Header, signer.Sign("POST", path, address, body));
         using var response = await http.SendAsync(request);
         return response.StatusCode;
     }
@@ -1267,7 +1267,7 @@ public class SwarmNodeProcessTests
     private static string SharedKey(TempDir dir)
     {
         string key = dir.File("key");
-        File.WriteAllText(key, "the swarm's shared key, long enough");
+        TestKeys.WriteSecret(key);
         return key;
     }
 
@@ -1291,8 +1291,8 @@ public class SwarmNodeProcessTests
             using var http = new HttpClient();
             var learner = LocalLearner.For(BuiltinData.Load("digits").Train, [32], 0);
             var good = new GossipNode("127.0.0.1:1", learner.Initial(), 1, 4).Message(learner, ExchangeCodec.Float32, 0);
-            var wrongKey = new MessageAuth("another key, also long enough"u8.ToArray());
-            var auth = MessageAuth.FromKeyFile(key);
+            var wrongKey = new MessageAuth(TestKeys.Secret(), "127.0.0.1:1");
+            var auth = MessageAuth.FromKeyFile(key, "127.0.0.1:1");
             Task<HttpStatusCode> Post(byte[] body, MessageAuth signer) => PostSigned(http, addresses[0], SwarmNode.GossipPath, body, signer);
             Assert.Equal(HttpStatusCode.Unauthorized, await Post(good, wrongKey));
             Assert.Equal(HttpStatusCode.BadRequest, await Post(good[..^7], auth));
@@ -1373,8 +1373,8 @@ public class SwarmNodeProcessTests
             var learner = LocalLearner.For(BuiltinData.Load("digits").Train, [32], 0);
             var data = BuiltinData.Load("digits").Train;
             byte[] Update(long round) => FedAvgCoordinator.ClientUpdate(learner.Initial(), round, "intruder", learner, data, [0, 1, 2], new LocalTraining(), 0, ExchangeCodec.Float32, null, new Rng(1));
-            var wrongKey = new MessageAuth("another key, also long enough"u8.ToArray());
-            var auth = MessageAuth.FromKeyFile(key);
+            var wrongKey = new MessageAuth(TestKeys.Secret(), "intruder");
+            var auth = MessageAuth.FromKeyFile(key, "intruder");
             Task<HttpStatusCode> Post(byte[] body, MessageAuth signer) => PostSigned(http, address, FedAvgServer.UpdatePath, body, signer);
             var good = Update(Round());
             Assert.Equal(HttpStatusCode.Unauthorized, await Post(good, wrongKey));

@@ -8,7 +8,7 @@ internal static class TrustOptions
 {
     public static Option<string> Clip(string what) => new("--clip")
     {
-        Description = $"{what}: auto (2× the median of the recent steps for gossip, the round's median update norm for FedAvg), 0 (none) or a norm",
+        Description = $"{what}: auto (the median of the recent steps for gossip, twice the round's median update norm for FedAvg), 0 (none) or a norm",
         DefaultValueFactory = _ => "auto",
     };
 

@@ -17,7 +17,7 @@ namespace Coldmind.Swarm;
 public sealed record GossipOptions(LocalTraining Local, ExchangeCodec Codec, int ViewSize = 20, float Clip = 0, float Average = GossipOptions.DefaultAverage,
     int Tokens = 0, int Walk = 0, double Pace = 0, float OwnAge = 1, float AgeLead = 0)
 {
-    public const float DefaultAverage = 0.97f, AutoClip = -1, DefaultAgeLead = 4;
+    public const float DefaultAverage = 0.97f, AutoClip = -1, DefaultAgeLead = 1;
 
     /// <summary>--clip: auto (<see cref="AutoClip"/>), 0 (none) or a norm.</summary>
     public static float ParseClip(string spec) =>
@@ -257,9 +257,9 @@ public sealed class GossipNode
     /// <summary>
     /// The age a merge counts for a message that claims <paramref name="claimed"/>: at most
     /// <see cref="GossipOptions.AgeLead"/> times the receiver's own (or one round of local steps, for a node that has
-    /// learnt less). An honest model is older than the receiver's by the hops it made since they last met, a small
-    /// factor; a message claiming 1e300 would otherwise outweigh every model in the merge and hand its age on to
-    /// every node downstream, freezing their merges.
+    /// learnt less). A message claiming 10¹⁴ would otherwise outweigh every model in the merge and hand its age on
+    /// to every node downstream, freezing their merges; with a lead L above 1 a poisoner still multiplies the ages
+    /// it reaches by L a message, so the default is 1: a message weighs at most as much as the receiver's model.
     /// </summary>
     public double CountedAge(double claimed, GossipOptions o) =>
         o.AgeLead > 0 ? Math.Min(claimed, o.AgeLead * Math.Max(Age, (double)o.Local.Steps * o.Local.BatchSize)) : claimed;
