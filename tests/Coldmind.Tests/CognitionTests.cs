@@ -318,7 +318,9 @@ public class CognitionTests
         var (badExit, _, badErr) = CliTests.Run("cascade", "--edge", edgePath, "--cloud", cloudPath, "--cloud-url", "http://127.0.0.1:1");
         Assert.Equal(1, badExit);
         Assert.Contains("not both or neither", badErr);
-        var (unreachable, _, unreachableErr) = CliTests.Run("cascade", "--edge", edgePath, "--cloud-url", "http://127.0.0.1:1", "--key-file", cloudPath);
+        string keyPath = dir.File("key");
+        TestKeys.WriteSecret(keyPath);
+        var (unreachable, _, unreachableErr) = CliTests.Run("cascade", "--edge", edgePath, "--cloud-url", "http://127.0.0.1:1", "--key-file", keyPath);
         Assert.Equal(1, unreachable);
         Assert.Contains("Cannot reach the cloud", unreachableErr);
     }

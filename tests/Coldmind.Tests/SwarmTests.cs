@@ -1287,7 +1287,11 @@ public class SwarmNodeProcessTests
         try
         {
             // hostile traffic to node 0 while the swarm runs
-            await Task.Delay(TimeSpan.FromSeconds(5));
+            // eight processes starting on a loaded machine may take longer than the 5 s this waited: wait until node 0 listens
+            for (var until = DateTime.UtcNow.AddMinutes(1); DateTime.UtcNow < until; await Task.Delay(200))
+                try { using var probe = new TcpClient(); await probe.ConnectAsync(IPEndPoint.Parse(addresses[0])); break; }
+                catch (SocketException) { }
+            await Task.Delay(TimeSpan.FromSeconds(3));
             using var http = new HttpClient();
             var learner = LocalLearner.For(BuiltinData.Load("digits").Train, [32], 0);
             var good = new GossipNode("127.0.0.1:1", learner.Initial(), 1, 4).Message(learner, ExchangeCodec.Float32, 0);
@@ -1496,14 +1500,14 @@ public class SwarmNodeProcessTests
     public void A_node_refuses_a_bad_shard_a_short_key_and_a_foreign_checkpoint_in_one_line()
     {
         using var dir = new TempDir();
-        File.WriteAllText(dir.File("short"), "short");
-        File.WriteAllText(dir.File("key"), "a long enough shared key");
+        File.WriteAllText(dir.File("short"), Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)));
+        TestKeys.WriteSecret(dir.File("key"));
         var (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "8/8", "--key-file", dir.File("key"));
         Assert.Equal(1, exit);
         Assert.Contains("--shard", err);
         (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("short"));
         Assert.Equal(1, exit);
-        Assert.Contains("at least 16", err);
+        Assert.Contains("at least 32", err);
         Safetensors.Write(dir.File("ck.st"), [("weights", Coldmind.Tensors.Tensor.Zeros(3))], new Dictionary<string, string> { ["coldmind.swarm.model_id"] = "1", ["coldmind.swarm.age"] = "0", ["coldmind.swarm.cycle"] = "0", ["coldmind.swarm.data"] = "0", ["coldmind.swarm.view"] = "[]" });
         (exit, _, err) = CliTests.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--checkpoint", dir.File("ck.st"));
         Assert.Equal(1, exit);

@@ -44,6 +44,7 @@ internal static class SwarmCommand
         var clip = TrustOptions.Clip("bound on how far a received model may be from the receiver's (gossip) or on the norm of an update (FedAvg)");
         var ageLead = TrustOptions.AgeLead();
         var weightCap = TrustOptions.WeightCap();
+        var dp = new TrustOptions.Dp();
         var answerAverage = new Option<float>("--answer-average") { Description = "gossip: a node answers with a running average of the models it received, decaying by this a message (0: the last one)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
         var ownAge = new Option<float>("--own-age") { Description = "gossip: the share of its own age a receiver counts when it merges a model (1: the age-weighted average; lower takes more of a walk)", DefaultValueFactory = _ => 1 };
         var tokens = new Option<int>("--tokens") { Description = "gossip: a node saves up to this many unsent messages (its first wakes send nothing) and spends them forwarding models as they arrive (0: one message each period)", DefaultValueFactory = _ => 0 };
@@ -65,6 +66,7 @@ internal static class SwarmCommand
             nodes, protocol, data, label, partition, churn, session, churnTrace, rounds, maxBytes, task, replay, ewc, period, latency, loss, bandwidth, slow, slowFactor,
             localSteps, batch, lr, compress, view, clip, ageLead, weightCap, answerAverage, ownAge, tokens, walk, pace, aggregate, clients, downlink, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
         };
+        foreach (var o in dp.All) cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
             string dataSpec = r.GetValue(data)!;
@@ -100,6 +102,7 @@ internal static class SwarmCommand
                 EvalNodes = r.GetValue(evalNodes),
                 EvalExamples = r.GetValue(evalExamples),
                 Memory = new MemoryOptions(r.GetValue(replay), r.GetValue(ewc)),
+                Dp = dp.Read(r),
             };
             var splits = BuiltinData.Load(dataSpec, baseOptions.Seed, r.GetValue(label));
             baseOptions = baseOptions with { Tasks = (r.GetValue(task) ?? []).Select(t => CommonOptions.ParseClasses(t, splits.Train.Classes, "--task").Order().ToArray()).ToArray() };
@@ -147,7 +150,9 @@ internal static class SwarmCommand
             if (baseOptions.Tasks.Count > 0) AnsiConsole.Write(TaskTable(results));
             var first = results[0];
             AnsiConsole.MarkupLineInterpolated($"[grey]{n} nodes on {dataSpec} ({first.Options.Partition}, churn {first.Options.Churn.Description}), a model of {first.ParameterCount} parameters; accuracy of {first.FinalNodeAccuracies.Length} sampled nodes on the whole test set. State a node: {first.StateBytesPerNode / 1024.0:F1} KiB (model, view, data indices); managed memory of the run: {first.ManagedBytesPerNode / 1024.0:F1} KiB a node.[/]");
-            if (results.Count > 1) AnsiConsole.MarkupLineInterpolated($"[grey]Runs after the first stop at the first run's byte budget ({results[0].BytesSent / 1e6:F2} MB{(baseOptions.Tasks.Count > 1 ? ", shared equally by the tasks" : "")}) unless --max-bytes sets one.[/]");
+            foreach (var x in results.Where(x => x.Epsilon != null))
+                AnsiConsole.MarkupLineInterpolated($"[grey]{RunName(x)}: client-level DP (ε, δ) = ({x.Epsilon:F2}, {x.Options.Dp!.Delta:G2}) after {x.RoundsDone} rounds at σ = {x.Options.Dp.NoiseMultiplier:G3}, clip {x.Options.Dp.Clip:G3}.[/]");
+                        if (results.Count > 1) AnsiConsole.MarkupLineInterpolated($"[grey]Runs after the first stop at the first run's byte budget ({results[0].BytesSent / 1e6:F2} MB{(baseOptions.Tasks.Count > 1 ? ", shared equally by the tasks" : "")}) unless --max-bytes sets one.[/]");
             return 0;
         });
         return cmd;
@@ -227,7 +232,11 @@ internal static class SwarmCommand
         wall_seconds = x.WallSeconds,
         state_bytes_per_node = x.StateBytesPerNode,
         managed_bytes_per_node = x.ManagedBytesPerNode,
-        curve = x.Curve.Select(p => new { seconds = p.Seconds, bytes = p.Bytes, round = p.Round, mean_accuracy = p.Mean, p10 = p.P10, p90 = p.P90, online = p.OnlineFraction }),
+        epsilon = x.Epsilon,
+        delta = x.Options.Dp?.Delta,
+        noise_multiplier = x.Options.Dp?.NoiseMultiplier,
+        dp_clip = x.Options.Dp?.Clip,
+        curve = x.Curve.Select(p => new { seconds = p.Seconds, bytes = p.Bytes, round = p.Round, mean_accuracy = p.Mean, p10 = p.P10, p90 = p.P90, online = p.OnlineFraction, epsilon = p.Epsilon }),
     };
 
     private static void WriteReport(string path, List<SwarmResult> results)

@@ -112,6 +112,8 @@ public sealed class FedAvgCoordinator(LocalLearner learner, Aggregation aggregat
     public float[] Global { get; private set; } = learner.Initial();
     public long Round { get; private set; }
     public Aggregation Aggregation { get; } = aggregation;
+    /// <summary>Client-level DP (<see cref="Privacy.DpFedAvg"/>): when set it aggregates instead of <see cref="Aggregation"/>.</summary>
+    public Privacy.DpFedAvg? Privacy { get; init; }
 
     /// <summary>
     /// The global model's codec unless one is chosen: f32, or int8 when updates are compressed. A client that was not
@@ -149,7 +151,8 @@ public sealed class FedAvgCoordinator(LocalLearner learner, Aggregation aggregat
         if (usable.Count > 0)
         {
             var next = (float[])Global.Clone(); // a new array: clients may still hold the old one
-            TensorPrimitives.Add(next, Aggregation.Combine(usable.Select(u => (u.Update.DenseValues(), u.Examples)).ToList()), next);
+            TensorPrimitives.Add(next, Privacy is { } dp ? dp.Aggregate(usable.Select(u => u.Update.DenseValues()).ToList(), next.Length)
+                : Aggregation.Combine(usable.Select(u => (u.Update.DenseValues(), u.Examples)).ToList()), next);
             if (TensorPrimitives.IsFiniteAll<float>(next)) Global = next; // an aggregate that overflows is dropped, not broadcast
         }
         Round++;

@@ -10,13 +10,14 @@ namespace Coldmind.Swarm;
 
 /// <summary>
 /// What `coldmind coordinator` runs: rounds of <see cref="ClientsPerRound"/> clients, closed early by <see cref="RoundTimeout"/>,
-/// the global model sent in <see cref="Downlink"/>.
+/// the global model sent in <see cref="Downlink"/>; with <see cref="Dp"/>, client-level DP over a
+/// <see cref="Population"/> of devices (<see cref="Privacy.DpFedAvg"/>), stopping before ε passes its target.
 /// </summary>
 public sealed record CoordinatorOptions(string Listen, int Rounds, int ClientsPerRound, TimeSpan RoundTimeout, Aggregation Aggregation,
-    ExchangeCodec Downlink, string? CheckpointPath, int MaxMessageBytes, TimeSpan Linger);
+    ExchangeCodec Downlink, string? CheckpointPath, int MaxMessageBytes, TimeSpan Linger, Nn.Privacy.DpOptions? Dp = null, int Population = 0);
 
 /// <summary>How a coordinator's run ended.</summary>
-public sealed record CoordinatorSummary(float TestAccuracy, long Rounds, long Updates, long Rejected, long BytesSent, long BytesReceived, bool Resumed);
+public sealed record CoordinatorSummary(float TestAccuracy, long Rounds, long Updates, long Rejected, long BytesSent, long BytesReceived, bool Resumed, double? Epsilon = null);
 
 /// <summary>
 /// The FedAvg baseline over HTTP (`coldmind coordinator`): the <see cref="FedAvgCoordinator"/> behind Kestrel.
@@ -61,7 +62,7 @@ public sealed class FedAvgServer : IAsyncDisposable
         _app = app; _coordinator = coordinator; _learner = learner; _o = o; _auth = auth; _log = log;
         Resumed = resumed;
         _global = coordinator.GlobalMessage(o.Downlink).Bytes;
-        if (coordinator.Round >= o.Rounds) _finished.SetResult();
+        if (Done) _finished.SetResult();
     }
 
     public static async Task<FedAvgServer> StartAsync(CoordinatorOptions o, LocalLearner learner, MessageAuth auth, Action<string> log)
@@ -69,7 +70,8 @@ public sealed class FedAvgServer : IAsyncDisposable
         if (o.Rounds < 1 || o.ClientsPerRound < 1 || !(o.RoundTimeout > TimeSpan.Zero))
             throw new ColdmindException("--rounds and --clients must be at least 1 and --round-timeout positive.");
         var app = EscalationServer.CreateHost(o.Listen, o.MaxMessageBytes);
-        var coordinator = new FedAvgCoordinator(learner, o.Aggregation, o.Listen);
+        var coordinator = new FedAvgCoordinator(learner, o.Aggregation, o.Listen)
+            { Privacy = o.Dp is { } dp ? new Privacy.DpFedAvg(dp, o.ClientsPerRound, o.Population) : null };
         bool resumed = false;
         if (o.CheckpointPath != null && File.Exists(o.CheckpointPath))
         {
@@ -97,7 +99,7 @@ public sealed class FedAvgServer : IAsyncDisposable
         bool final;
         lock (_gate)
         {
-            final = _coordinator.Round >= _o.Rounds;
+            final = Done;
             if (!final && !_joined.Contains(client) && _joined.Count < _o.ClientsPerRound)
             {
                 if (_joined.Count == 0) _firstJoined = DateTime.UtcNow;
@@ -170,9 +172,15 @@ public sealed class FedAvgServer : IAsyncDisposable
         _updates.Clear();
         _global = _coordinator.GlobalMessage(_o.Downlink).Bytes;
         Checkpoint();
-        _log(string.Create(CultureInfo.InvariantCulture, $"round {_coordinator.Round} of {_o.Rounds} done ({why}): {answered} of {joined} clients answered"));
-        if (_coordinator.Round >= _o.Rounds) _finished.TrySetResult();
+        string privacy = _coordinator.Privacy is { } dp ? string.Create(CultureInfo.InvariantCulture, $"; (ε, δ) = ({dp.Epsilon:F2}, {dp.Options.Delta:G2})") : "";
+        _log(string.Create(CultureInfo.InvariantCulture, $"round {_coordinator.Round} of {_o.Rounds} done ({why}): {answered} of {joined} clients answered{privacy}"));
+        if (_coordinator.Privacy?.Exhausted == true && _coordinator.Round < _o.Rounds)
+            _log(string.Create(CultureInfo.InvariantCulture, $"stopping: one more round would take ε past the target {_coordinator.Privacy.Options.TargetEpsilon}"));
+        if (Done) _finished.TrySetResult();
     }
+
+    /// <summary>Every round run, or the privacy budget spent.</summary>
+    private bool Done => _coordinator.Round >= _o.Rounds || _coordinator.Privacy?.Exhausted == true;
 
     /// <summary>Closes rounds that time out until the last round is done, serves the final model for the linger time, and stops.</summary>
     public async Task<CoordinatorSummary> RunAsync(Dataset test)
@@ -181,13 +189,13 @@ public sealed class FedAvgServer : IAsyncDisposable
         {
             await Task.WhenAny(_finished.Task, Task.Delay(TimeSpan.FromMilliseconds(50)));
             lock (_gate)
-                if (_coordinator.Round < _o.Rounds && _joined.Count > 0 && DateTime.UtcNow - _firstJoined > _o.RoundTimeout)
+                if (!Done && _joined.Count > 0 && DateTime.UtcNow - _firstJoined > _o.RoundTimeout)
                     CompleteRound("timed out");
         }
         await Task.Delay(_o.Linger);
         lock (_gate)
             return new CoordinatorSummary(_learner.Accuracy(_coordinator.Global, test), _coordinator.Round, _updatesReceived, Interlocked.Read(ref _rejected),
-                Interlocked.Read(ref _bytesSent), Interlocked.Read(ref _bytesReceived), Resumed);
+                Interlocked.Read(ref _bytesSent), Interlocked.Read(ref _bytesReceived), Resumed, _coordinator.Privacy?.Epsilon);
     }
 
     private const string Kind = "fedavg";
@@ -196,13 +204,22 @@ public sealed class FedAvgServer : IAsyncDisposable
     {
         if (_o.CheckpointPath == null) return;
         SwarmCheckpoint.Write(_o.CheckpointPath, Kind, _learner, [("global", _coordinator.Global)],
-            new Dictionary<string, string> { ["round"] = _coordinator.Round.ToString(CultureInfo.InvariantCulture) });
+            new Dictionary<string, string>
+            {
+                ["round"] = _coordinator.Round.ToString(CultureInfo.InvariantCulture),
+                // what the accountant has composed: a restarted coordinator must not start its ε at 0
+                ["dp_steps"] = (_coordinator.Privacy?.Accountant.Steps ?? 0).ToString(CultureInfo.InvariantCulture),
+            });
     }
 
     private static void Restore(string path, FedAvgCoordinator coordinator, LocalLearner learner)
     {
         var checkpoint = SwarmCheckpoint.Read(path, Kind, "coordinator", learner);
         coordinator.Restore(checkpoint.Model("global"), checkpoint.Count("round"));
+        long dpSteps = checkpoint.HasText("dp_steps") ? checkpoint.Count("dp_steps") : 0;
+        if (dpSteps > coordinator.Round) throw checkpoint.Bad("dp_steps");
+        if (coordinator.Privacy is { } dp) dp.Accountant.Step(dp.SamplingRate, dp.Options.NoiseMultiplier, dpSteps);
+        else if (dpSteps > 0) throw new ColdmindException($"The checkpoint '{path}' was trained with --dp; resume it with --dp, or its ε is lost.");
     }
 
     public async ValueTask DisposeAsync()

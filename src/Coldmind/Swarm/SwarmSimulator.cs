@@ -54,6 +54,8 @@ public sealed record SwarmOptions
     /// <summary>Walks: the most models a node sends a period (0: as fast as it receives them).</summary>
     public double Pace { get; init; }
     public Aggregation Aggregation { get; init; } = new("mean");
+    /// <summary>FedAvg: client-level differential privacy (<see cref="Privacy.DpFedAvg"/>; null: none).</summary>
+    public Nn.Privacy.DpOptions? Dp { get; init; }
     /// <summary>FedAvg: fraction of the nodes sampled each round.</summary>
     public double ClientFraction { get; init; } = 0.1;
     /// <summary>FedAvg: a round ends after this many periods even if clients have not answered.</summary>
@@ -87,13 +89,16 @@ public sealed record SwarmOptions
         if (Memory.Enabled && Tasks.Count < 2) throw new ColdmindException("--replay and --ewc guard what earlier tasks taught; give a task sequence (--task twice or more).");
         Memory.Validate();
         Gossip.Validate();
+        Dp?.Validate();
+        if (Dp != null && Protocol != "fedavg")
+            throw new ColdmindException("--dp is built for FedAvg (client-level DP); local DP on each gossip message is not built yet.");
     }
 
     public GossipOptions Gossip => new(Local, Codec, ViewSize, Clip, AnswerAverage, Tokens, Walk, Pace, OwnAge, AgeLead);
 }
 
-/// <summary>Mean, 10th and 90th percentile of the sampled nodes' test accuracy at a moment of the run.</summary>
-public sealed record SwarmPoint(double Seconds, long Bytes, long Round, float Mean, float P10, float P90, float OnlineFraction);
+/// <summary>Mean, 10th and 90th percentile of the sampled nodes' test accuracy at a moment of the run, and ε spent by then under DP.</summary>
+public sealed record SwarmPoint(double Seconds, long Bytes, long Round, float Mean, float P10, float P90, float OnlineFraction, double? Epsilon = null);
 
 /// <summary>
 /// The outcome of a run. <paramref name="TaskAccuracy"/>[i][j] is the sampled nodes' mean accuracy on task j's test
@@ -103,7 +108,7 @@ public sealed record SwarmResult(
     SwarmOptions Options, string Data, int ParameterCount, IReadOnlyList<SwarmPoint> Curve,
     float FinalMeanAccuracy, float FinalP10, float FinalP90, float[] FinalNodeAccuracies, IReadOnlyList<float[]> TaskAccuracy,
     long BytesSent, long Messages, long MessagesLost, long MessagesRejected, long ConnectionsRefused, long MessagesForwarded, long WalksStarted, long WalksJoined, long RoundsDone, double SimulatedSeconds,
-    double WallSeconds, long StateBytesPerNode, double ManagedBytesPerNode);
+    double WallSeconds, long StateBytesPerNode, double ManagedBytesPerNode, double? Epsilon = null);
 
 /// <summary>
 /// HTTP/1.1 framing around a message body, as the real processes send it on loopback (the requests of `coldmind node`
@@ -135,6 +140,8 @@ public sealed class SwarmSimulator
     private readonly SwarmOptions _o;
     private readonly Dataset _train, _test, _testSample;
     private readonly LocalLearner _learner;
+    /// <summary>FedAvg under DP: its mechanism and accountant (null otherwise).</summary>
+    private Privacy.DpFedAvg? _privacy;
     private readonly int[][] _shards;
     /// <summary>Each task's test set, and each node's examples in each task ([task][node]).</summary>
     private readonly Dataset[] _taskTests;
@@ -227,7 +234,7 @@ public sealed class SwarmSimulator
         var final = Accuracies(models, _test);
         var (mean, p10, p90) = Summary(final);
         return new SwarmResult(_o, dataName, _learner.ParameterCount, curve, mean, p10, p90, final, _taskAccuracy, _bytes, _messages, _lost, _rejected, _refused, _forwarded, walks, joined, rounds, _now,
-            wall.Elapsed.TotalSeconds, stateBytes + _shards.Sum(s => (long)s.Length) * 4 / _o.Nodes, managedPerNode);
+            wall.Elapsed.TotalSeconds, stateBytes + _shards.Sum(s => (long)s.Length) * 4 / _o.Nodes, managedPerNode, _privacy?.Epsilon);
     }
 
     private (GossipNode[] Nodes, long Cycles) RunGossip(List<SwarmPoint> curve, int evalEvery, Action<double>? progress)
@@ -332,12 +339,13 @@ public sealed class SwarmSimulator
     private (float[][] Models, long Rounds) RunFedAvg(List<SwarmPoint> curve, int evalEvery, Action<double>? progress)
     {
         int n = _o.Nodes;
-        var coordinator = new FedAvgCoordinator(_learner, _o.Aggregation);
+        int perRound = Math.Max(1, (int)Math.Round(_o.ClientFraction * n));
+        var coordinator = new FedAvgCoordinator(_learner, _o.Aggregation) { Privacy = _o.Dp is { } dp ? new Privacy.DpFedAvg(dp, perRound, n) : null };
+        _privacy = coordinator.Privacy;
         var held = Enumerable.Repeat(coordinator.Global, n).ToArray(); // each client's last received global model
         var feedback = new ErrorFeedback?[n];
         var replies = new List<(SwarmMessage, double)>();
         var train = _rng.Fork();
-        int perRound = Math.Max(1, (int)Math.Round(_o.ClientFraction * n));
         BeginTask(0, held);
         long taskRound = 0; // the round the task began at
         Evaluate(curve, held, 0);
@@ -345,7 +353,7 @@ public sealed class SwarmSimulator
         while (_queue.TryDequeue(out var e, out var key))
         {
             _now = key.Item1;
-            if (coordinator.Round - taskRound >= _o.Rounds || OverBudget())
+            if (coordinator.Round - taskRound >= _o.Rounds || OverBudget() || coordinator.Privacy?.Exhausted == true)
             {
                 EndTask(held);
                 if (_task + 1 == _taskShards.Length) break;
@@ -470,7 +478,7 @@ public sealed class SwarmSimulator
     private void Evaluate(List<SwarmPoint> curve, float[][] models, long round)
     {
         var (mean, p10, p90) = Summary(Accuracies(models, _testSample));
-        curve.Add(new SwarmPoint(_now, _bytes, round, mean, p10, p90, (float)_online.Count(x => x) / _online.Length));
+        curve.Add(new SwarmPoint(_now, _bytes, round, mean, p10, p90, (float)_online.Count(x => x) / _online.Length, _privacy?.Epsilon));
     }
 
     /// <summary>Test accuracy of each sampled node's model (a model several nodes share is evaluated once).</summary>

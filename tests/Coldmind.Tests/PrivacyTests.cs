@@ -1,0 +1,79 @@
+using Coldmind.Data;
+using Coldmind.Nn.Privacy;
+using Coldmind.Swarm;
+using Coldmind.Swarm.Privacy;
+using Coldmind.Tensors;
+using Xunit;
+
+namespace Coldmind.Tests;
+
+/// <summary>The RDP accountant against published values, and client-level DP-FedAvg's mechanism.</summary>
+public class PrivacyTests
+{
+    /// <summary>
+    /// TF-Privacy's MNIST tutorial table (tutorials/README.md; mnist_dpsgd_tutorial.py's accounting): q = 256/60000,
+    /// 234 steps an epoch, δ = 1e-5, the orders above and the 2019 conversion: σ = 1.12 for 60 epochs gives ε = 2.92,
+    /// σ = 1.2 for 10 epochs 1.20. (Its third row, σ = 0.6 for 30 epochs, says 9.74; this gives 9.747.)
+    /// </summary>
+    [Fact]
+    public void The_accountant_matches_TF_Privacy_s_published_MNIST_epsilon()
+    {
+        var accountant = new RdpAccountant();
+        accountant.Step(256.0 / 60000, 1.12, 60 * (60000 / 256));
+        Assert.Equal(2.92, Math.Round(accountant.EpsilonClassic(1e-5), 2));
+        var tenEpochs = new RdpAccountant();
+        tenEpochs.Step(256.0 / 60000, 1.2, 10 * (60000 / 256));
+        Assert.Equal(1.20, Math.Round(tenEpochs.EpsilonClassic(1e-5), 2));
+        Assert.True(accountant.Epsilon(1e-5) < accountant.EpsilonClassic(1e-5), "Opacus's conversion is tighter than the 2019 one");
+    }
+
+    [Fact]
+    public void Without_sampling_RDP_is_the_Gaussian_mechanism_s_and_sampling_only_lowers_it()
+    {
+        Assert.Equal(3 / (2 * 1.5 * 1.5), RdpAccountant.Rdp(1, 1.5, 3), 12);
+        foreach (double alpha in new[] { 1.5, 2, 7.3, 32 })
+        {
+            double full = RdpAccountant.Rdp(1, 1.2, alpha), sampled = RdpAccountant.Rdp(0.01, 1.2, alpha);
+            Assert.InRange(sampled, 0, full);
+        }
+        // fractional orders sit between their integer neighbours (RDP grows with the order)
+        Assert.InRange(RdpAccountant.Rdp(0.01, 1.0, 2.5), RdpAccountant.Rdp(0.01, 1.0, 2), RdpAccountant.Rdp(0.01, 1.0, 3));
+        Assert.Equal(0, RdpAccountant.LogErfc(0), 6); // erfc(0) = 1
+        Assert.Equal(Math.Log(1.5374597944280349e-12), RdpAccountant.LogErfc(5), 5); // erfc(5)
+        Assert.Equal(Math.Log(1.9999999999984626), RdpAccountant.LogErfc(-5), 9);
+        Assert.Throws<ColdmindException>(() => new RdpAccountant().Step(0, 1));
+        Assert.Throws<ColdmindException>(() => new DpOptions(0, 1).Validate());
+    }
+
+    [Fact]
+    public void DP_FedAvg_clips_each_client_adds_noise_of_sigma_C_over_m_and_stops_at_its_target()
+    {
+        var dp = new DpFedAvg(new DpOptions(NoiseMultiplier: 2, Clip: 1, TargetEpsilon: 1), clientsPerRound: 4, population: 100);
+        var big = Enumerable.Repeat(10f, 10_000).ToArray(); // norm 1000, clipped to 1
+        var mean = dp.Aggregate([big, big, big, big], big.Length);
+        // the clipped sum is 4 · 0.01 a coordinate over m = 4: 0.01; the noise has sd σC/m = 0.5
+        Assert.Equal(0.01, mean.Average(), 2);
+        double sd = Math.Sqrt(mean.Select(v => (v - 0.01) * (v - 0.01)).Average());
+        Assert.InRange(sd, 0.48, 0.52);
+        Assert.Equal(1, dp.Accountant.Steps);
+        int rounds = 1;
+        while (!dp.Exhausted) { dp.Aggregate([big], big.Length); rounds++; }
+        Assert.True(dp.Epsilon <= 1 && rounds > 10, $"{rounds} rounds for ε = {dp.Epsilon:F3}");
+        Assert.Throws<ColdmindException>(() => new DpFedAvg(new DpOptions(1, 1), 10, 5));
+    }
+
+    [Fact]
+    public void DP_FedAvg_in_the_simulator_reports_epsilon_and_learns()
+    {
+        var digits = BuiltinData.Load("digits");
+        var o = new SwarmOptions { Nodes = 50, Protocol = "fedavg", Rounds = 40, ClientFraction = 0.2, Hidden = [16], EvalNodes = 5, EvalExamples = 200,
+            Dp = new DpOptions(NoiseMultiplier: 1.0, Clip: 1.0, TargetEpsilon: 8) };
+        o.Validate();
+        var result = new SwarmSimulator(o, digits.Train, digits.Test).Run("digits");
+        Assert.NotNull(result.Epsilon);
+        Assert.True(result.Epsilon is > 0.1 and <= 8, $"ε = {result.Epsilon} after {result.RoundsDone} rounds");
+        Assert.All(result.Curve.Skip(1), p => Assert.NotNull(p.Epsilon));
+        Assert.True(result.FinalMeanAccuracy > 0.3, $"{result.FinalMeanAccuracy:P1} at ε = {result.Epsilon:F2} (chance: 10 %)");
+        Assert.Throws<ColdmindException>(() => (o with { Protocol = "gossip" }).Validate());
+    }
+}
