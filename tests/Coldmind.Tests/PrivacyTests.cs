@@ -1,4 +1,5 @@
 using Coldmind.Data;
+using Coldmind.Network;
 using Coldmind.Nn.Privacy;
 using Coldmind.Swarm;
 using Coldmind.Swarm.Privacy;
@@ -75,5 +76,47 @@ public class PrivacyTests
         Assert.All(result.Curve.Skip(1), p => Assert.NotNull(p.Epsilon));
         Assert.True(result.FinalMeanAccuracy > 0.3, $"{result.FinalMeanAccuracy:P1} at ε = {result.Epsilon:F2} (chance: 10 %)");
         Assert.Throws<ColdmindException>(() => (o with { Protocol = "gossip" }).Validate());
+    }
+}
+
+/// <summary>DP-FedAvg behind `coldmind coordinator`: ε logged, reported and carried across a restart.</summary>
+[Collection("Node processes")]
+public class DpCoordinatorTests
+{
+    [Fact]
+    public async Task A_DP_coordinator_reports_epsilon_and_a_restarted_one_resumes_its_accountant()
+    {
+        using var dir = new TempDir();
+        var digits = BuiltinData.Load("digits");
+        var learner = LocalLearner.For(digits.Train, [16], 0);
+        var secret = TestKeys.Secret();
+        int port;
+        using (var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0)) { l.Start(); port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port; }
+        string address = $"127.0.0.1:{port}";
+        var dp = new DpOptions(NoiseMultiplier: 1.0, Clip: 0.5);
+        var shards = Partition.Parse("iid").Split(digits.Train, 2, new Rng(1));
+        async Task<(CoordinatorSummary Summary, string Log)> Run(int rounds)
+        {
+            var log = new System.Text.StringBuilder();
+            var o = new CoordinatorOptions(address, rounds, 2, TimeSpan.FromSeconds(10), new Aggregation("mean"), ExchangeCodec.Float32, dir.File("c.st"),
+                1 << 20, TimeSpan.FromSeconds(1), dp, Population: 20);
+            using var auth = new MessageAuth(secret, address);
+            await using var server = await FedAvgServer.StartAsync(o, learner, auth, line => { lock (log) log.AppendLine(line); });
+            var clients = Enumerable.Range(0, 2).Select(i => new FedAvgClient(new FedAvgClientOptions(address, $"c{i}", new LocalTraining(), 0, ExchangeCodec.Float32,
+                TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(30), null, 1 << 20), learner, digits.Train, shards[i], new MessageAuth(secret, $"c{i}"), _ => { })).ToArray();
+            var runs = clients.Select(c => c.RunAsync(digits.Test)).ToArray();
+            var summary = await server.RunAsync(digits.Test);
+            await Task.WhenAll(runs);
+            foreach (var c in clients) c.Dispose();
+            return (summary, log.ToString());
+        }
+        var first = await Run(3);
+        var expected = new RdpAccountant();
+        expected.Step(2.0 / 20, 1.0, 3);
+        Assert.Equal(expected.Epsilon(1e-5), first.Summary.Epsilon!.Value, 9);
+        Assert.Contains("(ε, δ) = (", first.Log);
+        var resumed = await Run(5);
+        expected.Step(2.0 / 20, 1.0, 2);
+        Assert.Equal(expected.Epsilon(1e-5), resumed.Summary.Epsilon!.Value, 9); // five rounds' ε, not two
     }
 }
