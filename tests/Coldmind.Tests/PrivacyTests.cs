@@ -1,3 +1,4 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Coldmind.Data;
 using Coldmind.Network;
 using Coldmind.Nn.Privacy;
@@ -44,6 +45,62 @@ public class PrivacyTests
         Assert.Equal(Math.Log(1.9999999999984626), RdpAccountant.LogErfc(-5), 9);
         Assert.Throws<ColdmindException>(() => new RdpAccountant().Step(0, 1));
         Assert.Throws<ColdmindException>(() => new DpOptions(0, 1).Validate());
+    }
+
+    [Fact]
+    public void DP_SGD_per_example_gradients_from_one_backward_pass_match_batches_of_one()
+    {
+        var rng = new Rng(3);
+        var layers = new[] { new Coldmind.Nn.Linear(6, 5, rng), new Coldmind.Nn.Linear(5, 4, rng), new Coldmind.Nn.Linear(4, 3, rng) }
+            .Select(l => (l.Weight, l.Bias!)).ToArray();
+        const int batch = 7;
+        var x = Tensor.Normal(rng, 2f, batch, 6);
+        int[] labels = [0, 2, 1, 1, 0, 2, 2];
+        const double clip = 0.8;
+        var gradient = DpSgd.Gradient(layers, x, labels, clip, sigma: 0, new Rng(1), out var norms);
+
+        // the reference: one backward pass a example, each gradient clipped and summed
+        int total = layers.Sum(l => l.Weight.Numel + l.Item2.Numel);
+        var expected = new double[total];
+        for (int i = 0; i < batch; i++)
+        {
+            var h = Tensor.FromArray(x.ToArray().AsSpan(i * 6, 6).ToArray(), 1, 6);
+            for (int l = 0; l < layers.Length; l++)
+            {
+                h = Tensor.Linear(h, layers[l].Weight, layers[l].Item2);
+                if (l < layers.Length - 1) h = h.Relu();
+            }
+            foreach (var (w, b) in layers) { w.ZeroGrad(); b.ZeroGrad(); }
+            Tensor.CrossEntropy(h, [labels[i]]).Backward();
+            var g = layers.SelectMany(l => l.Weight.Grad!.Concat(l.Item2.Grad!)).ToArray();
+            float norm = TensorPrimitives.Norm(g);
+            Assert.Equal(norm, norms[i], 4);
+            double factor = Math.Min(1, clip / norm);
+            for (int k = 0; k < total; k++) expected[k] += factor * g[k] / batch;
+        }
+        Assert.Contains(norms, n => n > clip); // some examples were clipped
+        for (int k = 0; k < total; k++) Assert.Equal(expected[k], gradient[k], 5);
+
+        // noise: σ·C a coordinate on the sum, over the batch on the mean
+        var noisy = DpSgd.Gradient(layers, x, labels, clip, sigma: 3, new Rng(2), out _);
+        double sd = Math.Sqrt(Enumerable.Range(0, total).Average(k => (noisy[k] - gradient[k]) * (noisy[k] - gradient[k])));
+        Assert.InRange(sd, 0.7 * 3 * clip / batch, 1.3 * 3 * clip / batch);
+    }
+
+    [Fact]
+    public void A_device_under_DP_SGD_learns_and_stops_at_its_target()
+    {
+        var digits = BuiltinData.Load("digits");
+        var learner = LocalLearner.For(digits.Train, [16], 0);
+        var w = learner.Initial();
+        var examples = Enumerable.Range(0, digits.Train.Count).ToArray();
+        var dp = new DeviceDp(new DpOptions(NoiseMultiplier: 1.0, Clip: 1.0, TargetEpsilon: 3), examples.Length);
+        int steps = 0;
+        for (int round = 0; round < 200; round++)
+            steps += learner.TrainPrivately(w, digits.Train, examples, new LocalTraining(10, 32, 0.5f), new Rng((ulong)round), dp);
+        Assert.True(dp.Epsilon <= 3 && !dp.CanStep(32), $"ε = {dp.Epsilon:F2} after {steps} steps");
+        float accuracy = learner.Accuracy(w, digits.Test);
+        Assert.True(accuracy > 0.7, $"{accuracy:P1} at ε = {dp.Epsilon:F2} after {steps} steps");
     }
 
     [Fact]
