@@ -121,6 +121,18 @@ public class PrivacyTests
     }
 
     [Fact]
+    public void Gossip_nodes_under_DP_SGD_each_account_their_epsilon_and_learn()
+    {
+        var digits = BuiltinData.Load("digits");
+        var o = new SwarmOptions { Nodes = 10, Protocol = "gossip", Rounds = 40, Hidden = [16], EvalNodes = 5, EvalExamples = 200,
+            Local = new LocalTraining(5, 16, 0.5f), Dp = new DpOptions(NoiseMultiplier: 1.0, Clip: 1.0, TargetEpsilon: 4) };
+        o.Validate();
+        var result = new SwarmSimulator(o, digits.Train, digits.Test).Run("digits");
+        Assert.True(result.Epsilon is > 0.1 and <= 4, $"ε = {result.Epsilon}");
+        Assert.True(result.FinalMeanAccuracy > 0.3, $"{result.FinalMeanAccuracy:P1} at ε = {result.Epsilon:F2} (chance: 10 %)");
+    }
+
+    [Fact]
     public void DP_FedAvg_in_the_simulator_reports_epsilon_and_learns()
     {
         var digits = BuiltinData.Load("digits");
@@ -132,7 +144,7 @@ public class PrivacyTests
         Assert.True(result.Epsilon is > 0.1 and <= 8, $"ε = {result.Epsilon} after {result.RoundsDone} rounds");
         Assert.All(result.Curve.Skip(1), p => Assert.NotNull(p.Epsilon));
         Assert.True(result.FinalMeanAccuracy > 0.3, $"{result.FinalMeanAccuracy:P1} at ε = {result.Epsilon:F2} (chance: 10 %)");
-        Assert.Throws<ColdmindException>(() => (o with { Protocol = "gossip" }).Validate());
+        Assert.Throws<ColdmindException>(() => (o with { Memory = new MemoryOptions(Replay: 10), Tasks = [[0, 1], [2, 3]] }).Validate());
     }
 }
 

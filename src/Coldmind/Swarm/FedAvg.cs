@@ -170,16 +170,17 @@ public sealed class FedAvgCoordinator(LocalLearner learner, Aggregation aggregat
     /// A client's round: start from the decoded global model, train, and return the update message (its change,
     /// reversed and ×10 when <paramref name="poison"/>: a Byzantine client), whose age is the client's example count.
     /// A client with a <see cref="DeviceMemory"/> replays remembered examples (<paramref name="replay"/>) and adds its
-    /// EWC pull (<paramref name="memory"/>) to FedProx's.
+    /// EWC pull (<paramref name="memory"/>) to FedProx's; a client with <paramref name="dp"/> trains by DP-SGD.
     /// </summary>
     public static byte[] ClientUpdate(float[] global, long round, string client, LocalLearner learner, Dataset data, ReadOnlySpan<int> examples,
         LocalTraining local, float proximal, ExchangeCodec codec, ErrorFeedback? feedback, Rng rng, bool poison = false,
-        Penalty? memory = null, ReadOnlySpan<int> replay = default)
+        Penalty? memory = null, ReadOnlySpan<int> replay = default, Privacy.DeviceDp? dp = null)
     {
         var w = (float[])global.Clone();
         var prox = proximal > 0 ? new Penalty(global, proximal) : null;
         var penalty = prox is not null && memory is not null ? prox.With(memory) : prox ?? memory;
-        if (examples.Length > 0) learner.Train(w, data, examples, local, rng, penalty, replay);
+        if (examples.Length > 0 && dp != null) learner.TrainPrivately(w, data, examples, local, rng, dp, penalty);
+        else if (examples.Length > 0) learner.Train(w, data, examples, local, rng, penalty, replay);
         var delta = new float[w.Length];
         TensorPrimitives.Subtract(w, global, delta);
         if (poison) TensorPrimitives.Multiply(delta, -10f, delta);

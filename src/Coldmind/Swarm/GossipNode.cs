@@ -225,11 +225,12 @@ public sealed class GossipNode
 
     /// <summary>
     /// Merges a validated gossip message, then trains on <paramref name="examples"/> (indices into <paramref name="data"/>),
-    /// replaying examples of earlier data and held by the EWC <paramref name="penalty"/> when the node has a <see cref="DeviceMemory"/>.
+    /// replaying examples of earlier data and held by the EWC <paramref name="penalty"/> when the node has a <see cref="DeviceMemory"/>,
+    /// by DP-SGD when it has <paramref name="dp"/> (then its age grows by the steps its privacy budget allowed).
     /// A view message only updates the view. Returns whether the message held a model.
     /// </summary>
     public bool Receive(SwarmMessage m, LocalLearner learner, Dataset data, ReadOnlySpan<int> examples, GossipOptions o, Rng rng,
-        ReadOnlySpan<int> replay = default, Penalty? penalty = null)
+        ReadOnlySpan<int> replay = default, Penalty? penalty = null, Privacy.DeviceDp? dp = null)
     {
         if (m.Kind is not (SwarmMessage.Type.Gossip or SwarmMessage.Type.View)) throw new SwarmMessageException($"a {m.Kind} message sent to a gossip node");
         View.Merge(m.View);
@@ -244,8 +245,10 @@ public sealed class GossipNode
         TensorPrimitives.Lerp(Answer, received, AnswerWeight > 0 ? (float)(age / AnswerWeight) : 1f, Answer);
         if (examples.Length > 0)
         {
-            learner.Train(Weights, data, examples, o.Local, rng, penalty, replay);
-            Age += (double)o.Local.Steps * Math.Min(o.Local.BatchSize, examples.Length);
+            int steps = o.Local.Steps;
+            if (dp != null) steps = learner.TrainPrivately(Weights, data, examples, o.Local, rng, dp, penalty);
+            else learner.Train(Weights, data, examples, o.Local, rng, penalty, replay);
+            Age += (double)steps * Math.Min(o.Local.BatchSize, examples.Length);
         }
         if (before != null) Feedback!.Changed(before, Weights);
         return true;

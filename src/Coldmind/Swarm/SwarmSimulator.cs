@@ -54,7 +54,10 @@ public sealed record SwarmOptions
     /// <summary>Walks: the most models a node sends a period (0: as fast as it receives them).</summary>
     public double Pace { get; init; }
     public Aggregation Aggregation { get; init; } = new("mean");
-    /// <summary>FedAvg: client-level differential privacy (<see cref="Privacy.DpFedAvg"/>; null: none).</summary>
+    /// <summary>
+    /// Differential privacy (null: none). FedAvg: client-level, at the coordinator (<see cref="Privacy.DpFedAvg"/>);
+    /// gossip: example-level, each node training by DP-SGD with its own accountant (<see cref="Privacy.DeviceDp"/>).
+    /// </summary>
     public Nn.Privacy.DpOptions? Dp { get; init; }
     /// <summary>FedAvg: fraction of the nodes sampled each round.</summary>
     public double ClientFraction { get; init; } = 0.1;
@@ -90,8 +93,8 @@ public sealed record SwarmOptions
         Memory.Validate();
         Gossip.Validate();
         Dp?.Validate();
-        if (Dp != null && Protocol != "fedavg")
-            throw new ColdmindException("--dp is built for FedAvg (client-level DP); local DP on each gossip message is not built yet.");
+        if (Dp != null && (Memory.Enabled || Tasks.Count > 0))
+            throw new ColdmindException("--dp with a task sequence, --replay or --ewc is not built: what a device remembers would need its own accounting.");
     }
 
     public GossipOptions Gossip => new(Local, Codec, ViewSize, Clip, AnswerAverage, Tokens, Walk, Pace, OwnAge, AgeLead);
@@ -142,6 +145,10 @@ public sealed class SwarmSimulator
     private readonly LocalLearner _learner;
     /// <summary>FedAvg under DP: its mechanism and accountant (null otherwise).</summary>
     private Privacy.DpFedAvg? _privacy;
+    /// <summary>Gossip under DP: each node's DP-SGD accountant (null otherwise).</summary>
+    private Privacy.DeviceDp[]? _deviceDp;
+    /// <summary>ε spent so far: the coordinator's (FedAvg), the largest of the nodes' (gossip).</summary>
+    private double? Epsilon => _privacy?.Epsilon ?? _deviceDp?.Max(d => d.Epsilon);
     private readonly int[][] _shards;
     /// <summary>Each task's test set, and each node's examples in each task ([task][node]).</summary>
     private readonly Dataset[] _taskTests;
@@ -234,7 +241,7 @@ public sealed class SwarmSimulator
         var final = Accuracies(models, _test);
         var (mean, p10, p90) = Summary(final);
         return new SwarmResult(_o, dataName, _learner.ParameterCount, curve, mean, p10, p90, final, _taskAccuracy, _bytes, _messages, _lost, _rejected, _refused, _forwarded, walks, joined, rounds, _now,
-            wall.Elapsed.TotalSeconds, stateBytes + _shards.Sum(s => (long)s.Length) * 4 / _o.Nodes, managedPerNode, _privacy?.Epsilon);
+            wall.Elapsed.TotalSeconds, stateBytes + _shards.Sum(s => (long)s.Length) * 4 / _o.Nodes, managedPerNode, Epsilon);
     }
 
     private (GossipNode[] Nodes, long Cycles) RunGossip(List<SwarmPoint> curve, int evalEvery, Action<double>? progress)
@@ -242,6 +249,7 @@ public sealed class SwarmSimulator
         int n = _o.Nodes;
         var options = _o.Gossip;
         var nodes = new GossipNode[n];
+        _deviceDp = _o.Dp is { } dp ? Enumerable.Range(0, n).Select(i => new Privacy.DeviceDp(dp, _shards[i].Length)).ToArray() : null;
         var bootstrap = _rng.Fork();
         for (int i = 0; i < n; i++)
         {
@@ -294,7 +302,7 @@ public sealed class SwarmSimulator
                     try { m = SwarmMessage.Decode(e.Message, _learner.ModelId, _learner.ParameterCount); }
                     catch (SwarmMessageException) { _rejected++; break; }
                     var (data, examples, replay) = _local[e.Node];
-                    if (!nodes[e.Node].Receive(m, _learner, data, examples, options, train, replay, _penalty[e.Node])) break;
+                    if (!nodes[e.Node].Receive(m, _learner, data, examples, options, train, replay, _penalty[e.Node], _deviceDp?[e.Node])) break;
                     // the model goes on once the receiver's local steps are done, and its pace lets it
                     double ready = _now + (examples.Length > 0 ? _o.Local.Steps * _o.StepSeconds * (_slow[e.Node] ? _o.SlowFactor : 1) : 0);
                     if (nodes[e.Node].PassAt(options, train, (long)Math.Ceiling(ready * 1000), _o.Period * 1000) is { } at)
@@ -478,7 +486,7 @@ public sealed class SwarmSimulator
     private void Evaluate(List<SwarmPoint> curve, float[][] models, long round)
     {
         var (mean, p10, p90) = Summary(Accuracies(models, _testSample));
-        curve.Add(new SwarmPoint(_now, _bytes, round, mean, p10, p90, (float)_online.Count(x => x) / _online.Length, _privacy?.Epsilon));
+        curve.Add(new SwarmPoint(_now, _bytes, round, mean, p10, p90, (float)_online.Count(x => x) / _online.Length, Epsilon));
     }
 
     /// <summary>Test accuracy of each sampled node's model (a model several nodes share is evaluated once).</summary>
