@@ -44,6 +44,7 @@ internal static class NodeCommand
         var ageLead = TrustOptions.AgeLead();
         var peersFrom = TrustOptions.PeersFrom();
         var newPeers = TrustOptions.NewPeers();
+        var dp = new TrustOptions.Dp();
         var answerAverage = new Option<float>("--answer-average") { Description = "gossip: the node answers with a running average of the models it received, decaying by this a message (0: the last one)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
         var ownAge = new Option<float>("--own-age") { Description = "gossip: the share of its own age a receiver counts when it merges a model (1: the age-weighted average; lower takes more of a walk)", DefaultValueFactory = _ => 1 };
         var tokens = new Option<int>("--tokens") { Description = "gossip: the node saves up to this many unsent messages (its first wakes send nothing) and spends them forwarding models as they arrive (0: one message each period)", DefaultValueFactory = _ => 0 };
@@ -58,6 +59,7 @@ internal static class NodeCommand
             protocol, listen, peers, coordinator, data, label, shard, partition, classes, replay, ewc, keyFile, checkpoint, period, cycles, linger, giveUp,
             hidden, localSteps, batch, lr, compress, view, clip, ageLead, peersFrom, newPeers, answerAverage, ownAge, tokens, walk, pace, prox, maxMessage, seed, json,
         };
+        foreach (var o in dp.All) cmd.Options.Add(o);
         cmd.SetAction(async r =>
         {
             string proto = r.GetValue(protocol)!.Trim().ToLowerInvariant();
@@ -88,17 +90,19 @@ internal static class NodeCommand
             }
             var memory = new MemoryOptions(r.GetValue(replay), r.GetValue(ewc));
             memory.Validate();
+            var privacy = dp.Read(r);
+            if (privacy != null && memory.Enabled) throw new ColdmindException("--dp with --replay or --ewc is not built: what a device remembers would need its own accounting.");
             var learner = LocalLearner.For(splits.Train, CommonOptions.ParseHidden(r.GetValue(hidden)!), s);
             int maxBytes = r.GetValue(maxMessage) is > 0 and var m ? m : learner.ParameterCount * 4 + SwarmMessage.MaxView * 300 + 4096;
             if (proto == "fedavg")
                 return await RunClient(new FedAvgClientOptions(r.GetValue(coordinator)!, auth.Self, local, r.GetValue(prox), codec,
-                    TimeSpan.FromSeconds(r.GetValue(period)), TimeSpan.FromSeconds(r.GetValue(giveUp)), r.GetValue(checkpoint), maxBytes, memory), learner, splits, examples, held, r.GetValue(classes), auth, r.GetValue(json));
+                    TimeSpan.FromSeconds(r.GetValue(period)), TimeSpan.FromSeconds(r.GetValue(giveUp)), r.GetValue(checkpoint), maxBytes, memory, privacy), learner, splits, examples, held, r.GetValue(classes), auth, r.GetValue(json));
             var peerList = r.GetValue(peers)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             foreach (var p in peerList) EscalationServer.ParseEndpoint(p);
             var policy = new PeerPolicy(r.GetValue(peersFrom) is { } cidrs ? PeerPolicy.ParseNetworks(cidrs) : PeerPolicy.SeedNetworks(peerList.Append(r.GetValue(listen)!)),
                 r.GetValue(newPeers), TimeSpan.FromSeconds(r.GetValue(period)));
             var options = new NodeOptions(r.GetValue(listen)!, peerList, gossip,
-                TimeSpan.FromSeconds(r.GetValue(period)), r.GetValue(cycles), r.GetValue(checkpoint), maxBytes, TimeSpan.FromSeconds(r.GetValue(linger)), memory, policy);
+                TimeSpan.FromSeconds(r.GetValue(period)), r.GetValue(cycles), r.GetValue(checkpoint), maxBytes, TimeSpan.FromSeconds(r.GetValue(linger)), memory, policy, privacy);
             var log = (string line) => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {options.Listen} {line}");
             await using var node = await SwarmNode.StartAsync(options, learner, splits.Train, examples, auth, log);
             log($"listening: shard {index}/{count} ({examples.Length} examples), {learner.ParameterCount} parameters, {peerList.Length} bootstrap peers");
@@ -109,11 +113,12 @@ internal static class NodeCommand
                     address = summary.Address, test_accuracy = summary.TestAccuracy, age = summary.Age, cycles = summary.Cycles, received = summary.Received,
                     rejected = summary.Rejected, sent = summary.Sent, forwarded = summary.Forwarded, bytes_sent = summary.BytesSent, send_failures = summary.SendFailures, resumed = summary.Resumed,
                     walks_started = summary.WalksStarted, walks_joined = summary.WalksJoined,
+                    epsilon = summary.Epsilon, delta = options.Dp?.Delta,
                     held_classes_accuracy = summary.HeldClassesAccuracy, other_classes_accuracy = summary.OtherClassesAccuracy,
                 }));
             else
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{summary.Address}: test accuracy {summary.TestAccuracy:P2}{Split(summary.HeldClassesAccuracy, summary.OtherClassesAccuracy, r.GetValue(classes))} after {summary.Cycles} cycles; age {summary.Age:F0}; received {summary.Received}, rejected {summary.Rejected}, sent {summary.Sent} ({summary.BytesSent / 1e6:F2} MB{(summary.Forwarded > 0 ? $", {summary.Forwarded} forwarded on arrival" : "")}{(summary.WalksStarted > 0 ? $", {summary.WalksStarted} walks started" : "")}{(summary.WalksJoined > 0 ? $", {summary.WalksJoined} joined one waiting" : "")}), {summary.SendFailures} sends failed{(summary.Resumed ? "; resumed from its checkpoint" : "")}"));
+                    $"{summary.Address}: test accuracy {summary.TestAccuracy:P2}{Split(summary.HeldClassesAccuracy, summary.OtherClassesAccuracy, r.GetValue(classes))} after {summary.Cycles} cycles; age {summary.Age:F0}; received {summary.Received}, rejected {summary.Rejected}, sent {summary.Sent} ({summary.BytesSent / 1e6:F2} MB{(summary.Forwarded > 0 ? $", {summary.Forwarded} forwarded on arrival" : "")}{(summary.WalksStarted > 0 ? $", {summary.WalksStarted} walks started" : "")}{(summary.WalksJoined > 0 ? $", {summary.WalksJoined} joined one waiting" : "")}), {summary.SendFailures} sends failed{(summary.Resumed ? "; resumed from its checkpoint" : "")}{(summary.Epsilon is { } e ? $"; DP-SGD (ε, δ) = ({e:F2}, {options.Dp!.Delta:G2})" : "")}"));
             return 0;
         });
         return cmd;
@@ -132,10 +137,11 @@ internal static class NodeCommand
                 name = summary.Name, test_accuracy = summary.TestAccuracy, last_round = summary.Round, rounds_trained = summary.RoundsTrained,
                 bytes_sent = summary.BytesSent, bytes_received = summary.BytesReceived, failures = summary.Failures, resumed = summary.Resumed,
                 held_classes_accuracy = summary.HeldClassesAccuracy, other_classes_accuracy = summary.OtherClassesAccuracy,
+                epsilon = summary.Epsilon, delta = o.Dp?.Delta,
             }));
         else
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{summary.Name}: test accuracy {summary.TestAccuracy:P2}{Split(summary.HeldClassesAccuracy, summary.OtherClassesAccuracy, classes)} with the final global model; trained in {summary.RoundsTrained} rounds; sent {summary.BytesSent / 1e6:F2} MB, received {summary.BytesReceived / 1e6:F2} MB; {summary.Failures} failed requests{(summary.Resumed ? "; resumed from its checkpoint" : "")}"));
+                $"{summary.Name}: test accuracy {summary.TestAccuracy:P2}{Split(summary.HeldClassesAccuracy, summary.OtherClassesAccuracy, classes)} with the final global model; trained in {summary.RoundsTrained} rounds; sent {summary.BytesSent / 1e6:F2} MB, received {summary.BytesReceived / 1e6:F2} MB; {summary.Failures} failed requests{(summary.Resumed ? "; resumed from its checkpoint" : "")}{(summary.Epsilon is { } e ? $"; DP-SGD (ε, δ) = ({e:F2}, {o.Dp!.Delta:G2})" : "")}"));
         return 0;
     }
 

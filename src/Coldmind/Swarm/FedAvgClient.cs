@@ -9,14 +9,14 @@ namespace Coldmind.Swarm;
 
 /// <summary>What a FedAvg device runs: its coordinator, name, local training, timing and memory against forgetting.</summary>
 public sealed record FedAvgClientOptions(string Coordinator, string Name, LocalTraining Local, float Proximal, ExchangeCodec Codec,
-    TimeSpan Period, TimeSpan GiveUp, string? CheckpointPath, int MaxMessageBytes, MemoryOptions? Memory = null);
+    TimeSpan Period, TimeSpan GiveUp, string? CheckpointPath, int MaxMessageBytes, MemoryOptions? Memory = null, Nn.Privacy.DpOptions? Dp = null);
 
 /// <summary>
 /// How a FedAvg device's run ended: the final global model's test accuracy, split as a gossip node's is
 /// (<see cref="NodeSummary"/>) between the classes the device holds and the others when it holds only some.
 /// </summary>
 public sealed record FedAvgClientSummary(string Name, float TestAccuracy, long Round, int RoundsTrained, long BytesSent, long BytesReceived, long Failures, bool Resumed,
-    float? HeldClassesAccuracy = null, float? OtherClassesAccuracy = null);
+    float? HeldClassesAccuracy = null, float? OtherClassesAccuracy = null, double? Epsilon = null);
 
 /// <summary>
 /// A FedAvg device over HTTP (`coldmind node --protocol fedavg`): once a period (jittered ±50 %) it checks in with
@@ -46,6 +46,8 @@ public sealed class FedAvgClient : IDisposable
     private readonly HttpClient _http;
     private readonly Rng _rng;
     private ErrorFeedback? _feedback;
+    /// <summary>Under --dp: DP-SGD on the device and its own accountant (example-level DP for what it sends).</summary>
+    private readonly Privacy.DeviceDp? _dp;
     private float[] _global;
     private long _round = -1;
     private int _trained;
@@ -65,6 +67,11 @@ public sealed class FedAvgClient : IDisposable
         _rng = new Rng(learner.Seed ^ (ulong)o.Name.GetHashCode(StringComparison.Ordinal) ^ (ulong)DateTime.UtcNow.Ticks);
         _global = learner.Initial();
         if (o.Codec.Lossy) _feedback = new ErrorFeedback(learner.ParameterCount);
+        if (o.Dp is { } dp)
+        {
+            if (o.Memory?.Enabled == true) throw new ColdmindException("--dp with --replay or --ewc is not built: what a device remembers would need its own accounting.");
+            _dp = new Privacy.DeviceDp(dp, shard.Length);
+        }
         var memoryOptions = o.Memory ?? new MemoryOptions();
         _dataId = train.Fingerprint(shard);
         DeviceMemory? memory = null;
@@ -106,7 +113,7 @@ public sealed class FedAvgClient : IDisposable
             if (round != _round || lastUpdate == null)
             {
                 lastUpdate = FedAvgCoordinator.ClientUpdate(global, round, _o.Name, _learner, _train, _shard, _o.Local, _o.Proximal, _o.Codec, _feedback, _rng,
-                    memory: _penalty, replay: _replay);
+                    memory: _penalty, replay: _replay, dp: _dp);
                 _round = round;
                 _trained++;
                 Checkpoint();
@@ -116,7 +123,8 @@ public sealed class FedAvgClient : IDisposable
             await Post(FedAvgServer.UpdatePath, lastUpdate);
         }
         var (heldAccuracy, otherAccuracy) = _learner.SplitAccuracy(_global, test, held);
-        return new FedAvgClientSummary(_o.Name, _learner.Accuracy(_global, test), _round, _trained, _bytesSent, _bytesReceived, _failures, Resumed, heldAccuracy, otherAccuracy);
+        return new FedAvgClientSummary(_o.Name, _learner.Accuracy(_global, test), _round, _trained, _bytesSent, _bytesReceived, _failures, Resumed, heldAccuracy, otherAccuracy,
+            _dp?.Epsilon);
     }
 
     private enum Outcome { Unreachable, Refused, Accepted, Model, Final }
@@ -168,6 +176,7 @@ public sealed class FedAvgClient : IDisposable
         {
             ["round"] = _round.ToString(CultureInfo.InvariantCulture),
             ["data"] = _dataId.ToString(CultureInfo.InvariantCulture),
+            ["dp_steps"] = (_dp?.Accountant.Steps ?? 0).ToString(CultureInfo.InvariantCulture), // a restart must not start ε at 0
         };
         if (_memory?.Persist(_o.CheckpointPath, _learner) is var (key, value)) meta[key] = value;
         SwarmCheckpoint.Write(_o.CheckpointPath, Kind, _learner, models, meta);
@@ -181,6 +190,9 @@ public sealed class FedAvgClient : IDisposable
         _round = checkpoint.Count("round", minimum: -1);
         _global = checkpoint.Model("global");
         if (_feedback != null && checkpoint.Has("residual")) checkpoint.Model("residual").CopyTo(_feedback.Residual, 0);
+        long dpSteps = checkpoint.HasText("dp_steps") ? checkpoint.Count("dp_steps") : 0;
+        if (_dp == null && dpSteps > 0) throw new ColdmindException($"The checkpoint '{path}' trained under --dp; resume it with --dp, or its ε is lost.");
+        _dp?.Restore(dpSteps, _o.Local.BatchSize);
         return (ulong.TryParse(checkpoint.Text("data"), NumberStyles.None, CultureInfo.InvariantCulture, out ulong dataId) ? dataId : throw checkpoint.Bad("data"),
             DeviceMemory.FromCheckpoint(checkpoint, path, memory, _learner, data.FeatureCount, data.Classes));
     }
