@@ -63,6 +63,19 @@ public class SecureAggregationTests
         Assert.Equal(encoding.Range, encoding.Decode(encoding.Encode([1e9f]))[0], 3); // clamped, not wrapped
     }
 
+    [Fact]
+    public void FedAvg_in_the_simulator_learns_as_well_under_secure_aggregation_and_counts_its_bytes()
+    {
+        var digits = Coldmind.Data.BuiltinData.Load("digits");
+        var o = new Coldmind.Swarm.SwarmOptions { Nodes = 20, Protocol = "fedavg", Rounds = 30, ClientFraction = 0.25, Hidden = [16], EvalNodes = 5, EvalExamples = 200 };
+        var plain = new Coldmind.Swarm.SwarmSimulator(o, digits.Train, digits.Test).Run("digits");
+        var secure = new Coldmind.Swarm.SwarmSimulator(o with { SecureAggregation = true }, digits.Train, digits.Test).Run("digits");
+        Assert.Equal(0, plain.SecAggBytes);
+        Assert.True(secure.SecAggBytes > 0 && secure.BytesSent == plain.BytesSent + secure.SecAggBytes, $"{secure.SecAggBytes} extra bytes");
+        Assert.True(Math.Abs(secure.FinalMeanAccuracy - plain.FinalMeanAccuracy) < 0.02, $"{secure.FinalMeanAccuracy:P1} secure, {plain.FinalMeanAccuracy:P1} plain");
+        Assert.Throws<ColdmindException>(() => (o with { SecureAggregation = true, Aggregation = new Coldmind.Swarm.Aggregation("median") }).Validate());
+    }
+
     /// <summary>Each client's value rounds to 16 fraction bits: the sums differ by at most n · 2⁻¹⁷ (and float rounding).</summary>
     private static void AssertWithinRounding(float[] plain, float[] sum, int n)
     {

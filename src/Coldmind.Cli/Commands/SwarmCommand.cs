@@ -45,6 +45,7 @@ internal static class SwarmCommand
         var ageLead = TrustOptions.AgeLead();
         var weightCap = TrustOptions.WeightCap();
         var dp = new TrustOptions.Dp();
+        var secure = new Option<bool>("--secure-aggregation") { Description = "FedAvg: the coordinator sees only the sum of each round's updates (pairwise ECDH masks, drop-out recovery)" };
         var answerAverage = new Option<float>("--answer-average") { Description = "gossip: a node answers with a running average of the models it received, decaying by this a message (0: the last one)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
         var ownAge = new Option<float>("--own-age") { Description = "gossip: the share of its own age a receiver counts when it merges a model (1: the age-weighted average; lower takes more of a walk)", DefaultValueFactory = _ => 1 };
         var tokens = new Option<int>("--tokens") { Description = "gossip: a node saves up to this many unsent messages (its first wakes send nothing) and spends them forwarding models as they arrive (0: one message each period)", DefaultValueFactory = _ => 0 };
@@ -66,7 +67,7 @@ internal static class SwarmCommand
             nodes, protocol, data, label, partition, churn, session, churnTrace, rounds, maxBytes, task, replay, ewc, period, latency, loss, bandwidth, slow, slowFactor,
             localSteps, batch, lr, compress, view, clip, ageLead, weightCap, answerAverage, ownAge, tokens, walk, pace, aggregate, clients, downlink, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
         };
-        foreach (var o in dp.All) cmd.Options.Add(o);
+        foreach (var o in dp.All.Append(secure)) cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
             string dataSpec = r.GetValue(data)!;
@@ -103,6 +104,7 @@ internal static class SwarmCommand
                 EvalExamples = r.GetValue(evalExamples),
                 Memory = new MemoryOptions(r.GetValue(replay), r.GetValue(ewc)),
                 Dp = dp.Read(r),
+                SecureAggregation = r.GetValue(secure),
             };
             var splits = BuiltinData.Load(dataSpec, baseOptions.Seed, r.GetValue(label));
             baseOptions = baseOptions with { Tasks = (r.GetValue(task) ?? []).Select(t => CommonOptions.ParseClasses(t, splits.Train.Classes, "--task").Order().ToArray()).ToArray() };
@@ -232,6 +234,9 @@ internal static class SwarmCommand
         wall_seconds = x.WallSeconds,
         state_bytes_per_node = x.StateBytesPerNode,
         managed_bytes_per_node = x.ManagedBytesPerNode,
+        secure_aggregation = x.Options.SecureAggregation,
+        secagg_bytes = x.SecAggBytes,
+        secagg_seconds = x.SecAggSeconds,
         epsilon = x.Epsilon,
         delta = x.Options.Dp?.Delta,
         noise_multiplier = x.Options.Dp?.NoiseMultiplier,

@@ -158,6 +158,42 @@ public sealed class FedAvgCoordinator(LocalLearner learner, Aggregation aggregat
         Round++;
     }
 
+    /// <summary>
+    /// A round under secure aggregation (<see cref="SecureAggregation.SecAggRound"/>): the coordinator never sees an
+    /// update, only the sum. Each client scales its update by its capped weight (the claims travel in the clear) and
+    /// by its fixed clip (<see cref="Aggregation.Clip"/> when positive; auto clipping needs each update's norm and is
+    /// off), or under DP by its DP clip, and appends its weight; the mean is the sum over the summed weights, or the
+    /// DP mechanism's noised mean. Returns what the masking cost.
+    /// </summary>
+    public SecureAggregation.SecAggCost CompleteSecurely(IReadOnlyList<(SwarmMessage Update, double Examples)> updates)
+    {
+        var usable = updates.Where(u => u.Update.Kind == SwarmMessage.Type.Update && u.Update.Round == Round).ToList();
+        var cost = new SecureAggregation.SecAggCost(0, 0);
+        if (usable.Count >= 2)
+        {
+            var weights = Privacy is null ? Aggregation.Weights(usable.Select(u => u.Examples).ToArray()) : usable.Select(_ => 1.0).ToArray();
+            double largest = weights.Max(); // relative weights keep every value well inside the fixed point's range
+            weights = weights.Select(w => largest > 0 ? w / largest : 1).ToArray();
+            var inputs = usable.Select((u, k) =>
+            {
+                var v = u.Update.DenseValues();
+                float scale = Privacy?.ClipFactor(v) ?? (float)weights[k] * (Aggregation.Clip > 0 ? GossipNode.ClipFactor(v, Aggregation.Clip) : 1f);
+                var scaled = new float[v.Length + 1];
+                TensorPrimitives.Multiply(v, scale, scaled.AsSpan(0, v.Length));
+                scaled[^1] = (float)weights[k];
+                return scaled;
+            }).ToList();
+            var sum = SecureAggregation.SecAggRound.Sum(inputs, out cost);
+            var total = sum[^1];
+            var aggregate = Privacy is { } dp ? dp.Noised(sum[..^1]) : sum[..^1].Select(v => total > 0 ? v / total : 0f).ToArray();
+            var next = (float[])Global.Clone();
+            TensorPrimitives.Add(next, aggregate, next);
+            if (TensorPrimitives.IsFiniteAll<float>(next)) Global = next;
+        }
+        Round++;
+        return cost;
+    }
+
     /// <summary>Resumes from a checkpoint: the global model and the round it is at.</summary>
     public void Restore(float[] global, long round)
     {

@@ -59,6 +59,8 @@ public sealed record SwarmOptions
     /// gossip: example-level, each node training by DP-SGD with its own accountant (<see cref="Privacy.DeviceDp"/>).
     /// </summary>
     public Nn.Privacy.DpOptions? Dp { get; init; }
+    /// <summary>FedAvg: the coordinator sees only the sum of a round's updates (<see cref="SecureAggregation.SecAggRound"/>).</summary>
+    public bool SecureAggregation { get; init; }
     /// <summary>FedAvg: fraction of the nodes sampled each round.</summary>
     public double ClientFraction { get; init; } = 0.1;
     /// <summary>FedAvg: a round ends after this many periods even if clients have not answered.</summary>
@@ -93,6 +95,8 @@ public sealed record SwarmOptions
         Memory.Validate();
         Gossip.Validate();
         Dp?.Validate();
+        if (SecureAggregation && (Protocol != "fedavg" || Codec.Lossy || Aggregation.Rule != "mean"))
+            throw new ColdmindException("--secure-aggregation sums FedAvg updates: it needs --protocol fedavg, --compress f32 and --aggregate mean (a median needs every update).");
         if (Dp != null && (Memory.Enabled || Tasks.Count > 0))
             throw new ColdmindException("--dp with a task sequence, --replay or --ewc is not built: what a device remembers would need its own accounting.");
     }
@@ -111,7 +115,7 @@ public sealed record SwarmResult(
     SwarmOptions Options, string Data, int ParameterCount, IReadOnlyList<SwarmPoint> Curve,
     float FinalMeanAccuracy, float FinalP10, float FinalP90, float[] FinalNodeAccuracies, IReadOnlyList<float[]> TaskAccuracy,
     long BytesSent, long Messages, long MessagesLost, long MessagesRejected, long ConnectionsRefused, long MessagesForwarded, long WalksStarted, long WalksJoined, long RoundsDone, double SimulatedSeconds,
-    double WallSeconds, long StateBytesPerNode, double ManagedBytesPerNode, double? Epsilon = null);
+    double WallSeconds, long StateBytesPerNode, double ManagedBytesPerNode, double? Epsilon = null, long SecAggBytes = 0, double SecAggSeconds = 0);
 
 /// <summary>
 /// HTTP/1.1 framing around a message body, as the real processes send it on loopback (the requests of `coldmind node`
@@ -145,6 +149,9 @@ public sealed class SwarmSimulator
     private readonly LocalLearner _learner;
     /// <summary>FedAvg under DP: its mechanism and accountant (null otherwise).</summary>
     private Privacy.DpFedAvg? _privacy;
+    /// <summary>Under secure aggregation: the bytes its key exchange, shares and unmasking added, and the crypto's wall time.</summary>
+    private long _secAggBytes;
+    private double _secAggSeconds;
     /// <summary>Gossip under DP: each node's DP-SGD accountant (null otherwise).</summary>
     private Privacy.DeviceDp[]? _deviceDp;
     /// <summary>ε spent so far: the coordinator's (FedAvg), the largest of the nodes' (gossip).</summary>
@@ -241,7 +248,7 @@ public sealed class SwarmSimulator
         var final = Accuracies(models, _test);
         var (mean, p10, p90) = Summary(final);
         return new SwarmResult(_o, dataName, _learner.ParameterCount, curve, mean, p10, p90, final, _taskAccuracy, _bytes, _messages, _lost, _rejected, _refused, _forwarded, walks, joined, rounds, _now,
-            wall.Elapsed.TotalSeconds, stateBytes + _shards.Sum(s => (long)s.Length) * 4 / _o.Nodes, managedPerNode, Epsilon);
+            wall.Elapsed.TotalSeconds, stateBytes + _shards.Sum(s => (long)s.Length) * 4 / _o.Nodes, managedPerNode, Epsilon, _secAggBytes, _secAggSeconds);
     }
 
     private (GossipNode[] Nodes, long Cycles) RunGossip(List<SwarmPoint> curve, int evalEvery, Action<double>? progress)
@@ -416,7 +423,14 @@ public sealed class SwarmSimulator
                 }
                 case EventKind.RoundEnd:
                     if (e.Tag != coordinator.Round) break;
-                    coordinator.Complete(replies);
+                    if (_o.SecureAggregation)
+                    {
+                        var cost = coordinator.CompleteSecurely(replies);
+                        _bytes += cost.ExtraBytes;
+                        _secAggBytes += cost.ExtraBytes;
+                        _secAggSeconds += cost.Seconds;
+                    }
+                    else coordinator.Complete(replies);
                     if (coordinator.Round % evalEvery == 0)
                     {
                         Evaluate(curve, held, coordinator.Round);

@@ -52,8 +52,16 @@ public sealed class DpFedAvg
     public float[] Aggregate(IReadOnlyList<float[]> updates, int length)
     {
         var sum = new float[length];
-        float clip = (float)Options.Clip;
-        foreach (var u in updates) TensorPrimitives.MultiplyAdd(u, GossipNode.ClipFactor(u, clip), sum, sum);
+        foreach (var u in updates) TensorPrimitives.MultiplyAdd(u, ClipFactor(u), sum, sum);
+        return Noised(sum);
+    }
+
+    /// <summary>The factor each client scales its update by before it is summed (under secure aggregation, on the client).</summary>
+    public float ClipFactor(ReadOnlySpan<float> update) => GossipNode.ClipFactor(update, (float)Options.Clip);
+
+    /// <summary>The noised mean from the sum of the clipped updates (in place), and one step on the accountant.</summary>
+    public float[] Noised(float[] sum)
+    {
         float sd = (float)(Options.NoiseMultiplier * Options.Clip);
         for (int i = 0; i < sum.Length; i++) sum[i] += sd * _noise.NextNormal();
         TensorPrimitives.Multiply(sum, 1f / ClientsPerRound, sum);
