@@ -4,21 +4,25 @@ using Xunit;
 
 namespace Coldmind.Tests;
 
-/// <summary>Secure aggregation's clients and server in one process (real ECDH, AES-GCM and AES-CTR; no network yet).</summary>
+/// <summary>Secure aggregation's clients and server in one process (real ECDH, AES-GCM and AES-CTR; no network
+/// yet).</summary>
 public class SecureAggregationTests
 {
     private const int Length = 5000;
 
-    /// <summary>A round of <paramref name="n"/> clients, of whom <paramref name="dropped"/> vanish after sharing their keys.</summary>
-    private static (float[] Sum, float[] Plain, Dictionary<int, uint[]> Masked, float[][] Updates) Round(int n, int threshold, int[] dropped)
+    /// <summary>A round of <paramref name="n"/> clients, of whom <paramref name="dropped"/> vanish after sharing their
+    /// keys.</summary>
+    private static (float[] Sum, float[] Plain, Dictionary<int, uint[]> Masked, float[][] Updates) Round(int n,
+        int threshold, int[] dropped)
     {
         var rng = new Rng(42);
         var clients = Enumerable.Range(0, n).Select(i => new SecAggClient(100 + i)).ToArray();
-        var updates = clients.Select(_ => Enumerable.Range(0, Length).Select(_ => rng.NextNormal() * 0.05f).ToArray()).ToArray();
+        var updates = clients.Select(_ => Enumerable.Range(0, Length).Select(_ =>
+            rng.NextNormal() * 0.05f).ToArray()).ToArray();
         var keys = clients.Select(c => c.Keys()).ToList();
         var shares = clients.Select(c => (c.Id, Out: c.ShareKeys(keys, threshold))).ToList();
         foreach (var (from, outgoing) in shares)
-            foreach (var c in clients) c.Receive(from, outgoing[c.Id]); // relayed by the coordinator, which cannot read them
+            foreach (var c in clients) c.Receive(from, outgoing[c.Id]); // relayed: the coordinator cannot read them
         var encoding = new FixedPoint(n);
         var survivors = Enumerable.Range(0, n).Where(i => !dropped.Contains(i)).ToArray();
         var masked = survivors.ToDictionary(i => clients[i].Id, i => clients[i].Masked(updates[i], encoding));
@@ -67,16 +71,22 @@ public class SecureAggregationTests
     public void FedAvg_in_the_simulator_learns_as_well_under_secure_aggregation_and_counts_its_bytes()
     {
         var digits = Coldmind.Data.BuiltinData.Load("digits");
-        var o = new Coldmind.Swarm.SwarmOptions { Nodes = 20, Protocol = "fedavg", Rounds = 30, ClientFraction = 0.25, Hidden = [16], EvalNodes = 5, EvalExamples = 200 };
+        var o = new Coldmind.Swarm.SwarmOptions { Nodes = 20, Protocol = "fedavg", Rounds = 30,
+            ClientFraction = 0.25, Hidden = [16], EvalNodes = 5, EvalExamples = 200 };
         var plain = new Coldmind.Swarm.SwarmSimulator(o, digits.Train, digits.Test).Run("digits");
-        var secure = new Coldmind.Swarm.SwarmSimulator(o with { SecureAggregation = true }, digits.Train, digits.Test).Run("digits");
+        var secure = new Coldmind.Swarm.SwarmSimulator(o with { SecureAggregation = true }, digits.Train,
+            digits.Test).Run("digits");
         Assert.Equal(0, plain.SecAggBytes);
-        Assert.True(secure.SecAggBytes > 0 && secure.BytesSent == plain.BytesSent + secure.SecAggBytes, $"{secure.SecAggBytes} extra bytes");
-        Assert.True(Math.Abs(secure.FinalMeanAccuracy - plain.FinalMeanAccuracy) < 0.02, $"{secure.FinalMeanAccuracy:P1} secure, {plain.FinalMeanAccuracy:P1} plain");
-        Assert.Throws<ColdmindException>(() => (o with { SecureAggregation = true, Aggregation = new Coldmind.Swarm.Aggregation("median") }).Validate());
+        Assert.True(secure.SecAggBytes > 0 && secure.BytesSent == plain.BytesSent + secure.SecAggBytes,
+            $"{secure.SecAggBytes} extra bytes");
+        Assert.True(Math.Abs(secure.FinalMeanAccuracy - plain.FinalMeanAccuracy) < 0.02,
+            $"{secure.FinalMeanAccuracy:P1} secure, {plain.FinalMeanAccuracy:P1} plain");
+        Assert.Throws<ColdmindException>(() => (o with { SecureAggregation = true,
+            Aggregation = new Coldmind.Swarm.Aggregation("median") }).Validate());
     }
 
-    /// <summary>Each client's value rounds to 16 fraction bits: the sums differ by at most n · 2⁻¹⁷ (and float rounding).</summary>
+    /// <summary>Each client's value rounds to 16 fraction bits: the sums differ by at most n · 2⁻¹⁷ (and float
+    /// rounding).</summary>
     private static void AssertWithinRounding(float[] plain, float[] sum, int n)
     {
         double worst = Enumerable.Range(0, Length).Max(k => Math.Abs(plain[k] - sum[k]));

@@ -4,7 +4,8 @@ using Coldmind.Swarm;
 
 namespace Coldmind.Cli.Commands;
 
-/// <summary>The options that keep one device from steering the others, robust by default, shared by swarm, node and coordinator.</summary>
+/// <summary>The options that keep one device from steering the others, robust by default, shared by swarm, node and
+/// coordinator.</summary>
 internal static class TrustOptions
 {
     public static Option<string> Clip(string what) => new("--clip")
@@ -36,14 +37,16 @@ internal static class TrustOptions
         DefaultValueFactory = _ => 8,
     };
 
-    /// <summary>--dp, --noise-multiplier, --dp-clip, --target-epsilon, --delta: add them to a command, read them with <see cref="Dp.Read"/>.</summary>
+    /// <summary>--dp, --noise-multiplier, --dp-clip, --target-epsilon, --delta: add them to a command, read them with
+    /// <see cref="Dp.Read"/>.</summary>
     public sealed class Dp
     {
         public Option<bool> On { get; } = new("--dp") { Description = "differential privacy: clip each contribution, add Gaussian noise, account (ε, δ) with an RDP accountant" };
         public Option<double> Noise { get; } = new("--noise-multiplier") { Description = "DP: the noise's standard deviation over the clip norm (σ)", DefaultValueFactory = _ => 1.0 };
         public Option<double> Clip { get; } = new("--dp-clip") { Description = "DP: the norm each contribution is clipped to (C)", DefaultValueFactory = _ => 1.0 };
         public Option<double?> Target { get; } = new("--target-epsilon") { Description = "DP: stop before ε would pass this" };
-        public Option<double> Delta { get; } = new("--delta") { Description = "DP: δ of the (ε, δ) guarantee", DefaultValueFactory = _ => DpOptions.DefaultDelta };
+        public Option<double> Delta { get; } = new("--delta") { Description = "DP: δ of the (ε, δ) guarantee",
+            DefaultValueFactory = _ => DpOptions.DefaultDelta };
 
         public IEnumerable<Option> All => [On, Noise, Clip, Target, Delta];
 
@@ -52,7 +55,8 @@ internal static class TrustOptions
         {
             if (!r.GetValue(On))
             {
-                if (r.GetResult(Noise) is { Implicit: false } || r.GetResult(Clip) is { Implicit: false } || r.GetValue(Target) != null || r.GetResult(Delta) is { Implicit: false })
+                if (r.GetResult(Noise) is { Implicit: false } || r.GetResult(Clip) is { Implicit: false } ||
+                    r.GetValue(Target) != null || r.GetResult(Delta) is { Implicit: false })
                     throw new ColdmindException("--noise-multiplier, --dp-clip, --target-epsilon and --delta take effect with --dp; give --dp.");
                 return null;
             }

@@ -36,23 +36,27 @@ public sealed class KeyRing
             throw new ColdmindException("A key file holds either the swarm secret or one device's keys, not both.");
         if (secrets.Count > 2 || nodeKeys.Count > 2)
             throw new ColdmindException("A key file holds at most two keys of a kind: the one that signs and, during a rollover, the old one.");
-        if (nodeKeys.Count > 0 && string.IsNullOrEmpty(nodeId)) throw new ColdmindException("A device key needs its node id.");
+        if (nodeKeys.Count > 0 &&
+            string.IsNullOrEmpty(nodeId)) throw new ColdmindException("A device key needs its node id.");
         foreach (var k in secrets.Concat(nodeKeys)) Check(k);
         (Secrets, NodeKeys, NodeId) = (secrets, nodeKeys, nodeKeys.Count > 0 ? nodeId : null);
     }
 
     public static KeyRing FromSecret(byte[] secret) => new([secret], [], null);
 
-    /// <summary>The key of node <paramref name="nodeId"/> under <paramref name="secret"/>: 32 bytes of HKDF-SHA256.</summary>
+    /// <summary>The key of node <paramref name="nodeId"/> under <paramref name="secret"/>: 32 bytes of
+    /// HKDF-SHA256.</summary>
     public static byte[] Derive(byte[] secret, string nodeId) =>
         HKDF.DeriveKey(HashAlgorithmName.SHA256, secret, 32, Salt, Encoding.UTF8.GetBytes(nodeId));
 
-    /// <summary>The keys that may have signed a message with key id <paramref name="keyOwner"/>, or none when this ring cannot know them.</summary>
+    /// <summary>The keys that may have signed a message with key id <paramref name="keyOwner"/>, or none when this ring
+    /// cannot know them.</summary>
     public IReadOnlyList<byte[]> KeysOf(string keyOwner) =>
         Secrets.Count > 0 ? Secrets.Select(s => Derive(s, keyOwner)).ToArray()
         : keyOwner == NodeId ? NodeKeys : [];
 
-    /// <summary>The device key file of <paramref name="nodeId"/>: one derived key for each secret, in the same order.</summary>
+    /// <summary>The device key file of <paramref name="nodeId"/>: one derived key for each secret, in the same
+    /// order.</summary>
     public string DeviceFile(string nodeId)
     {
         if (Secrets.Count == 0) throw new ColdmindException("Only a holder of the swarm secret can derive a device's key.");
@@ -102,7 +106,8 @@ public sealed class KeyRing
         catch (ColdmindException e) { throw new ColdmindException($"{source}: {e.Message}"); }
     }
 
-    /// <summary>A key in hex (even length) or canonical base64; whitespace inside, other alphabets or padding tricks are refused.</summary>
+    /// <summary>A key in hex (even length) or canonical base64; whitespace inside, other alphabets or padding tricks
+    /// are refused.</summary>
     public static byte[] Decode(string text, string where)
     {
         byte[] key;
@@ -134,7 +139,8 @@ public sealed class KeyRing
 
     private static void CheckId(string id)
     {
-        if (id.Length == 0 || Encoding.UTF8.GetByteCount(id) > 255 || id.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+        if (id.Length == 0 || Encoding.UTF8.GetByteCount(id) > 255 || id.Any(c => char.IsControl(c) ||
+            char.IsWhiteSpace(c)))
             throw new ColdmindException($"A node id is 1 to 255 bytes without spaces or control characters, got '{id}'.");
     }
 }

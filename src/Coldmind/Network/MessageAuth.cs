@@ -7,7 +7,8 @@ namespace Coldmind.Network;
 /// <summary>
 /// Every message between Coldmind processes carries an HMAC-SHA256 in
 /// <c>X-Coldmind-Auth: t=SECONDS,n=NONCE,s=SENDER,r=RECEIVER,k=s|r,mac=BASE64</c> over
-/// <code>coldmind-auth/2 \n METHOD \n PATH \n RECEIVER \n SENDER \n KEY-OWNER \n SECONDS \n NONCE \n hex(SHA-256(body))</code>
+/// <code>coldmind-auth/2 \n METHOD \n PATH \n RECEIVER \n SENDER \n KEY-OWNER \n SECONDS \n NONCE \n
+/// hex(SHA-256(body))</code>
 /// so a message signed for one receiver is refused by every other, and names who sent it. A reply is signed as
 /// method <c>REPLY</c> with the request's MAC as its path: it answers that request and no other.
 /// <para>The MAC key is a node's key (<see cref="KeyRing"/>): the sender's own (<c>k=s</c>) when it holds only its
@@ -32,7 +33,8 @@ public sealed class MessageAuth : IDisposable
     private long _keyFileCheckedAt;
     private ReplayLog _replay = new(Window);
 
-    /// <summary>Who this process is to its peers: a node's address, a FedAvg client's name, a server's HOST:PORT.</summary>
+    /// <summary>Who this process is to its peers: a node's address, a FedAvg client's name, a server's
+    /// HOST:PORT.</summary>
     public string Self { get; }
     public KeyRing Keys => CurrentKeys();
     /// <summary>Where a key file that fails to reload is reported (the old keys stay in use).</summary>
@@ -49,7 +51,8 @@ public sealed class MessageAuth : IDisposable
         if (keyFile != null) _keyFileWritten = File.GetLastWriteTimeUtc(keyFile);
     }
 
-    /// <summary>Reads <paramref name="path"/> (<see cref="KeyRing.Read"/>); a device key file names its process, otherwise <paramref name="self"/> does.</summary>
+    /// <summary>Reads <paramref name="path"/> (<see cref="KeyRing.Read"/>); a device key file names its process,
+    /// otherwise <paramref name="self"/> does.</summary>
     public static MessageAuth FromKeyFile(string path, string self)
     {
         var keys = KeyRing.Read(path);
@@ -59,7 +62,8 @@ public sealed class MessageAuth : IDisposable
     /// <summary>The same keys, speaking as <paramref name="self"/> (a server once it knows its port).</summary>
     public MessageAuth As(string self) => new(CurrentKeys(), self, _keyFile) { _replay = _replay, Log = Log };
 
-    /// <summary>From now on, accepted MACs are also written to <see cref="ReplayLog.PathBeside"/> the checkpoint, and those written before are refused.</summary>
+    /// <summary>From now on, accepted MACs are also written to <see cref="ReplayLog.PathBeside"/> the checkpoint, and
+    /// those written before are refused.</summary>
     public void PersistReplays(string checkpoint)
     {
         var log = new ReplayLog(ReplayLog.PathBeside(checkpoint), Window);
@@ -81,10 +85,12 @@ public sealed class MessageAuth : IDisposable
             $"t={unixSeconds},n={nonce},s={Uri.EscapeDataString(Self)},r={Uri.EscapeDataString(receiver)},k={(own ? 's' : 'r')},mac={Convert.ToBase64String(mac)}");
     }
 
-    /// <summary>The signature of a reply to the request that carried <paramref name="requestHeader"/> (already verified).</summary>
+    /// <summary>The signature of a reply to the request that carried <paramref name="requestHeader"/> (already
+    /// verified).</summary>
     public string SignReply(string requestHeader, ReadOnlySpan<byte> body)
     {
-        var request = Parse(requestHeader) ?? throw new ArgumentException("Not a verified request's header.", nameof(requestHeader));
+        var request = Parse(requestHeader) ?? throw new ArgumentException("Not a verified request's header.",
+            nameof(requestHeader));
         return Sign(Reply, request.MacText, request.Sender, body);
     }
 
@@ -93,7 +99,8 @@ public sealed class MessageAuth : IDisposable
     /// <paramref name="body"/> addressed to this process; on success <paramref name="sender"/> is who signed it,
     /// on failure <paramref name="reason"/> says why in one line.
     /// </summary>
-    public bool Verify(string? header, string method, string path, ReadOnlySpan<byte> body, out string sender, out string reason)
+    public bool Verify(string? header, string method, string path, ReadOnlySpan<byte> body, out string sender,
+        out string reason)
     {
         sender = "";
         reason = "";
@@ -108,40 +115,50 @@ public sealed class MessageAuth : IDisposable
         if (keys.Count == 0) { reason = $"signed with the key of {owner}, which this process cannot check (it holds only its own)"; return false; }
         bool valid = false;
         foreach (var key in keys)
-            valid |= CryptographicOperations.FixedTimeEquals(h.Mac, Mac(key, method, path, h.Receiver, h.Sender, owner, h.Time, h.Nonce, body));
+            valid |= CryptographicOperations.FixedTimeEquals(h.Mac, Mac(key, method, path, h.Receiver, h.Sender,
+                owner, h.Time, h.Nonce, body));
         if (!valid) { reason = "bad signature (wrong key, or the message was altered)"; return false; }
         if (!_replay.TryAdd(h.Mac, h.Time)) { reason = "replayed message"; return false; }
         sender = h.Sender;
         return true;
     }
 
-    /// <summary>Checks a reply from <paramref name="server"/> to the request this process signed with <paramref name="requestHeader"/>.</summary>
-    public bool VerifyReply(string? header, string requestHeader, string server, ReadOnlySpan<byte> body, out string reason)
+    /// <summary>Checks a reply from <paramref name="server"/> to the request this process signed with <paramref
+    /// name="requestHeader"/>.</summary>
+    public bool VerifyReply(string? header, string requestHeader, string server, ReadOnlySpan<byte> body,
+        out string reason)
     {
-        var request = Parse(requestHeader) ?? throw new ArgumentException("Not a signed request's header.", nameof(requestHeader));
+        var request = Parse(requestHeader) ?? throw new ArgumentException("Not a signed request's header.",
+            nameof(requestHeader));
         if (!Verify(header, Reply, request.MacText, body, out string sender, out reason)) return false;
         if (sender == server) return true;
         reason = $"a reply from {sender}, not from {server}";
         return false;
     }
 
-    private sealed record Parsed(long Time, string Nonce, string Sender, string Receiver, bool OwnKey, byte[] Mac, string MacText);
+    private sealed record Parsed(long Time, string Nonce, string Sender, string Receiver, bool OwnKey, byte[] Mac,
+        string MacText);
 
     /// <summary>The header's fields in their one canonical spelling, or null.</summary>
     private static Parsed? Parse(string header)
     {
         var parts = header.Split(',');
-        if (parts.Length != 6 || !parts[0].StartsWith("t=", StringComparison.Ordinal) || !parts[1].StartsWith("n=", StringComparison.Ordinal)
-            || !parts[2].StartsWith("s=", StringComparison.Ordinal) || !parts[3].StartsWith("r=", StringComparison.Ordinal)
+        if (parts.Length != 6 || !parts[0].StartsWith("t=", StringComparison.Ordinal) || !parts[1].StartsWith("n=",
+            StringComparison.Ordinal)
+            || !parts[2].StartsWith("s=", StringComparison.Ordinal) || !parts[3].StartsWith("r=",
+                StringComparison.Ordinal)
             || parts[4] is not ("k=s" or "k=r") || !parts[5].StartsWith("mac=", StringComparison.Ordinal))
             return null;
         string t = parts[0][2..], nonce = parts[1][2..], mac = parts[5][4..];
         if (t.Length is 0 or > 18 || t[0] == '0' && t.Length > 1 || !t.All(char.IsAsciiDigit)) return null;
-        if (nonce.Length != 2 * NonceBytes || !nonce.All(c => char.IsAsciiDigit(c) || c is >= 'A' and <= 'F')) return null;
+        if (nonce.Length != 2 * NonceBytes || !nonce.All(c => char.IsAsciiDigit(c) ||
+            c is >= 'A' and <= 'F')) return null;
         var bytes = new byte[MacBytes];
-        if (mac.Length != 44 || !Convert.TryFromBase64String(mac, bytes, out int n) || n != MacBytes || Convert.ToBase64String(bytes) != mac) return null;
+        if (mac.Length != 44 || !Convert.TryFromBase64String(mac, bytes, out int n) || n != MacBytes ||
+            Convert.ToBase64String(bytes) != mac) return null;
         if (Unescape(parts[2][2..]) is not { } sender || Unescape(parts[3][2..]) is not { } receiver) return null;
-        return new Parsed(long.Parse(t, CultureInfo.InvariantCulture), nonce, sender, receiver, parts[4] == "k=s", bytes, mac);
+        return new Parsed(long.Parse(t, CultureInfo.InvariantCulture), nonce, sender, receiver, parts[4] == "k=s",
+            bytes, mac);
     }
 
     /// <summary>A percent-escaped id, accepted only as <see cref="Uri.EscapeDataString(string)"/> writes it.</summary>
@@ -153,7 +170,8 @@ public sealed class MessageAuth : IDisposable
         return id.Length > 0 && Uri.EscapeDataString(id) == text ? id : null;
     }
 
-    private static byte[] Mac(byte[] key, string method, string path, string receiver, string sender, string owner, long t, string nonce, ReadOnlySpan<byte> body)
+    private static byte[] Mac(byte[] key, string method, string path, string receiver, string sender, string owner,
+        long t, string nonce, ReadOnlySpan<byte> body)
     {
         Span<byte> digest = stackalloc byte[32];
         SHA256.HashData(body, digest);
@@ -162,7 +180,8 @@ public sealed class MessageAuth : IDisposable
         return HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(signed));
     }
 
-    /// <summary>The key ring, re-read at most once a second when its file changed; a bad new file leaves the old keys in use.</summary>
+    /// <summary>The key ring, re-read at most once a second when its file changed; a bad new file leaves the old keys
+    /// in use.</summary>
     private KeyRing CurrentKeys()
     {
         if (_keyFile == null) return _keys;
@@ -175,7 +194,8 @@ public sealed class MessageAuth : IDisposable
         try
         {
             var keys = KeyRing.Read(_keyFile);
-            if (keys.NodeId != null && keys.NodeId != Self) throw new ColdmindException($"it now holds the key of node '{keys.NodeId}'");
+            if (keys.NodeId != null &&
+                keys.NodeId != Self) throw new ColdmindException($"it now holds the key of node '{keys.NodeId}'");
             _keys = keys;
             Log?.Invoke($"keys reloaded from {_keyFile}: {keys.Secrets.Count + keys.NodeKeys.Count} accepted");
         }

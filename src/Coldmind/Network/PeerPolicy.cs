@@ -26,7 +26,8 @@ public sealed class PeerPolicy
     {
         if (allowed.Count == 0) throw new ColdmindException("--peers-from names no network.");
         if (newPerPeriod < 1) throw new ColdmindException($"A node must learn at least one new peer a period, got {newPerPeriod}.");
-        (_allowed, NewPerPeriod, _periodMs, _budget) = (allowed.ToArray(), newPerPeriod, period.TotalMilliseconds, newPerPeriod);
+        (_allowed, NewPerPeriod, _periodMs, _budget) = (allowed.ToArray(), newPerPeriod, period.TotalMilliseconds,
+            newPerPeriod);
     }
 
     /// <summary>CIDRs separated by commas (e.g. 10.0.0.0/8,fd00::/8).</summary>
@@ -42,11 +43,14 @@ public sealed class PeerPolicy
         return networks.Count > 0 ? networks : throw new ColdmindException("--peers-from names no network.");
     }
 
-    /// <summary>The networks of the seeds: all of loopback for a loopback seed, else the /24 (IPv4) or /64 (IPv6) around it.</summary>
+    /// <summary>The networks of the seeds: all of loopback for a loopback seed, else the /24 (IPv4) or /64 (IPv6)
+    /// around it.</summary>
     public static IReadOnlyList<IPNetwork> SeedNetworks(IEnumerable<string> seeds) =>
         seeds.Select(s => Ip(s) ?? throw new ColdmindException($"The seed '{s}' is not IP:PORT; give --peers-from for a swarm found by name."))
-            .Select(ip => IPAddress.IsLoopback(ip) ? (ip.AddressFamily == AddressFamily.InterNetwork ? IPNetwork.Parse("127.0.0.0/8") : IPNetwork.Parse("::1/128"))
-                : new IPNetwork(Masked(ip, ip.AddressFamily == AddressFamily.InterNetwork ? 24 : 64), ip.AddressFamily == AddressFamily.InterNetwork ? 24 : 64))
+            .Select(ip => IPAddress.IsLoopback(ip) ? (ip.AddressFamily == AddressFamily.InterNetwork ?
+                IPNetwork.Parse("127.0.0.0/8") : IPNetwork.Parse("::1/128"))
+                : new IPNetwork(Masked(ip, ip.AddressFamily == AddressFamily.InterNetwork ? 24 : 64),
+                    ip.AddressFamily == AddressFamily.InterNetwork ? 24 : 64))
             .Distinct().ToArray();
 
     /// <summary>Whether <paramref name="address"/> (HOST:PORT) is an IP endpoint inside the allowed networks.</summary>
@@ -83,7 +87,8 @@ public sealed class PeerPolicy
     private static IPAddress? Ip(string endpoint)
     {
         int colon = endpoint.LastIndexOf(':');
-        if (colon <= 0 || !ushort.TryParse(endpoint.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out _)) return null;
+        if (colon <= 0 || !ushort.TryParse(endpoint.AsSpan(colon + 1), NumberStyles.None,
+            CultureInfo.InvariantCulture, out _)) return null;
         string host = endpoint[..colon];
         if (host == "localhost") return IPAddress.Loopback;
         if (host.StartsWith('[') && host.EndsWith(']')) host = host[1..^1];

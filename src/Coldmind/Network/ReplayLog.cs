@@ -23,7 +23,8 @@ public sealed class ReplayLog : IDisposable
     /// <summary>An in-memory log (a client checking replies; a process without a checkpoint).</summary>
     public ReplayLog(TimeSpan window) => _window = (long)window.TotalSeconds;
 
-    /// <summary>A log persisted at <paramref name="path"/>, loaded when it exists; a torn last record (a kill mid-write) is dropped.</summary>
+    /// <summary>A log persisted at <paramref name="path"/>, loaded when it exists; a torn last record (a kill
+    /// mid-write) is dropped.</summary>
     public ReplayLog(string path, TimeSpan window) : this(window)
     {
         _path = path;
@@ -47,7 +48,8 @@ public sealed class ReplayLog : IDisposable
 
     public int Count { get { lock (_gate) return _seen.Count; } }
 
-    /// <summary>Records <paramref name="mac"/> (canonical bytes) signed at <paramref name="t"/>; false when it was seen already.</summary>
+    /// <summary>Records <paramref name="mac"/> (canonical bytes) signed at <paramref name="t"/>; false when it was seen
+    /// already.</summary>
     public bool TryAdd(ReadOnlySpan<byte> mac, long t)
     {
         string key = Convert.ToHexString(mac);

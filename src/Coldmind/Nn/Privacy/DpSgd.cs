@@ -17,7 +17,8 @@ public static class DpSgd
     /// <paramref name="labels"/> for <paramref name="layers"/> (weight (out, in), bias (out)), flat in the layers'
     /// order (weight, then bias); <paramref name="norms"/> gets each example's gradient norm before clipping.
     /// </summary>
-    public static float[] Gradient(IReadOnlyList<(Tensor Weight, Tensor Bias)> layers, Tensor x, int[] labels, double clip, double sigma, Rng noise, out float[] norms)
+    public static float[] Gradient(IReadOnlyList<(Tensor Weight, Tensor Bias)> layers, Tensor x, int[] labels,
+        double clip, double sigma, Rng noise, out float[] norms)
     {
         int batch = labels.Length;
         // Each layer's output is handed on as a leaf "tap": the engine drops the gradients of intermediate results,

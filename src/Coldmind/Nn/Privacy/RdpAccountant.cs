@@ -12,13 +12,15 @@ namespace Coldmind.Nn.Privacy;
 public sealed class RdpAccountant
 {
     /// <summary>Opacus's and TF-Privacy's default orders: 1.1 to 10.9 by 0.1, then 12 to 63.</summary>
-    public static readonly double[] Orders = [.. Enumerable.Range(1, 99).Select(x => 1 + x / 10.0), .. Enumerable.Range(12, 52).Select(x => (double)x)];
+    public static readonly double[] Orders = [.. Enumerable.Range(1, 99).Select(x => 1 + x / 10.0),
+        .. Enumerable.Range(12, 52).Select(x => (double)x)];
 
     private readonly double[] _rdp = new double[Orders.Length];
 
     public long Steps { get; private set; }
 
-    /// <summary>Composes <paramref name="steps"/> steps of sampling rate <paramref name="q"/> and noise multiplier <paramref name="sigma"/>.</summary>
+    /// <summary>Composes <paramref name="steps"/> steps of sampling rate <paramref name="q"/> and noise multiplier
+    /// <paramref name="sigma"/>.</summary>
     public void Step(double q, double sigma, long steps = 1)
     {
         if (!(q is > 0 and <= 1) || !(sigma > 0) || steps < 0)
@@ -27,10 +29,13 @@ public sealed class RdpAccountant
         Steps += steps;
     }
 
-    /// <summary>ε at <paramref name="delta"/> by Opacus's conversion (Balle et al. 2020): RDP − (log δ + log α)/(α − 1) + log((α − 1)/α).</summary>
-    public double Epsilon(double delta) => Minimum(delta, (r, a) => r - (Math.Log(delta) + Math.Log(a)) / (a - 1) + Math.Log((a - 1) / a));
+    /// <summary>ε at <paramref name="delta"/> by Opacus's conversion (Balle et al. 2020): RDP − (log δ + log α)/(α − 1)
+    /// + log((α − 1)/α).</summary>
+    public double Epsilon(double delta) => Minimum(delta, (r, a) =>
+        r - (Math.Log(delta) + Math.Log(a)) / (a - 1) + Math.Log((a - 1) / a));
 
-    /// <summary>ε at <paramref name="delta"/> by the classic conversion of TF-Privacy's 2019 tutorials: RDP + log(1/δ)/(α − 1).</summary>
+    /// <summary>ε at <paramref name="delta"/> by the classic conversion of TF-Privacy's 2019 tutorials: RDP +
+    /// log(1/δ)/(α − 1).</summary>
     public double EpsilonClassic(double delta) => Minimum(delta, (r, a) => r - Math.Log(delta) / (a - 1));
 
     private double Minimum(double delta, Func<double, double, double> convert)
@@ -63,7 +68,8 @@ public sealed class RdpAccountant
         return logA;
     }
 
-    /// <summary>log A_α for fractional α: the two-sided series of Mironov et al. (2019, §3.3), summed until its terms fall below e⁻³⁰.</summary>
+    /// <summary>log A_α for fractional α: the two-sided series of Mironov et al. (2019, §3.3), summed until its terms
+    /// fall below e⁻³⁰.</summary>
     private static double LogAFractional(double q, double sigma, double alpha)
     {
         double logA0 = double.NegativeInfinity, logA1 = double.NegativeInfinity;

@@ -33,7 +33,8 @@ public sealed class DeviceDp(DpOptions options, int examples)
 
     public void Stepped(int batch) => Accountant.Step(Rate(batch), Options.NoiseMultiplier);
 
-    /// <summary>Composes the <paramref name="steps"/> of batches of <paramref name="batch"/> a checkpoint recorded; returns ε then (null for none).</summary>
+    /// <summary>Composes the <paramref name="steps"/> of batches of <paramref name="batch"/> a checkpoint recorded;
+    /// returns ε then (null for none).</summary>
     public double? Restore(long steps, int batch)
     {
         if (steps <= 0) return null;

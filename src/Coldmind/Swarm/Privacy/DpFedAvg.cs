@@ -48,7 +48,8 @@ public sealed class DpFedAvg
         }
     }
 
-    /// <summary>The noised mean of a round's updates (each of the same length), and one step on the accountant.</summary>
+    /// <summary>The noised mean of a round's updates (each of the same length), and one step on the
+    /// accountant.</summary>
     public float[] Aggregate(IReadOnlyList<float[]> updates, int length)
     {
         var sum = new float[length];
@@ -56,10 +57,12 @@ public sealed class DpFedAvg
         return Noised(sum);
     }
 
-    /// <summary>The factor each client scales its update by before it is summed (under secure aggregation, on the client).</summary>
+    /// <summary>The factor each client scales its update by before it is summed (under secure aggregation, on the
+    /// client).</summary>
     public float ClipFactor(ReadOnlySpan<float> update) => GossipNode.ClipFactor(update, (float)Options.Clip);
 
-    /// <summary>The noised mean from the sum of the clipped updates (in place), and one step on the accountant.</summary>
+    /// <summary>The noised mean from the sum of the clipped updates (in place), and one step on the
+    /// accountant.</summary>
     public float[] Noised(float[] sum)
     {
         float sd = (float)(Options.NoiseMultiplier * Options.Clip);

@@ -9,7 +9,8 @@ namespace Coldmind.Swarm.SecureAggregation;
 /// </summary>
 public static class MaskExpander
 {
-    /// <summary>Adds (<paramref name="sign"/> = 1) or subtracts (−1) the mask of <paramref name="seed"/> to <paramref name="values"/>, mod 2³².</summary>
+    /// <summary>Adds (<paramref name="sign"/> = 1) or subtracts (−1) the mask of <paramref name="seed"/> to <paramref
+    /// name="values"/>, mod 2³².</summary>
     public static void Apply(ReadOnlySpan<byte> seed, Span<uint> values, int sign)
     {
         using var aes = Aes.Create();
@@ -20,7 +21,8 @@ public static class MaskExpander
         {
             int words = Math.Min(counters.Length / 4, values.Length - start);
             int blocks = (words + 3) / 4;
-            for (int b = 0; b < blocks; b++) BinaryPrimitives.WriteInt64LittleEndian(counters.AsSpan(16 * b), start / 4 + b);
+            for (int b = 0; b < blocks; b++) BinaryPrimitives.WriteInt64LittleEndian(counters.AsSpan(16 * b),
+                start / 4 + b);
             aes.EncryptEcb(counters.AsSpan(0, 16 * blocks), stream.AsSpan(0, 16 * blocks), PaddingMode.None);
             for (int w = 0; w < words; w++)
             {

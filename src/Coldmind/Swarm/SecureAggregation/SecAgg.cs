@@ -3,17 +3,21 @@ using System.Text;
 
 namespace Coldmind.Swarm.SecureAggregation;
 
-/// <summary>A client's two public keys of a round: one to encrypt shares to it, one its pairwise masks come from.</summary>
+/// <summary>A client's two public keys of a round: one to encrypt shares to it, one its pairwise masks come
+/// from.</summary>
 public sealed record SecAggKeys(int Id, byte[] Encryption, byte[] Masking);
 
-/// <summary>What a surviving client reveals to unmask the sum: shares of survivors' self-mask seeds and of dropped clients' masking keys.</summary>
-public sealed record SecAggUnmasking(int From, IReadOnlyDictionary<int, byte[]> SelfMaskShares, IReadOnlyDictionary<int, byte[]> MaskingKeyShares);
+/// <summary>What a surviving client reveals to unmask the sum: shares of survivors' self-mask seeds and of dropped
+/// clients' masking keys.</summary>
+public sealed record SecAggUnmasking(int From, IReadOnlyDictionary<int, byte[]> SelfMaskShares,
+    IReadOnlyDictionary<int, byte[]> MaskingKeyShares);
 
 /// <summary>
 /// One client of secure aggregation (Bonawitz et al. 2017, the semi-honest protocol with double masking): the
 /// coordinator relays its messages and learns only the sum of the survivors' updates.
 /// <list type="number">
-/// <item><see cref="Keys"/>: two P-256 key pairs (the SDK's <see cref="ECDiffieHellman"/>), c to encrypt and s to mask.</item>
+/// <item><see cref="Keys"/>: two P-256 key pairs (the SDK's <see cref="ECDiffieHellman"/>), c to encrypt and s to
+/// mask.</item>
 /// <item><see cref="ShareKeys"/>: a self-mask seed b; t-of-n Shamir shares of b and of s's private key, one of each to
 /// every client, encrypted (AES-GCM) under the key agreed with its c.</item>
 /// <item><see cref="Masked"/>: the update as 32-bit fixed point (<see cref="FixedPoint"/>) plus PRG(b) plus, for
@@ -37,7 +41,8 @@ public sealed class SecAggClient : IDisposable
 
     public SecAggKeys Keys() => new(Id, _c.ExportSubjectPublicKeyInfo(), _s.ExportSubjectPublicKeyInfo());
 
-    /// <summary>The encrypted shares for every client of <paramref name="peers"/> (this one included), by recipient.</summary>
+    /// <summary>The encrypted shares for every client of <paramref name="peers"/> (this one included), by
+    /// recipient.</summary>
     public Dictionary<int, byte[]> ShareKeys(IReadOnlyList<SecAggKeys> peers, int threshold)
     {
         _peers = peers;
@@ -72,7 +77,8 @@ public sealed class SecAggClient : IDisposable
         return y;
     }
 
-    /// <summary>This client's shares for the unmasking: of b for the <paramref name="survivors"/>, of s for the <paramref name="dropped"/>.</summary>
+    /// <summary>This client's shares for the unmasking: of b for the <paramref name="survivors"/>, of s for the
+    /// <paramref name="dropped"/>.</summary>
     public SecAggUnmasking Unmask(IReadOnlyCollection<int> survivors, IReadOnlyCollection<int> dropped)
     {
         if (survivors.Intersect(dropped).Any()) throw new InvalidOperationException("A client cannot both have sent its update and dropped.");
@@ -81,13 +87,15 @@ public sealed class SecAggClient : IDisposable
             dropped.Where(_received.ContainsKey).ToDictionary(i => i, i => _received[i].S));
     }
 
-    /// <summary>HKDF of the ECDH secret of <paramref name="own"/> with <paramref name="peerPublic"/>: 32 bytes for <paramref name="purpose"/>.</summary>
+    /// <summary>HKDF of the ECDH secret of <paramref name="own"/> with <paramref name="peerPublic"/>: 32 bytes for
+    /// <paramref name="purpose"/>.</summary>
     internal static byte[] SharedKey(ECDiffieHellman own, byte[] peerPublic, string purpose)
     {
         using var peer = ECDiffieHellman.Create();
         peer.ImportSubjectPublicKeyInfo(peerPublic, out _);
         var secret = own.DeriveRawSecretAgreement(peer.PublicKey);
-        return HKDF.DeriveKey(HashAlgorithmName.SHA256, secret, 32, "coldmind secagg v1"u8.ToArray(), Encoding.UTF8.GetBytes(purpose));
+        return HKDF.DeriveKey(HashAlgorithmName.SHA256, secret, 32, "coldmind secagg v1"u8.ToArray(),
+            Encoding.UTF8.GetBytes(purpose));
     }
 
     private static byte[] Seal(byte[] key, byte[] plain, int from, int to)
@@ -105,7 +113,8 @@ public sealed class SecAggClient : IDisposable
         if (sealedShare.Length < 28) throw new CryptographicException("A share too short to be sealed.");
         using var gcm = new AesGcm(key, 16);
         var plain = new byte[sealedShare.Length - 28];
-        gcm.Decrypt(sealedShare.AsSpan(0, 12), sealedShare.AsSpan(28), sealedShare.AsSpan(12, 16), plain, Encoding.UTF8.GetBytes($"{from}>{to}"));
+        gcm.Decrypt(sealedShare.AsSpan(0, 12), sealedShare.AsSpan(28), sealedShare.AsSpan(12, 16), plain,
+            Encoding.UTF8.GetBytes($"{from}>{to}"));
         return plain;
     }
 
@@ -122,7 +131,8 @@ public sealed class SecAggClient : IDisposable
 /// </summary>
 public static class SecAggServer
 {
-    public static float[] Sum(IReadOnlyList<SecAggKeys> round, IReadOnlyDictionary<int, uint[]> masked, IReadOnlyList<SecAggUnmasking> unmasking,
+    public static float[] Sum(IReadOnlyList<SecAggKeys> round, IReadOnlyDictionary<int, uint[]> masked,
+        IReadOnlyList<SecAggUnmasking> unmasking,
         int threshold, FixedPoint encoding, int length)
     {
         if (unmasking.Count < threshold) throw new ColdmindException($"{unmasking.Count} clients answered the unmasking; {threshold} are needed.");
@@ -133,26 +143,31 @@ public static class SecAggServer
         foreach (int survivor in masked.Keys)
         {
             var shares = unmasking.Where(u => u.SelfMaskShares.ContainsKey(survivor)).Take(threshold).ToList();
-            var seed = Shamir.Combine(shares.Select(u => place[u.From]).ToList(), shares.Select(u => u.SelfMaskShares[survivor]).ToList());
+            var seed = Shamir.Combine(shares.Select(u => place[u.From]).ToList(), shares.Select(u =>
+                u.SelfMaskShares[survivor]).ToList());
             MaskExpander.Apply(seed, sum, -1);
         }
         foreach (var lost in round.Where(k => !masked.ContainsKey(k.Id)))
         {
             var shares = unmasking.Where(u => u.MaskingKeyShares.ContainsKey(lost.Id)).Take(threshold).ToList();
-            var key = Shamir.Combine(shares.Select(u => place[u.From]).ToList(), shares.Select(u => u.MaskingKeyShares[lost.Id]).ToList());
+            var key = Shamir.Combine(shares.Select(u => place[u.From]).ToList(), shares.Select(u =>
+                u.MaskingKeyShares[lost.Id]).ToList());
             using var s = ECDiffieHellman.Create();
             s.ImportECPrivateKey(key, out _);
             // each survivor j added ±PRG(s_jl) for the lost client l: remove it as j did (+ when j < l)
             foreach (int survivor in masked.Keys)
-                MaskExpander.Apply(SecAggClient.SharedKey(s, round.Single(k => k.Id == survivor).Masking, "mask"), sum, survivor < lost.Id ? -1 : +1);
+                MaskExpander.Apply(SecAggClient.SharedKey(s, round.Single(k => k.Id == survivor).Masking, "mask"),
+                    sum, survivor < lost.Id ? -1 : +1);
         }
         return encoding.Decode(sum);
     }
 }
 
 /// <summary>
-/// Updates as 32-bit fixed point for masking mod 2³²: v ↦ round(v·2^<see cref="FractionBits"/>), clamped so that the sum
-/// of <see cref="Clients"/> values cannot wrap. 16 fraction bits resolve 1.5e-5; ten clients may send values up to ±3 276.
+/// Updates as 32-bit fixed point for masking mod 2³²: v ↦ round(v·2^<see cref="FractionBits"/>), clamped so that the
+/// sum
+/// of <see cref="Clients"/> values cannot wrap. 16 fraction bits resolve 1.5e-5; ten clients may send values up to ±3
+/// 276.
 /// </summary>
 public sealed record FixedPoint(int Clients, int FractionBits = 16)
 {
@@ -164,7 +179,8 @@ public sealed record FixedPoint(int Clients, int FractionBits = 16)
     public uint[] Encode(ReadOnlySpan<float> values)
     {
         var result = new uint[values.Length];
-        for (int i = 0; i < values.Length; i++) result[i] = (uint)(int)Math.Round(Math.Clamp(values[i], -Range, Range) * Scale);
+        for (int i = 0; i < values.Length; i++) result[i] = (uint)(int)Math.Round(Math.Clamp(values[i], -Range,
+            Range) * Scale);
         return result;
     }
 

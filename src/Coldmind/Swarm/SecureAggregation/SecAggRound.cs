@@ -2,7 +2,8 @@ using System.Diagnostics;
 
 namespace Coldmind.Swarm.SecureAggregation;
 
-/// <summary>What secure aggregation cost a round: bytes every client sent and received beyond its plain update, and the crypto's wall time.</summary>
+/// <summary>What secure aggregation cost a round: bytes every client sent and received beyond its plain update, and the
+/// crypto's wall time.</summary>
 public sealed record SecAggCost(long ExtraBytes, double Seconds);
 
 /// <summary>
@@ -34,7 +35,8 @@ public static class SecAggRound
             var masked = clients.ToDictionary(c => c.Id, c => c.Masked(updates[c.Id], encoding));
             var survivors = masked.Keys.ToArray();
             var unmasking = clients.Select(c => c.Unmask(survivors, [])).ToList();
-            bytes += unmasking.Sum(u => u.SelfMaskShares.Sum(s => s.Value.Length + 4L)) + (long)n * n * 4; // the shares, and the survivor list down
+            bytes += unmasking.Sum(u => u.SelfMaskShares.Sum(s =>
+                s.Value.Length + 4L)) + (long)n * n * 4; // the shares, and the survivor list down
             var sum = SecAggServer.Sum(keys, masked, unmasking, threshold, encoding, length);
             cost = new SecAggCost(bytes, clock.Elapsed.TotalSeconds);
             return sum;

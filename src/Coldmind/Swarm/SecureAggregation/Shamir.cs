@@ -27,10 +27,12 @@ public static class Shamir
 
     private static byte Div(byte a, byte b) => a == 0 ? (byte)0 : Exp[Log[a] + 255 - Log[b]];
 
-    /// <summary>n shares of <paramref name="secret"/>, any <paramref name="threshold"/> of which recover it; share k is at x = k + 1.</summary>
+    /// <summary>n shares of <paramref name="secret"/>, any <paramref name="threshold"/> of which recover it; share k is
+    /// at x = k + 1.</summary>
     public static byte[][] Split(ReadOnlySpan<byte> secret, int shares, int threshold)
     {
-        if (threshold < 1 || threshold > shares || shares > 255) throw new ArgumentException($"{threshold} of {shares} shares: need 1 ≤ t ≤ n ≤ 255.");
+        if (threshold < 1 || threshold > shares ||
+            shares > 255) throw new ArgumentException($"{threshold} of {shares} shares: need 1 ≤ t ≤ n ≤ 255.");
         var result = new byte[shares][];
         for (int k = 0; k < shares; k++) result[k] = new byte[secret.Length];
         var coefficients = new byte[threshold];
@@ -48,7 +50,8 @@ public static class Shamir
         return result;
     }
 
-    /// <summary>The secret from shares at distinct <paramref name="xs"/> (1..255), as many as the threshold or more.</summary>
+    /// <summary>The secret from shares at distinct <paramref name="xs"/> (1..255), as many as the threshold or
+    /// more.</summary>
     public static byte[] Combine(IReadOnlyList<byte> xs, IReadOnlyList<byte[]> shares)
     {
         if (xs.Count != shares.Count || xs.Count == 0 || xs.Distinct().Count() != xs.Count || xs.Contains((byte)0))
