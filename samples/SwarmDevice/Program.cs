@@ -27,7 +27,7 @@ try
     var gossip = new GossipOptions(training, ExchangeCodec.Parse("int8"));              // models travel as int8
     var options = new NodeOptions(args[0], args[1].Split(','), gossip, Period: TimeSpan.FromSeconds(0.5),
         Cycles: cycles, CheckpointPath: null, MaxMessageBytes: 1 << 20, Linger: TimeSpan.FromSeconds(2));
-    var auth = MessageAuth.FromKeyFile(args[2]);
+    using var auth = MessageAuth.FromKeyFile(args[2], self: args[0]); // the swarm secret (`coldmind key new`); this device signs as its address
     await using var node = await SwarmNode.StartAsync(options, learner, data.Train, mine, auth,
         Console.Error.WriteLine);
     var summary = await node.RunAsync(data.Test);

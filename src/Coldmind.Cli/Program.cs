@@ -21,6 +21,7 @@ var root = new RootCommand("""
     SwarmCommand.Create(),
     NodeCommand.Create(),
     CoordinatorCommand.Create(),
+    KeyCommand.Create(),
     ContinualCommand.Create(),
     MergeCommand.Create(),
     EvolveCommand.Create(),

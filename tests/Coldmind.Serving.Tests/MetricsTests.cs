@@ -55,7 +55,7 @@ public class MetricsTests(Models models) : IClassFixture<Models>
             ExchangeCodec.Parse("f32")),
             TimeSpan.FromMilliseconds(100), Cycles: 2, CheckpointPath: null, MaxMessageBytes: 1 << 20,
                 Linger: TimeSpan.Zero);
-        var auth = new MessageAuth(new byte[32]);
+        var auth = new MessageAuth(KeyRing.FromSecret(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), "127.0.0.1:0");
         SwarmNode? node = null;
         NodeSummary? summary = null;
         var values = await Observe("Coldmind.Swarm", async () =>

@@ -62,7 +62,8 @@ internal static class CascadeCommand
             if (r.GetValue(cloudUrl) is { } url)
             {
                 if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")) throw new ColdmindException($"--cloud-url must be an http(s) address, got '{url}'.");
-                var auth = MessageAuth.FromKeyFile(r.GetValue(keyFile) ?? throw new ColdmindException("--cloud-url needs --key-file, the key shared with the server."));
+                var auth = MessageAuth.FromKeyFile(r.GetValue(keyFile) ?? throw new ColdmindException("--cloud-url needs --key-file, the key shared with the server."),
+                    Environment.MachineName);
                 cloudSide = remote = new HttpCloud(uri, auth, TimeSpan.FromSeconds(2));
                 cloudName = $"{remote.ModelName} at {uri}";
             }

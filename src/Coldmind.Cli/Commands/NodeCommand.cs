@@ -27,7 +27,7 @@ internal static class NodeCommand
         var classes = new Option<string?>("--classes") { Description = "keep only these classes of the shard, e.g. 0-4 (a task of a sequence)" };
         var replay = new Option<int>("--replay") { Description = "examples the node remembers across restarts on new data and replays beside each batch (0: none)", DefaultValueFactory = _ => 0 };
         var ewc = new Option<float>("--ewc") { Description = "EWC strength λ holding the weights that mattered for earlier data when the node restarts on new data (0: none)", DefaultValueFactory = _ => 0 };
-        var keyFile = new Option<string>("--key-file") { Description = "the swarm's shared key (at least 16 bytes); every message is signed with it", Required = true };
+        var keyFile = new Option<string>("--key-file") { Description = "the swarm secret or this device's key (`coldmind key`); every message is signed with it", Required = true };
         var checkpoint = new Option<string?>("--checkpoint") { Description = "file the node saves itself to after every change and resumes from" };
         var period = new Option<double>("--period") { Description = "seconds between the node's messages (gossip) or check-ins (fedavg)", DefaultValueFactory = _ => 1 };
         var cycles = new Option<int>("--cycles") { Description = "gossip: messages to send before stopping", DefaultValueFactory = _ => 60 };
@@ -39,7 +39,11 @@ internal static class NodeCommand
         var lr = new Option<float>("--lr") { Description = "local SGD learning rate", DefaultValueFactory = _ => 0.1f };
         var compress = new Option<string>("--compress") { Description = "f32, int8, ternary, sign, topk:F or entropy:B (B bits a value)", DefaultValueFactory = _ => "f32" };
         var view = new Option<int>("--view") { Description = "gossip: peers in the partial view", DefaultValueFactory = _ => 20 };
-        var clip = new Option<float>("--clip") { Description = "gossip: bound on how far a received model may be from the node's own, for its merge and its answer (0: none)", DefaultValueFactory = _ => 0 };
+        var clip = TrustOptions.Clip("gossip: bound on how far a received model may be from the node's own, for its merge and its answer");
+        var ageLead = TrustOptions.AgeLead();
+        var peersFrom = TrustOptions.PeersFrom();
+        var newPeers = TrustOptions.NewPeers();
+        var dp = new TrustOptions.Dp();
         var answerAverage = new Option<float>("--answer-average") { Description = "gossip: the node answers with a running average of the models it received, decaying by this a message (0: the last one)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
         var ownAge = new Option<float>("--own-age") { Description = "gossip: the share of its own age a receiver counts when it merges a model (1: the age-weighted average; lower takes more of a walk)", DefaultValueFactory = _ => 1 };
         var tokens = new Option<int>("--tokens") { Description = "gossip: the node saves up to this many unsent messages (its first wakes send nothing) and spends them forwarding models as they arrive (0: one message each period)", DefaultValueFactory = _ => 0 };
@@ -52,8 +56,9 @@ internal static class NodeCommand
         var cmd = new Command("node", "Run one learning device over HTTP: a gossip peer (no server) or a FedAvg client; it trains on its shard and survives restarts.")
         {
             protocol, listen, peers, coordinator, shard, partition, classes, replay, ewc, keyFile, checkpoint, period, cycles, linger, giveUp,
-            hidden, localSteps, batch, lr, compress, view, clip, answerAverage, ownAge, tokens, walk, pace, prox, maxMessage, seed, json,
+            hidden, localSteps, batch, lr, compress, view, clip, ageLead, peersFrom, newPeers, answerAverage, ownAge, tokens, walk, pace, prox, maxMessage, seed, json,
         };
+        foreach (var o in dp.All) cmd.Options.Add(o);
         data.AddTo(cmd);
         cmd.SetAction(async r =>
         {
@@ -62,11 +67,14 @@ internal static class NodeCommand
             if (proto == "gossip" && (r.GetValue(listen) == null || r.GetValue(peers) == null))
                 throw new ColdmindException("A gossip node needs --listen HOST:PORT and --peers HOST:PORT,...");
             if (proto == "fedavg" && r.GetValue(coordinator) == null) throw new ColdmindException("A fedavg node needs --coordinator HOST:PORT.");
-            var auth = MessageAuth.FromKeyFile(r.GetValue(keyFile)!);
             var (index, count) = ParseShard(r.GetValue(shard)!);
+            var keys = KeyRing.Read(r.GetValue(keyFile)!);
+            // a device key file names the device; with the swarm secret a node is its address, a client its shard
+            using var auth = new MessageAuth(keys, keys.NodeId ?? (proto == "gossip" ? r.GetValue(listen)! : $"shard {index}/{count}"), r.GetValue(keyFile));
             var local = new LocalTraining(r.GetValue(localSteps), r.GetValue(batch), r.GetValue(lr));
             var codec = ExchangeCodec.Parse(r.GetValue(compress)!);
-            var gossip = new GossipOptions(local, codec, r.GetValue(view), r.GetValue(clip), r.GetValue(answerAverage), r.GetValue(tokens), r.GetValue(walk), r.GetValue(pace), r.GetValue(ownAge));
+            var gossip = new GossipOptions(local, codec, r.GetValue(view), GossipOptions.ParseClip(r.GetValue(clip)!), r.GetValue(answerAverage), r.GetValue(tokens),
+                r.GetValue(walk), r.GetValue(pace), r.GetValue(ownAge), r.GetValue(ageLead));
             gossip.Validate();
             if (r.GetValue(cycles) < 1 || !(r.GetValue(period) > 0) || !(r.GetValue(linger) >= 0)) throw new ColdmindException("--cycles must be at least 1, --period positive and --linger non-negative.");
             ulong s = r.GetValue(seed);
@@ -82,15 +90,19 @@ internal static class NodeCommand
             }
             var memory = new MemoryOptions(r.GetValue(replay), r.GetValue(ewc));
             memory.Validate();
+            var privacy = dp.Read(r);
+            if (privacy != null && memory.Enabled) throw new ColdmindException("--dp with --replay or --ewc is not built: what a device remembers would need its own accounting.");
             var learner = LocalLearner.For(splits.Train, CommonOptions.ParseHidden(r.GetValue(hidden)!), s);
             int maxBytes = r.GetValue(maxMessage) is > 0 and var m ? m : learner.ParameterCount * 4 + SwarmMessage.MaxView * 300 + 4096;
             if (proto == "fedavg")
-                return await RunClient(new FedAvgClientOptions(r.GetValue(coordinator)!, $"shard {index}/{count}", local, r.GetValue(prox), codec,
-                    TimeSpan.FromSeconds(r.GetValue(period)), TimeSpan.FromSeconds(r.GetValue(giveUp)), r.GetValue(checkpoint), maxBytes, memory), learner, splits, examples, held, r.GetValue(classes), auth, r.GetValue(json));
+                return await RunClient(new FedAvgClientOptions(r.GetValue(coordinator)!, auth.Self, local, r.GetValue(prox), codec,
+                    TimeSpan.FromSeconds(r.GetValue(period)), TimeSpan.FromSeconds(r.GetValue(giveUp)), r.GetValue(checkpoint), maxBytes, memory, privacy), learner, splits, examples, held, r.GetValue(classes), auth, r.GetValue(json));
             var peerList = r.GetValue(peers)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             foreach (var p in peerList) HttpHost.ParseEndpoint(p);
+            var policy = new PeerPolicy(r.GetValue(peersFrom) is { } cidrs ? PeerPolicy.ParseNetworks(cidrs) : PeerPolicy.SeedNetworks(peerList.Append(r.GetValue(listen)!)),
+                r.GetValue(newPeers), TimeSpan.FromSeconds(r.GetValue(period)));
             var options = new NodeOptions(r.GetValue(listen)!, peerList, gossip,
-                TimeSpan.FromSeconds(r.GetValue(period)), r.GetValue(cycles), r.GetValue(checkpoint), maxBytes, TimeSpan.FromSeconds(r.GetValue(linger)), memory);
+                TimeSpan.FromSeconds(r.GetValue(period)), r.GetValue(cycles), r.GetValue(checkpoint), maxBytes, TimeSpan.FromSeconds(r.GetValue(linger)), memory, policy, privacy);
             var log = (string line) => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {options.Listen} {line}");
             await using var node = await SwarmNode.StartAsync(options, learner, splits.Train, examples, auth, log);
             log($"listening: shard {index}/{count} ({examples.Length} examples), {learner.ParameterCount} parameters, {peerList.Length} bootstrap peers");
@@ -101,11 +113,12 @@ internal static class NodeCommand
                     address = summary.Address, test_accuracy = summary.TestAccuracy, age = summary.Age, cycles = summary.Cycles, received = summary.Received,
                     rejected = summary.Rejected, sent = summary.Sent, forwarded = summary.Forwarded, bytes_sent = summary.BytesSent, send_failures = summary.SendFailures, resumed = summary.Resumed,
                     walks_started = summary.WalksStarted, walks_joined = summary.WalksJoined,
+                    epsilon = summary.Epsilon, delta = options.Dp?.Delta,
                     held_classes_accuracy = summary.HeldClassesAccuracy, other_classes_accuracy = summary.OtherClassesAccuracy,
                 }));
             else
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{summary.Address}: test accuracy {summary.TestAccuracy:P2}{Split(summary.HeldClassesAccuracy, summary.OtherClassesAccuracy, r.GetValue(classes))} after {summary.Cycles} cycles; age {summary.Age:F0}; received {summary.Received}, rejected {summary.Rejected}, sent {summary.Sent} ({summary.BytesSent / 1e6:F2} MB{(summary.Forwarded > 0 ? $", {summary.Forwarded} forwarded on arrival" : "")}{(summary.WalksStarted > 0 ? $", {summary.WalksStarted} walks started" : "")}{(summary.WalksJoined > 0 ? $", {summary.WalksJoined} joined one waiting" : "")}), {summary.SendFailures} sends failed{(summary.Resumed ? "; resumed from its checkpoint" : "")}"));
+                    $"{summary.Address}: test accuracy {summary.TestAccuracy:P2}{Split(summary.HeldClassesAccuracy, summary.OtherClassesAccuracy, r.GetValue(classes))} after {summary.Cycles} cycles; age {summary.Age:F0}; received {summary.Received}, rejected {summary.Rejected}, sent {summary.Sent} ({summary.BytesSent / 1e6:F2} MB{(summary.Forwarded > 0 ? $", {summary.Forwarded} forwarded on arrival" : "")}{(summary.WalksStarted > 0 ? $", {summary.WalksStarted} walks started" : "")}{(summary.WalksJoined > 0 ? $", {summary.WalksJoined} joined one waiting" : "")}), {summary.SendFailures} sends failed{(summary.Resumed ? "; resumed from its checkpoint" : "")}{(summary.Epsilon is { } e ? $"; DP-SGD (ε, δ) = ({e:F2}, {options.Dp!.Delta:G2})" : "")}"));
             return 0;
         });
         return cmd;
@@ -124,10 +137,11 @@ internal static class NodeCommand
                 name = summary.Name, test_accuracy = summary.TestAccuracy, last_round = summary.Round, rounds_trained = summary.RoundsTrained,
                 bytes_sent = summary.BytesSent, bytes_received = summary.BytesReceived, failures = summary.Failures, resumed = summary.Resumed,
                 held_classes_accuracy = summary.HeldClassesAccuracy, other_classes_accuracy = summary.OtherClassesAccuracy,
+                epsilon = summary.Epsilon, delta = o.Dp?.Delta,
             }));
         else
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{summary.Name}: test accuracy {summary.TestAccuracy:P2}{Split(summary.HeldClassesAccuracy, summary.OtherClassesAccuracy, classes)} with the final global model; trained in {summary.RoundsTrained} rounds; sent {summary.BytesSent / 1e6:F2} MB, received {summary.BytesReceived / 1e6:F2} MB; {summary.Failures} failed requests{(summary.Resumed ? "; resumed from its checkpoint" : "")}"));
+                $"{summary.Name}: test accuracy {summary.TestAccuracy:P2}{Split(summary.HeldClassesAccuracy, summary.OtherClassesAccuracy, classes)} with the final global model; trained in {summary.RoundsTrained} rounds; sent {summary.BytesSent / 1e6:F2} MB, received {summary.BytesReceived / 1e6:F2} MB; {summary.Failures} failed requests{(summary.Resumed ? "; resumed from its checkpoint" : "")}{(summary.Epsilon is { } e ? $"; DP-SGD (ε, δ) = ({e:F2}, {o.Dp!.Delta:G2})" : "")}"));
         return 0;
     }
 

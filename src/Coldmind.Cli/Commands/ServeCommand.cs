@@ -35,8 +35,8 @@ internal static class ServeCommand
                     : await lm.RunAsync(r, r.GetValue(modelPath)!, r.GetValue(listen)!, r.GetValue(maxBytes) ?? 1 << 20,
                         token);
             var model = ClassifierModel.Load(r.GetValue(modelPath)!);
-            var auth = MessageAuth.FromKeyFile(r.GetValue(keyFile)
-                ?? throw new ColdmindException("Serving a classifier needs --key-file."));
+            using var auth = MessageAuth.FromKeyFile(r.GetValue(keyFile)
+                ?? throw new ColdmindException("Serving a classifier needs --key-file."), r.GetValue(listen)!);
             int limit = r.GetValue(maxBytes) ?? 1 << 16;
             if (limit < Payload.HeaderBytes) throw new ColdmindException($"--max-request-bytes must be at least {Payload.HeaderBytes}, got {limit}.");
             float temperature = model.Provenance.Temperature ?? 1f;
@@ -54,6 +54,6 @@ internal static class ServeCommand
 
     public static Option<string?> KeyFile() => new("--key-file")
     {
-        Description = "the key shared with the peers (at least 16 bytes; e.g. head -c 32 /dev/urandom | base64 > key)",
+        Description = "the swarm secret (`coldmind key new > key`), or a device's key (`coldmind key derive`)",
     };
 }

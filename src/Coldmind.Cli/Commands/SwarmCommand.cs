@@ -42,7 +42,11 @@ internal static class SwarmCommand
         var lr = new Option<float>("--lr") { Description = "local SGD learning rate", DefaultValueFactory = _ => 0.1f };
         var compress = new Option<string>("--compress") { Description = "f32, int8, ternary, sign, topk:F or entropy:B (B bits a value), or a comma list to compare", DefaultValueFactory = _ => "f32" };
         var view = new Option<int>("--view") { Description = "gossip: peers in each node's partial view (Newscast)", DefaultValueFactory = _ => 20 };
-        var clip = new Option<float>("--clip") { Description = "bound on how far a received model may be from the receiver's (gossip) or on the norm of an update (FedAvg); 0: none", DefaultValueFactory = _ => 0 };
+        var clip = TrustOptions.Clip("bound on how far a received model may be from the receiver's (gossip) or on the norm of an update (FedAvg)");
+        var ageLead = TrustOptions.AgeLead();
+        var weightCap = TrustOptions.WeightCap();
+        var dp = new TrustOptions.Dp();
+        var secure = new Option<bool>("--secure-aggregation") { Description = "FedAvg: the coordinator sees only the sum of each round's updates (pairwise ECDH masks, drop-out recovery)" };
         var answerAverage = new Option<float>("--answer-average") { Description = "gossip: a node answers with a running average of the models it received, decaying by this a message (0: the last one)", DefaultValueFactory = _ => GossipOptions.DefaultAverage };
         var ownAge = new Option<float>("--own-age") { Description = "gossip: the share of its own age a receiver counts when it merges a model (1: the age-weighted average; lower takes more of a walk)", DefaultValueFactory = _ => 1 };
         var tokens = new Option<int>("--tokens") { Description = "gossip: a node saves up to this many unsent messages (its first wakes send nothing) and spends them forwarding models as they arrive (0: one message each period)", DefaultValueFactory = _ => 0 };
@@ -62,8 +66,9 @@ internal static class SwarmCommand
         var cmd = new Command("swarm", "Simulate learning across many devices: gossip (no server) or FedAvg, non-IID, churn, compression.")
         {
             nodes, protocol, partition, churn, session, churnTrace, rounds, maxBytes, task, replay, ewc, period, latency, loss, bandwidth, slow, slowFactor,
-            localSteps, batch, lr, compress, view, clip, answerAverage, ownAge, tokens, walk, pace, aggregate, clients, downlink, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
+            localSteps, batch, lr, compress, view, clip, ageLead, weightCap, answerAverage, ownAge, tokens, walk, pace, aggregate, clients, downlink, prox, byzantine, hidden, evalNodes, evalExamples, seed, json, report,
         };
+        foreach (var o in dp.All.Append(secure)) cmd.Options.Add(o);
         data.AddTo(cmd);
         cmd.SetAction(r =>
         {
@@ -84,8 +89,9 @@ internal static class SwarmCommand
                 SlowFactor = r.GetValue(slowFactor),
                 Local = new LocalTraining(r.GetValue(localSteps), r.GetValue(batch), r.GetValue(lr)),
                 ViewSize = r.GetValue(view),
-                Aggregation = Aggregation.Parse(r.GetValue(aggregate)!, r.GetValue(clip)),
-                Clip = r.GetValue(clip),
+                Aggregation = Aggregation.Parse(r.GetValue(aggregate)!, GossipOptions.ParseClip(r.GetValue(clip)!), r.GetValue(weightCap)),
+                Clip = GossipOptions.ParseClip(r.GetValue(clip)!),
+                AgeLead = r.GetValue(ageLead),
                 AnswerAverage = r.GetValue(answerAverage),
                 OwnAge = r.GetValue(ownAge),
                 Tokens = r.GetValue(tokens),
@@ -99,6 +105,8 @@ internal static class SwarmCommand
                 EvalNodes = r.GetValue(evalNodes),
                 EvalExamples = r.GetValue(evalExamples),
                 Memory = new MemoryOptions(r.GetValue(replay), r.GetValue(ewc)),
+                Dp = dp.Read(r),
+                SecureAggregation = r.GetValue(secure),
             };
             var splits = data.Load(r, baseOptions.Seed);
             baseOptions = baseOptions with { Tasks = (r.GetValue(task) ?? []).Select(t => CommonOptions.ParseClasses(t, splits.Train.Classes, "--task").Order().ToArray()).ToArray() };
@@ -143,7 +151,9 @@ internal static class SwarmCommand
             if (baseOptions.Tasks.Count > 0) AnsiConsole.Write(TaskTable(results));
             var first = results[0];
             AnsiConsole.MarkupLineInterpolated($"[grey]{n} nodes on {dataSpec} ({first.Options.Partition}, churn {first.Options.Churn.Description}), a model of {first.ParameterCount} parameters; accuracy of {first.FinalNodeAccuracies.Length} sampled nodes on the whole test set. State a node: {first.StateBytesPerNode / 1024.0:F1} KiB (model, view, data indices); managed memory of the run: {first.ManagedBytesPerNode / 1024.0:F1} KiB a node.[/]");
-            if (results.Count > 1) AnsiConsole.MarkupLineInterpolated($"[grey]Runs after the first stop at the first run's byte budget ({results[0].BytesSent / 1e6:F2} MB{(baseOptions.Tasks.Count > 1 ? ", shared equally by the tasks" : "")}) unless --max-bytes sets one.[/]");
+            foreach (var x in results.Where(x => x.Epsilon != null))
+                AnsiConsole.MarkupLineInterpolated($"[grey]{RunName(x)}: client-level DP (ε, δ) = ({x.Epsilon:F2}, {x.Options.Dp!.Delta:G2}) after {x.RoundsDone} rounds at σ = {x.Options.Dp.NoiseMultiplier:G3}, clip {x.Options.Dp.Clip:G3}.[/]");
+                        if (results.Count > 1) AnsiConsole.MarkupLineInterpolated($"[grey]Runs after the first stop at the first run's byte budget ({results[0].BytesSent / 1e6:F2} MB{(baseOptions.Tasks.Count > 1 ? ", shared equally by the tasks" : "")}) unless --max-bytes sets one.[/]");
             return 0;
         });
         return cmd;
@@ -223,7 +233,14 @@ internal static class SwarmCommand
         wall_seconds = x.WallSeconds,
         state_bytes_per_node = x.StateBytesPerNode,
         managed_bytes_per_node = x.ManagedBytesPerNode,
-        curve = x.Curve.Select(p => new { seconds = p.Seconds, bytes = p.Bytes, round = p.Round, mean_accuracy = p.Mean, p10 = p.P10, p90 = p.P90, online = p.OnlineFraction }),
+        secure_aggregation = x.Options.SecureAggregation,
+        secagg_bytes = x.SecAggBytes,
+        secagg_seconds = x.SecAggSeconds,
+        epsilon = x.Epsilon,
+        delta = x.Options.Dp?.Delta,
+        noise_multiplier = x.Options.Dp?.NoiseMultiplier,
+        dp_clip = x.Options.Dp?.Clip,
+        curve = x.Curve.Select(p => new { seconds = p.Seconds, bytes = p.Bytes, round = p.Round, mean_accuracy = p.Mean, p10 = p.P10, p90 = p.P90, online = p.OnlineFraction, epsilon = p.Epsilon }),
     };
 
     private static void WriteReport(string path, List<SwarmResult> results)

@@ -31,9 +31,11 @@ public sealed class EscalationServer : IAsyncDisposable
     private EscalationServer(WebApplication app) => _app = app;
 
     /// <param name="listen">HOST:PORT, HOST an IP address or localhost; port 0 picks a free one</param>
-    public static async Task<EscalationServer> StartAsync(ClassifierModel model, float temperature, string listen, MessageAuth auth, int maxRequestBytes, Action<string> log)
+    public static async Task<EscalationServer> StartAsync(ClassifierModel model, float temperature, string listen, MessageAuth keys, int maxRequestBytes, Action<string> log)
     {
         var app = HttpHost.Create(listen, maxRequestBytes);
+        // the server is its address (its port, when 0 was asked for), known once it listens: requests wait for it
+        var ready = new TaskCompletionSource<MessageAuth>(TaskCreationOptions.RunContinuationsAsynchronously);
         var gate = new Lock(); // the training engine's no-grad mode is per process, so a CNN runs one request at a time
         var server = new EscalationServer(app); // before the first request can arrive: the handlers count on it
 
@@ -51,8 +53,9 @@ public sealed class EscalationServer : IAsyncDisposable
                 await Reject(ctx, StatusCodes.Status413PayloadTooLarge, $"request body over {maxRequestBytes} bytes");
                 return;
             }
+            var auth = await ready.Task;
             string? header = ctx.Request.Headers[MessageAuth.Header];
-            if (!auth.Verify(header, $"POST {ClassifyPath}", body, out string reason))
+            if (!auth.Verify(header, "POST", ClassifyPath, body, out _, out string reason))
             {
                 await Reject(ctx, StatusCodes.Status401Unauthorized, reason);
                 return;
@@ -68,27 +71,32 @@ public sealed class EscalationServer : IAsyncDisposable
                 return;
             }
             Interlocked.Increment(ref server._served);
-            ctx.Response.Headers[MessageAuth.Header] = auth.Sign(MessageAuth.ReplyContext(header!), reply);
+            ctx.Response.Headers[MessageAuth.Header] = auth.SignReply(header!, reply);
             ctx.Response.ContentType = "application/octet-stream";
             await ctx.Response.Body.WriteAsync(reply);
         });
         app.MapGet(ModelPath, async (HttpContext ctx) =>
         {
+            var auth = await ready.Task;
             string? header = ctx.Request.Headers[MessageAuth.Header];
-            if (!auth.Verify(header, $"GET {ModelPath}", [], out string reason))
+            if (!auth.Verify(header, "GET", ModelPath, [], out _, out string reason))
             {
                 await Reject(ctx, StatusCodes.Status401Unauthorized, reason);
                 return;
             }
             var json = JsonSerializer.SerializeToUtf8Bytes(new { name = model.Name, inputs = model.Inputs, classes = model.Classes });
-            ctx.Response.Headers[MessageAuth.Header] = auth.Sign(MessageAuth.ReplyContext(header!), json);
+            ctx.Response.Headers[MessageAuth.Header] = auth.SignReply(header!, json);
             ctx.Response.ContentType = "application/json";
             await ctx.Response.Body.WriteAsync(json);
         });
         try { await app.StartAsync(); }
         catch (IOException e) { throw new ColdmindException($"Cannot listen on {listen}: {e.Message}"); }
+        ready.SetResult(keys.As(Identity(server.Address)));
         return server;
     }
+
+    /// <summary>A server's identity in signatures: HOST:PORT as clients address it (the port even when it is the scheme's default).</summary>
+    public static string Identity(Uri address) => $"{address.Host}:{address.Port}";
 
     public async ValueTask DisposeAsync()
     {

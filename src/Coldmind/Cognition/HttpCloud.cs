@@ -33,7 +33,7 @@ public sealed class HttpCloud : ICloud, IDisposable
         (Server, _auth) = (server, auth);
         _http = new HttpClient { BaseAddress = server, Timeout = timeout };
         using var request = new HttpRequestMessage(HttpMethod.Get, EscalationServer.ModelPath);
-        string signature = auth.Sign($"GET {EscalationServer.ModelPath}", []);
+        string signature = auth.Sign("GET", EscalationServer.ModelPath, EscalationServer.Identity(server), []);
         request.Headers.Add(MessageAuth.Header, signature);
         HttpResponseMessage response;
         try { response = _http.Send(request); }
@@ -54,7 +54,7 @@ public sealed class HttpCloud : ICloud, IDisposable
         if (_sinceFailure.IsRunning && _sinceFailure.Elapsed < RetryAfter) return CloudReply.Unanswered(0);
         using var request = new HttpRequestMessage(HttpMethod.Post, EscalationServer.ClassifyPath) { Content = new ByteArrayContent(payload) };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-        string signature = _auth.Sign($"POST {EscalationServer.ClassifyPath}", payload);
+        string signature = _auth.Sign("POST", EscalationServer.ClassifyPath, EscalationServer.Identity(Server), payload);
         request.Headers.Add(MessageAuth.Header, signature);
         RequestOverheadBytes = $"POST {EscalationServer.ClassifyPath} HTTP/1.1\r\nHost: {Server.Authority}\r\n".Length
             + request.Headers.Concat(request.Content.Headers).Sum(h => h.Key.Length + 4 + string.Join(", ", h.Value).Length) + $"Content-Length: {payload.Length}\r\n\r\n".Length;
@@ -87,7 +87,8 @@ public sealed class HttpCloud : ICloud, IDisposable
     }
 
     private bool VerifyReply(HttpResponseMessage response, string requestSignature, byte[] body, out string reason) =>
-        _auth.Verify(response.Headers.TryGetValues(MessageAuth.Header, out var v) ? v.FirstOrDefault() : null, MessageAuth.ReplyContext(requestSignature), body, out reason);
+        _auth.VerifyReply(response.Headers.TryGetValues(MessageAuth.Header, out var v) ? v.FirstOrDefault() : null, requestSignature,
+            EscalationServer.Identity(Server), body, out reason);
 
     public void Dispose() => _http.Dispose();
 }

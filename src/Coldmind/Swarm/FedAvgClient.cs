@@ -8,14 +8,14 @@ namespace Coldmind.Swarm;
 
 /// <summary>What a FedAvg device runs: its coordinator, name, local training, timing and memory against forgetting.</summary>
 public sealed record FedAvgClientOptions(string Coordinator, string Name, LocalTraining Local, float Proximal, ExchangeCodec Codec,
-    TimeSpan Period, TimeSpan GiveUp, string? CheckpointPath, int MaxMessageBytes, MemoryOptions? Memory = null);
+    TimeSpan Period, TimeSpan GiveUp, string? CheckpointPath, int MaxMessageBytes, MemoryOptions? Memory = null, Nn.Privacy.DpOptions? Dp = null);
 
 /// <summary>
 /// How a FedAvg device's run ended: the final global model's test accuracy, split as a gossip node's is
 /// (<see cref="NodeSummary"/>) between the classes the device holds and the others when it holds only some.
 /// </summary>
 public sealed record FedAvgClientSummary(string Name, float TestAccuracy, long Round, int RoundsTrained, long BytesSent, long BytesReceived, long Failures, bool Resumed,
-    float? HeldClassesAccuracy = null, float? OtherClassesAccuracy = null);
+    float? HeldClassesAccuracy = null, float? OtherClassesAccuracy = null, double? Epsilon = null);
 
 /// <summary>
 /// A FedAvg device over HTTP (`coldmind node --protocol fedavg`): once a period (jittered ±50 %) it checks in with
@@ -45,6 +45,8 @@ public sealed class FedAvgClient : IDisposable
     private readonly HttpClient _http;
     private readonly Rng _rng;
     private ErrorFeedback? _feedback;
+    /// <summary>Under --dp: DP-SGD on the device and its own accountant (example-level DP for what it sends).</summary>
+    private readonly Privacy.DeviceDp? _dp;
     private float[] _global;
     private long _round = -1;
     private int _trained;
@@ -56,6 +58,7 @@ public sealed class FedAvgClient : IDisposable
     {
         (_o, _auth, _log, _learner) = (o, auth, log, learner);
         HttpHost.ParseEndpoint(o.Coordinator);
+        if (auth.Self != o.Name) throw new ColdmindException($"The key file is node {auth.Self}'s; this client is {o.Name}.");
         if (!(o.Period > TimeSpan.Zero) || !(o.GiveUp > TimeSpan.Zero)) throw new ColdmindException("--period and --give-up must be positive.");
         if (o.Proximal < 0) throw new ColdmindException($"--prox must not be negative, got {o.Proximal}.");
         o.Local.Validate();
@@ -63,6 +66,11 @@ public sealed class FedAvgClient : IDisposable
         _rng = new Rng(learner.Seed ^ (ulong)o.Name.GetHashCode(StringComparison.Ordinal) ^ (ulong)DateTime.UtcNow.Ticks);
         _global = learner.Initial();
         if (o.Codec.Lossy) _feedback = new ErrorFeedback(learner.ParameterCount);
+        if (o.Dp is { } dp)
+        {
+            if (o.Memory?.Enabled == true) throw new ColdmindException("--dp with --replay or --ewc is not built: what a device remembers would need its own accounting.");
+            _dp = new Privacy.DeviceDp(dp, shard.Length);
+        }
         var memoryOptions = o.Memory ?? new MemoryOptions();
         _dataId = train.Fingerprint(shard);
         DeviceMemory? memory = null;
@@ -104,7 +112,7 @@ public sealed class FedAvgClient : IDisposable
             if (round != _round || lastUpdate == null)
             {
                 lastUpdate = FedAvgCoordinator.ClientUpdate(global, round, _o.Name, _learner, _train, _shard, _o.Local, _o.Proximal, _o.Codec, _feedback, _rng,
-                    memory: _penalty, replay: _replay);
+                    memory: _penalty, replay: _replay, dp: _dp);
                 _round = round;
                 _trained++;
                 Checkpoint();
@@ -114,7 +122,8 @@ public sealed class FedAvgClient : IDisposable
             await Post(FedAvgServer.UpdatePath, lastUpdate);
         }
         var (heldAccuracy, otherAccuracy) = _learner.SplitAccuracy(_global, test, held);
-        return new FedAvgClientSummary(_o.Name, _learner.Accuracy(_global, test), _round, _trained, _bytesSent, _bytesReceived, _failures, Resumed, heldAccuracy, otherAccuracy);
+        return new FedAvgClientSummary(_o.Name, _learner.Accuracy(_global, test), _round, _trained, _bytesSent, _bytesReceived, _failures, Resumed, heldAccuracy, otherAccuracy,
+            _dp?.Epsilon);
     }
 
     private enum Outcome { Unreachable, Refused, Accepted, Model, Final }
@@ -123,7 +132,7 @@ public sealed class FedAvgClient : IDisposable
     private async Task<(Outcome, float[]? Global, long Round)> Post(string path, byte[] body)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new ByteArrayContent(body) };
-        string signature = _auth.Sign($"POST {path}", body);
+        string signature = _auth.Sign("POST", path, _o.Coordinator, body);
         request.Headers.TryAddWithoutValidation(MessageAuth.Header, signature);
         try
         {
@@ -139,7 +148,7 @@ public sealed class FedAvgClient : IDisposable
             }
             if (bytes.Length == 0) return (Outcome.Accepted, null, 0);
             string? auth = response.Headers.TryGetValues(MessageAuth.Header, out var v) ? v.FirstOrDefault() : null;
-            if (!_auth.Verify(auth, MessageAuth.ReplyContext(signature), bytes, out string reason))
+            if (!_auth.VerifyReply(auth, signature, _o.Coordinator, bytes, out string reason))
                 throw new SwarmMessageException($"a reply that fails its check: {reason}");
             var m = SwarmMessage.Decode(bytes, _learner.ModelId, _learner.ParameterCount);
             if (m.Kind != SwarmMessage.Type.Global) throw new SwarmMessageException($"a {m.Kind} message sent as the global model");
@@ -166,6 +175,7 @@ public sealed class FedAvgClient : IDisposable
         {
             ["round"] = _round.ToString(CultureInfo.InvariantCulture),
             ["data"] = _dataId.ToString(CultureInfo.InvariantCulture),
+            ["dp_steps"] = (_dp?.Accountant.Steps ?? 0).ToString(CultureInfo.InvariantCulture), // a restart must not start ε at 0
         };
         if (_memory?.Persist(_o.CheckpointPath, _learner) is var (key, value)) meta[key] = value;
         SwarmCheckpoint.Write(_o.CheckpointPath, Kind, _learner, models, meta);
@@ -179,6 +189,9 @@ public sealed class FedAvgClient : IDisposable
         _round = checkpoint.Count("round", minimum: -1);
         _global = checkpoint.Model("global");
         if (_feedback != null && checkpoint.Has("residual")) checkpoint.Model("residual").CopyTo(_feedback.Residual, 0);
+        long dpSteps = checkpoint.HasText("dp_steps") ? checkpoint.Count("dp_steps") : 0;
+        if (_dp == null && dpSteps > 0) throw new ColdmindException($"The checkpoint '{path}' trained under --dp; resume it with --dp, or its ε is lost.");
+        _dp?.Restore(dpSteps, _o.Local.BatchSize);
         return (ulong.TryParse(checkpoint.Text("data"), NumberStyles.None, CultureInfo.InvariantCulture, out ulong dataId) ? dataId : throw checkpoint.Bad("data"),
             DeviceMemory.FromCheckpoint(checkpoint, path, memory, _learner, data.FeatureCount, data.Classes));
     }

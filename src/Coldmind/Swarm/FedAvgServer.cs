@@ -9,13 +9,14 @@ namespace Coldmind.Swarm;
 
 /// <summary>
 /// What `coldmind coordinator` runs: rounds of <see cref="ClientsPerRound"/> clients, closed early by <see cref="RoundTimeout"/>,
-/// the global model sent in <see cref="Downlink"/>.
+/// the global model sent in <see cref="Downlink"/>; with <see cref="Dp"/>, client-level DP over a
+/// <see cref="Population"/> of devices (<see cref="Privacy.DpFedAvg"/>), stopping before ε passes its target.
 /// </summary>
 public sealed record CoordinatorOptions(string Listen, int Rounds, int ClientsPerRound, TimeSpan RoundTimeout, Aggregation Aggregation,
-    ExchangeCodec Downlink, string? CheckpointPath, int MaxMessageBytes, TimeSpan Linger);
+    ExchangeCodec Downlink, string? CheckpointPath, int MaxMessageBytes, TimeSpan Linger, Nn.Privacy.DpOptions? Dp = null, int Population = 0);
 
 /// <summary>How a coordinator's run ended.</summary>
-public sealed record CoordinatorSummary(float TestAccuracy, long Rounds, long Updates, long Rejected, long BytesSent, long BytesReceived, bool Resumed);
+public sealed record CoordinatorSummary(float TestAccuracy, long Rounds, long Updates, long Rejected, long BytesSent, long BytesReceived, bool Resumed, double? Epsilon = null);
 
 /// <summary>
 /// The FedAvg baseline over HTTP (`coldmind coordinator`): the <see cref="FedAvgCoordinator"/> behind Kestrel.
@@ -60,7 +61,7 @@ public sealed class FedAvgServer : IAsyncDisposable
         _app = app; _coordinator = coordinator; _learner = learner; _o = o; _auth = auth; _log = log;
         Resumed = resumed;
         _global = coordinator.GlobalMessage(o.Downlink).Bytes;
-        if (coordinator.Round >= o.Rounds) _finished.SetResult();
+        if (Done) _finished.SetResult();
     }
 
     public static async Task<FedAvgServer> StartAsync(CoordinatorOptions o, LocalLearner learner, MessageAuth auth, Action<string> log)
@@ -68,7 +69,8 @@ public sealed class FedAvgServer : IAsyncDisposable
         if (o.Rounds < 1 || o.ClientsPerRound < 1 || !(o.RoundTimeout > TimeSpan.Zero))
             throw new ColdmindException("--rounds and --clients must be at least 1 and --round-timeout positive.");
         var app = HttpHost.Create(o.Listen, o.MaxMessageBytes);
-        var coordinator = new FedAvgCoordinator(learner, o.Aggregation, o.Listen);
+        var coordinator = new FedAvgCoordinator(learner, o.Aggregation, o.Listen)
+            { Privacy = o.Dp is { } dp ? new Privacy.DpFedAvg(dp, o.ClientsPerRound, o.Population) : null };
         bool resumed = false;
         if (o.CheckpointPath != null && File.Exists(o.CheckpointPath))
         {
@@ -76,6 +78,8 @@ public sealed class FedAvgServer : IAsyncDisposable
             resumed = true;
             log($"resumed from {o.CheckpointPath}: round {coordinator.Round}");
         }
+        if (auth.Self != o.Listen) throw new ColdmindException($"The key file is node {auth.Self}'s; this coordinator listens as {o.Listen}.");
+        if (o.CheckpointPath != null) auth.PersistReplays(o.CheckpointPath);
         var server = new FedAvgServer(app, coordinator, learner, o, auth, log, resumed);
         app.MapPost(CheckInPath, server.CheckIn);
         app.MapPost(UpdatePath, server.Update);
@@ -86,15 +90,15 @@ public sealed class FedAvgServer : IAsyncDisposable
 
     private async Task CheckIn(HttpContext ctx)
     {
-        var body = await Authenticated(ctx, CheckInPath, SwarmMessage.MaxAddressBytes);
+        var (body, sender) = await Authenticated(ctx, CheckInPath, SwarmMessage.MaxAddressBytes);
         if (body == null) return;
         string client = Encoding.UTF8.GetString(body);
-        if (client.Length == 0 || client.Any(char.IsControl)) { await Reject(ctx, StatusCodes.Status400BadRequest, "a client name must be non-empty printable text"); return; }
+        if (client != sender) { await Reject(ctx, StatusCodes.Status400BadRequest, $"{sender} checked in as '{client}'"); return; }
         byte[]? reply;
         bool final;
         lock (_gate)
         {
-            final = _coordinator.Round >= _o.Rounds;
+            final = Done;
             if (!final && !_joined.Contains(client) && _joined.Count < _o.ClientsPerRound)
             {
                 if (_joined.Count == 0) _firstJoined = DateTime.UtcNow;
@@ -104,7 +108,7 @@ public sealed class FedAvgServer : IAsyncDisposable
             reply = final || _joined.Contains(client) && !_updates.ContainsKey(client) ? _global : null;
         }
         if (reply == null) { ctx.Response.StatusCode = StatusCodes.Status204NoContent; return; }
-        ctx.Response.Headers[MessageAuth.Header] = _auth.Sign(MessageAuth.ReplyContext(ctx.Request.Headers[MessageAuth.Header]!), reply);
+        ctx.Response.Headers[MessageAuth.Header] = _auth.SignReply(ctx.Request.Headers[MessageAuth.Header]!, reply);
         if (final) ctx.Response.Headers[FinalHeader] = "1";
         ctx.Response.ContentType = "application/octet-stream";
         Interlocked.Add(ref _bytesSent, reply.Length);
@@ -113,14 +117,16 @@ public sealed class FedAvgServer : IAsyncDisposable
 
     private async Task Update(HttpContext ctx)
     {
-        var body = await Authenticated(ctx, UpdatePath, _o.MaxMessageBytes);
+        var (body, sender) = await Authenticated(ctx, UpdatePath, _o.MaxMessageBytes);
         if (body == null) return;
         SwarmMessage m;
         try
         {
             m = SwarmMessage.Decode(body, _learner.ModelId, _learner.ParameterCount);
             if (m.Kind != SwarmMessage.Type.Update) throw new SwarmMessageException($"a {m.Kind} message sent as an update");
-            if (m.Age is < 1 or > MaxExamples) throw new SwarmMessageException($"an update weighing {m.Age} examples; between 1 and {MaxExamples:G}");
+            if (m.Sender != sender) throw new SwarmMessageException($"an update from {m.Sender} signed by {sender}");
+            if (m.Age is < 1 or > MaxExamples || m.Age != Math.Floor(m.Age))
+                throw new SwarmMessageException($"an update weighing {m.Age} examples; a whole number between 1 and {MaxExamples:G}");
         }
         catch (SwarmMessageException e) { await Reject(ctx, StatusCodes.Status400BadRequest, e.Message); return; }
         string? conflict = null;
@@ -139,14 +145,15 @@ public sealed class FedAvgServer : IAsyncDisposable
         ctx.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 
-    /// <summary>The body of a signed request no longer than <paramref name="limit"/>, or null once the request is rejected.</summary>
-    private async Task<byte[]?> Authenticated(HttpContext ctx, string path, int limit)
+    /// <summary>The body of a signed request no longer than <paramref name="limit"/> and who signed it, or a null body once the request is rejected.</summary>
+    private async Task<(byte[]? Body, string Sender)> Authenticated(HttpContext ctx, string path, int limit)
     {
         var body = await HttpHost.ReadBounded(ctx.Request, limit);
-        if (body == null) { await Reject(ctx, StatusCodes.Status413PayloadTooLarge, $"request over {limit} bytes"); return null; }
+        if (body == null) { await Reject(ctx, StatusCodes.Status413PayloadTooLarge, $"request over {limit} bytes"); return (null, ""); }
         Interlocked.Add(ref _bytesReceived, body.Length);
-        if (!_auth.Verify(ctx.Request.Headers[MessageAuth.Header], $"POST {path}", body, out string reason)) { await Reject(ctx, StatusCodes.Status401Unauthorized, reason); return null; }
-        return body;
+        if (!_auth.Verify(ctx.Request.Headers[MessageAuth.Header], "POST", path, body, out string sender, out string reason))
+        { await Reject(ctx, StatusCodes.Status401Unauthorized, reason); return (null, ""); }
+        return (body, sender);
     }
 
     private Task Reject(HttpContext ctx, int status, string reason)
@@ -164,9 +171,15 @@ public sealed class FedAvgServer : IAsyncDisposable
         _updates.Clear();
         _global = _coordinator.GlobalMessage(_o.Downlink).Bytes;
         Checkpoint();
-        _log(string.Create(CultureInfo.InvariantCulture, $"round {_coordinator.Round} of {_o.Rounds} done ({why}): {answered} of {joined} clients answered"));
-        if (_coordinator.Round >= _o.Rounds) _finished.TrySetResult();
+        string privacy = _coordinator.Privacy is { } dp ? string.Create(CultureInfo.InvariantCulture, $"; (ε, δ) = ({dp.Epsilon:F2}, {dp.Options.Delta:G2})") : "";
+        _log(string.Create(CultureInfo.InvariantCulture, $"round {_coordinator.Round} of {_o.Rounds} done ({why}): {answered} of {joined} clients answered{privacy}"));
+        if (_coordinator.Privacy?.Exhausted == true && _coordinator.Round < _o.Rounds)
+            _log(string.Create(CultureInfo.InvariantCulture, $"stopping: one more round would take ε past the target {_coordinator.Privacy.Options.TargetEpsilon}"));
+        if (Done) _finished.TrySetResult();
     }
+
+    /// <summary>Every round run, or the privacy budget spent.</summary>
+    private bool Done => _coordinator.Round >= _o.Rounds || _coordinator.Privacy?.Exhausted == true;
 
     /// <summary>Closes rounds that time out until the last round is done, serves the final model for the linger time, and stops.</summary>
     public async Task<CoordinatorSummary> RunAsync(Dataset test)
@@ -175,13 +188,13 @@ public sealed class FedAvgServer : IAsyncDisposable
         {
             await Task.WhenAny(_finished.Task, Task.Delay(TimeSpan.FromMilliseconds(50)));
             lock (_gate)
-                if (_coordinator.Round < _o.Rounds && _joined.Count > 0 && DateTime.UtcNow - _firstJoined > _o.RoundTimeout)
+                if (!Done && _joined.Count > 0 && DateTime.UtcNow - _firstJoined > _o.RoundTimeout)
                     CompleteRound("timed out");
         }
         await Task.Delay(_o.Linger);
         lock (_gate)
             return new CoordinatorSummary(_learner.Accuracy(_coordinator.Global, test), _coordinator.Round, _updatesReceived, Interlocked.Read(ref _rejected),
-                Interlocked.Read(ref _bytesSent), Interlocked.Read(ref _bytesReceived), Resumed);
+                Interlocked.Read(ref _bytesSent), Interlocked.Read(ref _bytesReceived), Resumed, _coordinator.Privacy?.Epsilon);
     }
 
     private const string Kind = "fedavg";
@@ -190,13 +203,22 @@ public sealed class FedAvgServer : IAsyncDisposable
     {
         if (_o.CheckpointPath == null) return;
         SwarmCheckpoint.Write(_o.CheckpointPath, Kind, _learner, [("global", _coordinator.Global)],
-            new Dictionary<string, string> { ["round"] = _coordinator.Round.ToString(CultureInfo.InvariantCulture) });
+            new Dictionary<string, string>
+            {
+                ["round"] = _coordinator.Round.ToString(CultureInfo.InvariantCulture),
+                // what the accountant has composed: a restarted coordinator must not start its ε at 0
+                ["dp_steps"] = (_coordinator.Privacy?.Accountant.Steps ?? 0).ToString(CultureInfo.InvariantCulture),
+            });
     }
 
     private static void Restore(string path, FedAvgCoordinator coordinator, LocalLearner learner)
     {
         var checkpoint = SwarmCheckpoint.Read(path, Kind, "coordinator", learner);
         coordinator.Restore(checkpoint.Model("global"), checkpoint.Count("round"));
+        long dpSteps = checkpoint.HasText("dp_steps") ? checkpoint.Count("dp_steps") : 0;
+        if (dpSteps > coordinator.Round) throw checkpoint.Bad("dp_steps");
+        if (coordinator.Privacy is { } dp) dp.Accountant.Step(dp.SamplingRate, dp.Options.NoiseMultiplier, dpSteps);
+        else if (dpSteps > 0) throw new ColdmindException($"The checkpoint '{path}' was trained with --dp; resume it with --dp, or its ε is lost.");
     }
 
     public async ValueTask DisposeAsync()

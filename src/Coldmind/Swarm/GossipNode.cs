@@ -11,10 +11,19 @@ namespace Coldmind.Swarm;
 /// <paramref name="Pace"/>, when positive, bounds walks to that many models a node sends a period (see <see cref="GossipNode.PassAt"/>);
 /// <paramref name="OwnAge"/> is the share of its own age a receiver counts in a merge (see <see cref="GossipNode.Merge"/>).
 /// </summary>
+/// <paramref name="Clip"/> bounds the step a merge takes towards a received model (0: none; <see cref="AutoClip"/>:
+/// <see cref="ClipHistory"/>), <paramref name="AgeLead"/> how far a received age may exceed the receiver's (0: no bound;
+/// see <see cref="GossipNode.CountedAge"/>).
 public sealed record GossipOptions(LocalTraining Local, ExchangeCodec Codec, int ViewSize = 20, float Clip = 0, float Average = GossipOptions.DefaultAverage,
-    int Tokens = 0, int Walk = 0, double Pace = 0, float OwnAge = 1)
+    int Tokens = 0, int Walk = 0, double Pace = 0, float OwnAge = 1, float AgeLead = 0)
 {
-    public const float DefaultAverage = 0.97f;
+    public const float DefaultAverage = 0.97f, AutoClip = -1, DefaultAgeLead = 1;
+
+    /// <summary>--clip: auto (<see cref="AutoClip"/>), 0 (none) or a norm.</summary>
+    public static float ParseClip(string spec) =>
+        spec.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase) ? AutoClip
+        : float.TryParse(spec, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out float c) && c >= 0 && float.IsFinite(c) ? c
+        : throw new ColdmindException($"--clip takes auto, 0 (none) or a non-negative norm, got '{spec}'.");
     public const int MaxTokens = 1000, MaxWalk = 1000, MaxPace = 1000;
 
     public void Validate()
@@ -26,7 +35,8 @@ public sealed record GossipOptions(LocalTraining Local, ExchangeCodec Codec, int
         if (!(Pace >= 0 && Pace <= MaxPace)) throw new ColdmindException($"--pace is a number of models a period, 0 to {MaxPace}, got {Pace}.");
         if (Pace > 0 && Walk == 0) throw new ColdmindException("--pace paces walks; give --walk too.");
         if (!(OwnAge is > 0 and <= 1)) throw new ColdmindException($"--own-age is the share of its own age a receiver counts, in (0, 1], got {OwnAge}.");
-        if (!(Clip >= 0 && float.IsFinite(Clip))) throw new ColdmindException($"--clip must be a non-negative number, got {Clip}.");
+        if (!(Clip >= 0 && float.IsFinite(Clip) || Clip == AutoClip)) throw new ColdmindException($"--clip must be auto or a non-negative number, got {Clip}.");
+        if (!(AgeLead >= 0 && float.IsFinite(AgeLead))) throw new ColdmindException($"--age-lead must be a non-negative factor, got {AgeLead}.");
         Local.Validate();
     }
 }
@@ -215,29 +225,47 @@ public sealed class GossipNode
 
     /// <summary>
     /// Merges a validated gossip message, then trains on <paramref name="examples"/> (indices into <paramref name="data"/>),
-    /// replaying examples of earlier data and held by the EWC <paramref name="penalty"/> when the node has a <see cref="DeviceMemory"/>.
+    /// replaying examples of earlier data and held by the EWC <paramref name="penalty"/> when the node has a <see cref="DeviceMemory"/>,
+    /// by DP-SGD when it has <paramref name="dp"/> (then its age grows by the steps its privacy budget allowed).
     /// A view message only updates the view. Returns whether the message held a model.
     /// </summary>
     public bool Receive(SwarmMessage m, LocalLearner learner, Dataset data, ReadOnlySpan<int> examples, GossipOptions o, Rng rng,
-        ReadOnlySpan<int> replay = default, Penalty? penalty = null)
+        ReadOnlySpan<int> replay = default, Penalty? penalty = null, Privacy.DeviceDp? dp = null)
     {
         if (m.Kind is not (SwarmMessage.Type.Gossip or SwarmMessage.Type.View)) throw new SwarmMessageException($"a {m.Kind} message sent to a gossip node");
         View.Merge(m.View);
         if (m.Kind == SwarmMessage.Type.View) return false;
         Quiet = 0;
-        var received = Received(Weights, m, learner.InitialWeights, o.Clip);
+        var received = Received(Weights, m, learner.InitialWeights, o.Clip == GossipOptions.AutoClip ? _steps.Bound() : o.Clip, out float step);
+        _steps.Add(step);
+        double age = CountedAge(m.Age, o);
         var before = o.Codec.Dense || Feedback is null ? null : Weights.ToArray(); // top-k: what changes is news for the node's peers
-        Age = Merge(Weights, Age, received, m.Age, o.OwnAge);
-        AnswerWeight = o.Average * AnswerWeight + m.Age;
-        TensorPrimitives.Lerp(Answer, received, AnswerWeight > 0 ? (float)(m.Age / AnswerWeight) : 1f, Answer);
+        Age = Merge(Weights, Age, received, age, o.OwnAge);
+        AnswerWeight = o.Average * AnswerWeight + age;
+        TensorPrimitives.Lerp(Answer, received, AnswerWeight > 0 ? (float)(age / AnswerWeight) : 1f, Answer);
         if (examples.Length > 0)
         {
-            learner.Train(Weights, data, examples, o.Local, rng, penalty, replay);
-            Age += (double)o.Local.Steps * Math.Min(o.Local.BatchSize, examples.Length);
+            int steps = o.Local.Steps;
+            if (dp != null) steps = learner.TrainPrivately(Weights, data, examples, o.Local, rng, dp, penalty);
+            else learner.Train(Weights, data, examples, o.Local, rng, penalty, replay);
+            Age += (double)steps * Math.Min(o.Local.BatchSize, examples.Length);
         }
         if (before != null) Feedback!.Changed(before, Weights);
         return true;
     }
+
+    /// <summary>The norms of the latest steps towards received models, for <see cref="GossipOptions.AutoClip"/>.</summary>
+    private readonly ClipHistory _steps = new();
+
+    /// <summary>
+    /// The age a merge counts for a message that claims <paramref name="claimed"/>: at most
+    /// <see cref="GossipOptions.AgeLead"/> times the receiver's own (or one round of local steps, for a node that has
+    /// learnt less). A message claiming 10¹⁴ would otherwise outweigh every model in the merge and hand its age on
+    /// to every node downstream, freezing their merges; with a lead L above 1 a poisoner still multiplies the ages
+    /// it reaches by L a message, so the default is 1: a message weighs at most as much as the receiver's model.
+    /// </summary>
+    public double CountedAge(double claimed, GossipOptions o) =>
+        o.AgeLead > 0 ? Math.Min(claimed, o.AgeLead * Math.Max(Age, (double)o.Local.Steps * o.Local.BatchSize)) : claimed;
 
     /// <summary>Replaces the working model, the one the node answers with, its messages' residual, its tokens and its walk state (a restart from a checkpoint).</summary>
     public void Restore(float[] weights, float[] answer, float[]? residual, double age, double answerWeight, int tokens, int quiet = 0)
@@ -266,10 +294,15 @@ public sealed class GossipNode
     /// message carries them, the owner's elsewhere. The step from <paramref name="weights"/> is clipped to norm
     /// <paramref name="clip"/> (when positive), which bounds what one poisoned message can do to a merge or an answer.
     /// </summary>
-    public static float[] Received(ReadOnlySpan<float> weights, SwarmMessage m, ReadOnlySpan<float> initial, float clip)
+    public static float[] Received(ReadOnlySpan<float> weights, SwarmMessage m, ReadOnlySpan<float> initial, float clip) =>
+        Received(weights, m, initial, clip, out _);
+
+    /// <summary><c>Received</c>, with the norm of the step before clipping.</summary>
+    public static float[] Received(ReadOnlySpan<float> weights, SwarmMessage m, ReadOnlySpan<float> initial, float clip, out float norm)
     {
         var received = weights.ToArray();
         var step = Step(received, m, initial);
+        norm = TensorPrimitives.Norm(step);
         TensorPrimitives.Multiply(step, ClipFactor(step, clip), step);
         for (int i = 0; i < step.Length; i++) received[m.Indices?[i] ?? i] += step[i];
         return received;
@@ -277,7 +310,7 @@ public sealed class GossipNode
 
     /// <summary>
     /// The age-weighted merge (a_r·w_r + a_s·w_s)/(a_r + a_s) of <paramref name="weights"/> (age <paramref name="age"/>)
-    /// with the <see cref="Received"/> model, in place; returns the merged age, the older of the two. A receiver may
+    /// with the <c>Received</c> model, in place; returns the merged age, the older of the two. A receiver may
     /// weigh its model by only a share <paramref name="ownShare"/> of its age (<see cref="GossipOptions.OwnAge"/>):
     /// with walks, its model is what it learnt up to the last walk it passed on, older than the walk that arrives,
     /// and a walk that keeps only half of itself at every hop loses depth. That pays only when a message's rounding

@@ -94,6 +94,37 @@ public sealed class LocalLearner
         TrainOn(weights, data, replay.IsEmpty ? batches : Replayed(batches, replay.ToArray(), rng), o.LearningRate, penalty);
     }
 
+    /// <summary>
+    /// <see cref="Train"/> under example-level DP: each step is a DP-SGD step (per-example clipping and Gaussian
+    /// noise, <see cref="Nn.Privacy.DpSgd"/>) that <paramref name="dp"/> accounts for; steps stop once one more would
+    /// take ε past its target. Returns the steps taken. Replay is not offered: remembered examples would need their
+    /// own accounting.
+    /// </summary>
+    public int TrainPrivately(float[] weights, Dataset data, ReadOnlySpan<int> examples, LocalTraining o, Rng rng, Privacy.DeviceDp dp, Penalty? penalty = null)
+    {
+        if (examples.Length == 0) return 0;
+        Load(weights);
+        var layers = Enumerable.Range(0, _parameters.Length / 2).Select(l => (_parameters[2 * l], _parameters[2 * l + 1])).ToArray();
+        int taken = 0;
+        foreach (var batch in RandomBatches(examples.ToArray(), o, rng))
+        {
+            if (!dp.CanStep(batch.Length)) break;
+            var gradient = Nn.Privacy.DpSgd.Gradient(layers, data.Inputs(batch), data.LabelsAt(batch), dp.Options.Clip, dp.Options.NoiseMultiplier, dp.Noise, out _);
+            int offset = 0;
+            foreach (var p in _parameters)
+            {
+                p.ZeroGrad();
+                p.AccumulateGrad(gradient.AsSpan(offset, p.Numel));
+                offset += p.Numel;
+            }
+            Step(o.LearningRate, penalty);
+            dp.Stepped(batch.Length);
+            taken++;
+        }
+        Store(weights);
+        return taken;
+    }
+
     /// <summary>Each batch followed by as many examples drawn (with replacement) from the replay <paramref name="pool"/>.</summary>
     public static IEnumerable<int[]> Replayed(IEnumerable<int[]> batches, int[] pool, Rng rng) =>
         batches.Select(b => (int[])[.. b, .. Enumerable.Range(0, b.Length).Select(_ => pool[rng.NextInt(pool.Length)])]);

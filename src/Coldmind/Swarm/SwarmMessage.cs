@@ -22,6 +22,8 @@ public sealed record SwarmMessage(SwarmMessage.Type Kind, ulong ModelId, string 
     public enum Type : byte { Gossip = 1, Global = 2, Update = 3, View = 4 }
 
     public const int MaxView = 64, MaxAddressBytes = 255;
+    /// <summary>The largest age a message may claim: 10¹⁵ examples, beyond any swarm's, and far from overflow in a merge's sums.</summary>
+    public const double MaxAge = 1e15;
     private static ReadOnlySpan<byte> Magic => "CMSW"u8;
     private const byte Version = 1;
 
@@ -33,7 +35,7 @@ public sealed record SwarmMessage(SwarmMessage.Type Kind, ulong ModelId, string 
         IReadOnlyList<PeerDescriptor> view, ExchangeCodec codec, ReadOnlySpan<float> vector, ReadOnlySpan<float> rank = default)
     {
         if (view.Count > MaxView) throw new ArgumentException($"A view of {view.Count} peers; at most {MaxView}.");
-        if (!double.IsFinite(age) || age < 0 || !vector.IsEmpty && !TensorPrimitives.IsFiniteAll(vector)) // IsFiniteAll is false on no values
+        if (!(age >= 0 && age <= MaxAge) || !vector.IsEmpty && !TensorPrimitives.IsFiniteAll(vector)) // IsFiniteAll is false on no values
             throw new SwarmMessageException("the model has diverged (non-finite values or age); it is not sent");
         var o = new List<byte>(vector.Length * 4 + 64);
         o.AddRange(Magic);
@@ -72,8 +74,9 @@ public sealed record SwarmMessage(SwarmMessage.Type Kind, ulong ModelId, string 
         if (id != modelId) throw new SwarmMessageException($"model {id:x16} is not this swarm's model {modelId:x16} (another architecture or seed)");
         string sender = TakeString(data, ref at);
         double age = BinaryPrimitives.ReadDoubleLittleEndian(Take(data, ref at, 8));
-        if (!double.IsFinite(age) || age < 0) throw new SwarmMessageException($"age {age}; ages are finite and non-negative");
+        if (!(age >= 0 && age <= MaxAge)) throw new SwarmMessageException($"age {age}; an age is a count of examples, 0 to {MaxAge:G}");
         long round = BinaryPrimitives.ReadInt64LittleEndian(Take(data, ref at, 8));
+        if (round < 0) throw new SwarmMessageException($"round {round}; rounds count from 0");
         int n = BinaryPrimitives.ReadInt32LittleEndian(Take(data, ref at, 4));
         if (kind == Type.View ? n != 0 : n != length)
             throw new SwarmMessageException(kind == Type.View ? $"a view message with {n} values" : $"a model of {n} parameters; this swarm's has {length}");

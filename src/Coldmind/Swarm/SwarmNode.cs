@@ -9,16 +9,20 @@ using Coldmind.Tensors;
 
 namespace Coldmind.Swarm;
 
-/// <summary>What one `coldmind node` runs: its data shard, model, peers, timing and memory against forgetting.</summary>
+/// <summary>
+/// What one `coldmind node` runs: its data shard, model, peers, timing and memory against forgetting, and which
+/// peers it learns from messages (<see cref="PeerPolicy"/>; null: every peer it hears of), and example-level DP
+/// (<see cref="Privacy.DeviceDp"/>: DP-SGD and its own accountant; null: none).
+/// </summary>
 public sealed record NodeOptions(string Listen, IReadOnlyList<string> Peers, GossipOptions Gossip, TimeSpan Period, int Cycles,
-    string? CheckpointPath, int MaxMessageBytes, TimeSpan Linger, MemoryOptions? Memory = null);
+    string? CheckpointPath, int MaxMessageBytes, TimeSpan Linger, MemoryOptions? Memory = null, PeerPolicy? PeersFrom = null, Nn.Privacy.DpOptions? Dp = null);
 
 /// <summary>
 /// How a node's run ended. With <c>--classes</c>, the answer's test accuracy is also split between the classes the
 /// node holds and the others (after a task sequence: what it remembers of the earlier tasks).
 /// </summary>
 public sealed record NodeSummary(string Address, float TestAccuracy, double Age, int Cycles, long Received, long Rejected, long Sent, long Forwarded, long BytesSent, long SendFailures, bool Resumed,
-    float? HeldClassesAccuracy = null, float? OtherClassesAccuracy = null, long WalksStarted = 0, long WalksJoined = 0);
+    float? HeldClassesAccuracy = null, float? OtherClassesAccuracy = null, long WalksStarted = 0, long WalksJoined = 0, double? Epsilon = null);
 
 /// <summary>
 /// A gossip-learning node on a real network (`coldmind node`): the protocol of <see cref="GossipNode"/> over HTTP.
@@ -59,6 +63,8 @@ public sealed class SwarmNode : IAsyncDisposable
     /// the request's path; it is encoded then, with whatever arrived meanwhile.
     /// </summary>
     private readonly Channel<long> _passes = Channel.CreateUnbounded<long>(new UnboundedChannelOptions { SingleReader = true });
+    /// <summary>The node's DP-SGD accountant under --dp.</summary>
+    private readonly Privacy.DeviceDp? _dp;
     private int _cycle;
     private long _received, _rejected, _sent, _forwarded, _bytesSent, _sendFailures;
     /// <summary>The counters above on the <c>Coldmind.Swarm</c> meter, for dotnet-counters and other listeners.</summary>
@@ -75,6 +81,7 @@ public sealed class SwarmNode : IAsyncDisposable
         _memory = memory;
         _dataId = dataId;
         (_train, _shard, _replay) = memory?.Local(train, shard) ?? (train, shard, []);
+        if (o.Dp is { } dp) _dp = new Privacy.DeviceDp(dp, shard.Length);
         Resumed = resumed;
         _cycle = cycle;
         _rng = new Rng(seed ^ (ulong)node.Address.GetHashCode(StringComparison.Ordinal) ^ (ulong)DateTime.UtcNow.Ticks);
@@ -96,11 +103,12 @@ public sealed class SwarmNode : IAsyncDisposable
         var memoryOptions = o.Memory ?? new MemoryOptions();
         DeviceMemory? memory = null;
         bool newData = false;
+        long dpSteps = 0;
         ulong dataId = train.Fingerprint(shard);
         if (o.CheckpointPath != null && File.Exists(o.CheckpointPath))
         {
             ulong data;
-            (cycle, data, memory) = Restore(o.CheckpointPath, node, learner, memoryOptions, train);
+            (cycle, data, memory, dpSteps) = Restore(o.CheckpointPath, node, learner, memoryOptions, train);
             resumed = true;
             log(string.Create(CultureInfo.InvariantCulture, $"resumed from {o.CheckpointPath}: age {node.Age:F0}, cycle {cycle}, {node.View.Peers.Count} peers known"));
             newData = data != dataId;
@@ -112,7 +120,12 @@ public sealed class SwarmNode : IAsyncDisposable
         }
         memory = DeviceMemory.Start(memoryOptions, memory, newData, train, shard, learner, node.Answer, "the model it answered with", log);
         node.View.Merge(o.Peers.Where(p => p != address).Select(p => new PeerDescriptor(p, 0)));
+        if (auth.Self != address) throw new ColdmindException($"The key file is node {auth.Self}'s; this node listens as {address}.");
+        if (o.CheckpointPath != null) auth.PersistReplays(o.CheckpointPath);
         var server = new SwarmNode(app, node, learner, train, shard, dataId, memory, o, auth, log, resumed, cycle, learner.Seed);
+        if (server._dp is { } privacy && resumed && privacy.Restore(dpSteps, o.Gossip.Local.BatchSize) is { } spent)
+            log(string.Create(CultureInfo.InvariantCulture, $"DP: resumed at ε = {spent:F2} (δ = {privacy.Options.Delta:G2})"));
+        else if (server._dp == null && dpSteps > 0) throw new ColdmindException($"The checkpoint '{o.CheckpointPath}' trained under --dp; resume it with --dp, or its ε is lost.");
         app.MapPost(GossipPath, server.Handle);
         try { await app.StartAsync(); }
         catch (IOException e) { throw new ColdmindException($"Cannot listen on {o.Listen}: {e.Message}"); }
@@ -123,13 +136,16 @@ public sealed class SwarmNode : IAsyncDisposable
     {
         var body = await HttpHost.ReadBounded(ctx.Request, _o.MaxMessageBytes);
         if (body == null) { await Reject(ctx, StatusCodes.Status413PayloadTooLarge, $"message over {_o.MaxMessageBytes} bytes"); return; }
-        if (!_auth.Verify(ctx.Request.Headers[MessageAuth.Header], $"POST {GossipPath}", body, out string reason)) { await Reject(ctx, StatusCodes.Status401Unauthorized, reason); return; }
+        if (!_auth.Verify(ctx.Request.Headers[MessageAuth.Header], "POST", GossipPath, body, out string sender, out string reason))
+        { await Reject(ctx, StatusCodes.Status401Unauthorized, reason); return; }
         try
         {
             var m = SwarmMessage.Decode(body, _learner.ModelId, _learner.ParameterCount);
+            if (m.Sender != sender) throw new SwarmMessageException($"a message from {m.Sender} signed by {sender}");
             lock (_gate)
             {
-                if (_node.Receive(m, _learner, _train, _shard, _o.Gossip, _rng, _replay, _penalty))
+                m = m with { View = Learnable(m.View) };
+                if (_node.Receive(m, _learner, _train, _shard, _o.Gossip, _rng, _replay, _penalty, _dp))
                 {
                     _received++;
                     if (_node.PassAt(_o.Gossip, _rng, Now(), _o.Period.TotalMilliseconds) is { } at) _passes.Writer.TryWrite(at);
@@ -139,6 +155,21 @@ public sealed class SwarmNode : IAsyncDisposable
         }
         catch (SwarmMessageException e) { await Reject(ctx, StatusCodes.Status400BadRequest, e.Message); return; }
         ctx.Response.StatusCode = StatusCodes.Status204NoContent;
+    }
+
+    /// <summary>
+    /// The peers of a received view the node may learn: allowed by its <see cref="PeerPolicy"/> and heard of no later
+    /// than now (a timestamp in the future would keep a peer in every view for ever); called under the lock.
+    /// </summary>
+    private IReadOnlyList<PeerDescriptor> Learnable(IReadOnlyList<PeerDescriptor> view)
+    {
+        long now = Now();
+        var fresh = view.Select(p => p with { Timestamp = Math.Min(p.Timestamp, now) });
+        if (_o.PeersFrom is not { } policy) return fresh.ToArray();
+        int refused = (int)policy.Refused;
+        var kept = policy.Filter(fresh, p => p.Address, a => a == Address || _node.View.Peers.Any(q => q.Address == a) || _o.Peers.Contains(a));
+        if (policy.Refused > refused) _log($"{policy.Refused - refused} peer addresses in a view were not learnt (outside --peers-from, or over {policy.NewPerPeriod} new a period)");
+        return kept;
     }
 
     private Task Reject(HttpContext ctx, int status, string reason)
@@ -194,7 +225,7 @@ public sealed class SwarmNode : IAsyncDisposable
         {
             var (held, other) = _learner.SplitAccuracy(_node.Answer, test, classes);
             return new NodeSummary(Address, _learner.Accuracy(_node.Answer, test), _node.Age, _cycle, _received, Interlocked.Read(ref _rejected), Interlocked.Read(ref _sent),
-                _forwarded, Interlocked.Read(ref _bytesSent), Interlocked.Read(ref _sendFailures), Resumed, held, other, _node.WalksStarted, _node.WalksJoined);
+                _forwarded, Interlocked.Read(ref _bytesSent), Interlocked.Read(ref _sendFailures), Resumed, held, other, _node.WalksStarted, _node.WalksJoined, _dp?.Epsilon);
         }
     }
 
@@ -215,7 +246,7 @@ public sealed class SwarmNode : IAsyncDisposable
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{peer}{GossipPath}") { Content = new ByteArrayContent(message) };
-            request.Headers.TryAddWithoutValidation(MessageAuth.Header, _auth.Sign($"POST {GossipPath}", message));
+            request.Headers.TryAddWithoutValidation(MessageAuth.Header, _auth.Sign("POST", GossipPath, peer, message));
             using var response = await _http.SendAsync(request);
             Interlocked.Increment(ref _sent);
             Interlocked.Add(ref _bytesSent, message.Length);
@@ -251,6 +282,7 @@ public sealed class SwarmNode : IAsyncDisposable
             ["quiet"] = _node.Quiet.ToString(CultureInfo.InvariantCulture),
             ["data"] = _dataId.ToString(CultureInfo.InvariantCulture),
             ["view"] = JsonSerializer.Serialize(_node.View.Peers.Select(p => new[] { p.Address, p.Timestamp.ToString(CultureInfo.InvariantCulture) })),
+            ["dp_steps"] = (_dp?.Accountant.Steps ?? 0).ToString(CultureInfo.InvariantCulture), // a restart must not start ε at 0
         };
         if (_memory?.Persist(_o.CheckpointPath, _learner) is var (key, value)) meta[key] = value;
         SwarmCheckpoint.Write(_o.CheckpointPath, Kind, _learner, models, meta);
@@ -258,7 +290,7 @@ public sealed class SwarmNode : IAsyncDisposable
     }
 
     /// <summary>Loads a node checkpoint into <paramref name="node"/>; returns its cycle, the fingerprint of its data and, when asked for, its memory.</summary>
-    private static (int Cycle, ulong Data, DeviceMemory? Memory) Restore(string path, GossipNode node, LocalLearner learner, MemoryOptions memory, Dataset data)
+    private static (int Cycle, ulong Data, DeviceMemory? Memory, long DpSteps) Restore(string path, GossipNode node, LocalLearner learner, MemoryOptions memory, Dataset data)
     {
         var checkpoint = SwarmCheckpoint.Read(path, Kind, "gossip node", learner);
         long tokens = checkpoint.HasText("tokens") ? checkpoint.Count("tokens") : 0; // written before token accounts: none saved
@@ -274,7 +306,8 @@ public sealed class SwarmNode : IAsyncDisposable
             if (peer.Length == 2 && long.TryParse(peer[1], CultureInfo.InvariantCulture, out long heard)) node.View.Merge([new PeerDescriptor(peer[0], heard)]);
         return ((int)Math.Min(checkpoint.Count("cycle"), int.MaxValue),
             ulong.TryParse(checkpoint.Text("data"), NumberStyles.None, CultureInfo.InvariantCulture, out ulong dataId) ? dataId : throw checkpoint.Bad("data"),
-            DeviceMemory.FromCheckpoint(checkpoint, path, memory, learner, data.FeatureCount, data.Classes));
+            DeviceMemory.FromCheckpoint(checkpoint, path, memory, learner, data.FeatureCount, data.Classes),
+            checkpoint.HasText("dp_steps") ? checkpoint.Count("dp_steps") : 0);
     }
 
     public async ValueTask DisposeAsync()

@@ -40,7 +40,10 @@ public sealed record SwarmOptions
     public ExchangeCodec? Downlink { get; init; }
     public ExchangeCodec GlobalCodec => Downlink ?? FedAvgCoordinator.DefaultDownlink(Codec);
     public int ViewSize { get; init; } = 20;
+    /// <summary>Gossip: the bound on a merge's step (0: none; <see cref="GossipOptions.AutoClip"/>: set by each node).</summary>
     public float Clip { get; init; }
+    /// <summary>Gossip: <see cref="GossipOptions.AgeLead"/> (0: any age).</summary>
+    public float AgeLead { get; init; }
     /// <summary>Gossip: the decay of the running average of received models a node answers with (0: the last one).</summary>
     public float AnswerAverage { get; init; } = GossipOptions.DefaultAverage;
     /// <summary>Gossip: the share of its own age a receiver counts in a merge (1: the age-weighted average).</summary>
@@ -52,6 +55,13 @@ public sealed record SwarmOptions
     /// <summary>Walks: the most models a node sends a period (0: as fast as it receives them).</summary>
     public double Pace { get; init; }
     public Aggregation Aggregation { get; init; } = new("mean");
+    /// <summary>
+    /// Differential privacy (null: none). FedAvg: client-level, at the coordinator (<see cref="Privacy.DpFedAvg"/>);
+    /// gossip: example-level, each node training by DP-SGD with its own accountant (<see cref="Privacy.DeviceDp"/>).
+    /// </summary>
+    public Nn.Privacy.DpOptions? Dp { get; init; }
+    /// <summary>FedAvg: the coordinator sees only the sum of a round's updates (<see cref="SecureAggregation.SecAggRound"/>).</summary>
+    public bool SecureAggregation { get; init; }
     /// <summary>FedAvg: fraction of the nodes sampled each round.</summary>
     public double ClientFraction { get; init; } = 0.1;
     /// <summary>FedAvg: a round ends after this many periods even if clients have not answered.</summary>
@@ -85,13 +95,18 @@ public sealed record SwarmOptions
         if (Memory.Enabled && Tasks.Count < 2) throw new ColdmindException("--replay and --ewc guard what earlier tasks taught; give a task sequence (--task twice or more).");
         Memory.Validate();
         Gossip.Validate();
+        Dp?.Validate();
+        if (SecureAggregation && (Protocol != "fedavg" || Codec.Lossy || Aggregation.Rule != "mean"))
+            throw new ColdmindException("--secure-aggregation sums FedAvg updates: it needs --protocol fedavg, --compress f32 and --aggregate mean (a median needs every update).");
+        if (Dp != null && (Memory.Enabled || Tasks.Count > 0))
+            throw new ColdmindException("--dp with a task sequence, --replay or --ewc is not built: what a device remembers would need its own accounting.");
     }
 
-    public GossipOptions Gossip => new(Local, Codec, ViewSize, Clip, AnswerAverage, Tokens, Walk, Pace, OwnAge);
+    public GossipOptions Gossip => new(Local, Codec, ViewSize, Clip, AnswerAverage, Tokens, Walk, Pace, OwnAge, AgeLead);
 }
 
-/// <summary>Mean, 10th and 90th percentile of the sampled nodes' test accuracy at a moment of the run.</summary>
-public sealed record SwarmPoint(double Seconds, long Bytes, long Round, float Mean, float P10, float P90, float OnlineFraction);
+/// <summary>Mean, 10th and 90th percentile of the sampled nodes' test accuracy at a moment of the run, and ε spent by then under DP.</summary>
+public sealed record SwarmPoint(double Seconds, long Bytes, long Round, float Mean, float P10, float P90, float OnlineFraction, double? Epsilon = null);
 
 /// <summary>
 /// The outcome of a run. <paramref name="TaskAccuracy"/>[i][j] is the sampled nodes' mean accuracy on task j's test
@@ -101,7 +116,7 @@ public sealed record SwarmResult(
     SwarmOptions Options, string Data, int ParameterCount, IReadOnlyList<SwarmPoint> Curve,
     float FinalMeanAccuracy, float FinalP10, float FinalP90, float[] FinalNodeAccuracies, IReadOnlyList<float[]> TaskAccuracy,
     long BytesSent, long Messages, long MessagesLost, long MessagesRejected, long ConnectionsRefused, long MessagesForwarded, long WalksStarted, long WalksJoined, long RoundsDone, double SimulatedSeconds,
-    double WallSeconds, long StateBytesPerNode, double ManagedBytesPerNode);
+    double WallSeconds, long StateBytesPerNode, double ManagedBytesPerNode, double? Epsilon = null, long SecAggBytes = 0, double SecAggSeconds = 0);
 
 /// <summary>
 /// HTTP/1.1 framing around a message body, as the real processes send it on loopback (the requests of `coldmind node`
@@ -133,6 +148,15 @@ public sealed class SwarmSimulator
     private readonly SwarmOptions _o;
     private readonly Dataset _train, _test, _testSample;
     private readonly LocalLearner _learner;
+    /// <summary>FedAvg under DP: its mechanism and accountant (null otherwise).</summary>
+    private Privacy.DpFedAvg? _privacy;
+    /// <summary>Under secure aggregation: the bytes its key exchange, shares and unmasking added, and the crypto's wall time.</summary>
+    private long _secAggBytes;
+    private double _secAggSeconds;
+    /// <summary>Gossip under DP: each node's DP-SGD accountant (null otherwise).</summary>
+    private Privacy.DeviceDp[]? _deviceDp;
+    /// <summary>ε spent so far: the coordinator's (FedAvg), the largest of the nodes' (gossip).</summary>
+    private double? Epsilon => _privacy?.Epsilon ?? _deviceDp?.Max(d => d.Epsilon);
     private readonly int[][] _shards;
     /// <summary>Each task's test set, and each node's examples in each task ([task][node]).</summary>
     private readonly Dataset[] _taskTests;
@@ -225,7 +249,7 @@ public sealed class SwarmSimulator
         var final = Accuracies(models, _test);
         var (mean, p10, p90) = Summary(final);
         return new SwarmResult(_o, dataName, _learner.ParameterCount, curve, mean, p10, p90, final, _taskAccuracy, _bytes, _messages, _lost, _rejected, _refused, _forwarded, walks, joined, rounds, _now,
-            wall.Elapsed.TotalSeconds, stateBytes + _shards.Sum(s => (long)s.Length) * 4 / _o.Nodes, managedPerNode);
+            wall.Elapsed.TotalSeconds, stateBytes + _shards.Sum(s => (long)s.Length) * 4 / _o.Nodes, managedPerNode, Epsilon, _secAggBytes, _secAggSeconds);
     }
 
     private (GossipNode[] Nodes, long Cycles) RunGossip(List<SwarmPoint> curve, int evalEvery, IProgress<StageProgress>? progress)
@@ -233,6 +257,7 @@ public sealed class SwarmSimulator
         int n = _o.Nodes;
         var options = _o.Gossip;
         var nodes = new GossipNode[n];
+        _deviceDp = _o.Dp is { } dp ? Enumerable.Range(0, n).Select(i => new Privacy.DeviceDp(dp, _shards[i].Length)).ToArray() : null;
         var bootstrap = _rng.Fork();
         for (int i = 0; i < n; i++)
         {
@@ -285,7 +310,7 @@ public sealed class SwarmSimulator
                     try { m = SwarmMessage.Decode(e.Message, _learner.ModelId, _learner.ParameterCount); }
                     catch (SwarmMessageException) { _rejected++; break; }
                     var (data, examples, replay) = _local[e.Node];
-                    if (!nodes[e.Node].Receive(m, _learner, data, examples, options, train, replay, _penalty[e.Node])) break;
+                    if (!nodes[e.Node].Receive(m, _learner, data, examples, options, train, replay, _penalty[e.Node], _deviceDp?[e.Node])) break;
                     // the model goes on once the receiver's local steps are done, and its pace lets it
                     double ready = _now + (examples.Length > 0 ? _o.Local.Steps * _o.StepSeconds * (_slow[e.Node] ? _o.SlowFactor : 1) : 0);
                     if (nodes[e.Node].PassAt(options, train, (long)Math.Ceiling(ready * 1000), _o.Period * 1000) is { } at)
@@ -330,12 +355,13 @@ public sealed class SwarmSimulator
     private (float[][] Models, long Rounds) RunFedAvg(List<SwarmPoint> curve, int evalEvery, IProgress<StageProgress>? progress)
     {
         int n = _o.Nodes;
-        var coordinator = new FedAvgCoordinator(_learner, _o.Aggregation);
+        int perRound = Math.Max(1, (int)Math.Round(_o.ClientFraction * n));
+        var coordinator = new FedAvgCoordinator(_learner, _o.Aggregation) { Privacy = _o.Dp is { } dp ? new Privacy.DpFedAvg(dp, perRound, n) : null };
+        _privacy = coordinator.Privacy;
         var held = Enumerable.Repeat(coordinator.Global, n).ToArray(); // each client's last received global model
         var feedback = new ErrorFeedback?[n];
         var replies = new List<(SwarmMessage, double)>();
         var train = _rng.Fork();
-        int perRound = Math.Max(1, (int)Math.Round(_o.ClientFraction * n));
         BeginTask(0, held);
         long taskRound = 0; // the round the task began at
         Evaluate(curve, held, 0);
@@ -343,7 +369,7 @@ public sealed class SwarmSimulator
         while (_queue.TryDequeue(out var e, out var key))
         {
             _now = key.Item1;
-            if (coordinator.Round - taskRound >= _o.Rounds || OverBudget())
+            if (coordinator.Round - taskRound >= _o.Rounds || OverBudget() || coordinator.Privacy?.Exhausted == true)
             {
                 EndTask(held);
                 if (_task + 1 == _taskShards.Length) break;
@@ -398,7 +424,14 @@ public sealed class SwarmSimulator
                 }
                 case EventKind.RoundEnd:
                     if (e.Tag != coordinator.Round) break;
-                    coordinator.Complete(replies);
+                    if (_o.SecureAggregation)
+                    {
+                        var cost = coordinator.CompleteSecurely(replies);
+                        _bytes += cost.ExtraBytes;
+                        _secAggBytes += cost.ExtraBytes;
+                        _secAggSeconds += cost.Seconds;
+                    }
+                    else coordinator.Complete(replies);
                     if (coordinator.Round % evalEvery == 0)
                     {
                         Evaluate(curve, held, coordinator.Round);
@@ -468,7 +501,7 @@ public sealed class SwarmSimulator
     private void Evaluate(List<SwarmPoint> curve, float[][] models, long round)
     {
         var (mean, p10, p90) = Summary(Accuracies(models, _testSample));
-        curve.Add(new SwarmPoint(_now, _bytes, round, mean, p10, p90, (float)_online.Count(x => x) / _online.Length));
+        curve.Add(new SwarmPoint(_now, _bytes, round, mean, p10, p90, (float)_online.Count(x => x) / _online.Length, Epsilon));
     }
 
     /// <summary>Test accuracy of each sampled node's model (a model several nodes share is evaluated once).</summary>

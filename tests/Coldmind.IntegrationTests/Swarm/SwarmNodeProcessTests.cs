@@ -81,7 +81,7 @@ public class SwarmNodeProcessTests
         var digits = BuiltinData.Load("digits");
         var train = digits.Train;
         var learner = LocalLearner.For(train, [16], 0);
-        var auth = new MessageAuth("the swarm's shared key, long enough"u8.ToArray());
+        var secret = TestKeys.Secret();
         var addresses = Enumerable.Range(0, count).Select(_ => $"127.0.0.1:{FreePort()}").ToArray();
         var shards = Partition.Parse("iid").Split(train, count, new Rng(1));
         NodeOptions Options(int i) => new(addresses[i], addresses.Where((_, j) => j != i).ToList(), gossip, InProcessPeriod,
@@ -89,7 +89,7 @@ public class SwarmNodeProcessTests
         var nodes = new List<SwarmNode>();
         try
         {
-            for (int i = 0; i < count; i++) nodes.Add(await SwarmNode.StartAsync(Options(i), learner, train, shards[i], auth, _ => { }));
+            for (int i = 0; i < count; i++) nodes.Add(await SwarmNode.StartAsync(Options(i), learner, train, shards[i], new MessageAuth(secret, addresses[i]), _ => { }));
             return await Task.WhenAll(nodes.Select(n => n.RunAsync(digits.Test)));
         }
         finally
@@ -120,7 +120,7 @@ public class SwarmNodeProcessTests
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{address}{path}") { Content = new ByteArrayContent(body) };
         request.Headers.ExpectContinue = true; // an oversized body is refused before it is sent
-        request.Headers.TryAddWithoutValidation(MessageAuth.Header, signer.Sign($"POST {path}", body));
+        request.Headers.TryAddWithoutValidation(MessageAuth.Header, signer.Sign("POST", path, address, body));
         using var response = await http.SendAsync(request);
         return response.StatusCode;
     }
@@ -129,7 +129,7 @@ public class SwarmNodeProcessTests
     private static string SharedKey(TempDir dir)
     {
         string key = dir.File("key");
-        File.WriteAllText(key, "the swarm's shared key, long enough");
+        TestKeys.WriteSecret(key);
         return key;
     }
 
@@ -149,12 +149,16 @@ public class SwarmNodeProcessTests
         try
         {
             // hostile traffic to node 0 while the swarm runs
-            await Task.Delay(TimeSpan.FromSeconds(5));
+            // eight processes starting on a loaded machine may take longer than the 5 s this waited: wait until node 0 listens
+            for (var until = DateTime.UtcNow.AddMinutes(1); DateTime.UtcNow < until; await Task.Delay(200))
+                try { using var probe = new TcpClient(); await probe.ConnectAsync(IPEndPoint.Parse(addresses[0])); break; }
+                catch (SocketException) { }
+            await Task.Delay(TimeSpan.FromSeconds(3));
             using var http = new HttpClient();
             var learner = LocalLearner.For(BuiltinData.Load("digits").Train, [32], 0);
             var good = new GossipNode("127.0.0.1:1", learner.Initial(), 1, 4).Message(learner, ExchangeCodec.Float32, 0);
-            var wrongKey = new MessageAuth("another key, also long enough"u8.ToArray());
-            var auth = MessageAuth.FromKeyFile(key);
+            var wrongKey = new MessageAuth(TestKeys.Secret(), "127.0.0.1:1");
+            var auth = MessageAuth.FromKeyFile(key, "127.0.0.1:1");
             Task<HttpStatusCode> Post(byte[] body, MessageAuth signer) => PostSigned(http, addresses[0], SwarmNode.GossipPath, body, signer);
             Assert.Equal(HttpStatusCode.Unauthorized, await Post(good, wrongKey));
             Assert.Equal(HttpStatusCode.BadRequest, await Post(good[..^7], auth));
@@ -241,8 +245,8 @@ public class SwarmNodeProcessTests
             var learner = LocalLearner.For(BuiltinData.Load("digits").Train, [32], 0);
             var data = BuiltinData.Load("digits").Train;
             byte[] Update(long round) => FedAvgCoordinator.ClientUpdate(learner.Initial(), round, "intruder", learner, data, [0, 1, 2], new LocalTraining(), 0, ExchangeCodec.Float32, null, new Rng(1));
-            var wrongKey = new MessageAuth("another key, also long enough"u8.ToArray());
-            var auth = MessageAuth.FromKeyFile(key);
+            var wrongKey = new MessageAuth(TestKeys.Secret(), "intruder");
+            var auth = MessageAuth.FromKeyFile(key, "intruder");
             Task<HttpStatusCode> Post(byte[] body, MessageAuth signer) => PostSigned(http, address, FedAvgServer.UpdatePath, body, signer);
             var good = Update(Round());
             Assert.Equal(HttpStatusCode.Unauthorized, await Post(good, wrongKey));
@@ -364,14 +368,14 @@ public class SwarmNodeProcessTests
     public void A_node_refuses_a_bad_shard_a_short_key_and_a_foreign_checkpoint_in_one_line()
     {
         using var dir = new TempDir();
-        File.WriteAllText(dir.File("short"), "short");
-        File.WriteAllText(dir.File("key"), "a long enough shared key");
+        File.WriteAllText(dir.File("short"), Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)));
+        TestKeys.WriteSecret(dir.File("key"));
         var (exit, _, err) = CliProcess.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "8/8", "--key-file", dir.File("key"));
         Assert.Equal(1, exit);
         Assert.Contains("--shard", err);
         (exit, _, err) = CliProcess.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("short"));
         Assert.Equal(1, exit);
-        Assert.Contains("at least 16", err);
+        Assert.Contains("at least 32", err);
         TensorFile.Write(dir.File("ck.st"), [("weights", Coldmind.Tensors.Tensor.Zeros(3))], new Dictionary<string, string> { ["coldmind.swarm.model_id"] = "1", ["coldmind.swarm.age"] = "0", ["coldmind.swarm.cycle"] = "0", ["coldmind.swarm.data"] = "0", ["coldmind.swarm.view"] = "[]" });
         (exit, _, err) = CliProcess.Run("node", "--listen", "127.0.0.1:0", "--peers", "127.0.0.1:1", "--shard", "0/8", "--key-file", dir.File("key"), "--checkpoint", dir.File("ck.st"));
         Assert.Equal(1, exit);

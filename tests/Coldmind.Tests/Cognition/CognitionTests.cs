@@ -192,34 +192,38 @@ public class CognitionTests
     [Fact]
     public void Messages_are_authenticated_fresh_and_never_replayed()
     {
-        var key = new MessageAuth(Encoding.UTF8.GetBytes("0123456789abcdef0123"));
-        var other = new MessageAuth(Encoding.UTF8.GetBytes("fedcba9876543210fedc"));
+        var secret = TestKeys.Secret();
+        var key = new MessageAuth(secret, "server");
+        var client = new MessageAuth(secret, "client");
+        var other = new MessageAuth(TestKeys.Secret(), "client");
         byte[] body = [1, 2, 3];
-        string signature = key.Sign("POST /x", body);
-        Assert.True(key.Verify(signature, "POST /x", body, out _));
-        Assert.False(key.Verify(signature, "POST /x", body, out string replay));
+        string signature = client.Sign("POST", "/x", "server", body);
+        Assert.True(key.Verify(signature, "POST", "/x", body, out string sender, out _));
+        Assert.Equal("client", sender);
+        Assert.False(key.Verify(signature, "POST", "/x", body, out _, out string replay));
         Assert.Contains("replayed", replay);
-        Assert.False(other.Verify(key.Sign("POST /x", body), "POST /x", body, out string wrong));
+        Assert.False(key.Verify(other.Sign("POST", "/x", "server", body), "POST", "/x", body, out _, out string wrong));
         Assert.Contains("bad signature", wrong);
-        Assert.False(key.Verify(key.Sign("POST /x", body), "POST /x", [1, 2, 4], out _));
-        Assert.False(key.Verify(key.Sign("POST /x", body), "POST /y", body, out _));
-        Assert.False(key.Verify(key.Sign("POST /x", DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 3600, body), "POST /x", body, out string old));
+        Assert.False(key.Verify(client.Sign("POST", "/x", "server", body), "POST", "/x", [1, 2, 4], out _, out _));
+        Assert.False(key.Verify(client.Sign("POST", "/x", "server", body), "POST", "/y", body, out _, out _));
+        Assert.False(key.Verify(client.Sign("POST", "/x", "server", DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 3600, body), "POST", "/x", body, out _, out string old));
         Assert.Contains("minutes", old);
-        Assert.False(key.Verify("t=1,mac=zz", "POST /x", body, out string malformed));
+        Assert.False(key.Verify("t=1,mac=zz", "POST", "/x", body, out _, out string malformed));
         Assert.Contains("malformed", malformed);
-        Assert.False(key.Verify(null, "POST /x", body, out string missing));
+        Assert.False(key.Verify(null, "POST", "/x", body, out _, out string missing));
         Assert.Contains("no X-Coldmind-Auth", missing);
-        Assert.Contains("at least 16", Assert.Throws<ColdmindException>(() => new MessageAuth([1, 2, 3])).Message);
+        Assert.Contains("at least 32", Assert.Throws<ColdmindException>(() => KeyRing.FromSecret([1, 2, 3])).Message);
     }
 
     [Fact]
     public async Task The_server_answers_signed_requests_rejects_bad_ones_and_stays_up()
     {
         var (splits, _, cloudModel) = DigitsPair();
-        var key = new MessageAuth(Encoding.UTF8.GetBytes("a shared key of some length"));
+        var secret = TestKeys.Secret();
+        var key = new MessageAuth(secret, "server");
         var log = new List<string>();
         await using var server = await EscalationServer.StartAsync(cloudModel, 1f, "127.0.0.1:0", key, 4096, line => { lock (log) log.Add(line); });
-        using var client = new HttpCloud(server.Address, key, TimeSpan.FromSeconds(5));
+        using var client = new HttpCloud(server.Address, new MessageAuth(secret, "edge"), TimeSpan.FromSeconds(5));
         Assert.Equal((64, 10), (client.Inputs, client.Classes));
 
         var test = splits.Test;
@@ -237,17 +241,19 @@ public class CognitionTests
             using var response = await http.SendAsync(message);
             return (response.StatusCode, await response.Content.ReadAsStringAsync());
         }
-        var wrongKey = new MessageAuth(Encoding.UTF8.GetBytes("not the shared key at all"));
+        var wrongKey = new MessageAuth(TestKeys.Secret(), "edge");
+        var signer = new MessageAuth(secret, "edge");
+        string to = EscalationServer.Identity(server.Address);
         Assert.Equal(HttpStatusCode.Unauthorized, (await Post(request, null)).Item1);
-        Assert.Equal(HttpStatusCode.Unauthorized, (await Post(request, wrongKey.Sign($"POST {EscalationServer.ClassifyPath}", request))).Item1);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Post(request, wrongKey.Sign("POST", EscalationServer.ClassifyPath, to, request))).Item1);
         var big = new byte[5000];
-        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await Post(big, key.Sign($"POST {EscalationServer.ClassifyPath}", big))).Item1);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await Post(big, signer.Sign("POST", EscalationServer.ClassifyPath, to, big))).Item1);
         var nan = Payload.Encode(Enumerable.Repeat(float.NaN, 64).ToArray(), 32, 1);
-        var (status, text) = await Post(nan, key.Sign($"POST {EscalationServer.ClassifyPath}", nan));
+        var (status, text) = await Post(nan, signer.Sign("POST", EscalationServer.ClassifyPath, to, nan));
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Contains("finite", text);
         var wrongShape = Payload.Encode(new float[10], 8, 1);
-        Assert.Equal(HttpStatusCode.BadRequest, (await Post(wrongShape, key.Sign($"POST {EscalationServer.ClassifyPath}", wrongShape))).Item1);
+        Assert.Equal(HttpStatusCode.BadRequest, (await Post(wrongShape, signer.Sign("POST", EscalationServer.ClassifyPath, to, wrongShape))).Item1);
 
         Assert.True(client.Ask(request).Answered); // still up
         Assert.Equal(5, server.Rejected);
@@ -261,7 +267,7 @@ public class CognitionTests
         using var dir = new TempDir();
         var (splits, edge, cloudModel) = DigitsPair();
         string keyPath = dir.File("key");
-        File.WriteAllText(keyPath, "a shared key of some length");
+        TestKeys.WriteSecret(keyPath);
         string teacherPath = dir.File("cloud.safetensors");
         TensorFile.Write(teacherPath, CloudNet!.NamedParameters(), new Provenance { Spec = CloudSpec }.ToMetadata());
 
@@ -273,7 +279,7 @@ public class CognitionTests
         {
             string line = server.StandardOutput.ReadLine() ?? throw new Xunit.Sdk.XunitException("serve printed nothing: " + server.StandardError.ReadToEnd());
             var address = new Uri(line.Split(" on ")[1].Split(' ')[0]);
-            using var client = new HttpCloud(address, MessageAuth.FromKeyFile(keyPath), TimeSpan.FromSeconds(2));
+            using var client = new HttpCloud(address, MessageAuth.FromKeyFile(keyPath, "edge"), TimeSpan.FromSeconds(2));
             var cascade = new Cascade(edge, client, splits.Validation, DeviceProfile.Load("phone"), new CascadeOptions());
             var test = splits.Test;
             var evidence = cascade.Observe(test);
@@ -313,7 +319,9 @@ public class CognitionTests
         var (badExit, _, badErr) = CliProcess.Run("cascade", "--edge", edgePath, "--cloud", cloudPath, "--cloud-url", "http://127.0.0.1:1");
         Assert.Equal(1, badExit);
         Assert.Contains("not both or neither", badErr);
-        var (unreachable, _, unreachableErr) = CliProcess.Run("cascade", "--edge", edgePath, "--cloud-url", "http://127.0.0.1:1", "--key-file", cloudPath);
+        string keyPath = dir.File("key");
+        TestKeys.WriteSecret(keyPath);
+        var (unreachable, _, unreachableErr) = CliProcess.Run("cascade", "--edge", edgePath, "--cloud-url", "http://127.0.0.1:1", "--key-file", keyPath);
         Assert.Equal(1, unreachable);
         Assert.Contains("Cannot reach the cloud", unreachableErr);
     }

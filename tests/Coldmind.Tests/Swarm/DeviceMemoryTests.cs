@@ -122,10 +122,10 @@ public class DeviceMemoryTests
         using var dir = new TempDir();
         var train = Digits.Train;
         var learner = LocalLearner.For(train, [16], 0);
-        var auth = new MessageAuth("the swarm's shared key, long enough"u8.ToArray());
         string checkpoint = dir.File("node.st");
         int port;
         using (var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0)) { l.Start(); port = ((IPEndPoint)l.LocalEndpoint).Port; }
+        var auth = new MessageAuth(TestKeys.Secret(), $"127.0.0.1:{port}");
         var options = new NodeOptions($"127.0.0.1:{port}", ["127.0.0.1:1"], new GossipOptions(new LocalTraining(), ExchangeCodec.Float32), TimeSpan.FromMilliseconds(10),
             Cycles: 1, checkpoint, MaxMessageBytes: 1 << 20, Linger: TimeSpan.Zero, new MemoryOptions(Replay: 50));
         async Task<(string Log, int Generation)> Start(int[] shard)
