@@ -117,4 +117,36 @@ public class CommandLineTests
         Assert.Equal(1, exit);
         Assert.Contains("bad.safetensors", stderr);
     }
+
+    [Fact]
+    public void Shrink_names_every_stage_on_stderr_and_keeps_whole_table_rows_on_stdout()
+    {
+        using var dir = new TempDir();
+        var (exit, stdout, stderr) = CliProcess.Run("shrink", "--epochs", "2", "--rounds", "2", "--out", dir.File("s.safetensors"));
+        Assert.Equal(0, exit);
+        foreach (var stage in new[] { "teacher", "student", "ticket round 0/2", "ticket round 2/2", "ternary", "measuring the ternary" })
+            Assert.Contains(stage + ": done", stderr);
+        Assert.DoesNotContain("teacher…", stdout); // progress never reaches the results
+        // off a terminal no cell wraps: one line a stage, each with as many column rules as the header
+        var rows = stdout.Split('\n').Where(l => l.StartsWith('│')).ToList();
+        Assert.Equal(1 + 6, rows.Count);
+        Assert.All(rows, r => Assert.Equal(rows[0].Count(c => c == '│'), r.Count(c => c == '│')));
+        Assert.Contains(rows, r => r.Contains("204,064", StringComparison.Ordinal) || r.Contains("teacher", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Predict_cost_and_modal_take_a_model_written_by_train()
+    {
+        using var dir = new TempDir();
+        string model = dir.File("t.safetensors");
+        Assert.Equal(0, CliProcess.Run("train", "--epochs", "1", "--hidden", "16", "--out", model).Exit);
+        var (exit, stdout, stderr) = CliProcess.Run("predict", model, "--json");
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("test_accuracy", stdout);
+        (exit, stdout, stderr) = CliProcess.Run("cost", model, "--device", "stm32h7", "--json");
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("joules_per_inference", stdout);
+        (exit, _, stderr) = CliProcess.Run("modal", model, "--device", "stm32h7", "--rate", "10", "--duration", "10");
+        Assert.True(exit == 0, stderr);
+    }
 }
