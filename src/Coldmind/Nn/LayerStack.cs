@@ -8,8 +8,8 @@ namespace Coldmind.Nn;
 /// imported from ONNX becomes (<see cref="ClassifierSpec.Stack"/>). Text form, layers separated by ';':
 /// <c>affine</c> (y = x·scale + shift, both of the sample's shape), <c>conv O K S P</c> (O channels, K×K kernel,
 /// stride S, zero padding P), <c>maxpool K S</c>, <c>avgpool K</c> (stride K), <c>globalavgpool</c>,
-/// <c>flatten</c>, <c>linear O</c>, and the activations <c>relu</c>, <c>sigmoid</c>, <c>tanh</c>, <c>gelu</c>.
-/// Parameters are named <c>layers.I.weight</c>, <c>.bias</c>, <c>.scale</c>, <c>.shift</c> for layer I.
+/// <c>flatten</c>, <c>linear O</c>, <c>bitlinear O</c> (BitNet b1.58: RMSNorm, int8 activations, ternary weights), and the activations <c>relu</c>, <c>sigmoid</c>, <c>tanh</c>, <c>gelu</c>.
+/// Parameters are named <c>layers.I.weight</c>, <c>.bias</c>, <c>.scale</c>, <c>.shift</c>, <c>.norm.weight</c> for layer I.
 /// </summary>
 public sealed class LayerStack : Module
 {
@@ -42,8 +42,10 @@ public sealed class LayerStack : Module
                 "avgpool" => (new AvgPool2d(Arg(1)), [Image(0), Image(1) / Arg(1), Image(2) / Arg(1)]),
                 "globalavgpool" => (new GlobalAvgPool(), [Image(0), 1, 1]),
                 "flatten" => (new Flatten(), [Tensors.Shape.Numel(shape)]),
-                "linear" => shape.Length == 1 ? (new Linear(shape[0], Arg(1), rng), [Arg(1)])
-                    : throw new ColdmindException($"Layer '{text}' needs a flat input, it gets shape {Tensors.Shape.Format(shape)}; flatten first."),
+                "linear" or "bitlinear" when shape.Length != 1 =>
+                    throw new ColdmindException($"Layer '{text}' needs a flat input, it gets shape {Tensors.Shape.Format(shape)}; flatten first."),
+                "linear" => (new Linear(shape[0], Arg(1), rng), [Arg(1)]),
+                "bitlinear" => (new BitLinear(shape[0], Arg(1), rng), [Arg(1)]),
                 var a when Enum.TryParse<Activation>(a, ignoreCase: true, out var kind) && Enum.IsDefined(kind) => (new ActivationLayer(kind), shape),
                 var k => throw new ColdmindException($"Unknown layer '{k}' in a layer stack."),
             };
@@ -52,6 +54,7 @@ public sealed class LayerStack : Module
             {
                 Conv2d c => (long)c.Weight.Numel * output[1] * output[2],
                 Linear l => l.Weight.Numel,
+                BitLinear b => b.Weight.Numel,
                 Affine => Tensors.Shape.Numel(shape),
                 _ => 0,
             };

@@ -63,8 +63,9 @@ public static class OnnxExporter
                 Flatten => g.Node("Flatten", [x], [Of("axis", 1L)]),
                 Linear l => g.Node("Gemm", [x, Weight(g, l.Weight), Weight(g, l.Bias ?? Tensor.Zeros(l.Weight.Shape[0]))], [Of("transB", 1L)]),
                 Affine a => g.Node("Add", [g.Node("Mul", [x, Weight(g, a.Scale)]), Weight(g, a.Shift)]),
+                BitLinear b => Ternary(g, x, TernaryOf(b)),
                 ActivationLayer a => Activation(g, x, a.Kind),
-                Dropout or Sequential or Nn.Mlp or SmallCnn or LayerStack => x,
+                Dropout or Sequential or Nn.Mlp or SmallCnn or LayerStack or RmsNorm => x, // a BitLinear's norm is in its export
                 _ => throw new ColdmindException($"A {m.GetType().Name} layer has no ONNX export."),
             };
         return Finish(g, x, shape, spec.Classes, metadata);
@@ -129,6 +130,15 @@ public static class OnnxExporter
         Nn.Activation.Silu => g.Node("Mul", [x, g.Node("Sigmoid", [x])]),
         _ => throw new ColdmindException($"The {kind} activation has no ONNX export."),
     };
+
+    /// <summary>A BitLinear module's forward as the compact runtime's ternary layer: its latent weights ternarized by absmean.</summary>
+    private static CompactClassifier.TernaryParts TernaryOf(BitLinear b)
+    {
+        var norm = b.Norm ?? throw new ColdmindException("Only BitLinear layers with their own norm export to ONNX.");
+        var trits = new sbyte[b.Weight.Numel];
+        float scale = BitNetQuantizer.Ternarize(b.Weight.ToArray(), trits);
+        return new CompactClassifier.TernaryParts(b.Weight.Shape[0], b.Weight.Shape[1], null, false, trits, scale, norm.Weight.ToArray(), norm.Eps);
+    }
 
     /// <summary>DequantizeLinear(codesᵀ (columns, rows), scales) — the weight MatMul takes, as Coldmind computes it.</summary>
     private static string Dequantized(OnnxGraphBuilder g, CompactClassifier.QuantizedParts q)

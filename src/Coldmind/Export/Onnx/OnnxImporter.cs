@@ -3,6 +3,7 @@ using Coldmind.Data;
 using Coldmind.Formats;
 using Coldmind.Formats.Onnx;
 using Coldmind.Nn;
+using Coldmind.Quantization;
 using Coldmind.Tensors;
 
 namespace Coldmind.Export.Onnx;
@@ -33,7 +34,7 @@ public sealed record ImportedClassifier(ClassifierSpec Spec, IReadOnlyDictionary
 /// into the layer before it (or kept as an elementwise scaling); Dropout and Identity dropped; a final Softmax or
 /// LogSoftmax dropped (the classifier gives logits), and a final division of the logits by a constant kept as the
 /// calibration temperature. Constants: initializers (raw or typed), Constant nodes, and DequantizeLinear of them
-/// (QDQ weights), folded to float. The graph is taken to expect raw features: the scaling of the data the model is
+/// (QDQ weights), folded to float; Coldmind's own BitLinear subgraph as a <c>bitlinear</c> layer. The graph is taken to expect raw features: the scaling of the data the model is
 /// used with is put in front (as its inverse), so Coldmind's scaled examples reach it as raw ones.
 /// Anything else is refused with one message naming the node, its op type and the opset.
 /// </summary>
@@ -74,7 +75,7 @@ public static class OnnxImporter
     {
         public string Text = text;
         public int[] Output = output;
-        public float[]? Weight, Bias, Scale, Shift;
+        public float[]? Weight, Bias, Scale, Shift, Norm;
         public int[] WeightShape = [];
     }
 
@@ -107,10 +108,17 @@ public static class OnnxImporter
             string current = input.Name;
             bool ended = false;
             var path = order.Where(needed.Contains).ToList();
+            var consumers = path.SelectMany(n => n.Inputs.Distinct().Select(i => (Value: i, Node: n))).ToLookup(p => p.Value, p => p.Node);
+            var done = new HashSet<OnnxNode>(ReferenceEqualityComparer.Instance);
             for (int k = 0; k < path.Count; k++)
             {
                 var node = path[k];
-                if (Fold(node)) continue;
+                if (done.Contains(node) || Fold(node)) continue;
+                if (node is { OpType: "Mul", Inputs: [var a, var b] } && a == current && b == current)
+                {
+                    current = BitLinear(node, consumers, done);
+                    continue;
+                }
                 var data = node.Inputs.Where(i => i.Length > 0 && !_constants.ContainsKey(i)).ToArray();
                 if (data.Length != 1 || data[0] != current)
                     throw Refuse(node, data.Length == 0 ? "its inputs are constants Coldmind cannot fold"
@@ -168,6 +176,47 @@ public static class OnnxImporter
                 throw new ColdmindException($"{where}: the graph has a cycle through node '{stuck.Name}' ({stuck.OpType}); an ONNX graph must be acyclic.");
             }
             return order;
+        }
+
+        /// <summary>
+        /// Coldmind's BitLinear as <see cref="OnnxExporter"/> writes it, from its first node Mul(x, x): RMSNorm
+        /// (ReduceMean, Add ε, Sqrt, Reciprocal, Mul, Mul gain), the per-example absmax int8 QuantizeLinear /
+        /// DequantizeLinear of the activations (step = Max(ReduceMax(Abs(h)) / 127, floor)), and MatMul with the
+        /// dequantized trits. Becomes a <c>bitlinear</c> layer; returns the MatMul's output.
+        /// </summary>
+        private string BitLinear(OnnxNode square, ILookup<string, OnnxNode> consumers, HashSet<OnnxNode> done)
+        {
+            string x = square.Inputs[0];
+            OnnxNode Next(OnnxNode from, string op, int output = 0) =>
+                consumers[from.Outputs[output]].SingleOrDefault(n => n.OpType == op) ?? throw Refuse(square, $"it starts no BitLinear pattern (no {op} after {from.OpType})");
+            var mean = Next(square, "ReduceMean");
+            var add = Next(mean, "Add");
+            var sqrt = Next(add, "Sqrt");
+            var reciprocal = Next(sqrt, "Reciprocal");
+            var normalize = consumers[reciprocal.Outputs[0]].SingleOrDefault(n => n.OpType == "Mul" && n.Inputs.Contains(x))
+                ?? throw Refuse(square, "it starts no BitLinear pattern (x is not multiplied by 1 / rms)");
+            var gain = Next(normalize, "Mul");
+            var abs = Next(gain, "Abs");
+            var reduceMax = Next(abs, "ReduceMax");
+            var max = Next(reduceMax, "Div");
+            var floor = Next(max, "Max");
+            var quantize = Next(gain, "QuantizeLinear");
+            var dequantize = Next(quantize, "DequantizeLinear");
+            var matmul = Next(dequantize, "MatMul");
+            float eps = Const(add, 1).ToFloats()[0], divisor = Const(max, 1).ToFloats()[0];
+            if (MathF.Abs(eps - 1e-6f) > 1e-9f || divisor != 127 || quantize.Inputs[1] != floor.Outputs[0] || dequantize.Inputs[1] != floor.Outputs[0])
+                throw Refuse(square, "its RMSNorm ε or activation quantization is not BitLinear's (ε 1e-6, absmax / 127)");
+            var w = Const(matmul, 1); // (in, out): trits · scale, one magnitude
+            var values = Transposed(w).ToFloats();
+            float scale = values.Select(MathF.Abs).Max();
+            if (w.Dims.Length != 2 || w.Dims[0] != Shape[0] || values.Any(v => v != 0 && MathF.Abs(v) != scale))
+                throw Refuse(matmul, "its weight is not ternary (trits times one scale) of the layer's width");
+            int inputs = Shape[0], outputs = (int)w.Dims[1];
+            var layer = Add($"bitlinear {outputs}", [outputs]);
+            (layer.Weight, layer.WeightShape, layer.Norm) = (BitNetQuantizer.LatentOf(values), [outputs, inputs], Const(gain, 1).ToFloats());
+            if (layer.Norm.Length != inputs) throw Refuse(gain, $"its gain has {layer.Norm.Length} values for {inputs} features");
+            done.UnionWith([square, mean, add, sqrt, reciprocal, normalize, gain, abs, reduceMax, max, floor, quantize, dequantize, matmul]);
+            return matmul.Outputs[0];
         }
 
         /// <summary>The nodes <paramref name="output"/> depends on.</summary>
@@ -558,6 +607,7 @@ public static class OnnxImporter
                 var l = _layers[i];
                 if (l.Weight != null) state[$"layers.{i}.weight"] = Tensor.FromArray(l.Weight, l.WeightShape);
                 if (l.Bias != null) state[$"layers.{i}.bias"] = Tensor.FromArray(l.Bias, l.Bias.Length);
+                if (l.Norm != null) state[$"layers.{i}.norm.weight"] = Tensor.FromArray(l.Norm, l.Norm.Length);
                 var shape = i == 0 ? _inputShape : _layers[i - 1].Output;
                 if (l.Scale != null) state[$"layers.{i}.scale"] = Tensor.FromArray(l.Scale, shape);
                 if (l.Shift != null) state[$"layers.{i}.shift"] = Tensor.FromArray(l.Shift, shape);
