@@ -14,7 +14,9 @@ using Microsoft.ML.OnnxRuntime;
 // ONNX Runtime as a speed peer: the same Fashion-MNIST MLP (784-128-64-10, ReLU) and CNN (tests/fixtures/onnx/fashion_cnn.onnx,
 // exported by PyTorch) at batch 1 and 64, 1 and 2 threads, medians of 7 timed passes; Coldmind's float, int8 (post-training,
 // g32) and ternary (BitLinear hidden layers, float head) compact runtime against ONNX Runtime on the ONNX Coldmind exports of
-// the same models (float; int8 QDQ, which ONNX Runtime fuses into MatMulNBits; ternary QDQ). Table on stdout, progress on stderr.
+// the same models (float; int8 QDQ, which ONNX Runtime fuses into MatMulNBits; ternary QDQ); the CNN in float and int8/g32
+// (Coldmind: its tensor engine on the rounded weights; ONNX Runtime: PyTorch's file, and Coldmind's QDQ export).
+// Table on stdout, progress on stderr.
 if (args is ["--ops", var modelPath])
 {
     string optimized = Path.Combine(Path.GetTempPath(), $"coldmind-ort-{Environment.ProcessId}.onnx");
@@ -54,7 +56,17 @@ var compact = new (string Name, CompactClassifier Model)[]
     ("ternary", CompactClassifier.Compile(ternaryMlp, meta)),
 };
 var cnnImport = OnnxImporter.Import(Path.Combine(fixtures, "fashion_cnn.onnx"), "fashion-mnist");
-var cnn = ClassifierModel.Of(cnnImport.Build(), cnnImport.Spec, "cnn", cnnImport.Metadata);
+// the CNN's int8 form as `ptq --save` writes it: Conv and Gemm weights rounded (int8/g32), run in float by Coldmind,
+// exported as codes and DequantizeLinear for ONNX Runtime
+var cnnInt8 = cnnImport.Spec.Build(new Rng(0));
+cnnInt8.LoadState(cnnImport.State.ToDictionary(kv => kv.Key, kv => kv.Value.Rank >= 2
+    ? Tensor.FromArray(int8.Apply(kv.Value.ToArray(), kv.Value.Numel / kv.Value.Shape[0]), kv.Value.Shape) : kv.Value));
+var cnnInt8Meta = new Dictionary<string, string>(cnnImport.Metadata) { ["coldmind.ptq"] = int8.Name };
+var cnns = new (string Name, ClassifierModel Model, OnnxModel Onnx)[]
+{
+    ("float", ClassifierModel.Of(cnnImport.Build(), cnnImport.Spec, "cnn", cnnImport.Metadata), OnnxFile.Read(Path.Combine(fixtures, "fashion_cnn.onnx"))),
+    ("int8", ClassifierModel.Of(cnnInt8, cnnImport.Spec, "cnn int8", cnnInt8Meta), OnnxExporter.Export(cnnInt8, cnnImport.Spec, cnnInt8Meta)),
+};
 
 // raw pixels for ONNX Runtime, scaled ones for Coldmind: each runtime gets what its model takes
 var raw = test.Features.Select(v => MathF.Round(v * 255)).ToArray();
@@ -74,8 +86,11 @@ foreach (int threads in new[] { 1, 2 })
             rows.Add(("MLP", "ONNX Runtime", name, threads, batch, Ort(OnnxExporter.Export(model, meta), [784], threads, batch, out float a), a));
         }
         var cnnTest = test.Subset(Enumerable.Range(0, batch).ToArray());
-        rows.Add(("CNN", "Coldmind", "float", threads, batch, Time(() => cnn.Logits(cnnTest)), Accuracy(cnn.Logits(test))));
-        rows.Add(("CNN", "ONNX Runtime", "float", threads, batch, Ort(OnnxFile.Read(Path.Combine(fixtures, "fashion_cnn.onnx")), [1, 28, 28], threads, batch, out float c), c));
+        foreach (var (name, model, onnx) in cnns)
+        {
+            rows.Add(("CNN", "Coldmind", name, threads, batch, Time(() => model.Logits(cnnTest)), Accuracy(model.Logits(test))));
+            rows.Add(("CNN", "ONNX Runtime", name, threads, batch, Ort(onnx, [1, 28, 28], threads, batch, out float c), c));
+        }
     }
 }
 

@@ -64,6 +64,28 @@ public class ExportTests(ITestOutputHelper output)
             $"as shipped (int8 activations) {flips} near-tie disagreements, of {data.Test.Count}");
     }
 
+    [Theory]
+    [InlineData("int8/g32")]
+    [InlineData("int4/tensor")]
+    public void Post_training_quantized_cnn_exports_conv_and_gemm_weights_as_qdq_and_agrees_with_onnx_runtime(string schemeName)
+    {
+        // as `ptq --save` writes it: every weight matrix rounded by the scheme (rows = output channels), in float
+        var data = OrtPeer.Digits;
+        var scheme = PtqScheme.Parse(schemeName);
+        var cnn = Trained.Fit(CnnSpec, data, epochs: 2);
+        var state = cnn.NamedParameters().ToDictionary(p => p.Name, p => p.Tensor.Rank >= 2
+            ? Tensors.Tensor.FromArray(scheme.Apply(p.Tensor.ToArray(), p.Tensor.Numel / p.Tensor.Shape[0]), p.Tensor.Shape) : p.Tensor);
+        var quantized = CnnSpec.Build(new Tensors.Rng(0));
+        quantized.LoadState(state);
+        var meta = new Dictionary<string, string>(Trained.Metadata(CnnSpec, "digits")) { ["coldmind.ptq"] = schemeName };
+        var onnx = OnnxExporter.Export(quantized, CnnSpec, meta);
+        Assert.Equal(4, onnx.Graph.Nodes.Count(n => n.OpType == "DequantizeLinear"));
+        var coldmind = ClassifierModel.Of(quantized, CnnSpec, schemeName, meta).Logits(data.Test);
+        var (max, off) = OrtPeer.AssertAgree(coldmind, OrtPeer.RunExported(onnx, data.Test, mode: OrtMode.Unoptimized), 10, 1e-4f, 1e-3f, schemeName);
+        OrtPeer.AssertAgree(coldmind, OrtPeer.RunExported(onnx, data.Test), 10, 1e-4f, 1e-3f, schemeName + " optimized");
+        output.WriteLine($"{schemeName} CNN: max |Δlogit| {max:G3}, {off} argmax disagreements of {data.Test.Count}");
+    }
+
     [Fact]
     public void Ternary_bitlinear_mlp_exports_as_qdq_with_int8_activations_and_agrees_with_onnx_runtime()
     {

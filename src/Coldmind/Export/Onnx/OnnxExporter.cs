@@ -40,12 +40,16 @@ public static class OnnxExporter
         return Export(model, spec, file.Metadata);
     }
 
-    /// <summary>A trained network: an MLP through its compact form (quantized by coldmind.ptq if set), any other layer by layer in float.</summary>
+    /// <summary>
+    /// A trained network: an MLP through its compact form, any other layer by layer. Quantized by `ptq --save`
+    /// (coldmind.ptq), the MLP's layers are compiled with the scheme, the others' Conv and Gemm weights are written
+    /// as their codes and DequantizeLinear (the values `ptq` evaluated, to float rounding of the re-derived scales).
+    /// </summary>
     public static OnnxModel Export(Module model, ClassifierSpec spec, IReadOnlyDictionary<string, string> metadata)
     {
+        var scheme = metadata.TryGetValue("coldmind.ptq", out var name) ? PtqScheme.Parse(name) : null;
         if (spec.Kind == ClassifierSpec.Mlp)
         {
-            var scheme = metadata.TryGetValue("coldmind.ptq", out var name) ? PtqScheme.Parse(name) : null;
             int layers = model.Modules().Count(m => m is Linear or BitLinear);
             return Export(CompactClassifier.Compile(model, metadata, scheme == null ? null : Enumerable.Repeat<PtqScheme?>(scheme, layers).ToList()), metadata);
         }
@@ -55,13 +59,13 @@ public static class OnnxExporter
         foreach (var m in model.Modules())
             x = m switch
             {
-                Conv2d c => g.Node("Conv", [x, Weight(g, c.Weight), Weight(g, c.Bias ?? Tensor.Zeros(c.Weight.Shape[0]))],
+                Conv2d c => g.Node("Conv", [x, Matrix(g, c.Weight, scheme), Weight(g, c.Bias ?? Tensor.Zeros(c.Weight.Shape[0]))],
                     [Of("kernel_shape", [c.Weight.Shape[2], c.Weight.Shape[3]]), Of("strides", [c.Stride, c.Stride]), Of("pads", [c.Padding, c.Padding, c.Padding, c.Padding])]),
                 MaxPool2d p => g.Node("MaxPool", [x], [Of("kernel_shape", [p.Kernel, p.Kernel]), Of("strides", [p.Stride, p.Stride])]),
                 AvgPool2d p => g.Node("AveragePool", [x], [Of("kernel_shape", [p.Kernel, p.Kernel]), Of("strides", [p.Kernel, p.Kernel])]),
                 GlobalAvgPool => g.Node("GlobalAveragePool", [x]),
                 Flatten => g.Node("Flatten", [x], [Of("axis", 1L)]),
-                Linear l => g.Node("Gemm", [x, Weight(g, l.Weight), Weight(g, l.Bias ?? Tensor.Zeros(l.Weight.Shape[0]))], [Of("transB", 1L)]),
+                Linear l => g.Node("Gemm", [x, Matrix(g, l.Weight, scheme), Weight(g, l.Bias ?? Tensor.Zeros(l.Weight.Shape[0]))], [Of("transB", 1L)]),
                 Affine a => g.Node("Add", [g.Node("Mul", [x, Weight(g, a.Scale)]), Weight(g, a.Shift)]),
                 BitLinear b => Ternary(g, x, TernaryOf(b)),
                 ActivationLayer a => Activation(g, x, a.Kind),
@@ -119,6 +123,23 @@ public static class OnnxExporter
     }
 
     private static string Weight(OnnxGraphBuilder g, Tensor t) => g.Constant("weight", t.ToArray(), t.Shape.Select(d => (long)d).ToArray());
+
+    /// <summary>
+    /// A Conv or Gemm weight (out, …): float, or under <paramref name="scheme"/> its codes (out, rest) and scales
+    /// (out, groups) dequantized in blocks along the row, reshaped back to the weight's shape.
+    /// </summary>
+    private static string Matrix(OnnxGraphBuilder g, Tensor t, PtqScheme? scheme)
+    {
+        if (scheme == null) return Weight(g, t);
+        var dims = t.Shape.Select(d => (long)d).ToArray();
+        int rows = t.Shape[0], rowLength = t.Numel / rows;
+        var (codes, scales) = scheme.Quantize(t.ToArray(), rowLength);
+        bool int4 = scheme.Method == PtqMethod.Int4;
+        if (scheme.GroupSize == 0) return g.Node("DequantizeLinear", [g.Codes("codes", codes, int4, dims), g.Constant("scale", [scales[0]])]);
+        string w = g.Node("DequantizeLinear", [g.Codes("codes", codes, int4, rows, rowLength), g.Constant("scales", scales, rows, scheme.GroupsPerRow(rowLength))],
+            [Of("axis", 1L), Of("block_size", (long)scheme.GroupSize)]);
+        return dims.Length == 2 ? w : g.Node("Reshape", [w, g.Constant("shape", dims, dims.Length)]);
+    }
 
     private static string Activation(OnnxGraphBuilder g, string x, Nn.Activation kind) => kind switch
     {
