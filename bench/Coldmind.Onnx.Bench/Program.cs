@@ -12,7 +12,7 @@ using Microsoft.ML.OnnxRuntime;
 // dotnet run -c Release --project bench/Coldmind.Onnx.Bench [-- --epochs N --fixtures DIR]
 // dotnet run -c Release --project bench/Coldmind.Onnx.Bench -- --ops MODEL.onnx   the nodes ONNX Runtime runs after its optimizations
 // ONNX Runtime as a speed peer: the same Fashion-MNIST MLP (784-128-64-10, ReLU) and CNN (tests/fixtures/onnx/fashion_cnn.onnx,
-// exported by PyTorch) at batch 1 and 64, 1 and 2 threads, medians of 7 timed passes; Coldmind's float, int8 (post-training,
+// exported by PyTorch) at batch 1 and 64, 1 and 2 threads, medians of 11 timed passes; Coldmind's float, int8 (post-training,
 // g32) and ternary (BitLinear hidden layers, float head) compact runtime against ONNX Runtime on the ONNX Coldmind exports of
 // the same models (float; int8 QDQ, which ONNX Runtime fuses into MatMulNBits; ternary QDQ); the CNN in float and int8/g32
 // (Coldmind: its tensor engine on the rounded weights; ONNX Runtime: PyTorch's file, and Coldmind's QDQ export).
@@ -95,7 +95,7 @@ foreach (int threads in new[] { 1, 2 })
 }
 
 Console.WriteLine($"ONNX Runtime {OrtEnv.Instance().GetVersionString()}; {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}; " +
-    "µs per batch, median of 7 passes (each 200 batch-1 inferences or 20 batches of 64)");
+    "µs per batch, median of 11 passes of at least 40 ms each");
 Console.WriteLine();
 Console.WriteLine("| network | form | threads | batch | Coldmind µs | ONNX Runtime µs | Coldmind / ORT | accuracy (Coldmind / ORT) |");
 Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---|");
@@ -115,14 +115,14 @@ foreach (var g in rows.Where(r => r.Network == "MLP").GroupBy(r => (r.Threads, r
 }
 return 0;
 
-// µs of one call of work: median of 7 timed passes of enough calls to last
+// µs of one call of work: median of 11 timed passes of enough calls to last 40 ms
 static double Time(Action work)
 {
     int calls = 0;
     var probe = System.Diagnostics.Stopwatch.StartNew();
-    while (probe.Elapsed.TotalMilliseconds < 20 || calls < 3) { work(); calls++; }
+    while (probe.Elapsed.TotalMilliseconds < 40 || calls < 3) { work(); calls++; }
     int repeat = Math.Max(1, calls);
-    return Timing.MedianSeconds(() => { for (int i = 0; i < repeat; i++) work(); }, runs: 7) * 1e6 / repeat;
+    return Timing.MedianSeconds(() => { for (int i = 0; i < repeat; i++) work(); }, runs: 11) * 1e6 / repeat;
 }
 
 float Accuracy(float[] logits) =>
