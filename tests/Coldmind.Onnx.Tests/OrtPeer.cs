@@ -66,8 +66,6 @@ internal static class OrtPeer
         return Run(OnnxFile.ToBytes(model), Raw(test, InputScaling.Of(model.Metadata)), shape, test.Count, output, mode);
     }
 
-    public static float[] Logits(ClassifierModel model, Dataset data) => model.Logits(data);
-
     /// <summary>
     /// Asserts the two sets of logits agree: every value within <paramref name="tolerance"/> · (1 + |value|), and
     /// argmax equal for ≥ 99.9 % of the examples with every disagreement at a near-tie (Coldmind's two classes within
