@@ -9,14 +9,14 @@ using Coldmind.Runtime;
 using Coldmind.Tensors;
 using Microsoft.ML.OnnxRuntime;
 
-// dotnet run -c Release --project bench/Coldmind.Onnx.Bench [-- --epochs N --fixtures DIR]
-// dotnet run -c Release --project bench/Coldmind.Onnx.Bench -- --ops MODEL.onnx   the nodes ONNX Runtime runs after its optimizations
-// ONNX Runtime as a speed peer: the same Fashion-MNIST MLP (784-128-64-10, ReLU) and CNN (tests/fixtures/onnx/fashion_cnn.onnx,
-// exported by PyTorch) at batch 1 and 64, 1 and 2 threads, medians of 11 timed passes; Coldmind's float, int8 (post-training,
-// g32) and ternary (BitLinear hidden layers, float head) compact runtime against ONNX Runtime on the ONNX Coldmind exports of
-// the same models (float; int8 QDQ, which ONNX Runtime fuses into MatMulNBits; ternary QDQ); the CNN in float and int8/g32
-// (Coldmind: its tensor engine on the rounded weights; ONNX Runtime: PyTorch's file, and Coldmind's QDQ export).
-// Table on stdout, progress on stderr.
+// dotnet run -c Release --project bench/Coldmind.Onnx.Bench [-- --epochs N --fixtures DIR] dotnet run -c Release
+// --project bench/Coldmind.Onnx.Bench -- --ops MODEL.onnx   the nodes ONNX Runtime runs after its optimizations ONNX
+// Runtime as a speed peer: the same Fashion-MNIST MLP (784-128-64-10, ReLU) and CNN
+// (tests/fixtures/onnx/fashion_cnn.onnx, exported by PyTorch) at batch 1 and 64, 1 and 2 threads, medians of 11 timed
+// passes; Coldmind's float, int8 (post-training, g32) and ternary (BitLinear hidden layers, float head) compact runtime
+// against ONNX Runtime on the ONNX Coldmind exports of the same models (float; int8 QDQ, which ONNX Runtime fuses into
+// MatMulNBits; ternary QDQ); the CNN in float and int8/g32 (Coldmind: its tensor engine on the rounded weights; ONNX
+// Runtime: PyTorch's file, and Coldmind's QDQ export). Table on stdout, progress on stderr.
 if (args is ["--ops", var modelPath])
 {
     string optimized = Path.Combine(Path.GetTempPath(), $"coldmind-ort-{Environment.ProcessId}.onnx");
@@ -128,7 +128,8 @@ static double Time(Action work)
 float Accuracy(float[] logits) =>
     (float)Enumerable.Range(0, test.Count).Count(i => Sampler.ArgMax(logits.AsSpan(i * 10, 10)) == test.Labels[i]) / test.Count;
 
-// ONNX Runtime with its default optimizations on `threads` intra-op threads; µs per batch, and its accuracy on the test split
+// ONNX Runtime with its default optimizations on `threads` intra-op threads; µs per batch, and its accuracy on the test
+// split
 double Ort(OnnxModel model, int[] shape, int threads, int batch, out float accuracy)
 {
     using var so = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL };

@@ -8,10 +8,12 @@ using Xunit;
 
 namespace Coldmind.Onnx.Tests;
 
-/// <summary>CSV data: per-feature standardisation in the graph (Sub, Div) and its inverse in front of an import.</summary>
+/// <summary>CSV data: per-feature standardisation in the graph (Sub, Div) and its inverse in front of an
+/// import.</summary>
 public class CsvScalingTests
 {
-    /// <summary>Digits as a CSV table whose columns have different offsets and spreads (and one constant column), label last.</summary>
+    /// <summary>Digits as a CSV table whose columns have different offsets and spreads (and one constant column), label
+    /// last.</summary>
     private static string WriteCsv(TempDir dir)
     {
         var digits = BuiltinData.Digits();

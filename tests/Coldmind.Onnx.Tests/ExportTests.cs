@@ -8,7 +8,8 @@ using Xunit.Abstractions;
 
 namespace Coldmind.Onnx.Tests;
 
-/// <summary>Every kind of exported classifier, run by ONNX Runtime on the whole test split against Coldmind's own run.</summary>
+/// <summary>Every kind of exported classifier, run by ONNX Runtime on the whole test split against Coldmind's own
+/// run.</summary>
 public class ExportTests(ITestOutputHelper output)
 {
     private static readonly ClassifierSpec MlpSpec = ClassifierSpec.ForMlp([1, 8, 8], 10, [32]);

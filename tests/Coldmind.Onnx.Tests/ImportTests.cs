@@ -8,7 +8,8 @@ using Xunit.Abstractions;
 
 namespace Coldmind.Onnx.Tests;
 
-/// <summary>Models exported by torch.onnx.export (tests/fixtures/onnx/make_fixtures.py), imported and checked against ONNX Runtime.</summary>
+/// <summary>Models exported by torch.onnx.export (tests/fixtures/onnx/make_fixtures.py), imported and checked against
+/// ONNX Runtime.</summary>
 public class ImportTests(ITestOutputHelper output)
 {
     /// <summary>Fixture, and its test accuracy in PyTorch as make_fixtures.py printed it.</summary>

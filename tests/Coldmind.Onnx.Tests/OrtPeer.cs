@@ -59,7 +59,8 @@ internal static class OrtPeer
         return [.. result];
     }
 
-    /// <summary>ONNX Runtime's logits of <paramref name="model"/> (an exported Coldmind model: input (batch, features) or images) on the test split.</summary>
+    /// <summary>ONNX Runtime's logits of <paramref name="model"/> (an exported Coldmind model: input (batch, features)
+    /// or images) on the test split.</summary>
     public static float[] RunExported(OnnxModel model, Dataset test, string output = "logits", OrtMode mode = OrtMode.Shipped)
     {
         var shape = model.Graph.Inputs[0].Dims.Skip(1).Select(d => (int)d!.Value).ToArray();
@@ -94,7 +95,8 @@ internal static class OrtPeer
         return (max, disagreements);
     }
 
-    /// <summary>Argmax disagreements, each asserted to be a near-tie (Coldmind's two classes within <paramref name="tie"/>).</summary>
+    /// <summary>Argmax disagreements, each asserted to be a near-tie (Coldmind's two classes within <paramref
+    /// name="tie"/>).</summary>
     public static int Disagreements(float[] coldmind, float[] ort, int classes, float tie, string what)
     {
         int disagreements = 0;
@@ -113,9 +115,11 @@ internal static class OrtPeer
 /// <summary>How ONNX Runtime is asked to run a model.</summary>
 internal enum OrtMode
 {
-    /// <summary>Its defaults: all graph optimizations; DequantizeLinear + MatMul fuse into MatMulNBits at accuracy level 4, which rounds the activations to int8 too.</summary>
+    /// <summary>Its defaults: all graph optimizations; DequantizeLinear + MatMul fuse into MatMulNBits at accuracy
+    /// level 4, which rounds the activations to int8 too.</summary>
     Shipped,
-    /// <summary>All graph optimizations, MatMulNBits computing in float (session.qdq_matmulnbits_accuracy_level = 1).</summary>
+    /// <summary>All graph optimizations, MatMulNBits computing in float (session.qdq_matmulnbits_accuracy_level =
+    /// 1).</summary>
     Fp32,
     /// <summary>No graph optimization: the graph's own arithmetic.</summary>
     Unoptimized,

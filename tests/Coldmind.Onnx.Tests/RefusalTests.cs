@@ -9,7 +9,8 @@ namespace Coldmind.Onnx.Tests;
 /// <summary>What the importer refuses, each with one clear message; and the reader against damaged files.</summary>
 public class RefusalTests
 {
-    /// <summary>A one-layer graph: input (batch, 4) → Gemm (3 outputs) → <paramref name="extra"/> nodes after it.</summary>
+    /// <summary>A one-layer graph: input (batch, 4) → Gemm (3 outputs) → <paramref name="extra"/> nodes after
+    /// it.</summary>
     private static OnnxModel Graph(IEnumerable<OnnxNode> extra, string output, int opset = 13) => new(8, [new OnnxOpset("", opset)], "test",
         new OnnxGraph("g",
             [new OnnxNode("fc", "Gemm", "", ["x", "w", "b"], ["y"], [OnnxAttribute.Of("transB", 1L)]), .. extra],

@@ -5,7 +5,8 @@ using Xunit.Abstractions;
 
 namespace Coldmind.Onnx.Tests;
 
-/// <summary>The path the issue promises: PyTorch CNN in, Coldmind shrinks it, ternary student out to ONNX Runtime.</summary>
+/// <summary>The path the issue promises: PyTorch CNN in, Coldmind shrinks it, ternary student out to ONNX
+/// Runtime.</summary>
 public class ShrinkFromPytorchTests(ITestOutputHelper output)
 {
     [Fact]

@@ -6,7 +6,8 @@ using Spectre.Console;
 
 namespace Coldmind.Cli.Commands;
 
-/// <summary>`coldmind export MODEL --target onnx --out model.onnx`: a Coldmind classifier for another runtime, one library call per target.</summary>
+/// <summary>`coldmind export MODEL --target onnx --out model.onnx`: a Coldmind classifier for another runtime, one
+/// library call per target.</summary>
 internal static class ExportCommand
 {
     public static Command Create()

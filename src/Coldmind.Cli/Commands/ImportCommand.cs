@@ -5,7 +5,8 @@ using Spectre.Console;
 
 namespace Coldmind.Cli.Commands;
 
-/// <summary>`coldmind import MODEL.onnx --out model.safetensors`: an ONNX classifier (e.g. from torch.onnx.export) as a Coldmind checkpoint.</summary>
+/// <summary>`coldmind import MODEL.onnx --out model.safetensors`: an ONNX classifier (e.g. from torch.onnx.export) as a
+/// Coldmind checkpoint.</summary>
 internal static class ImportCommand
 {
     public static Command Create()

@@ -13,7 +13,8 @@ public sealed record InputScaling(float[] Offset, float[] Divisor, int[] SampleS
 {
     public bool IsIdentity => Offset.All(o => o == 0) && Divisor.All(d => d == 1);
 
-    /// <summary>The scaling of <paramref name="dataSpec"/> (a name or a CSV path) under split seed <paramref name="seed"/>.</summary>
+    /// <summary>The scaling of <paramref name="dataSpec"/> (a name or a CSV path) under split seed <paramref
+    /// name="seed"/>.</summary>
     public static InputScaling For(string dataSpec, ulong seed = 0, string? labelColumn = null)
     {
         switch (dataSpec.ToLowerInvariant())
@@ -29,7 +30,8 @@ public sealed record InputScaling(float[] Offset, float[] Divisor, int[] SampleS
         throw new ColdmindException($"Unknown data '{dataSpec}': use digits, fashion-mnist, or a path to a .csv file.");
     }
 
-    /// <summary>The scaling of the data a model's metadata names (coldmind.data, coldmind.seed, coldmind.label; digits by default).</summary>
+    /// <summary>The scaling of the data a model's metadata names (coldmind.data, coldmind.seed, coldmind.label; digits
+    /// by default).</summary>
     public static InputScaling Of(IReadOnlyDictionary<string, string> metadata) =>
         For(metadata.GetValueOrDefault("coldmind.data") ?? "digits",
             metadata.TryGetValue("coldmind.seed", out var s) ? ulong.Parse(s, CultureInfo.InvariantCulture) : 0, metadata.GetValueOrDefault("coldmind.label"));

@@ -3,14 +3,13 @@ using Coldmind.Tensors;
 
 namespace Coldmind.Nn;
 
-/// <summary>
-/// A feed-forward classifier given as a list of layers, each taking the previous one's output: what a network
-/// imported from ONNX becomes (<see cref="ClassifierSpec.Stack"/>). Text form, layers separated by ';':
-/// <c>affine</c> (y = x·scale + shift, both of the sample's shape), <c>conv O K S P</c> (O channels, K×K kernel,
-/// stride S, zero padding P), <c>maxpool K S</c>, <c>avgpool K</c> (stride K), <c>globalavgpool</c>,
-/// <c>flatten</c>, <c>linear O</c>, <c>bitlinear O</c> (BitNet b1.58: RMSNorm, int8 activations, ternary weights), and the activations <c>relu</c>, <c>sigmoid</c>, <c>tanh</c>, <c>gelu</c>.
-/// Parameters are named <c>layers.I.weight</c>, <c>.bias</c>, <c>.scale</c>, <c>.shift</c>, <c>.norm.weight</c> for layer I.
-/// </summary>
+/// <summary> A feed-forward classifier given as a list of layers, each taking the previous one's output: what a network
+/// imported from ONNX becomes (<see cref="ClassifierSpec.Stack"/>). Text form, layers separated by ';': <c>affine</c>
+/// (y = x·scale + shift, both of the sample's shape), <c>conv O K S P</c> (O channels, K×K kernel, stride S, zero
+/// padding P), <c>maxpool K S</c>, <c>avgpool K</c> (stride K), <c>globalavgpool</c>, <c>flatten</c>, <c>linear O</c>,
+/// <c>bitlinear O</c> (BitNet b1.58: RMSNorm, int8 activations, ternary weights), and the activations <c>relu</c>,
+/// <c>sigmoid</c>, <c>tanh</c>, <c>gelu</c>. Parameters are named <c>layers.I.weight</c>, <c>.bias</c>, <c>.scale</c>,
+/// <c>.shift</c>, <c>.norm.weight</c> for layer I. </summary>
 public sealed class LayerStack : Module
 {
     private readonly Sequential _layers;
@@ -75,7 +74,8 @@ public sealed class LayerStack : Module
     public override Tensor Forward(Tensor x) => _layers.Forward(x);
 }
 
-/// <summary>Elementwise y = x · scale + shift, scale and shift of one example's shape (a feature scaling, an unfolded BatchNorm).</summary>
+/// <summary>Elementwise y = x · scale + shift, scale and shift of one example's shape (a feature scaling, an unfolded
+/// BatchNorm).</summary>
 public sealed class Affine : Module
 {
     public Tensor Scale { get; }
@@ -90,7 +90,8 @@ public sealed class Affine : Module
     public override Tensor Forward(Tensor x) => x.Mul(Scale.Reshape([1, .. Scale.Shape])).Add(Shift.Reshape([1, .. Shift.Shape]));
 }
 
-/// <summary>Average pooling over K×K windows at stride K (no padding; rows and columns past the last whole window are dropped).</summary>
+/// <summary>Average pooling over K×K windows at stride K (no padding; rows and columns past the last whole window are
+/// dropped).</summary>
 public sealed class AvgPool2d(int kernel) : Module
 {
     public int Kernel => kernel;

@@ -95,7 +95,8 @@ public static class OnnxExporter
         return Finish(g, x, [model.Inputs], model.Classes, metadata);
     }
 
-    /// <summary>scaled = (raw − offset) / divisor, as the data loader computes it; constants of the example's shape or scalars.</summary>
+    /// <summary>scaled = (raw − offset) / divisor, as the data loader computes it; constants of the example's shape or
+    /// scalars.</summary>
     private static string Scaling(OnnxGraphBuilder g, InputScaling scaling, string input, int[] shape)
     {
         long[] dims = scaling.Offset.Length == 1 ? [] : shape.Select(d => (long)d).ToArray();
@@ -107,7 +108,8 @@ public static class OnnxExporter
         return x;
     }
 
-    /// <summary>Outputs logits and Softmax(logits / T); the graph's input and output shapes; coldmind.* metadata kept.</summary>
+    /// <summary>Outputs logits and Softmax(logits / T); the graph's input and output shapes; coldmind.* metadata
+    /// kept.</summary>
     private static OnnxModel Finish(OnnxGraphBuilder g, string x, int[] inputShape, int classes, IReadOnlyDictionary<string, string> metadata)
     {
         string logits = g.Node("Identity", [x], output: "logits");
@@ -152,7 +154,8 @@ public static class OnnxExporter
         _ => throw new ColdmindException($"The {kind} activation has no ONNX export."),
     };
 
-    /// <summary>A BitLinear module's forward as the compact runtime's ternary layer: its latent weights ternarized by absmean.</summary>
+    /// <summary>A BitLinear module's forward as the compact runtime's ternary layer: its latent weights ternarized by
+    /// absmean.</summary>
     private static CompactClassifier.TernaryParts TernaryOf(BitLinear b)
     {
         var norm = b.Norm ?? throw new ColdmindException("Only BitLinear layers with their own norm export to ONNX.");
@@ -161,7 +164,8 @@ public static class OnnxExporter
         return new CompactClassifier.TernaryParts(b.Weight.Shape[0], b.Weight.Shape[1], null, false, trits, scale, norm.Weight.ToArray(), norm.Eps);
     }
 
-    /// <summary>DequantizeLinear(codesᵀ (columns, rows), scales) — the weight MatMul takes, as Coldmind computes it.</summary>
+    /// <summary>DequantizeLinear(codesᵀ (columns, rows), scales) — the weight MatMul takes, as Coldmind computes
+    /// it.</summary>
     private static string Dequantized(OnnxGraphBuilder g, CompactClassifier.QuantizedParts q)
     {
         var (rows, cols, scheme) = (q.Rows, q.Columns, q.Scheme);

@@ -23,7 +23,8 @@ internal sealed class OnnxGraphBuilder
         return t.Name;
     }
 
-    /// <summary>Appends a node; returns the name of its (single) output, or <paramref name="output"/> when given.</summary>
+    /// <summary>Appends a node; returns the name of its (single) output, or <paramref name="output"/> when
+    /// given.</summary>
     public string Node(string op, string[] inputs, OnnxAttribute[]? attributes = null, string? output = null)
     {
         output ??= Fresh(op.ToLowerInvariant());

@@ -8,7 +8,8 @@ using Coldmind.Tensors;
 
 namespace Coldmind.Export.Onnx;
 
-/// <summary>A classifier read from ONNX: a <see cref="ClassifierSpec.Stack"/> spec, its weights, and its metadata.</summary>
+/// <summary>A classifier read from ONNX: a <see cref="ClassifierSpec.Stack"/> spec, its weights, and its
+/// metadata.</summary>
 public sealed record ImportedClassifier(ClassifierSpec Spec, IReadOnlyDictionary<string, Tensor> State, IReadOnlyDictionary<string, string> Metadata)
 {
     /// <summary>The network in evaluation mode.</summary>
@@ -27,17 +28,16 @@ public sealed record ImportedClassifier(ClassifierSpec Spec, IReadOnlyDictionary
     public void Save(string path) => Safetensors.Write(path, State.Select(kv => (kv.Key, kv.Value)), Metadata);
 }
 
-/// <summary>
-/// Reads the ONNX graphs small classifiers exported by torch.onnx.export (and by <see cref="OnnxExporter"/>) into a
-/// <see cref="LayerStack"/>: a chain of Gemm / MatMul(+Add), Conv, MaxPool, AveragePool, GlobalAveragePool, Relu,
-/// Sigmoid, Tanh, Gelu, Flatten / Reshape, elementwise Add / Sub / Mul / Div by constants; BatchNormalization folded
-/// into the layer before it (or kept as an elementwise scaling); Dropout and Identity dropped; a final Softmax or
-/// LogSoftmax dropped (the classifier gives logits), and a final division of the logits by a constant kept as the
-/// calibration temperature. Constants: initializers (raw or typed), Constant nodes, and DequantizeLinear of them
-/// (QDQ weights), folded to float; Coldmind's own BitLinear subgraph as a <c>bitlinear</c> layer. The graph is taken to expect raw features: the scaling of the data the model is
-/// used with is put in front (as its inverse), so Coldmind's scaled examples reach it as raw ones.
-/// Anything else is refused with one message naming the node, its op type and the opset.
-/// </summary>
+/// <summary> Reads the ONNX graphs small classifiers exported by torch.onnx.export (and by <see cref="OnnxExporter"/>)
+/// into a <see cref="LayerStack"/>: a chain of Gemm / MatMul(+Add), Conv, MaxPool, AveragePool, GlobalAveragePool,
+/// Relu, Sigmoid, Tanh, Gelu, Flatten / Reshape, elementwise Add / Sub / Mul / Div by constants; BatchNormalization
+/// folded into the layer before it (or kept as an elementwise scaling); Dropout and Identity dropped; a final Softmax
+/// or LogSoftmax dropped (the classifier gives logits), and a final division of the logits by a constant kept as the
+/// calibration temperature. Constants: initializers (raw or typed), Constant nodes, and DequantizeLinear of them (QDQ
+/// weights), folded to float; Coldmind's own BitLinear subgraph as a <c>bitlinear</c> layer. The graph is taken to
+/// expect raw features: the scaling of the data the model is used with is put in front (as its inverse), so Coldmind's
+/// scaled examples reach it as raw ones. Anything else is refused with one message naming the node, its op type and the
+/// opset. </summary>
 public static class OnnxImporter
 {
     public const int MinOpset = 11, MaxOpset = OnnxExporter.Opset;
@@ -135,7 +135,8 @@ public static class OnnxImporter
             if (Shape.Length != 1) throw new ColdmindException($"{where}: the output has shape {Tensors.Shape.Format(Shape)} per example; a classifier gives one vector of logits.");
         }
 
-        /// <summary>The nodes in an order where each comes after its inputs' producers; refuses cycles and dangling inputs.</summary>
+        /// <summary>The nodes in an order where each comes after its inputs' producers; refuses cycles and dangling
+        /// inputs.</summary>
         private List<OnnxNode> TopologicalOrder(string input)
         {
             var producer = new Dictionary<string, OnnxNode>();
@@ -242,7 +243,8 @@ public static class OnnxImporter
         private OnnxTensor? OptionalConst(OnnxNode node, int index) =>
             index < node.Inputs.Count && node.Inputs[index].Length > 0 ? Const(node, index) : null;
 
-        /// <summary>Folds a node whose inputs are all constants (Constant, Identity, DequantizeLinear, Cast, Transpose, Reshape).</summary>
+        /// <summary>Folds a node whose inputs are all constants (Constant, Identity, DequantizeLinear, Cast, Transpose,
+        /// Reshape).</summary>
         private bool Fold(OnnxNode node)
         {
             if (node.OpType != "Constant" && !node.Inputs.Where(i => i.Length > 0).All(_constants.ContainsKey)) return false;
@@ -392,7 +394,8 @@ public static class OnnxImporter
             AddLinear(node, w, OptionalConst(node, 2), node.Float("alpha", 1f), node.Float("beta", 1f));
         }
 
-        /// <summary>A linear layer with weight (out, in), scaled by alpha; the bias C (scalar or out values) scaled by beta.</summary>
+        /// <summary>A linear layer with weight (out, in), scaled by alpha; the bias C (scalar or out values) scaled by
+        /// beta.</summary>
         private void AddLinear(OnnxNode node, OnnxTensor weight, OnnxTensor? c, float alpha, float beta = 1f)
         {
             if (Shape.Length != 1) throw Refuse(node, $"it needs a flat input, it gets shape {Tensors.Shape.Format(Shape)} (flatten first)");
@@ -452,7 +455,8 @@ public static class OnnxImporter
             else Add($"avgpool {k}", [Shape[0], Shape[1] / k, Shape[2] / k]);
         }
 
-        /// <summary>y = (x − mean) / √(var + ε) · scale + B per channel: folded into the layer before, or an elementwise scaling.</summary>
+        /// <summary>y = (x − mean) / √(var + ε) · scale + B per channel: folded into the layer before, or an
+        /// elementwise scaling.</summary>
         private void BatchNorm(OnnxNode node)
         {
             var (gamma, beta, mean, variance) = (Const(node, 1).ToFloats(), Const(node, 2).ToFloats(), Const(node, 3).ToFloats(), Const(node, 4).ToFloats());
@@ -469,7 +473,8 @@ public static class OnnxImporter
             ScaleShift(node, a, c);
         }
 
-        /// <summary>Add / Sub / Mul / Div of the chain's value and a constant (either side for Add, Sub and Mul).</summary>
+        /// <summary>Add / Sub / Mul / Div of the chain's value and a constant (either side for Add, Sub and
+        /// Mul).</summary>
         private void Elementwise(OnnxNode node)
         {
             bool constFirst = _constants.ContainsKey(node.Inputs[0]);
@@ -520,7 +525,8 @@ public static class OnnxImporter
             return result;
         }
 
-        /// <summary>Per-channel (or per-feature) y = x·a + c: into the conv or linear layer just added, else an affine layer.</summary>
+        /// <summary>Per-channel (or per-feature) y = x·a + c: into the conv or linear layer just added, else an affine
+        /// layer.</summary>
         private void ScaleShift(OnnxNode node, float[] a, float[] c)
         {
             var shape = Shape;
@@ -556,7 +562,8 @@ public static class OnnxImporter
             (layer.Scale, layer.Shift) = (scale, shift);
         }
 
-        /// <summary>The values per output channel when <paramref name="values"/> (one example) is constant within each of <paramref name="channels"/> channels.</summary>
+        /// <summary>The values per output channel when <paramref name="values"/> (one example) is constant within each
+        /// of <paramref name="channels"/> channels.</summary>
         private static float[]? PerChannel(float[] values, int channels)
         {
             int per = values.Length / channels;

@@ -85,7 +85,8 @@ public static class OnnxFile
         if (t.Dims.Count > MaxRank || t.Dims.Any(d => d < 0)) throw new ColdmindException($"{what} has an invalid shape [{string.Join(", ", t.Dims)}].");
         var type = (OnnxDataType)t.DataType;
         if (OnnxTensor.ElementSize(type) < 0) throw new ColdmindException($"{what} has data type {type} ({t.DataType}), which Coldmind does not read.");
-        // the element count is bounded by the data actually present, so no dims can make us allocate more than the file holds
+        // the element count is bounded by the data actually present, so no dims can make us allocate more than the file
+        // holds
         long count = 1;
         foreach (long d in t.Dims)
         {
@@ -104,7 +105,8 @@ public static class OnnxFile
         return new OnnxTensor(t.Name, t.Dims.ToArray(), type, raw);
     }
 
-    /// <summary>Typed storage (float_data, int32_data, int64_data, double_data) moved into the raw_data layout.</summary>
+    /// <summary>Typed storage (float_data, int32_data, int64_data, double_data) moved into the raw_data
+    /// layout.</summary>
     private static byte[] TypedToRaw(TensorProto t, OnnxDataType type, long count, long rawBytes, string what)
     {
         long present = type switch
@@ -132,7 +134,8 @@ public static class OnnxFile
         return raw;
     }
 
-    /// <summary>Writes <paramref name="model"/> atomically (a temporary file renamed over <paramref name="path"/>).</summary>
+    /// <summary>Writes <paramref name="model"/> atomically (a temporary file renamed over <paramref
+    /// name="path"/>).</summary>
     public static void Write(string path, OnnxModel model)
     {
         var proto = ToWire(model);

@@ -44,7 +44,8 @@ public sealed record OnnxNode(string Name, string OpType, string Domain, IReadOn
     public string? String(string name) => Attribute(name) is { Type: OnnxAttributeType.String } a ? a.String : null;
 }
 
-/// <summary>A node attribute; only the field its <see cref="Type"/> names is meaningful (subgraphs are not kept).</summary>
+/// <summary>A node attribute; only the field its <see cref="Type"/> names is meaningful (subgraphs are not
+/// kept).</summary>
 public sealed record OnnxAttribute(string Name, OnnxAttributeType Type, float Float = 0, long Int = 0, string String = "",
     OnnxTensor? Tensor = null, float[]? FloatList = null, long[]? IntList = null)
 {
@@ -67,7 +68,8 @@ public sealed record OnnxTensor(string Name, long[] Dims, OnnxDataType DataType,
 {
     public long Count => Dims.Aggregate(1L, (a, d) => a * d);
 
-    /// <summary>Bytes one element takes in raw_data; 0 for the packed 4-bit types; -1 for types Coldmind does not read.</summary>
+    /// <summary>Bytes one element takes in raw_data; 0 for the packed 4-bit types; -1 for types Coldmind does not
+    /// read.</summary>
     public static int ElementSize(OnnxDataType type) => type switch
     {
         OnnxDataType.Float or OnnxDataType.Int32 or OnnxDataType.UInt32 => 4,
