@@ -19,8 +19,20 @@ public class CsvScalingTests
         var digits = BuiltinData.Digits();
         var lines = new List<string> { string.Join(",", Enumerable.Range(0, 64).Select(j => $"f{j}").Append("label")) };
         for (int i = 0; i < digits.Count; i++)
-            lines.Add(string.Join(",", Enumerable.Range(0, 64).Select(j => (digits.Features[i * 64 + j] * 16 * (j % 5 + 1) + 10 * j).ToString("R", CultureInfo.InvariantCulture))
-                .Append(digits.Labels[i].ToString(CultureInfo.InvariantCulture))));
+            lines.Add(
+                string.Join(
+                    ",",
+                    Enumerable
+                        .Range(0, 64)
+                        .Select(j =>
+                            (digits.Features[i * 64 + j] * 16 * (j % 5 + 1) + 10 * j).ToString(
+                                "R",
+                                CultureInfo.InvariantCulture
+                            )
+                        )
+                        .Append(digits.Labels[i].ToString(CultureInfo.InvariantCulture))
+                )
+            );
         string path = dir.File("table.csv");
         File.WriteAllLines(path, lines);
         return path;
@@ -52,7 +64,14 @@ public class CsvScalingTests
         Assert.Equal(["Sub", "Div"], onnx.Graph.Nodes.Take(2).Select(n => n.OpType));
         var raw = DataSplits.Stratified(BuiltinData.FromCsv(csv), 0.1, 0.2, 3).Test;
         var coldmind = ClassifierModel.Of(model, spec, "csv", meta).Logits(data.Test);
-        OrtPeer.AssertAgree(coldmind, OrtPeer.Run(OnnxFile.ToBytes(onnx), raw.Features, [64], raw.Count), 10, 1e-4f, 1e-3f, "csv mlp");
+        OrtPeer.AssertAgree(
+            coldmind,
+            OrtPeer.Run(OnnxFile.ToBytes(onnx), raw.Features, [64], raw.Count),
+            10,
+            1e-4f,
+            1e-3f,
+            "csv mlp"
+        );
 
         // back in: the inverse standardisation in front cancels the graph's (within 1e-6) and the logits are the same
         string path = dir.File("csv.onnx");

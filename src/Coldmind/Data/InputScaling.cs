@@ -19,12 +19,19 @@ public sealed record InputScaling(float[] Offset, float[] Divisor, int[] SampleS
     {
         switch (dataSpec.ToLowerInvariant())
         {
-            case "digits": return new([0], [16], [1, 8, 8]);
-            case "fashion-mnist" or "fashion": return new([0], [255], [1, 28, 28]);
+            case "digits":
+                return new([0], [16], [1, 8, 8]);
+            case "fashion-mnist" or "fashion":
+                return new([0], [255], [1, 28, 28]);
         }
-        if (dataSpec.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) || dataSpec.EndsWith(".csv.gz", StringComparison.OrdinalIgnoreCase))
+        if (
+            dataSpec.EndsWith(".csv", StringComparison.OrdinalIgnoreCase)
+            || dataSpec.EndsWith(".csv.gz", StringComparison.OrdinalIgnoreCase)
+        )
         {
-            var (mean, std) = DataSplits.Stratified(BuiltinData.FromCsv(dataSpec, labelColumn), 0.1, 0.2, seed).Train.FeatureMoments();
+            var (mean, std) = DataSplits
+                .Stratified(BuiltinData.FromCsv(dataSpec, labelColumn), 0.1, 0.2, seed)
+                .Train.FeatureMoments();
             return new(mean, std.Select(s => s > 1e-12f ? s : 1f).ToArray(), [mean.Length]);
         }
         throw new ColdmindException($"Unknown data '{dataSpec}': use digits, fashion-mnist, or a path to a .csv file.");
@@ -33,14 +40,21 @@ public sealed record InputScaling(float[] Offset, float[] Divisor, int[] SampleS
     /// <summary>The scaling of the data a model's metadata names (coldmind.data, coldmind.seed, coldmind.label; digits
     /// by default).</summary>
     public static InputScaling Of(IReadOnlyDictionary<string, string> metadata) =>
-        For(metadata.GetValueOrDefault("coldmind.data") ?? "digits",
-            metadata.TryGetValue("coldmind.seed", out var s) ? ulong.Parse(s, CultureInfo.InvariantCulture) : 0, metadata.GetValueOrDefault("coldmind.label"));
+        For(
+            metadata.GetValueOrDefault("coldmind.data") ?? "digits",
+            metadata.TryGetValue("coldmind.seed", out var s) ? ulong.Parse(s, CultureInfo.InvariantCulture) : 0,
+            metadata.GetValueOrDefault("coldmind.label")
+        );
 
     /// <summary>Offset and divisor expanded to <paramref name="features"/> values each.</summary>
     public (float[] Offset, float[] Divisor) Expand(int features)
     {
         if (Offset.Length != 1 && Offset.Length != features)
-            throw new ColdmindException($"The data's scaling has {Offset.Length} features; the model takes {features}.");
-        return Offset.Length == 1 ? (Enumerable.Repeat(Offset[0], features).ToArray(), Enumerable.Repeat(Divisor[0], features).ToArray()) : (Offset, Divisor);
+            throw new ColdmindException(
+                $"The data's scaling has {Offset.Length} features; the model takes {features}."
+            );
+        return Offset.Length == 1
+            ? (Enumerable.Repeat(Offset[0], features).ToArray(), Enumerable.Repeat(Divisor[0], features).ToArray())
+            : (Offset, Divisor);
     }
 }
