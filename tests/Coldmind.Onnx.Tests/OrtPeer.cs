@@ -44,11 +44,26 @@ internal static class OrtPeer
     /// <summary>
     /// ONNX Runtime's <paramref name="output"/> (count, classes) for every example, in batches of 500, on one thread.
     /// </summary>
-    public static float[] Run(byte[] model, float[] raw, int[] inputShape, int count, string output = "logits", OrtMode mode = OrtMode.Shipped)
+    public static float[] Run(
+        byte[] model,
+        float[] raw,
+        int[] inputShape,
+        int count,
+        string output = "logits",
+        OrtMode mode = OrtMode.Shipped
+    )
     {
-        using var options = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1,
-            GraphOptimizationLevel = mode == OrtMode.Unoptimized ? GraphOptimizationLevel.ORT_DISABLE_ALL : GraphOptimizationLevel.ORT_ENABLE_ALL };
-        if (mode == OrtMode.Fp32) options.AddSessionConfigEntry("session.qdq_matmulnbits_accuracy_level", "1");
+        using var options = new SessionOptions
+        {
+            IntraOpNumThreads = 1,
+            InterOpNumThreads = 1,
+            GraphOptimizationLevel =
+                mode == OrtMode.Unoptimized
+                    ? GraphOptimizationLevel.ORT_DISABLE_ALL
+                    : GraphOptimizationLevel.ORT_ENABLE_ALL,
+        };
+        if (mode == OrtMode.Fp32)
+            options.AddSessionConfigEntry("session.qdq_matmulnbits_accuracy_level", "1");
         using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(model, options);
         string input = session.InputMetadata.Keys.Single();
         int each = inputShape.Aggregate(1, (a, d) => a * d);
@@ -63,54 +78,90 @@ internal static class OrtPeer
         return [.. result];
     }
 
-    /// <summary>ONNX Runtime's logits of <paramref name="model"/> (an exported Coldmind model: input (batch, features) or images) on the test split.</summary>
-    public static float[] RunExported(OnnxModel model, Dataset test, string output = "logits", OrtMode mode = OrtMode.Shipped)
+    /// <summary>ONNX Runtime's logits of <paramref name="model"/> (an exported Coldmind model: input (batch, features)
+    /// or images) on the test split.</summary>
+    public static float[] RunExported(
+        OnnxModel model,
+        Dataset test,
+        string output = "logits",
+        OrtMode mode = OrtMode.Shipped
+    )
     {
         var shape = model.Graph.Inputs[0].Dims.Skip(1).Select(d => (int)d!.Value).ToArray();
-        return Run(OnnxFile.ToBytes(model), Raw(test, TrainingData.ScalingOf(Provenance.Read(model.Metadata, "the exported model"))), shape, test.Count, output, mode);
+        return Run(
+            OnnxFile.ToBytes(model),
+            Raw(test, TrainingData.ScalingOf(Provenance.Read(model.Metadata, "the exported model"))),
+            shape,
+            test.Count,
+            output,
+            mode
+        );
     }
-
-    public static float[] Logits(ClassifierModel model, Dataset data) => model.Logits(data);
 
     /// <summary>
     /// Asserts the two sets of logits agree: every value within <paramref name="tolerance"/> · (1 + |value|), and
     /// argmax equal for ≥ 99.9 % of the examples with every disagreement at a near-tie (Coldmind's two classes within
     /// <paramref name="tie"/>). Returns the largest difference and the count of disagreements.
     /// </summary>
-    public static (float MaxDifference, int Disagreements) AssertAgree(float[] coldmind, float[] ort, int classes, float tolerance, float tie, string what)
+    public static (float MaxDifference, int Disagreements) AssertAgree(
+        float[] coldmind,
+        float[] ort,
+        int classes,
+        float tolerance,
+        float tie,
+        string what
+    )
     {
         Assert.Equal(coldmind.Length, ort.Length);
-        int count = coldmind.Length / classes, disagreements = 0;
+        int count = coldmind.Length / classes,
+            disagreements = 0;
         float max = 0;
         for (int i = 0; i < coldmind.Length; i++)
         {
             float d = MathF.Abs(coldmind[i] - ort[i]);
             max = MathF.Max(max, d);
-            Assert.True(d <= tolerance * (1 + MathF.Abs(coldmind[i])), $"{what}: logit {i % classes} of example {i / classes}: Coldmind {coldmind[i]}, ONNX Runtime {ort[i]}.");
+            Assert.True(
+                d <= tolerance * (1 + MathF.Abs(coldmind[i])),
+                $"{what}: logit {i % classes} of example {i / classes}: Coldmind {coldmind[i]}, ONNX Runtime {ort[i]}."
+            );
         }
         for (int e = 0; e < count; e++)
         {
             var c = coldmind.AsSpan(e * classes, classes);
-            int a = Sampler.ArgMax(c), b = Sampler.ArgMax(ort.AsSpan(e * classes, classes));
-            if (a == b) continue;
+            int a = Sampler.ArgMax(c),
+                b = Sampler.ArgMax(ort.AsSpan(e * classes, classes));
+            if (a == b)
+                continue;
             disagreements++;
-            Assert.True(c[a] - c[b] <= tie, $"{what}: example {e}: Coldmind picks {a} ({c[a]}), ONNX Runtime {b} (Coldmind's logit {c[b]}): not a near-tie.");
+            Assert.True(
+                c[a] - c[b] <= tie,
+                $"{what}: example {e}: Coldmind picks {a} ({c[a]}), ONNX Runtime {b} (Coldmind's logit {c[b]}): not a near-tie."
+            );
         }
-        Assert.True(disagreements <= count / 1000, $"{what}: {disagreements} of {count} argmax disagreements (more than 0.1 %).");
+        Assert.True(
+            disagreements <= count / 1000,
+            $"{what}: {disagreements} of {count} argmax disagreements (more than 0.1 %)."
+        );
         return (max, disagreements);
     }
 
-    /// <summary>Argmax disagreements, each asserted to be a near-tie (Coldmind's two classes within <paramref name="tie"/>).</summary>
+    /// <summary>Argmax disagreements, each asserted to be a near-tie (Coldmind's two classes within <paramref
+    /// name="tie"/>).</summary>
     public static int Disagreements(float[] coldmind, float[] ort, int classes, float tie, string what)
     {
         int disagreements = 0;
         for (int e = 0; e < coldmind.Length / classes; e++)
         {
             var c = coldmind.AsSpan(e * classes, classes);
-            int a = Sampler.ArgMax(c), b = Sampler.ArgMax(ort.AsSpan(e * classes, classes));
-            if (a == b) continue;
+            int a = Sampler.ArgMax(c),
+                b = Sampler.ArgMax(ort.AsSpan(e * classes, classes));
+            if (a == b)
+                continue;
             disagreements++;
-            Assert.True(c[a] - c[b] <= tie, $"{what}: example {e}: Coldmind picks {a} ({c[a]}), ONNX Runtime {b} (Coldmind's logit {c[b]}): not a near-tie.");
+            Assert.True(
+                c[a] - c[b] <= tie,
+                $"{what}: example {e}: Coldmind picks {a} ({c[a]}), ONNX Runtime {b} (Coldmind's logit {c[b]}): not a near-tie."
+            );
         }
         return disagreements;
     }
@@ -119,10 +170,14 @@ internal static class OrtPeer
 /// <summary>How ONNX Runtime is asked to run a model.</summary>
 internal enum OrtMode
 {
-    /// <summary>Its defaults: all graph optimizations; DequantizeLinear + MatMul fuse into MatMulNBits at accuracy level 4, which rounds the activations to int8 too.</summary>
+    /// <summary>Its defaults: all graph optimizations; DequantizeLinear + MatMul fuse into MatMulNBits at accuracy
+    /// level 4, which rounds the activations to int8 too.</summary>
     Shipped,
-    /// <summary>All graph optimizations, MatMulNBits computing in float (session.qdq_matmulnbits_accuracy_level = 1).</summary>
+
+    /// <summary>All graph optimizations, MatMulNBits computing in float (session.qdq_matmulnbits_accuracy_level =
+    /// 1).</summary>
     Fp32,
+
     /// <summary>No graph optimization: the graph's own arithmetic.</summary>
     Unoptimized,
 }
@@ -143,7 +198,18 @@ internal static class Trained
     public static Module Fit(ClassifierSpec spec, DataSplits data, int epochs, ulong seed = 0)
     {
         var model = spec.Build(new Tensors.Rng(seed));
-        Trainer.Fit(model, data.Train, data.Validation, new TrainOptions { Epochs = epochs, BatchSize = 64, LearningRate = 2e-3f, Seed = seed });
+        Trainer.Fit(
+            model,
+            data.Train,
+            data.Validation,
+            new TrainOptions
+            {
+                Epochs = epochs,
+                BatchSize = 64,
+                LearningRate = 2e-3f,
+                Seed = seed,
+            }
+        );
         model.Eval();
         return model;
     }

@@ -13,17 +13,25 @@ public sealed record InputScaling(float[] Offset, float[] Divisor, int[] SampleS
 {
     public bool IsIdentity => Offset.All(o => o == 0) && Divisor.All(d => d == 1);
 
-    /// <summary>The scaling of <paramref name="dataSpec"/> (a name or a CSV path) under split seed <paramref name="seed"/>.</summary>
+    /// <summary>The scaling of <paramref name="dataSpec"/> (a name or a CSV path) under split seed <paramref
+    /// name="seed"/>.</summary>
     public static InputScaling For(string dataSpec, ulong seed = 0, string? labelColumn = null)
     {
         switch (dataSpec.ToLowerInvariant())
         {
-            case "digits": return new([0], [16], [1, 8, 8]);
-            case "fashion-mnist" or "fashion": return new([0], [255], [1, 28, 28]);
+            case "digits":
+                return new([0], [16], [1, 8, 8]);
+            case "fashion-mnist" or "fashion":
+                return new([0], [255], [1, 28, 28]);
         }
-        if (dataSpec.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) || dataSpec.EndsWith(".csv.gz", StringComparison.OrdinalIgnoreCase))
+        if (
+            dataSpec.EndsWith(".csv", StringComparison.OrdinalIgnoreCase)
+            || dataSpec.EndsWith(".csv.gz", StringComparison.OrdinalIgnoreCase)
+        )
         {
-            var (mean, std) = DataSplits.Stratified(BuiltinData.FromCsv(dataSpec, labelColumn), 0.1, 0.2, seed).Train.FeatureMoments();
+            var (mean, std) = DataSplits
+                .Stratified(BuiltinData.FromCsv(dataSpec, labelColumn), 0.1, 0.2, seed)
+                .Train.FeatureMoments();
             return new(mean, std.Select(s => s > 1e-12f ? s : 1f).ToArray(), [mean.Length]);
         }
         throw new ColdmindException($"Unknown data '{dataSpec}': use digits, fashion-mnist, or a path to a .csv file.");
@@ -33,7 +41,11 @@ public sealed record InputScaling(float[] Offset, float[] Divisor, int[] SampleS
     public (float[] Offset, float[] Divisor) Expand(int features)
     {
         if (Offset.Length != 1 && Offset.Length != features)
-            throw new ColdmindException($"The data's scaling has {Offset.Length} features; the model takes {features}.");
-        return Offset.Length == 1 ? (Enumerable.Repeat(Offset[0], features).ToArray(), Enumerable.Repeat(Divisor[0], features).ToArray()) : (Offset, Divisor);
+            throw new ColdmindException(
+                $"The data's scaling has {Offset.Length} features; the model takes {features}."
+            );
+        return Offset.Length == 1
+            ? (Enumerable.Repeat(Offset[0], features).ToArray(), Enumerable.Repeat(Divisor[0], features).ToArray())
+            : (Offset, Divisor);
     }
 }

@@ -11,11 +11,14 @@ internal sealed class OnnxGraphBuilder
 
     private string Fresh(string hint) => $"{hint}_{_count++}";
 
-    public string Constant(string hint, float[] values, params long[] dims) => Add(OnnxTensor.Of(Fresh(hint), values, dims));
+    public string Constant(string hint, float[] values, params long[] dims) =>
+        Add(OnnxTensor.Of(Fresh(hint), values, dims));
 
-    public string Constant(string hint, long[] values, params long[] dims) => Add(OnnxTensor.Of(Fresh(hint), values, dims));
+    public string Constant(string hint, long[] values, params long[] dims) =>
+        Add(OnnxTensor.Of(Fresh(hint), values, dims));
 
-    public string Codes(string hint, sbyte[] values, bool int4, params long[] dims) => Add(OnnxTensor.Of(Fresh(hint), values, int4, dims));
+    public string Codes(string hint, sbyte[] values, bool int4, params long[] dims) =>
+        Add(OnnxTensor.Of(Fresh(hint), values, int4, dims));
 
     private string Add(OnnxTensor t)
     {
@@ -23,7 +26,8 @@ internal sealed class OnnxGraphBuilder
         return t.Name;
     }
 
-    /// <summary>Appends a node; returns the name of its (single) output, or <paramref name="output"/> when given.</summary>
+    /// <summary>Appends a node; returns the name of its (single) output, or <paramref name="output"/> when
+    /// given.</summary>
     public string Node(string op, string[] inputs, OnnxAttribute[]? attributes = null, string? output = null)
     {
         output ??= Fresh(op.ToLowerInvariant());
@@ -31,5 +35,6 @@ internal sealed class OnnxGraphBuilder
         return output;
     }
 
-    public OnnxGraph Build(string name, IReadOnlyList<OnnxValue> inputs, IReadOnlyList<OnnxValue> outputs) => new(name, _nodes, _constants, inputs, outputs);
+    public OnnxGraph Build(string name, IReadOnlyList<OnnxValue> inputs, IReadOnlyList<OnnxValue> outputs) =>
+        new(name, _nodes, _constants, inputs, outputs);
 }
