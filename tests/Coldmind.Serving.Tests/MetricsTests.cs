@@ -16,8 +16,10 @@ public class MetricsTests(Models models) : IClassFixture<Models>
     {
         var values = new Dictionary<string, double>();
         using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument,
-            l) => { if (instrument.Meter.Name == meter) l.EnableMeasurementEvents(instrument); };
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == meter) l.EnableMeasurementEvents(instrument);
+        };
         listener.SetMeasurementEventCallback<long>((i, v, _, _) => values[i.Name] = v);
         listener.SetMeasurementEventCallback<int>((i, v, _, _) => values[i.Name] = v);
         listener.SetMeasurementEventCallback<double>((i, v, _, _) => values[i.Name] = v);
@@ -51,10 +53,9 @@ public class MetricsTests(Models models) : IClassFixture<Models>
     {
         var data = BuiltinData.Load("digits");
         var learner = LocalLearner.For(data.Train, [8], 1);
-        var options = new NodeOptions("127.0.0.1:0", ["127.0.0.1:9"], new GossipOptions(new LocalTraining(),
-            ExchangeCodec.Parse("f32")),
-            TimeSpan.FromMilliseconds(100), Cycles: 2, CheckpointPath: null, MaxMessageBytes: 1 << 20,
-                Linger: TimeSpan.Zero);
+        var gossip = new GossipOptions(new LocalTraining(), ExchangeCodec.Parse("f32"));
+        var options = new NodeOptions("127.0.0.1:0", ["127.0.0.1:9"], gossip, TimeSpan.FromMilliseconds(100), Cycles: 2,
+            CheckpointPath: null, MaxMessageBytes: 1 << 20, Linger: TimeSpan.Zero);
         var auth = new MessageAuth(new byte[32]);
         SwarmNode? node = null;
         NodeSummary? summary = null;

@@ -89,7 +89,8 @@ public sealed class ColdmindChatClient : IChatClient
             var speaker = m.Role == ChatRole.System ? ChatSpeaker.System
                 : m.Role == ChatRole.User ? ChatSpeaker.User
                 : m.Role == ChatRole.Assistant ? ChatSpeaker.Assistant
-                : throw new ColdmindException($"Messages of role '{m.Role}' are not supported (system, user, assistant).");
+                : throw new ColdmindException(
+                    $"Messages of role '{m.Role}' are not supported (system, user, assistant).");
             if (m.Contents.Any(c => c is not TextContent))
                 throw new ColdmindException("Only text content is supported: no images, audio or tool calls.");
             turns.Add((speaker, m.Text));
@@ -263,8 +264,7 @@ public sealed class ColdmindChatClient : IChatClient
         string finish = stops.Stopped || generated.StopReason == "end of text" ? "stop" : "length";
         Metrics.Finished(prompt.Count, generated.Tokens.Count, firstToken, generated.GenerationSeconds);
         yield return new CompletionChunk("", new CompletionResult(finish, prompt.Count, generated.Tokens.Count,
-            firstToken,
-            generated.GenerationTokensPerSecond));
+            firstToken, generated.GenerationTokensPerSecond));
     }
 
     /// <summary>Refuses what the bounds do not allow (before the request takes a place in the queue).</summary>
