@@ -49,6 +49,26 @@ public class MetricsTests(Models models) : IClassFixture<Models>
     }
 
     [Fact]
+    public async Task With_a_device_the_tokens_are_priced_in_joules_as_coldmind_cost_prices_them()
+    {
+        var (exit, stdout, err) = Cli.Run("cost", models.Stories, "--device", "rpi5", "--json");
+        Assert.True(exit == 0, err);
+        double perToken;
+        using (var json = System.Text.Json.JsonDocument.Parse(stdout))
+            perToken = json.RootElement.GetProperty("joules_per_inference").GetDouble();
+        using var chat = ColdmindChatClient.Open(models.Stories,
+            new ChatClientSettings { Device = Coldmind.Cost.DeviceProfile.Load("rpi5") });
+        ChatResponse? answer = null;
+        var values = await Observe(ServingMetrics.MeterName, async () =>
+            answer = await chat.GetResponseAsync("Hi", new ChatOptions { MaxOutputTokens = 10 }));
+        Assert.Equal(perToken, chat.Metrics.JoulesPerToken, 1e-12);
+        Assert.Equal(perToken * answer!.Usage!.TotalTokenCount!.Value, values["coldmind.serving.joules"], 1e-12);
+        Assert.Contains("coldmind_joules_estimate_total ", chat.Metrics.ToPrometheus(), StringComparison.Ordinal);
+        using var unpriced = ColdmindChatClient.Open(models.Stories);
+        Assert.DoesNotContain("joules", unpriced.Metrics.ToPrometheus(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_swarm_node_publishes_what_it_sent_and_what_failed()
     {
         var data = BuiltinData.Load("digits");

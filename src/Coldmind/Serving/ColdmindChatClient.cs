@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Threading.Channels;
+using Coldmind.Cost;
 using Coldmind.Runtime;
 using Microsoft.Extensions.AI;
 
@@ -57,7 +58,9 @@ public sealed class ColdmindChatClient : IChatClient
         Template = ChatTemplate.Detect(model.Tokenizer.ChatTemplate);
         ModelId = s.ModelId ?? Path.GetFileNameWithoutExtension(model.Path);
         _slots = new SlotPool(model, s.Parallel, ContextLength, s.MaxQueue);
-        Metrics = new ServingMetrics(() => (_slots.Queued, _slots.Busy, _slots.Slots));
+        double joulesPerToken = s.Device is { } device
+            ? CostModel.Estimate(Workload.FromGguf(model.Path, Math.Min(256, ContextLength)), device).Joules : 0;
+        Metrics = new ServingMetrics(() => (_slots.Queued, _slots.Busy, _slots.Slots), joulesPerToken);
         Metadata = new ChatClientMetadata("coldmind", null, ModelId);
     }
 
