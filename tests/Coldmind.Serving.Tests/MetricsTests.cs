@@ -1,6 +1,8 @@
 using System.Diagnostics.Metrics;
+using Coldmind.Cognition;
 using Coldmind.Data;
 using Coldmind.Network;
+using Coldmind.Runtime;
 using Coldmind.Swarm;
 using Coldmind.Tensors;
 using Microsoft.Extensions.AI;
@@ -66,6 +68,27 @@ public class MetricsTests(Models models) : IClassFixture<Models>
         Assert.Contains("coldmind_joules_estimate_total ", chat.Metrics.ToPrometheus(), StringComparison.Ordinal);
         using var unpriced = ColdmindChatClient.Open(models.Stories);
         Assert.DoesNotContain("joules", unpriced.Metrics.ToPrometheus(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_escalation_server_publishes_what_it_answered_and_refused()
+    {
+        var model = ClassifierModel.Of(CompactClassifier.Compile(new Coldmind.Nn.Mlp(64, [8], 10, new Rng(1))), "cloud");
+        var key = new MessageAuth("a shared key of some length"u8.ToArray());
+        EscalationServer? server = null;
+        var values = await Observe("Coldmind.Cognition", async () =>
+        {
+            server = await EscalationServer.StartAsync(model, 1f, "127.0.0.1:0", key, 4096, _ => { });
+            using var cloud = new HttpCloud(server.Address, key, TimeSpan.FromSeconds(10));
+            cloud.Ask(Payload.Encode(new float[64], 8, 3));
+            using var http = new HttpClient();
+            using var unsigned = await http.PostAsync(new Uri(server.Address, EscalationServer.ClassifyPath),
+                new ByteArrayContent(new byte[16]));
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, unsigned.StatusCode);
+        });
+        await server!.DisposeAsync();
+        Assert.Equal(1, values["coldmind.escalation.served"]);
+        Assert.Equal(1, values["coldmind.escalation.rejected"]);
     }
 
     [Fact]
