@@ -35,8 +35,7 @@ public class ChatClientTests(Models models) : IClassFixture<Models>
     public async Task The_same_seed_gives_the_same_sampled_text_and_penalties_change_it()
     {
         using var chat = ColdmindChatClient.Open(models.Stories);
-        async Task<string> Answer(ChatOptions o) => (await chat.GetResponseAsync([new ChatMessage(ChatRole.User,
-            "Once")], o)).Text;
+        async Task<string> Answer(ChatOptions o) => (await chat.GetResponseAsync("Once", o)).Text;
         var sampled = new ChatOptions { Temperature = 0.9f, TopP = 0.9f, TopK = 20, Seed = 7, MaxOutputTokens = 40 };
         Assert.Equal(await Answer(sampled), await Answer(sampled.Clone()));
         var greedy = new ChatOptions { Temperature = 0, MaxOutputTokens = 60 };

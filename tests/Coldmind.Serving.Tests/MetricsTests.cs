@@ -1,6 +1,11 @@
 using System.Diagnostics.Metrics;
+using Coldmind.Cognition;
 using Coldmind.Data;
 using Coldmind.Network;
+using Coldmind.LmTraining;
+using Coldmind.Runtime.Classifier;
+using Coldmind.Runtime.Lm;
+using Coldmind.Shrink;
 using Coldmind.Swarm;
 using Coldmind.Tensors;
 using Microsoft.Extensions.AI;
@@ -16,8 +21,10 @@ public class MetricsTests(Models models) : IClassFixture<Models>
     {
         var values = new Dictionary<string, double>();
         using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument,
-            l) => { if (instrument.Meter.Name == meter) l.EnableMeasurementEvents(instrument); };
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == meter) l.EnableMeasurementEvents(instrument);
+        };
         listener.SetMeasurementEventCallback<long>((i, v, _, _) => values[i.Name] = v);
         listener.SetMeasurementEventCallback<int>((i, v, _, _) => values[i.Name] = v);
         listener.SetMeasurementEventCallback<double>((i, v, _, _) => values[i.Name] = v);
@@ -47,14 +54,56 @@ public class MetricsTests(Models models) : IClassFixture<Models>
     }
 
     [Fact]
+    public async Task With_a_device_the_tokens_are_priced_in_joules_as_coldmind_cost_prices_them()
+    {
+        var (exit, stdout, err) = Cli.Run("cost", models.Stories, "--device", "rpi5", "--json");
+        Assert.True(exit == 0, err);
+        double perToken;
+        using (var json = System.Text.Json.JsonDocument.Parse(stdout))
+            perToken = json.RootElement.GetProperty("joules_per_inference").GetDouble();
+        using var chat = ColdmindChatClient.Open(models.Stories,
+            new ChatClientSettings { Device = Coldmind.Cost.DeviceProfile.Load("rpi5") });
+        ChatResponse? answer = null;
+        var values = await Observe(ServingMetrics.MeterName, async () =>
+            answer = await chat.GetResponseAsync("Hi", new ChatOptions { MaxOutputTokens = 10 }));
+        Assert.Equal(perToken, chat.Metrics.JoulesPerToken, 1e-12);
+        Assert.Equal(perToken * answer!.Usage!.TotalTokenCount!.Value, values["coldmind.serving.joules"], 1e-12);
+        Assert.Contains("coldmind_joules_estimate_total ", chat.Metrics.ToPrometheus(), StringComparison.Ordinal);
+        using var unpriced = ColdmindChatClient.Open(models.Stories);
+        Assert.DoesNotContain("joules", unpriced.Metrics.ToPrometheus(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_escalation_server_publishes_what_it_answered_and_refused()
+    {
+        var untrained = new Coldmind.Nn.Mlp(64, [8], 10, new Rng(1)); // what it answers does not matter here
+        var model = ClassifierModel.Of(CompactClassifier.Compile(untrained), "cloud");
+        var secret = KeyRing.FromSecret(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        var key = new MessageAuth(secret, "server");
+        EscalationServer? server = null;
+        var values = await Observe("Coldmind.Cognition", async () =>
+        {
+            server = await EscalationServer.StartAsync(model, 1f, "127.0.0.1:0", key, 4096, _ => { });
+            using var cloud = new HttpCloud(server.Address, new MessageAuth(secret, "edge"), TimeSpan.FromSeconds(10));
+            cloud.Ask(Payload.Encode(new float[64], 8, 3));
+            using var http = new HttpClient();
+            using var unsigned = await http.PostAsync(new Uri(server.Address, EscalationServer.ClassifyPath),
+                new ByteArrayContent(new byte[16]));
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, unsigned.StatusCode);
+        });
+        await server!.DisposeAsync();
+        Assert.Equal(1, values["coldmind.escalation.served"]);
+        Assert.Equal(1, values["coldmind.escalation.rejected"]);
+    }
+
+    [Fact]
     public async Task A_swarm_node_publishes_what_it_sent_and_what_failed()
     {
         var data = BuiltinData.Load("digits");
         var learner = LocalLearner.For(data.Train, [8], 1);
-        var options = new NodeOptions("127.0.0.1:0", ["127.0.0.1:9"], new GossipOptions(new LocalTraining(),
-            ExchangeCodec.Parse("f32")),
-            TimeSpan.FromMilliseconds(100), Cycles: 2, CheckpointPath: null, MaxMessageBytes: 1 << 20,
-                Linger: TimeSpan.Zero);
+        var gossip = new GossipOptions(new LocalTraining(), ExchangeCodec.Parse("f32"));
+        var options = new NodeOptions("127.0.0.1:0", ["127.0.0.1:9"], gossip, TimeSpan.FromMilliseconds(100), Cycles: 2,
+            CheckpointPath: null, MaxMessageBytes: 1 << 20, Linger: TimeSpan.Zero);
         var auth = new MessageAuth(KeyRing.FromSecret(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), "127.0.0.1:0");
         SwarmNode? node = null;
         NodeSummary? summary = null;

@@ -12,8 +12,8 @@ namespace Coldmind.Serving.Tests;
 public class OpenAiClientTests(Models models) : IClassFixture<Models>
 {
     private static IChatClient Client(ServerProcess server, string key = "unused") =>
-        new OpenAIClient(new ApiKeyCredential(key), new OpenAIClientOptions { Endpoint = new Uri(server.Address,
-            "v1") })
+        new OpenAIClient(new ApiKeyCredential(key),
+                new OpenAIClientOptions { Endpoint = new Uri(server.Address, "v1") })
             .GetChatClient("any").AsIChatClient();
 
     private static async Task<JsonElement> Get(HttpClient http, Uri address, string path)
@@ -71,8 +71,8 @@ public class OpenAiClientTests(Models models) : IClassFixture<Models>
         {
             var body = JsonSerializer.Serialize(new { prompt = "Once upon a time", max_tokens = 48, temperature = 0,
                 repeat_penalty = penalty });
-            using var reply = await http.PostAsync(new Uri(server.Address, "v1/completions"), new StringContent(body,
-                Encoding.UTF8, "application/json"));
+            using var reply = await http.PostAsync(new Uri(server.Address, "v1/completions"),
+                new StringContent(body, Encoding.UTF8, "application/json"));
             Assert.Equal(HttpStatusCode.OK, reply.StatusCode);
             using var json = JsonDocument.Parse(await reply.Content.ReadAsStringAsync());
             var run = Cli.RunGreedy(models[name], "Once upon a time", 48, penalty);
@@ -89,12 +89,12 @@ public class OpenAiClientTests(Models models) : IClassFixture<Models>
         using var server = new ServerProcess(models.Stories);
         var chat = Client(server);
         ChatMessage[] messages = [new(ChatRole.User, "Hi")];
-        string full = (await chat.GetResponseAsync(messages, new ChatOptions { Temperature = 0,
-            MaxOutputTokens = 60 })).Text;
+        var greedy = new ChatOptions { Temperature = 0, MaxOutputTokens = 60 };
+        string full = (await chat.GetResponseAsync(messages, greedy)).Text;
         string stop = full.Substring(full.Length / 2, 3); // somewhere in the middle, maybe across tokens
         string expected = full[..full.IndexOf(stop, StringComparison.Ordinal)];
-        var options = new ChatOptions { Temperature = 0, MaxOutputTokens = 60, StopSequences = [stop,
-            "never appears"] };
+        var options = greedy.Clone();
+        options.StopSequences = [stop, "never appears"];
         var cut = await chat.GetResponseAsync(messages, options);
         Assert.Equal(expected, cut.Text);
         Assert.Equal(ChatFinishReason.Stop, cut.FinishReason);
@@ -116,8 +116,8 @@ public class OpenAiClientTests(Models models) : IClassFixture<Models>
         {
             var text = new StringBuilder();
             var options = new ChatOptions { Temperature = 0.8f, Seed = i, MaxOutputTokens = 64 };
-            await foreach (var u in chat.GetStreamingResponseAsync([new ChatMessage(ChatRole.User, $"Story {i}")],
-                options)) text.Append(u.Text);
+            ChatMessage[] ask = [new(ChatRole.User, $"Story {i}")];
+            await foreach (var u in chat.GetStreamingResponseAsync(ask, options)) text.Append(u.Text);
             return text.ToString();
         }
         async Task<bool> AskAndLeave(int i)
@@ -200,8 +200,8 @@ public class OpenAiClientTests(Models models) : IClassFixture<Models>
         {
             using var fresh = new HttpClient(); // a new connection: the server closes one whose body it refused unread
             fresh.DefaultRequestHeaders.Authorization = http.DefaultRequestHeaders.Authorization;
-            using var reply = await fresh.PostAsync(new Uri(server.Address, path), new StringContent(body,
-                Encoding.UTF8, "application/json"));
+            using var reply = await fresh.PostAsync(new Uri(server.Address, path),
+                new StringContent(body, Encoding.UTF8, "application/json"));
             Assert.Equal(status, reply.StatusCode);
             using var json = JsonDocument.Parse(await reply.Content.ReadAsStringAsync());
             var error = json.RootElement.GetProperty("error");
@@ -220,13 +220,14 @@ public class OpenAiClientTests(Models models) : IClassFixture<Models>
             $$"""{"prompt":"{{string.Concat(Enumerable.Repeat("Once upon a time ", 40))}}"}""", "at most 64");
         await Expect(HttpStatusCode.BadRequest, "v1/completions", """{"prompt":"Hi","temperature":-1}""",
             "temperature");
-        await Expect(HttpStatusCode.RequestEntityTooLarge, "v1/completions", $$"""{"prompt":"{{new string('a',
-            5000)}}"}""", "over 4096 bytes");
+        string large = new('a', 5000);
+        await Expect(HttpStatusCode.RequestEntityTooLarge, "v1/completions", $$"""{"prompt":"{{large}}"}""",
+            "over 4096 bytes");
         await Expect(HttpStatusCode.NotFound, "v1/embeddings", "{}", "No route");
 
         using var anonymous = new HttpClient();
-        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync(new Uri(server.Address,
-            "v1/models"))).StatusCode);
+        var unauthorized = await anonymous.GetAsync(new Uri(server.Address, "v1/models"));
+        Assert.Equal(HttpStatusCode.Unauthorized, unauthorized.StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync(new Uri(server.Address, "health"))).StatusCode);
         var listed = await Get(http, server.Address, "v1/models");
         Assert.Equal("stories260K.f32", listed.GetProperty("data")[0].GetProperty("id").GetString());

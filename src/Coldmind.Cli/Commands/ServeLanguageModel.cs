@@ -24,9 +24,13 @@ internal sealed class ServeLanguageModel
         { Description = "GGUF: most prompt tokens a request may bring", DefaultValueFactory = _ => 4096 };
     private readonly Option<string?> _alias = new("--alias")
         { Description = "GGUF: the model's id in responses (default: the file name)" };
+    private readonly Option<string?> _device = new("--device")
+        { Description = "GGUF: estimate the joules of the tokens on this device (e.g. rpi5; host measures this one)" };
+    private readonly Option<string?> _deviceFile = new DeviceOptions().File;
     private readonly Option<int> _threads = CommonOptions.Threads();
 
-    public IEnumerable<Option> All => [_parallel, _queue, _apiKey, _context, _maxTokens, _maxPrompt, _alias, _threads];
+    public IEnumerable<Option> All =>
+        [_parallel, _queue, _apiKey, _context, _maxTokens, _maxPrompt, _alias, _device, _deviceFile, _threads];
 
     /// <summary>True when <paramref name="path"/> starts with GGUF's magic.</summary>
     public static bool IsGguf(string path)
@@ -48,6 +52,7 @@ internal sealed class ServeLanguageModel
         {
             Parallel = r.GetValue(_parallel), MaxQueue = r.GetValue(_queue), ContextLength = r.GetValue(_context),
             MaxTokens = r.GetValue(_maxTokens), MaxPromptTokens = r.GetValue(_maxPrompt), ModelId = r.GetValue(_alias),
+            Device = r.GetValue(_device) is { } device ? DeviceOptions.Load(device, r.GetValue(_deviceFile)) : null,
         });
         var settings = new OpenAiServerSettings
             { Listen = listen, ApiKey = r.GetValue(_apiKey), MaxRequestBytes = maxRequestBytes };

@@ -28,7 +28,15 @@ public sealed class EscalationServer : IAsyncDisposable
     public long Served => Interlocked.Read(ref _served);
     public long Rejected => Interlocked.Read(ref _rejected);
 
-    private EscalationServer(WebApplication app) => _app = app;
+    /// <summary>Served and Rejected on the <c>Coldmind.Cognition</c> meter, for dotnet-counters and other listeners.</summary>
+    private readonly System.Diagnostics.Metrics.Meter _meter = new("Coldmind.Cognition");
+
+    private EscalationServer(WebApplication app)
+    {
+        _app = app;
+        _meter.CreateObservableCounter("coldmind.escalation.served", () => Served, "{request}", "escalations answered");
+        _meter.CreateObservableCounter("coldmind.escalation.rejected", () => Rejected, "{request}", "requests refused");
+    }
 
     /// <param name="listen">HOST:PORT, HOST an IP address or localhost; port 0 picks a free one</param>
     public static async Task<EscalationServer> StartAsync(ClassifierModel model, float temperature, string listen, MessageAuth keys, int maxRequestBytes, Action<string> log)
@@ -100,6 +108,7 @@ public sealed class EscalationServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _meter.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
     }

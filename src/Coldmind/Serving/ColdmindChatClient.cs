@@ -1,12 +1,13 @@
+using Microsoft.Extensions.AI;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Threading.Channels;
+using Coldmind.Cost;
 using Coldmind.LmTraining;
 using Coldmind.Runtime.Classifier;
 using Coldmind.Runtime.Lm;
 using Coldmind.Shrink;
-using Microsoft.Extensions.AI;
 
 namespace Coldmind.Serving;
 
@@ -60,7 +61,9 @@ public sealed class ColdmindChatClient : IChatClient
         Template = ChatTemplate.Detect(model.Tokenizer.ChatTemplate);
         ModelId = s.ModelId ?? Path.GetFileNameWithoutExtension(model.Path);
         _slots = new SlotPool(model, s.Parallel, ContextLength, s.MaxQueue);
-        Metrics = new ServingMetrics(() => (_slots.Queued, _slots.Busy, _slots.Slots));
+        double joulesPerToken = s.Device is { } device
+            ? CostModel.Estimate(Workload.FromGguf(model.Path, Math.Min(256, ContextLength)), device).Joules : 0;
+        Metrics = new ServingMetrics(() => (_slots.Queued, _slots.Busy, _slots.Slots), joulesPerToken);
         Metadata = new ChatClientMetadata("coldmind", null, ModelId);
     }
 
@@ -92,7 +95,8 @@ public sealed class ColdmindChatClient : IChatClient
             var speaker = m.Role == ChatRole.System ? ChatSpeaker.System
                 : m.Role == ChatRole.User ? ChatSpeaker.User
                 : m.Role == ChatRole.Assistant ? ChatSpeaker.Assistant
-                : throw new ColdmindException($"Messages of role '{m.Role}' are not supported (system, user, assistant).");
+                : throw new ColdmindException(
+                    $"Messages of role '{m.Role}' are not supported (system, user, assistant).");
             if (m.Contents.Any(c => c is not TextContent))
                 throw new ColdmindException("Only text content is supported: no images, audio or tool calls.");
             turns.Add((speaker, m.Text));
@@ -266,8 +270,7 @@ public sealed class ColdmindChatClient : IChatClient
         string finish = stops.Stopped || generated.StopReason == "end of text" ? "stop" : "length";
         Metrics.Finished(prompt.Count, generated.Tokens.Count, firstToken, generated.GenerationSeconds);
         yield return new CompletionChunk("", new CompletionResult(finish, prompt.Count, generated.Tokens.Count,
-            firstToken,
-            generated.GenerationTokensPerSecond));
+            firstToken, generated.GenerationTokensPerSecond));
     }
 
     /// <summary>Refuses what the bounds do not allow (before the request takes a place in the queue).</summary>

@@ -1,3 +1,4 @@
+using Coldmind.Cost;
 using Coldmind.LmTraining;
 using Coldmind.Runtime.Classifier;
 using Coldmind.Runtime.Lm;
@@ -22,6 +23,12 @@ public sealed record ChatClientSettings
     public SamplerOptions Sampling { get; init; } = new(Temperature: 0.8f, TopK: 40, TopP: 0.95f, RepeatPenalty: 1f);
     /// <summary>The model's name in responses (default: the file name without .gguf).</summary>
     public string? ModelId { get; init; }
+    /// <summary>
+    /// The device whose joules the counters estimate (<see cref="CostModel"/>: a single-token step at a context of
+    /// 256, priced for every prompt and generated token, so an upper bound for prompts evaluated as a batch); none: no
+    /// estimate.
+    /// </summary>
+    public DeviceProfile? Device { get; init; }
 }
 
 /// <summary>One request's generation settings.</summary>

@@ -25,9 +25,16 @@ public sealed class ServingMetrics : IDisposable
     public long PromptTokens => Interlocked.Read(ref _promptTokens);
     public long CompletionTokens => Interlocked.Read(ref _completionTokens);
 
-    internal ServingMetrics(Func<(int Queued, int Busy, int Slots)> slots)
+    /// <summary>The estimated joules of one token on the client's device (0: no device, no estimate).</summary>
+    public double JoulesPerToken { get; }
+
+    /// <summary>Estimated joules of every token evaluated so far (see <see cref="ChatClientSettings.Device"/>).</summary>
+    public double Joules => JoulesPerToken * (PromptTokens + CompletionTokens);
+
+    internal ServingMetrics(Func<(int Queued, int Busy, int Slots)> slots, double joulesPerToken)
     {
         _slots = slots;
+        JoulesPerToken = joulesPerToken;
         const string Unit = "{request}";
         _meter.CreateObservableCounter("coldmind.serving.requests", () => Requests, Unit, "generations finished");
         _meter.CreateObservableCounter("coldmind.serving.rejected", () => Rejected, Unit, "bad input or a full queue");
@@ -39,6 +46,8 @@ public sealed class ServingMetrics : IDisposable
         _meter.CreateObservableGauge("coldmind.serving.tokens_per_second", () => TokensPerSecond, "{token}/s",
             "completion tokens over the seconds spent generating them, since start");
         _firstToken = _meter.CreateHistogram<double>("coldmind.serving.time_to_first_token", "s");
+        if (joulesPerToken > 0)
+            _meter.CreateObservableCounter("coldmind.serving.joules", () => Joules, "J", "estimated energy of the tokens");
     }
 
     private readonly Histogram<double> _firstToken;
@@ -95,6 +104,8 @@ public sealed class ServingMetrics : IDisposable
         Metric("coldmind_queue_length", "gauge", "Requests waiting for a slot.", queued);
         Metric("coldmind_busy_slots", "gauge", "Slots generating now.", busy);
         Metric("coldmind_slots", "gauge", "Slots (--parallel).", slots);
+        if (JoulesPerToken > 0)
+            Metric("coldmind_joules_estimate_total", "counter", "Estimated joules of the tokens on the device.", Joules);
         return text.ToString();
     }
 
