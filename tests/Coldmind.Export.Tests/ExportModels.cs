@@ -19,12 +19,13 @@ namespace Coldmind.Export.Tests;
 /// </summary>
 public sealed class ExportModels : IDisposable
 {
-    public string Directory { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"coldmind-export-tests-{Guid.NewGuid():N}");
+    public string Directory { get; } =
+        System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"coldmind-export-tests-{Guid.NewGuid():N}");
     public DataSplits Digits { get; } = BuiltinData.Load("digits");
     private readonly Lazy<DataSplits> _fashion = new(() => BuiltinData.Load("fashion-mnist"));
     private readonly Lazy<string> _fashionTernary;
     public DataSplits Fashion => _fashion.Value;
-    /// <summary>The ternary model of a Fashion-MNIST shrink (1 epoch a stage: the export is tested, not the accuracy).</summary>
+    /// <summary>The ternary model of a Fashion-MNIST shrink (1 epoch a stage: the export is tested).</summary>
     public string FashionTernary => _fashionTernary.Value;
 
     public ExportModels()
@@ -46,12 +47,16 @@ public sealed class ExportModels : IDisposable
         // what `search` may write: other methods per layer (2-bit, ternary and binary codes, per tensor or per group)
         var mlp = new Mlp(64, [32], 10, new Rng(5));
         Trainer.Fit(mlp, Digits.Train, null, new TrainOptions { Epochs = 5, Seed = 5 });
-        Save(CompactClassifier.Compile(mlp, schemes: [PtqScheme.Parse("int2/g32"), PtqScheme.Parse("binary/g32")]), "ptq-int2-binary", "digits");
-        Save(CompactClassifier.Compile(mlp, schemes: [PtqScheme.Parse("ternary/tensor"), PtqScheme.Parse("int4/tensor")]), "ptq-ternary-int4", "digits");
+        Save(CompactClassifier.Compile(mlp, schemes: [PtqScheme.Parse("int2/g32"), PtqScheme.Parse("binary/g32")]),
+            "ptq-int2-binary", "digits");
+        Save(CompactClassifier.Compile(mlp,
+            schemes: [PtqScheme.Parse("ternary/tensor"), PtqScheme.Parse("int4/tensor")]),
+            "ptq-ternary-int4", "digits");
 
         _fashionTernary = new(() =>
         {
-            var fashion = ShrinkPipeline.Run(Fashion, new ShrinkOptions { TeacherHidden = [64], StudentHidden = [32], Epochs = 1, Rounds = 2 });
+            var options = new ShrinkOptions { TeacherHidden = [64], StudentHidden = [32], Epochs = 1, Rounds = 2 };
+            var fashion = ShrinkPipeline.Run(Fashion, options);
             Save(fashion.Final, "fashion-ternary", "fashion-mnist");
             return Path("fashion-ternary");
         });
@@ -59,7 +64,8 @@ public sealed class ExportModels : IDisposable
 
     public string Path(string name) => System.IO.Path.Combine(Directory, name + ".safetensors");
 
-    private void Save(CompactClassifier model, string name, string data) => model.WithMetadata(Meta(model.Metadata, data)).Save(Path(name));
+    private void Save(CompactClassifier model, string name, string data) =>
+        model.WithMetadata(Meta(model.Metadata, data)).Save(Path(name));
 
     private static Dictionary<string, string> Meta(IReadOnlyDictionary<string, string> meta, string data) =>
         new(meta) { ["coldmind.data"] = data, ["coldmind.seed"] = 0.ToString(CultureInfo.InvariantCulture) };

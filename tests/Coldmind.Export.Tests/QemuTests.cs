@@ -36,8 +36,9 @@ public sealed class QemuTests(ExportModels models) : IDisposable
             Assert.Equal(host.Scores, run.Scores);
             var check = deployment.Check(run);
             Assert.Equal(check.Examples, integer ? check.ExactScores : check.EqualPredictions);
-            Assert.InRange(run.FlashBytes!.Value, deployment.Exporter.WeightBytes, deployment.Exporter.WeightBytes + 8192);
-            Assert.InRange(run.StaticRamBytes!.Value, deployment.Exporter.ArenaBytes, deployment.Exporter.ArenaBytes + 64);
+            var exporter = deployment.Exporter;
+            Assert.InRange(run.FlashBytes!.Value, exporter.WeightBytes, exporter.WeightBytes + 8192);
+            Assert.InRange(run.StaticRamBytes!.Value, exporter.ArenaBytes, exporter.ArenaBytes + 64);
             Assert.InRange(run.StackBytes!.Value, 1, 4096);
             Assert.True(run.InstructionsPerInference > 1000, $"{run.InstructionsPerInference} instructions");
         }
@@ -50,7 +51,9 @@ public sealed class QemuTests(ExportModels models) : IDisposable
         var exporter = CDeployment.Load(models.Path("ternary"), Fpu.Single, models.Digits).Exporter;
         exporter.Write(_out);
         string asm = Path.Combine(_out, "model.s");
-        var info = new ProcessStartInfo("arm-none-eabi-gcc", ["-mthumb", "-mcpu=cortex-m3", "-O2", "-fno-inline", "-S", "-o", asm, Path.Combine(_out, "model.c")]) { RedirectStandardError = true };
+        string[] arguments = ["-mthumb", "-mcpu=cortex-m3", "-O2", "-fno-inline", "-S", "-o", asm,
+            Path.Combine(_out, "model.c")];
+        var info = new ProcessStartInfo("arm-none-eabi-gcc", arguments) { RedirectStandardError = true };
         using (var gcc = Process.Start(info)!)
         {
             gcc.WaitForExit();
@@ -58,13 +61,16 @@ public sealed class QemuTests(ExportModels models) : IDisposable
         }
         var lines = File.ReadAllLines(asm);
         // a label per kernel, possibly a specialised clone (cm_trits_dense.constprop.0:)
-        var kernels = lines.Where(l => l.StartsWith("cm_trits_", StringComparison.Ordinal) && l.EndsWith(':')).ToArray();
+        var kernels = lines.Where(l => l.StartsWith("cm_trits_", StringComparison.Ordinal) && l.EndsWith(':'))
+            .ToArray();
         Assert.NotEmpty(kernels);
         foreach (var kernel in kernels)
         {
-            var body = lines.SkipWhile(l => l != kernel).TakeWhile(l => !l.StartsWith("\t.size", StringComparison.Ordinal)).ToArray();
+            var body = lines.SkipWhile(l => l != kernel)
+                .TakeWhile(l => !l.StartsWith("\t.size", StringComparison.Ordinal)).ToArray();
             Assert.True(body.Length > 5, $"{kernel} has no body in the assembly");
-            Assert.DoesNotContain(body, l => l.TrimStart().StartsWith("mul", StringComparison.Ordinal) || l.Contains("\tmla", StringComparison.Ordinal) || l.Contains("mull", StringComparison.Ordinal));
+            Assert.DoesNotContain(body, l => l.TrimStart().StartsWith("mul", StringComparison.Ordinal)
+                || l.Contains("\tmla", StringComparison.Ordinal) || l.Contains("mull", StringComparison.Ordinal));
         }
     }
 }

@@ -55,7 +55,8 @@ internal static class CostCommand
             if (rows.Count == 1) rows[0].Print();
             else PrintSideBySide(rows);
             foreach (var row in rows)
-                if (Footprint.Of(row.Estimate.Workload, profile) is { } footprint) AnsiConsole.WriteLine($"{row.Path} {footprint.Describe()}.");
+                if (Footprint.Of(row.Estimate.Workload, profile) is { } footprint)
+                    AnsiConsole.WriteLine($"{row.Path} {footprint.Describe()}.");
             AnsiConsole.MarkupLine("[grey]Estimates: roofline time per layer from the profile's op rates and bandwidths; joules = device power × time + DRAM bytes × energy/byte (see docs/cost.md).[/]");
             return 0;
         });
@@ -117,7 +118,8 @@ internal static class CostCommand
         {
             model = Path, device = Estimate.Device.Name, unit = Estimate.Workload.Unit,
             fp32_macs = Estimate.Workload.Ops(OpKind.Fp32Mac), int8_macs = Estimate.Workload.Ops(OpKind.Int8Mac), ternary_adds = Estimate.Workload.Ops(OpKind.TernaryAdd),
-            fits = Footprint.Of(Estimate.Workload, Estimate.Device)?.Fits, skipped_zeros = Estimate.Workload.SkippedZeros, weight_bytes = Estimate.Workload.WeightBytes, bytes_per_inference = Estimate.BytesPerUnit, weights_in = Estimate.WeightLevel.Name,
+            fits = Footprint.Of(Estimate.Workload, Estimate.Device)?.Fits,
+            skipped_zeros = Estimate.Workload.SkippedZeros, weight_bytes = Estimate.Workload.WeightBytes, bytes_per_inference = Estimate.BytesPerUnit, weights_in = Estimate.WeightLevel.Name,
             latency_seconds = Estimate.Seconds, bound = Estimate.Bound, bandwidth_bound_rate = Estimate.BandwidthBoundRate,
             joules_per_inference = Estimate.Joules, compute_joules = Estimate.ComputeJoules, memory_joules = Estimate.MemoryJoules,
             arithmetic_joules = Estimate.ArithmeticJoules, landauer_joules = Estimate.LandauerJoules, landauer_ratio = Estimate.LandauerRatio, device_celsius = Estimate.Celsius,

@@ -1,4 +1,3 @@
-using Spectre.Console;
 using System.CommandLine;
 using System.Globalization;
 using Coldmind.Cli.Options;
@@ -8,49 +7,57 @@ using Coldmind.Export;
 using Coldmind.Export.Onnx;
 using Coldmind.Formats.Onnx;
 using Coldmind.Models;
+using Spectre.Console;
 
 namespace Coldmind.Cli.Commands;
 
 /// <summary>
-/// `coldmind export MODEL --target T --out DIR`: writes a classifier for another runtime. A switch on --target;
+/// `coldmind export MODEL --target c|onnx --out DIR|FILE`: writes a classifier for another runtime. A switch on --target;
 /// each target's work is in Coldmind.Export.
 /// </summary>
 internal static class ExportCommand
 {
+    private const string ModelHelp = "a classifier (`train`, `shrink` --out or --stages-out, `search`, `ptq --save`, `import`)";
+    private const string FpuHelp = "c: single (float parts in float) or none (integers only, fixed point)";
+    private const string VerifyHelp = "c: host (gcc, clang, the test split) or qemu (also Cortex-M7 and M3 under QEMU)";
+
     public static Command Create()
     {
-        var modelPath = new Argument<string>("MODEL")
-        {
-            Description = "a classifier: from `coldmind train`, `shrink` (--out, --stages-out), `search`, `ptq --save` or `import`",
-        };
+        var modelPath = new Argument<string>("MODEL") { Description = ModelHelp };
         var target = new Option<string>("--target")
-        {
-            Description = "c: a C99 library for microcontrollers; onnx: an ONNX graph for ONNX Runtime (float, or QDQ for quantized and ternary layers)",
-            Required = true,
-        };
-        var output = new Option<string>("--out") { Description = "c: the folder to write (replaced as a whole); onnx: the .onnx file", Required = true };
-        var fpu = new Option<string>("--fpu") { Description = "c: single (float parts in float) or none (integers only, fixed point)", DefaultValueFactory = _ => "single" };
-        var verify = new Option<string?>("--verify") { Description = "c: host (cc, the whole test split) or qemu (also Cortex-M7 and M3 under qemu-system-arm)" };
-        var examples = new Option<int?>("--examples") { Description = "c: test examples to verify on (default: the whole test split)" };
+            { Description = "c: a C99 library for MCUs; onnx: a graph for ONNX Runtime (float, or QDQ)", Required = true };
+        var output = new Option<string>("--out") { Description = "c: the folder to write (replaced); onnx: the file", Required = true };
+        var fpu = new Option<string>("--fpu") { Description = FpuHelp, DefaultValueFactory = _ => "single" };
+        var verify = new Option<string?>("--verify") { Description = VerifyHelp };
+        var examples = new Option<int?>("--examples") { Description = "c: test examples to verify on (default: all)" };
         var data = new ModelDataOptions();
         var json = CommonOptions.Json();
         var cmd = new Command("export",
-            "Write a classifier for another runtime: a C99 library for microcontrollers (verified on request) or ONNX (ONNX Runtime on phones and PCs).")
+            "Write a classifier for another runtime: C99 for microcontrollers (verified on request) or ONNX (ONNX Runtime).")
             { modelPath, target, output, fpu, verify, examples, json };
         data.AddTo(cmd);
         cmd.SetAction(r => r.GetValue(target) switch
         {
-            "c" => ExportC(r.GetValue(modelPath)!, r.GetValue(output)!, r.GetValue(fpu)!, r.GetValue(verify), r.GetValue(examples), Splits(r, data),
-                r.GetValue(json)),
+            "c" => ExportC(r.GetValue(modelPath)!, r.GetValue(output)!, r.GetValue(fpu)!, r.GetValue(verify),
+                r.GetValue(examples), Splits(r, data), r.GetValue(json)),
             "onnx" => ExportOnnx(r.GetValue(modelPath)!, r.GetValue(output)!, r.GetValue(json)),
             var t => throw new ColdmindException($"--target must be c or onnx, got '{t}'."),
         });
         return cmd;
     }
 
+    /// <summary>The data a classifier was trained on (to calibrate and verify on), or as --data says.</summary>
+    private static DataSplits Splits(ParseResult r, ModelDataOptions data) =>
+        ModelFile.Open(r.GetValue<string>("MODEL")!) switch
+        {
+            ClassifierFile c => data.Splits(r, c.Provenance).Splits,
+            var other => throw other.NotA("a classifier to export"),
+        };
+
     private static int ExportOnnx(string path, string outPath, bool json)
     {
-        if (!outPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) throw new ColdmindException($"--out must name a .onnx file, got '{outPath}'.");
+        if (!outPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+            throw new ColdmindException($"--out must name a .onnx file, got '{outPath}'.");
         var model = OnnxExporter.Export(path);
         OnnxFile.Write(outPath, model);
         var ops = model.Graph.Nodes.GroupBy(n => n.OpType).OrderByDescending(g => g.Count()).Select(g => $"{g.Key} ×{g.Count()}");
@@ -60,89 +67,73 @@ internal static class ExportCommand
         if (json)
             JsonOutput.Write(new { model = path, output = outPath, target = "onnx", opset = model.Opset, bytes, nodes = model.Graph.Nodes.Count, input = shape });
         else
-            AnsiConsole.MarkupLineInterpolated(
-                $"Wrote [bold]{outPath}[/] ({bytes:N0} bytes, opset {model.Opset}): input '{input.Name}' ({shape}) of raw features; outputs 'logits' and 'probabilities'; {string.Join(", ", ops)}.");
+            AnsiConsole.WriteLine($"Wrote {outPath} ({bytes:N0} bytes, opset {model.Opset}): input '{input.Name}' ({shape}) "
+                + $"of raw features; outputs 'logits' and 'probabilities'; {string.Join(", ", ops)}.");
         return 0;
     }
 
-    /// <summary>The data a classifier was trained on (for calibration and verification), or as --data says.</summary>
-    private static (string DataSpec, DataSplits Splits) Splits(ParseResult r, ModelDataOptions data) =>
-        ModelFile.Open(r.GetValue<string>("MODEL")!) switch
-        {
-            ClassifierFile c => data.Splits(r, c.Provenance),
-            var other => throw other.NotA("a classifier to export"),
-        };
-
-    private static int ExportC(string path, string outDir, string fpuText, string? verify, int? examples,
-        (string DataSpec, DataSplits Splits) data, bool json)
+    private static int ExportC(string path, string outDir, string fpuText, string? verify, int? examples, DataSplits splits,
+        bool json)
     {
-        var fpu = fpuText switch { "single" => Fpu.Single, "none" => Fpu.None, _ => throw new ColdmindException($"--fpu must be single or none, got '{fpuText}'.") };
-        if (verify is not (null or "host" or "qemu")) throw new ColdmindException($"--verify must be host or qemu, got '{verify}'.");
+        var fpu = fpuText switch
+        {
+            "single" => Fpu.Single, "none" => Fpu.None,
+            _ => throw new ColdmindException($"--fpu must be single or none, got '{fpuText}'."),
+        };
+        if (verify is not (null or "host" or "qemu"))
+            throw new ColdmindException($"--verify must be host or qemu, got '{verify}'.");
         if (examples is < 1) throw new ColdmindException($"--examples must be at least 1, got {examples}.");
-        var (dataSpec, splits) = data;
         var deployment = CDeployment.Load(path, fpu, splits);
-        deployment.Exporter.Write(outDir);
-        var report = new List<object>();
+        var exporter = deployment.Exporter;
+        exporter.Write(outDir);
         if (!json)
         {
-            AnsiConsole.MarkupLineInterpolated($"Wrote [bold]{outDir}[/]: {deployment.Exporter.Describe()}; weights {deployment.Exporter.WeightBytes:N0} B, arena {deployment.Exporter.ArenaBytes:N0} B.");
-            foreach (var s in deployment.Exporter.Storage) AnsiConsole.MarkupLineInterpolated($"  {s}");
+            AnsiConsole.WriteLine($"Wrote {outDir}: {exporter.Describe()}; weights {exporter.WeightBytes:N0} B, "
+                + $"arena {exporter.ArenaBytes:N0} B.");
+            foreach (var s in exporter.Storage) AnsiConsole.WriteLine($"  {s}");
         }
-        if (verify != null)
+        var result = verify == null ? null
+            : deployment.Verify(outDir, verify == "qemu", examples, Console.Error.WriteLine);
+        bool integer = deployment.Integer;
+        if (json)
+            JsonOutput.Write(new
+            {
+                model = path, out_dir = outDir, fpu = fpuText, weight_bytes = exporter.WeightBytes,
+                arena_bytes = exporter.ArenaBytes,
+                host_instructions_per_inference = result?.HostInstructions,
+                runs = result?.Checks.Select(c => new
+                {
+                    target = c.Run.Target, examples = c.Examples, equal_predictions = c.EqualPredictions,
+                    exact_scores = c.ExactScores, equal_to_host = c.SameAsHost,
+                    max_relative_score_error = c.MaxScoreError, flash_bytes = c.Run.FlashBytes,
+                    static_ram_bytes = c.Run.StaticRamBytes, stack_bytes = c.Run.StackBytes,
+                    instructions_per_inference = c.Run.InstructionsPerInference,
+                    instructions_per_systick_tick = c.Run.InstructionsPerTick,
+                }),
+            });
+        else if (result != null)
         {
-            bool integer = deployment.Integer;
-            foreach (var compiler in new[] { "cc", "clang" })
-            {
-                Console.Error.WriteLine($"compiling with {compiler} {CVerifier.StrictFlags}");
-                CVerifier.CheckWarnings(outDir, compiler, integer);
-            }
-            var inputs = deployment.Inputs(examples);
-            int n = deployment.Test.FeatureCount;
-            Console.Error.WriteLine($"running {inputs.Length / n} {dataSpec} test examples on the host");
-            var runs = new List<CRun> { CVerifier.Host(outDir, inputs, n, integer) };
-            double? callgrind = null;
-            if (verify == "qemu")
-            {
-                Console.Error.WriteLine("counting the host's instructions with valgrind --tool=callgrind");
-                callgrind = CVerifier.Callgrind(outDir, inputs, n, integer);
-            }
-            if (verify == "qemu")
-                foreach (var core in new[] { ArmCore.M7, ArmCore.M3 })
-                {
-                    Console.Error.WriteLine($"running them on {core.Name} ({core.Machine}) under qemu-system-arm");
-                    runs.Add(CVerifier.Qemu(outDir, core, inputs, n, integer));
-                }
-            bool ok = true;
-            foreach (var run in runs)
-            {
-                var check = deployment.Check(run);
-                // the float program must predict as Coldmind does; the integer one must be its reference bit for bit (int8
-                // activations may move a near tie, so its agreement with the float model is reported, not required)
-                int sameAsHost = Enumerable.Range(0, run.Count)
-                    .Count(e => integer ? run.Scores[e].SequenceEqual(runs[0].Scores[e]) : run.ArgMax(e, false) == runs[0].ArgMax(e, false));
-                bool equal = (integer ? check.ExactScores : check.EqualPredictions) == check.Examples && sameAsHost == check.Examples;
-                ok &= equal;
-                report.Add(new
-                {
-                    target = run.Target, examples = check.Examples, equal_predictions = check.EqualPredictions, exact_scores = check.ExactScores, scores_equal_to_host = sameAsHost,
-                    max_relative_score_error = check.MaxScoreError, flash_bytes = run.FlashBytes, static_ram_bytes = run.StaticRamBytes, stack_bytes = run.StackBytes,
-                    instructions_per_inference = run.InstructionsPerInference, instructions_per_systick_tick = run.InstructionsPerTick,
-                });
-                if (!json)
-                {
-                    string line = $"{run.Target}: {check.EqualPredictions}/{check.Examples} predictions equal Coldmind's, {check.ExactScores}/{check.Examples} scores bit-exact to the reference, {sameAsHost} {(integer ? "scores" : "predictions")} equal to the host's"
-                        + (integer ? "" : $", largest score error {check.MaxScoreError:G3} of the top score")
-                        + (run.FlashBytes is { } flash ? $"; flash {flash:N0} B, RAM {run.StaticRamBytes + run.StackBytes:N0} B ({run.StaticRamBytes:N0} static + {run.StackBytes:N0} stack), {run.InstructionsPerInference:N0} instructions an inference" : "");
-                    AnsiConsole.WriteLine(line);
-                }
-            }
-            if (callgrind != null && !json) AnsiConsole.WriteLine($"host (x86-64, valgrind callgrind): {callgrind:N0} instructions an inference");
-            if (json)
-                Console.WriteLine(JsonOutput.Serialize(new { model = path, out_dir = outDir, fpu = fpuText, weight_bytes = deployment.Exporter.WeightBytes, arena_bytes = deployment.Exporter.ArenaBytes,
-                    host_instructions_per_inference = callgrind, runs = report }));
-            if (!ok) throw new ColdmindException(integer ? "The C build's integer scores differ from the reference (see above)." : "The C build's predictions differ from Coldmind's (see above).");
+            foreach (var c in result.Checks) AnsiConsole.WriteLine(Describe(c, integer));
+            if (result.HostInstructions is { } ir)
+                AnsiConsole.WriteLine($"host (x86-64, valgrind callgrind): {ir:N0} instructions an inference");
         }
-        else if (json) Console.WriteLine(JsonOutput.Serialize(new { model = path, out_dir = outDir, fpu = fpuText, weight_bytes = deployment.Exporter.WeightBytes, arena_bytes = deployment.Exporter.ArenaBytes }));
+        if (result != null && !result.Checks.All(c => c.Passed(integer)))
+            throw new ColdmindException(integer ? "The C build's integer scores differ from the reference (see above)."
+                : "The C build's predictions differ from Coldmind's (see above).");
         return 0;
+    }
+
+    private static string Describe(CCheck c, bool integer)
+    {
+        var run = c.Run;
+        string line = $"{run.Target}: {c.EqualPredictions}/{c.Examples} predictions equal Coldmind's, "
+            + $"{c.ExactScores}/{c.Examples} scores bit-exact to the reference, "
+            + $"{c.SameAsHost} {(integer ? "scores" : "predictions")} equal to the host's"
+            + (integer ? "" : $", largest score error {c.MaxScoreError:G3} of the top score");
+        if (run.FlashBytes is { } flash)
+            line += $"; flash {flash:N0} B, RAM {run.StaticRamBytes + run.StackBytes:N0} B "
+                + $"({run.StaticRamBytes:N0} static + {run.StackBytes:N0} stack), "
+                + $"{run.InstructionsPerInference:N0} instructions an inference";
+        return line;
     }
 }

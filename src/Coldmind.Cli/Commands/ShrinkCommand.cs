@@ -39,7 +39,8 @@ internal static class ShrinkCommand
         var threads = CommonOptions.Threads();
         var output = new Option<string>("--out") { Description = "the final model (.safetensors, for `coldmind predict`)", DefaultValueFactory = _ => "shrunk.safetensors" };
         var teacherOut = new Option<string?>("--teacher-out") { Description = "also save the float teacher (.safetensors, a `coldmind train` checkpoint: the cloud model of `coldmind cascade`)" };
-        var stagesOut = new Option<string?>("--stages-out") { Description = "also save every compiled stage (teacher, student, ticket, ticket int8, …) into this folder, e.g. for `coldmind export`" };
+        var stagesOut = new Option<string?>("--stages-out")
+            { Description = "also save every compiled stage (teacher, ticket, ticket int8, …) here, e.g. for `coldmind export`" };
         var report = new Option<string?>("--report") { Description = "write an HTML report with the plots" };
         var device = new DeviceOptions();
         var json = CommonOptions.Json();

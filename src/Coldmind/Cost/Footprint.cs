@@ -1,10 +1,10 @@
 namespace Coldmind.Cost;
 
 /// <summary>
-/// Whether a model fits a device that keeps its weights in flash (an MCU profile's <see cref="DeviceProfile.WeightsIn"/>):
-/// the weights as the cost model counts them against flash, and the largest layer's input and output (the two
-/// activation buffers a layer-by-layer runtime holds at once, as the C export's arena does) against RAM, the
-/// device's largest other memory. Null for a device without a separate weight memory.
+/// Whether a model fits a device that keeps its weights in flash (an MCU profile's
+/// <see cref="DeviceProfile.WeightsIn"/>): the weights as the cost model counts them against flash, and the largest
+/// layer's input and output (the two activation buffers a layer-by-layer runtime holds at once, as the C export's
+/// arena does) against RAM, the device's largest other memory. Null for a device without a separate weight memory.
 /// </summary>
 public sealed record Footprint(long FlashBytes, long FlashCapacity, long RamBytes, long RamCapacity, string RamName)
 {
@@ -23,6 +23,7 @@ public sealed record Footprint(long FlashBytes, long FlashCapacity, long RamByte
     }
 
     public string Describe() =>
-        $"{(Fits ? "fits" : "does not fit")}: weights {FlashBytes:N0} B of {FlashCapacity:N0} B flash ({(FitsFlash ? "fits" : "too big")}), " +
+        $"{(Fits ? "fits" : "does not fit")}: weights {FlashBytes:N0} B of {FlashCapacity:N0} B flash " +
+        $"({(FitsFlash ? "fits" : "too big")}), " +
         $"activations {RamBytes:N0} B of {RamCapacity:N0} B {RamName} ({(FitsRam ? "fits" : "too big")})";
 }

@@ -5,7 +5,9 @@ using Coldmind.Quantization;
 namespace Coldmind.Export;
 
 /// <summary>What to export: the float program or the integer one, and the examples behind it.</summary>
-/// <param name="Calibration">examples × inputs that set the integer program's activation scales (needed for <see cref="Fpu.None"/>)</param>
+/// <param name="Calibration">
+/// examples × inputs that set the integer program's activation scales (needed for <see cref="Fpu.None"/>)
+/// </param>
 /// <param name="Example">one input and its label, embedded in example.c</param>
 public sealed record CExportOptions(Fpu Fpu, float[]? Calibration = null, (float[] Input, int Label)? Example = null);
 
@@ -39,7 +41,9 @@ public sealed class CExporter
         (_graph, _options) = (graph, options);
         foreach (var layer in graph.Layers)
             if (layer.Columns > ushort.MaxValue + 1 && layer is not ConvLayer)
-                throw new ColdmindException($"A {layer.Kind} layer with {layer.Columns} inputs: the C export indexes columns in 16 bits (at most 65 536).");
+                throw new ColdmindException(
+                    $"A {layer.Kind} layer with {layer.Columns} inputs: the C export indexes columns in 16 bits "
+                        + "(at most 65 536).");
         if (options.Fpu == Fpu.None) Plan = FixedPointPlan.Build(graph, options.Calibration ?? []);
     }
 
@@ -55,8 +59,10 @@ public sealed class CExporter
         for (int l = 0; l + 1 < Layers.Count; l++) width[l % 2] = Math.Max(width[l % 2], Layers[l].Rows);
         int scratch = Layers.OfType<TernaryLayer>().Select(x => x.Columns).DefaultIfEmpty(0).Max();
         int unit = integer ? 1 : 4;
-        int inputSlot = Layers[0].Columns; // cm_predict_int8 (float program) or cm_predict (integer program) convert the input here
-        int offsetB = width[0], offsetScratch = offsetB + width[1], offsetInput = offsetScratch + (scratch + unit - 1) / unit;
+        // cm_predict_int8 (float program) or cm_predict (integer program) convert the input here
+        int inputSlot = Layers[0].Columns;
+        int offsetB = width[0], offsetScratch = offsetB + width[1];
+        int offsetInput = offsetScratch + (scratch + unit - 1) / unit;
         int arenaElements = Math.Max(1, offsetInput + inputSlot);
         ArenaBytes = (long)arenaElements * unit;
         var calls = new StringBuilder();
@@ -71,7 +77,8 @@ public sealed class CExporter
         string name = _graph.Name;
         var h = new StringBuilder();
         h.Append(CultureInfo.InvariantCulture, $$"""
-            /* {{name}}: {{Describe()}}, exported by `coldmind export --target c --fpu {{(integer ? "none" : "single")}}`. */
+            /* {{name}}: {{Describe()}},
+               exported by `coldmind export --target c --fpu {{(integer ? "none" : "single")}}`. */
             #ifndef CM_MODEL_H
             #define CM_MODEL_H
 
@@ -132,13 +139,17 @@ public sealed class CExporter
                         memcpy(&u, &input[i], sizeof u);
                         e = (int32_t)((u >> 23) & 0xFFu);
                         mantissa = (u & 0x7FFFFFu) | (e != 0 ? 0x800000u : 0u);
-                        if (e == 255) { q[i] = (int8_t)(mantissa != 0x800000u ? 0 : (u >> 31) != 0u ? -127 : 127); continue; }
+                        if (e == 255) { /* NaN: 0; infinities: saturated */
+                            q[i] = (int8_t)(mantissa != 0x800000u ? 0 : (u >> 31) != 0u ? -127 : 127);
+                            continue;
+                        }
                         if (e == 0) e = 1;
                         shift = 150 + {{Plan!.InputShift}} - e;
                         if (mantissa == 0u || shift >= 63) q8 = 0u;
                         else if (shift <= 0) q8 = 127u;
                         else {
-                            uint64_t r = ((uint64_t)mantissa * {{Plan.InputInverse}}u + ((uint64_t)1 << (shift - 1))) >> shift;
+                            uint64_t r = (uint64_t)mantissa * {{Plan.InputInverse}}u;
+                            r = (r + ((uint64_t)1 << (shift - 1))) >> shift;
                             q8 = r > 127u ? 127u : (uint32_t)r;
                         }
                         q[i] = (int8_t)((u >> 31) != 0u ? -(int32_t)q8 : (int32_t)q8);
@@ -184,19 +195,25 @@ public sealed class CExporter
                 """);
         return new Dictionary<string, string>
         {
-            ["model.h"] = h.ToString(), ["model.c"] = c.ToString(), ["example.c"] = ExampleC(integer), ["README.md"] = Readme(integer),
+            ["model.h"] = h.ToString(), ["model.c"] = c.ToString(),
+            ["example.c"] = ExampleC(integer), ["README.md"] = Readme(integer),
         };
     }
 
-    /// <summary>Writes the files into <paramref name="directory"/>: into a temporary folder beside it, then renamed over it.</summary>
+    /// <summary>
+    /// Writes the files into <paramref name="directory"/>: into a temporary folder beside it, then renamed over it.
+    /// </summary>
     public IReadOnlyDictionary<string, string> Write(string directory)
     {
         var files = Generate();
         var full = Path.GetFullPath(directory);
         var parent = Path.GetDirectoryName(full)!;
-        if (!Directory.Exists(parent)) throw new ColdmindException($"Cannot write '{directory}': the folder '{parent}' does not exist.");
-        if (File.Exists(full)) throw new ColdmindException($"--out '{directory}' is a file; the C export writes a folder.");
-        string temp = Path.Combine(parent, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp"), old = temp + ".old";
+        if (!Directory.Exists(parent))
+            throw new ColdmindException($"Cannot write '{directory}': the folder '{parent}' does not exist.");
+        if (File.Exists(full))
+            throw new ColdmindException($"--out '{directory}' is a file; the C export writes a folder.");
+        string temp = Path.Combine(parent, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
+        string old = temp + ".old";
         try
         {
             if (Directory.Exists(temp)) Directory.Delete(temp, true);
@@ -231,23 +248,33 @@ public sealed class CExporter
         {
             case FloatLayer f:
                 int nonZeros = f.Weight.Count(v => v != 0);
-                bool sparse = (4L + Width(f.Columns - 1)) * nonZeros + (long)Width(nonZeros) * (f.Rows + 1) < 4L * f.Weight.Length;
+                bool sparse = (4L + Width(f.Columns - 1)) * nonZeros + (long)Width(nonZeros) * (f.Rows + 1)
+                    < 4L * f.Weight.Length;
                 if (f.Bias != null) Array(f.Bias, $"cm_b{l}", "float");
-                body.Append("    uint32_t r;\n    for (r = 0; r < ").Append(f.Rows).Append("u; r++) {\n        float s = 0.0f;\n");
+                body.Append(CultureInfo.InvariantCulture, $"    uint32_t r;\n    for (r = 0; r < {f.Rows}u; r++) {{\n")
+                    .Append("        float s = 0.0f;\n");
                 if (sparse)
                 {
                     var (start, col, kept) = Csr(f.Weight, f.Rows, f.Columns);
-                    Array(start, $"cm_rs{l}", IndexType(nonZeros)); Array(col, $"cm_ci{l}", IndexType(f.Columns - 1)); Array(kept, $"cm_w{l}", "float");
-                    body.Append(CultureInfo.InvariantCulture, $"        uint32_t k;\n        for (k = cm_rs{l}[r]; k < cm_rs{l}[r + 1]; k++) s += cm_w{l}[k] * x[cm_ci{l}[k]];\n");
+                    Array(start, $"cm_rs{l}", IndexType(nonZeros));
+                    Array(col, $"cm_ci{l}", IndexType(f.Columns - 1));
+                    Array(kept, $"cm_w{l}", "float");
+                    body.Append(CultureInfo.InvariantCulture, $"        uint32_t k;\n")
+                        .Append(CultureInfo.InvariantCulture, $"        for (k = cm_rs{l}[r]; k < cm_rs{l}[r + 1]; ")
+                        .Append(CultureInfo.InvariantCulture, $"k++) s += cm_w{l}[k] * x[cm_ci{l}[k]];\n");
                 }
                 else
                 {
                     Array(f.Weight, $"cm_w{l}", "float");
-                    body.Append(CultureInfo.InvariantCulture, $"        const float *w = cm_w{l} + r * {f.Columns}u;\n        uint32_t c;\n        for (c = 0; c < {f.Columns}u; c++) s += w[c] * x[c];\n");
+                    body.Append(CultureInfo.InvariantCulture, $"        const float *w = cm_w{l} + r * {f.Columns}u;\n")
+                        .Append("        uint32_t c;\n")
+                            .Append(CultureInfo.InvariantCulture, $"        for (c = 0; c < {f.Columns}u; c++)")
+                            .Append(" s += w[c] * x[c];\n");
                 }
                 if (f.Bias != null) body.Append(CultureInfo.InvariantCulture, $"        s = s + cm_b{l}[r];\n");
                 body.Append(Store("s")).Append("    }\n");
-                _storage.Add($"layer {l}: float {f.Columns}×{f.Rows}, {(sparse ? $"CSR ({nonZeros:N0} kept)" : "dense")}");
+                _storage.Add($"layer {l}: float {f.Columns}×{f.Rows}, "
+                    + (sparse ? $"CSR ({nonZeros:N0} kept)" : "dense"));
                 break;
             case CodeLayer q:
                 EmitCodes(l, q, integer, body, Store);
@@ -259,22 +286,26 @@ public sealed class CExporter
                 EmitConv(l, v, body);
                 break;
         }
-        _layers.Append(CultureInfo.InvariantCulture, $"/* layer {l}: {layer.Kind} {layer.Columns} → {layer.Rows}{(layer.Relu ? ", ReLU" : "")} */\n");
-        _layers.Append(CultureInfo.InvariantCulture, $"static void cm_layer{l}(const {inT} *x, {outT} *y)\n{{\n").Append(body).Append("}\n\n");
+        _layers.Append(CultureInfo.InvariantCulture,
+            $"/* layer {l}: {layer.Kind} {layer.Columns} → {layer.Rows}{(layer.Relu ? ", ReLU" : "")} */\n");
+        _layers.Append(CultureInfo.InvariantCulture, $"static void cm_layer{l}(const {inT} *x, {outT} *y)\n{{\n")
+            .Append(body).Append("}\n\n");
     }
 
     private void EmitCodes(int l, CodeLayer q, bool integer, StringBuilder body, Func<string, string> store)
     {
         var (bits, offset) = q.Method switch
         {
-            PtqMethod.Int8 => (8, 0), PtqMethod.Int4 => (4, -8), PtqMethod.Int2 => (2, -2), PtqMethod.Ternary => (2, -1), _ => (1, 0),
+            PtqMethod.Int8 => (8, 0), PtqMethod.Int4 => (4, -8), PtqMethod.Int2 => (2, -2),
+            PtqMethod.Ternary => (2, -1), _ => (1, 0),
         };
         int groups = q.Groups;
         string Decode(string i) => bits switch
         {
             8 => $"(int32_t)((const int8_t *)cm_q{l})[{i}]",
             1 => $"((int32_t)((cm_q{l}[{i} >> 3] >> ({i} & 7u)) & 1u) * 2 - 1)",
-            _ => $"((int32_t)((cm_q{l}[{i} >> {Log2(8 / bits)}] >> (({i} & {8 / bits - 1}u) * {bits}u)) & {(1 << bits) - 1}u) - {-offset})",
+            _ => $"((int32_t)((cm_q{l}[{i} >> {Log2(8 / bits)}] >> (({i} & {8 / bits - 1}u) * {bits}u))"
+                + $" & {(1 << bits) - 1}u) - {-offset})",
         };
         long denseBytes = ((long)q.Codes.Length * bits + 7) / 8;
         var nonZeroCodes = q.Codes.Where(v => v != 0).ToArray();
@@ -297,7 +328,8 @@ public sealed class CExporter
         string term(string code, string xi) => integer ? $"{code} * (int32_t){xi}" : $"(float){code} * {xi}";
         string finish = integer ? $"t += (int64_t)a * {scale};" : $"s += {scale} * a;";
         body.Append("    uint32_t r;\n    for (r = 0; r < ").Append(q.Rows).Append("u; r++) {\n        uint32_t g;\n");
-        body.Append(integer ? $"        int64_t t = {(q.Bias != null ? $"cm_b{l}[r]" : "0")};\n" : "        float s = 0.0f;\n");
+        body.Append(integer ? $"        int64_t t = {(q.Bias != null ? $"cm_b{l}[r]" : "0")};\n"
+            : "        float s = 0.0f;\n");
         if (sparse)
         {
             var start = new uint[q.Rows * groups + 1];
@@ -308,16 +340,22 @@ public sealed class CExporter
                 {
                     start[r * groups + g] = (uint)col.Count;
                     for (int c = g * q.GroupWidth; c < Math.Min(q.Columns, (g + 1) * q.GroupWidth); c++)
-                        if (q.Codes[r * q.Columns + c] != 0) { col.Add((ushort)c); kept.Add(q.Codes[r * q.Columns + c]); }
+                        if (q.Codes[r * q.Columns + c] != 0)
+                        {
+                            col.Add((ushort)c);
+                            kept.Add(q.Codes[r * q.Columns + c]);
+                        }
                 }
             start[^1] = (uint)col.Count;
             Array(Pack(kept, bits, offset), $"cm_q{l}", "uint8_t");
-            Array(start, $"cm_gs{l}", IndexType(col.Count)); Array(col.ToArray(), $"cm_ci{l}", IndexType(q.Columns - 1));
+            Array(start, $"cm_gs{l}", IndexType(col.Count));
+            Array(col.ToArray(), $"cm_ci{l}", IndexType(q.Columns - 1));
             body.Append(CultureInfo.InvariantCulture, $$"""
                         for (g = 0; g < {{groups}}u; g++) {
                             {{acc}} a = {{zero}};
                             uint32_t k;
-                            for (k = cm_gs{{l}}[r * {{groups}}u + g]; k < cm_gs{{l}}[r * {{groups}}u + g + 1]; k++) a += {{term(Decode("k"), $"x[cm_ci{l}[k]]")}};
+                            for (k = cm_gs{{l}}[r * {{groups}}u + g]; k < cm_gs{{l}}[r * {{groups}}u + g + 1]; k++)
+                                a += {{term(Decode("k"), $"x[cm_ci{l}[k]]")}};
                             {{finish}}
                         }
 
@@ -329,7 +367,8 @@ public sealed class CExporter
             body.Append(CultureInfo.InvariantCulture, $$"""
                         uint32_t c = 0, i = r * {{q.Columns}}u;
                         for (g = 0; g < {{groups}}u; g++) {
-                            uint32_t end = c + {{q.GroupWidth}}u < {{q.Columns}}u ? c + {{q.GroupWidth}}u : {{q.Columns}}u;
+                            uint32_t end = c + {{q.GroupWidth}}u < {{q.Columns}}u
+                                ? c + {{q.GroupWidth}}u : {{q.Columns}}u;
                             {{acc}} a = {{zero}};
                             for (; c < end; c++, i++) a += {{term(Decode("i"), "x[c]")}};
                             {{finish}}
@@ -339,13 +378,17 @@ public sealed class CExporter
         }
         if (!integer && q.Bias != null) body.Append(CultureInfo.InvariantCulture, $"        s = s + cm_b{l}[r];\n");
         body.Append(store(integer ? "t" : "s")).Append("    }\n");
-        _storage.Add($"layer {l}: {q.Kind} codes {q.Columns}×{q.Rows}, {(q.GroupSize > 0 ? $"a scale per {q.GroupSize}" : "one scale")}, {(sparse ? $"CSR ({nonZeroCodes.Length:N0} kept)" : "dense")}");
+        _storage.Add($"layer {l}: {q.Kind} codes {q.Columns}×{q.Rows}, "
+            + $"{(q.GroupSize > 0 ? $"a scale per {q.GroupSize}" : "one scale")}, "
+            + (sparse ? $"CSR ({nonZeroCodes.Length:N0} kept)" : "dense"));
     }
 
-    private void EmitTernary(int l, TernaryLayer t, bool integer, int scratch, StringBuilder body, Func<string, string> store)
+    private void EmitTernary(int l, TernaryLayer t, bool integer, int scratch, StringBuilder body,
+        Func<string, string> store)
     {
         int n = t.Columns, rowBytes = (n + 3) / 4, nonZeros = t.Trits.Count(v => v != 0);
-        long denseBytes = (long)rowBytes * t.Rows, indexBytes = (long)Width(n - 1) * nonZeros + (long)Width(nonZeros) * (2 * t.Rows + 1);
+        long denseBytes = (long)rowBytes * t.Rows;
+        long indexBytes = (long)Width(n - 1) * nonZeros + (long)Width(nonZeros) * (2 * t.Rows + 1);
         bool index = indexBytes < denseBytes;
         string sum;
         if (index)
@@ -362,7 +405,9 @@ public sealed class CExporter
             }
             start[^1] = (uint)col.Count;
             string colType = IndexType(n - 1);
-            Array(start, $"cm_rs{l}", IndexType(nonZeros)); Array(negative, $"cm_ns{l}", IndexType(nonZeros)); Array(col.ToArray(), $"cm_ci{l}", colType);
+            Array(start, $"cm_rs{l}", IndexType(nonZeros));
+            Array(negative, $"cm_ns{l}", IndexType(nonZeros));
+            Array(col.ToArray(), $"cm_ci{l}", colType);
             _helpers.Add("trits_index_" + colType);
             sum = $"cm_trits_index_{colType[..^2]}(cm_ci{l}, cm_rs{l}[r], cm_ns{l}[r], cm_rs{l}[r + 1], q)";
         }
@@ -422,7 +467,8 @@ public sealed class CExporter
                 """);
             body.Append(store("s")).Append("    }\n");
         }
-        _storage.Add($"layer {l}: ternary {n}×{t.Rows}, {nonZeros:N0} nonzero trits, {(index ? "+1/−1 column lists" : "packed 2 bits")}");
+        _storage.Add($"layer {l}: ternary {n}×{t.Rows}, {nonZeros:N0} nonzero trits, "
+            + (index ? "+1/−1 column lists" : "packed 2 bits"));
     }
 
     private void EmitConv(int l, ConvLayer v, StringBuilder body)
@@ -445,9 +491,11 @@ public sealed class CExporter
                                     for (c = 0; c < {{v.InChannels}}u; c++)
                                         for (ki = 0; ki < 3u; ki++)
                                             for (kj = 0; kj < 3u; kj++) {
-                                                uint32_t ii = yy + ki, jj = xx + kj; /* one above the input's row and column */
+                                                /* one above the input's row and column */
+                                                uint32_t ii = yy + ki, jj = xx + kj;
                                                 if (ii >= 1u && ii <= {{h}}u && jj >= 1u && jj <= {{w}}u)
-                                                    s += cm_w{{l}}[((o * {{v.InChannels}}u + c) * 3u + ki) * 3u + kj] * x[(c * {{h}}u + ii - 1u) * {{w}}u + jj - 1u];
+                                                    s += cm_w{{l}}[((o * {{v.InChannels}}u + c) * 3u + ki) * 3u + kj]
+                                                        * x[(c * {{h}}u + ii - 1u) * {{w}}u + jj - 1u];
                                             }
                                     {{(v.Bias != null ? $"s = s + cm_b{l}[o];" : "")}}
                                     {{relu}}
@@ -457,11 +505,13 @@ public sealed class CExporter
                         }
 
             """);
-        _storage.Add($"layer {l}: float conv3×3 {v.InChannels}→{v.OutChannels} on {h}×{w}{(v.Pool ? ", max pool 2×2" : "")}");
+        _storage.Add($"layer {l}: float conv3×3 {v.InChannels}→{v.OutChannels} on {h}×{w}"
+            + (v.Pool ? ", max pool 2×2" : ""));
     }
 
-    /// <summary>The narrowest unsigned type holding <paramref name="max"/> (column indices, row starts) and its bytes.</summary>
-    private static string IndexType(long max) => max <= byte.MaxValue ? "uint8_t" : max <= ushort.MaxValue ? "uint16_t" : "uint32_t";
+    /// <summary>The narrowest unsigned type holding <paramref name="max"/> (column indices, row starts).</summary>
+    private static string IndexType(long max) =>
+        max <= byte.MaxValue ? "uint8_t" : max <= ushort.MaxValue ? "uint16_t" : "uint32_t";
 
     private static int Width(long max) => max <= byte.MaxValue ? 1 : max <= ushort.MaxValue ? 2 : 4;
 
@@ -479,7 +529,10 @@ public sealed class CExporter
         return (start, col.ToArray(), kept.ToArray());
     }
 
-    /// <summary>Codes packed low bits first, each offset to be non-negative (binary: 1 for +1); int8 as its two's-complement byte.</summary>
+    /// <summary>
+    /// Codes packed low bits first, each offset to be non-negative (binary: 1 for +1); int8 as its
+    /// two's-complement byte.
+    /// </summary>
     private static byte[] Pack(IReadOnlyList<sbyte> codes, int bits, int offset)
     {
         int per = 8 / bits;
@@ -519,7 +572,8 @@ public sealed class CExporter
     private static string F(double v)
     {
         float f = (float)v;
-        if (float.IsNaN(f) || float.IsInfinity(f)) throw new ColdmindException($"A weight is {f}; the C export writes finite weights only.");
+        if (float.IsNaN(f) || float.IsInfinity(f))
+            throw new ColdmindException($"A weight is {f}; the C export writes finite weights only.");
         string s = f.ToString("R", CultureInfo.InvariantCulture);
         if (!s.Contains('.') && !s.Contains('E')) s += ".0";
         return s.Replace("E", "e", StringComparison.Ordinal) + "f";
@@ -582,7 +636,8 @@ public sealed class CExporter
         ["trits_index_uint8_t"] = """
             /* One row as the columns of its +1 trits, then of its -1 trits: one load and one add or subtract a kept
                weight, nothing for a pruned one. */
-            static int32_t cm_trits_index_uint8(const uint8_t *col, uint32_t k, uint32_t negative, uint32_t end, const int8_t *q)
+            static int32_t cm_trits_index_uint8(const uint8_t *col, uint32_t k, uint32_t negative, uint32_t end,
+                                                const int8_t *q)
             {
                 int32_t acc = 0;
                 for (; k < negative; k++) acc += q[col[k]];
@@ -594,7 +649,8 @@ public sealed class CExporter
         ["trits_index_uint16_t"] = """
             /* One row as the columns of its +1 trits, then of its -1 trits: one load and one add or subtract a kept
                weight, nothing for a pruned one. */
-            static int32_t cm_trits_index_uint16(const uint16_t *col, uint32_t k, uint32_t negative, uint32_t end, const int8_t *q)
+            static int32_t cm_trits_index_uint16(const uint16_t *col, uint32_t k, uint32_t negative, uint32_t end,
+                                                 const int8_t *q)
             {
                 int32_t acc = 0;
                 for (; k < negative; k++) acc += q[col[k]];
@@ -606,7 +662,8 @@ public sealed class CExporter
         ["trits_index_uint32_t"] = """
             /* One row as the columns of its +1 trits, then of its -1 trits: one load and one add or subtract a kept
                weight, nothing for a pruned one. */
-            static int32_t cm_trits_index_uint32(const uint32_t *col, uint32_t k, uint32_t negative, uint32_t end, const int8_t *q)
+            static int32_t cm_trits_index_uint32(const uint32_t *col, uint32_t k, uint32_t negative, uint32_t end,
+                                                 const int8_t *q)
             {
                 int32_t acc = 0;
                 for (; k < negative; k++) acc += q[col[k]];
@@ -651,10 +708,12 @@ public sealed class CExporter
     {
         var (input, label) = _options.Example ?? (new float[_graph.Inputs], -1);
         var sb = new StringBuilder();
-        sb.Append(CultureInfo.InvariantCulture, $"/* One test example through the model: cc -std=c99 -O2 example.c model.c{(integer ? "" : " -lm")} && ./a.out */\n");
+        sb.Append("/* One test example through the model: cc -std=c99 -O2 example.c model.c")
+            .Append(integer ? "" : " -lm").Append(" && ./a.out */\n");
         sb.Append("#include <stdio.h>\n#include \"model.h\"\n\n");
         sb.Append("static const float example[CM_INPUTS] = {");
-        for (int i = 0; i < input.Length; i++) sb.Append(i % 12 == 0 ? "\n    " : "").Append(F(input[i])).Append(i + 1 < input.Length ? ", " : "");
+        for (int i = 0; i < input.Length; i++)
+            sb.Append(i % 12 == 0 ? "\n    " : "").Append(F(input[i])).Append(i + 1 < input.Length ? ", " : "");
         sb.Append(CultureInfo.InvariantCulture, $$"""
 
             };
@@ -673,12 +732,25 @@ public sealed class CExporter
         return sb.ToString();
     }
 
+    private const string IntegerNote = """
+        The network runs in integers (int8 activations, int32 accumulators, fixed-point requantization):
+        `cm_predict_int8` takes int8 inputs (real = q · CM_INPUT_SCALE) and gives int32 scores (real = s ·
+        CM_SCORE_SCALE) without any float arithmetic; `cm_quantize` turns floats into those int8 inputs from their bits.
+        """;
+
+    private const string FloatNote = """
+        Float parts (float layers, RMSNorm, scores) use single-precision float: hardware on a Cortex-M4F/M7, soft
+        float (libgcc) on a core without an FPU. Link with `-lm` (sqrtf, expf). `cm_predict_int8` takes int8 inputs
+        and their scale.
+        """;
+
     private string Readme(bool integer) => $$"""
         # {{_graph.Name}} in C
 
         {{Describe()}}, exported by Coldmind (`coldmind export --target c{{(integer ? " --fpu none" : "")}}`).
         Plain C99: no heap, no recursion, no variable-length arrays; weights are `const` arrays (flash), the
-        activations live in one static arena of `CM_ARENA_BYTES` ({{ArenaBytes:N0}}) bytes; weights take {{WeightBytes:N0}} bytes.
+        activations live in one static arena of `CM_ARENA_BYTES` ({{ArenaBytes:N0}}) bytes; weights take
+        {{WeightBytes:N0}} bytes.
 
         {{string.Join("\n", _storage.Select(s => "- " + s))}}
 
@@ -688,9 +760,7 @@ public sealed class CExporter
         cm_predict(input, scores);   /* input: CM_INPUTS floats, as Coldmind's data gives them */
         ```
 
-        {{(integer
-            ? "The network runs in integers (int8 activations, int32 accumulators, fixed-point requantization): `cm_predict_int8`\ntakes int8 inputs (real = q · CM_INPUT_SCALE) and gives int32 scores (real = s · CM_SCORE_SCALE) without any float\narithmetic; `cm_quantize` turns floats into those int8 inputs from their bits."
-            : "Float parts (float layers, RMSNorm, scores) use single-precision float: hardware on a Cortex-M4F/M7, soft float\n(libgcc) on a core without an FPU. Link with `-lm` (sqrtf, expf). `cm_predict_int8` takes int8 inputs and their scale.")}}
+        {{(integer ? IntegerNote : FloatNote)}}
 
         Build: `cc -std=c99 -O2 -Wall -Wextra -pedantic example.c model.c{{(integer ? "" : " -lm")}}`; for a Cortex-M7:
         `arm-none-eabi-gcc -mthumb -mcpu=cortex-m7 -mfpu=fpv5-d16 -mfloat-abi=hard -O2 -c model.c`.

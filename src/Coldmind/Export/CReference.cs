@@ -9,7 +9,8 @@ namespace Coldmind.Export;
 public static class CReference
 {
     /// <summary>Scores of the float program (<see cref="Fpu.Single"/>).</summary>
-    public static float[] Float(IReadOnlyList<ExportLayer> layers, ReadOnlySpan<float> x) => FloatLayerOutputs(layers, x)[^1];
+    public static float[] Float(IReadOnlyList<ExportLayer> layers, ReadOnlySpan<float> x) =>
+        FloatLayerOutputs(layers, x)[^1];
 
     /// <summary>Every layer's output in the float program, for calibration.</summary>
     public static float[][] FloatLayerOutputs(IReadOnlyList<ExportLayer> layers, ReadOnlySpan<float> input)
@@ -84,7 +85,10 @@ public static class CReference
         }
     }
 
-    /// <summary>round(v) half away from zero, clamped to ±127, as the C does it without libm: truncate, then look at the exact remainder.</summary>
+    /// <summary>
+    /// round(v) half away from zero, clamped to ±127, as the C does it without libm: truncate, then look at the exact
+    /// remainder.
+    /// </summary>
     private static int RoundAway(float v)
     {
         int t = (int)v;
@@ -110,19 +114,21 @@ public static class CReference
                             for (int kj = 0; kj < 3; kj++)
                             {
                                 int ii = i + ki - 1, jj = j + kj - 1;
-                                if (ii >= 0 && ii < h && jj >= 0 && jj < w) s += v.Weight[((o * ci + c) * 3 + ki) * 3 + kj] * x[(c * h + ii) * w + jj];
+                                if (ii >= 0 && ii < h && jj >= 0 && jj < w)
+                                    s += v.Weight[((o * ci + c) * 3 + ki) * 3 + kj] * x[(c * h + ii) * w + jj];
                             }
                     full[i * w + j] = Finish(s, v.Bias, o, v.Relu);
                 }
             for (int i = 0; i < oh; i++)
                 for (int j = 0; j < ow; j++)
                     y[(o * oh + i) * ow + j] = v.Pool
-                        ? Math.Max(Math.Max(full[2 * i * w + 2 * j], full[2 * i * w + 2 * j + 1]), Math.Max(full[(2 * i + 1) * w + 2 * j], full[(2 * i + 1) * w + 2 * j + 1]))
+                        ? Math.Max(Math.Max(full[2 * i * w + 2 * j], full[2 * i * w + 2 * j + 1]),
+                            Math.Max(full[(2 * i + 1) * w + 2 * j], full[(2 * i + 1) * w + 2 * j + 1]))
                         : full[i * w + j];
         }
     }
 
-    /// <summary>Int32 scores of the integer program (<see cref="Fpu.None"/>) for int8 input <paramref name="input"/>.</summary>
+    /// <summary>Int32 scores of the integer program (<see cref="Fpu.None"/>) for an int8 input.</summary>
     public static int[] Integer(FixedPointPlan plan, ReadOnlySpan<sbyte> input)
     {
         var x = input.ToArray().Select(v => (int)v).ToArray();
@@ -141,7 +147,8 @@ public static class CReference
                         for (int g = 0; g < c.Groups; g++)
                         {
                             int acc = 0;
-                            for (int k = g * c.GroupWidth; k < Math.Min(c.Columns, (g + 1) * c.GroupWidth); k++) acc += c.Codes[r * c.Columns + k] * x[k];
+                            for (int k = g * c.GroupWidth; k < Math.Min(c.Columns, (g + 1) * c.GroupWidth); k++)
+                                acc += c.Codes[r * c.Columns + k] * x[k];
                             total += (long)acc * f.Multipliers[c.ScaleIndex(r, g)];
                         }
                         long v = FixedPointPlan.RoundShift(total, f.Shift);

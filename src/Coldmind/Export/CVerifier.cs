@@ -7,7 +7,8 @@ namespace Coldmind.Export;
 /// <summary>A Cortex-M the export is checked on under QEMU: its MPS2 board and its compiler flags.</summary>
 public sealed record ArmCore(string Name, string Machine, string Flags)
 {
-    public static readonly ArmCore M7 = new("cortex-m7", "mps2-an500", "-mthumb -mcpu=cortex-m7 -mfpu=fpv5-d16 -mfloat-abi=hard");
+    public static readonly ArmCore M7 =
+        new("cortex-m7", "mps2-an500", "-mthumb -mcpu=cortex-m7 -mfpu=fpv5-d16 -mfloat-abi=hard");
     public static readonly ArmCore M3 = new("cortex-m3", "mps2-an385", "-mthumb -mcpu=cortex-m3 -mfloat-abi=soft");
 }
 
@@ -15,7 +16,8 @@ public sealed record ArmCore(string Name, string Machine, string Flags)
 /// What one build of the export gave: each example's scores as raw 32-bit words (float bits, or int32 for the
 /// integer program), and where measured the model's flash and RAM and the instructions an inference took.
 /// </summary>
-public sealed record CRun(string Target, uint[][] Scores, long? FlashBytes = null, long? StaticRamBytes = null, long? StackBytes = null,
+public sealed record CRun(string Target, uint[][] Scores, long? FlashBytes = null, long? StaticRamBytes = null,
+    long? StackBytes = null,
     double? InstructionsPerInference = null, double? InstructionsPerTick = null)
 {
     public int Count => Scores.Length;
@@ -24,7 +26,9 @@ public sealed record CRun(string Target, uint[][] Scores, long? FlashBytes = nul
         var s = Scores[example];
         int best = 0;
         for (int c = 1; c < s.Length; c++)
-            if (integer ? (int)s[c] > (int)s[best] : BitConverter.UInt32BitsToSingle(s[c]) > BitConverter.UInt32BitsToSingle(s[best])) best = c;
+            if (integer ? (int)s[c] > (int)s[best]
+                    : BitConverter.UInt32BitsToSingle(s[c]) > BitConverter.UInt32BitsToSingle(s[best]))
+                best = c;
         return best;
     }
 }
@@ -40,16 +44,23 @@ public static class CVerifier
 {
     public const string StrictFlags = "-std=c99 -Wall -Wextra -Werror -pedantic";
 
-    /// <summary>Compiles model.c and example.c in <paramref name="exportDir"/> with <paramref name="compiler"/> and the strict flags (throws with the compiler's words).</summary>
+    /// <summary>
+    /// Compiles model.c and example.c in <paramref name="exportDir"/> with <paramref name="compiler"/> and the strict
+    /// flags (throws with the compiler's words).
+    /// </summary>
     public static void CheckWarnings(string exportDir, string compiler, bool integer)
     {
         string build = NewBuildDir();
         exportDir = Path.GetFullPath(exportDir);
-        try { Run(compiler, $"{StrictFlags} -O2 -o {Q(Path.Combine(build, "example"))} {Q(Path.Combine(exportDir, "example.c"))} {Q(Path.Combine(exportDir, "model.c"))}{(integer ? "" : " -lm")}", build); }
+        string sources = $"{Q(Path.Combine(exportDir, "example.c"))} {Q(Path.Combine(exportDir, "model.c"))}";
+        string binary = Q(Path.Combine(build, "example"));
+        try { Run(compiler, $"{StrictFlags} -O2 -o {binary} {sources}{(integer ? "" : " -lm")}", build); }
         finally { Directory.Delete(build, true); }
     }
 
-    /// <summary>Builds the export with the host's cc and runs <paramref name="inputs"/> (examples × inputs) through it.</summary>
+    /// <summary>
+    /// Builds the export with the host's cc and runs <paramref name="inputs"/> (examples × inputs) through it.
+    /// </summary>
     public static CRun Host(string exportDir, float[] inputs, int inputCount, bool integer, string compiler = "cc")
     {
         string build = NewBuildDir();
@@ -58,13 +69,19 @@ public static class CVerifier
         {
             WriteInputs(build, inputs);
             File.WriteAllText(Path.Combine(build, "harness.c"), Harness);
-            Run(compiler, $"{StrictFlags} -O2 -I{Q(exportDir)} -o harness harness.c {Q(Path.Combine(exportDir, "model.c"))} -lm", build);
-            return new CRun($"host ({compiler})", Parse(Run(Path.Combine(build, "harness"), "", build), inputs.Length / inputCount, out _));
+            Run(compiler, $"{StrictFlags} -O2 -I{Q(exportDir)} -o harness harness.c "
+                + $"{Q(Path.Combine(exportDir, "model.c"))} -lm",
+                build);
+            string output = Run(Path.Combine(build, "harness"), "", build);
+            return new CRun($"host ({compiler})", Parse(output, inputs.Length / inputCount, out _));
         }
         finally { Directory.Delete(build, true); }
     }
 
-    /// <summary>Instructions the host runs inside cm_predict (or cm_predict_int8), by callgrind, per inference, over up to <paramref name="examples"/> examples.</summary>
+    /// <summary>
+    /// Instructions the host runs inside cm_predict (or cm_predict_int8), by callgrind, per inference, over up to
+    /// <paramref name="examples"/> examples.
+    /// </summary>
     public static double Callgrind(string exportDir, float[] inputs, int inputCount, bool integer, int examples = 200)
     {
         string build = NewBuildDir();
@@ -74,17 +91,23 @@ public static class CVerifier
             int n = Math.Min(examples, inputs.Length / inputCount);
             WriteInputs(build, inputs.AsSpan(0, n * inputCount).ToArray());
             File.WriteAllText(Path.Combine(build, "harness.c"), Harness);
-            Run("cc", $"{StrictFlags} -O2 -fno-inline-functions-called-once -I{Q(exportDir)} -o harness harness.c {Q(Path.Combine(exportDir, "model.c"))} -lm", build);
+            Run("cc", $"{StrictFlags} -O2 -fno-inline-functions-called-once -I{Q(exportDir)} -o harness harness.c "
+                + $"{Q(Path.Combine(exportDir, "model.c"))} -lm", build);
             string entry = integer ? "cm_predict_int8" : "cm_predict";
             Run("valgrind", $"--tool=callgrind --callgrind-out-file=cg.out --toggle-collect={entry} ./harness", build);
-            var totals = File.ReadLines(Path.Combine(build, "cg.out")).First(l => l.StartsWith("totals:", StringComparison.Ordinal) || l.StartsWith("summary:", StringComparison.Ordinal));
-            return double.Parse(totals.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / n;
+            var totals = File.ReadLines(Path.Combine(build, "cg.out"))
+                .First(l => l.StartsWith("totals:", StringComparison.Ordinal)
+                    || l.StartsWith("summary:", StringComparison.Ordinal));
+            return Number(totals.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / n;
         }
         finally { Directory.Delete(build, true); }
     }
 
-    /// <summary>Builds the export for <paramref name="core"/>, runs it under QEMU, and measures flash, RAM and instructions.</summary>
-    public static CRun Qemu(string exportDir, ArmCore core, float[] inputs, int inputCount, bool integer, TimeSpan? timeout = null)
+    /// <summary>
+    /// Builds the export for <paramref name="core"/>, runs it under QEMU, and measures flash, RAM and instructions.
+    /// </summary>
+    public static CRun Qemu(string exportDir, ArmCore core, float[] inputs, int inputCount, bool integer,
+        TimeSpan? timeout = null)
     {
         string build = NewBuildDir();
         exportDir = Path.GetFullPath(exportDir);
@@ -97,15 +120,21 @@ public static class CVerifier
             string model = Path.Combine(exportDir, "model.c");
             Run("arm-none-eabi-gcc", $"{core.Flags} {StrictFlags} -O2 -c -o model.o {Q(model)}", build);
             // text includes rodata (the const weights); data is both flash (its initial values) and RAM
-            var size = Run("arm-none-eabi-size", "model.o", build).Split('\n')[1].Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-            long text = long.Parse(size[0], CultureInfo.InvariantCulture), data = long.Parse(size[1], CultureInfo.InvariantCulture), bss = long.Parse(size[2], CultureInfo.InvariantCulture);
-            Run("arm-none-eabi-gcc", $"{core.Flags} -O2 -DCM_ARM -I{Q(exportDir)} --specs=rdimon.specs -nostartfiles -T link.ld -o model.elf startup.c harness.c model.o -lm", build);
-            string output = Run("qemu-system-arm", $"-M {core.Machine} -nographic -monitor none -serial none -semihosting-config enable=on,target=native -icount shift=0 -kernel model.elf",
+            var size = Run("arm-none-eabi-size", "model.o", build).Split('\n')[1]
+                .Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries).Take(3).Select(Number).ToArray();
+            long text = (long)size[0], data = (long)size[1], bss = (long)size[2];
+            Run("arm-none-eabi-gcc", $"{core.Flags} -O2 -DCM_ARM -I{Q(exportDir)} --specs=rdimon.specs -nostartfiles "
+                + "-T link.ld "
+                + "-o model.elf startup.c harness.c model.o -lm", build);
+            string output = Run("qemu-system-arm", $"-M {core.Machine} -nographic -monitor none -serial none "
+                + "-semihosting-config enable=on,target=native -icount shift=0 -kernel model.elf",
                 build, timeout ?? TimeSpan.FromMinutes(20));
             var scores = Parse(output, inputs.Length / inputCount, out var info);
-            double perTick = double.Parse(info["calibration"][1], CultureInfo.InvariantCulture) / double.Parse(info["calibration"][0], CultureInfo.InvariantCulture);
-            double ticks = double.Parse(info["ticks"][0], CultureInfo.InvariantCulture) / Math.Max(1, scores.Length);
-            return new CRun($"qemu {core.Machine} ({core.Name})", scores, text + data, data + bss, long.Parse(info["stack"][0], CultureInfo.InvariantCulture), ticks * perTick, perTick);
+            double perTick = Number(info["calibration"][1]) / Number(info["calibration"][0]);
+            double ticks = Number(info["ticks"][0]) / Math.Max(1, scores.Length);
+            return new CRun($"qemu {core.Machine} ({core.Name})", scores, text + data, data + bss,
+                (long)Number(info["stack"][0]),
+                ticks * perTick, perTick);
         }
         finally { Directory.Delete(build, true); }
     }
@@ -124,7 +153,8 @@ public static class CVerifier
         File.WriteAllBytes(Path.Combine(build, "inputs.bin"), bytes);
     }
 
-    /// <summary>The harness's lines: "S w0 w1 …" a result each (hex words), "I key values…" for measurements.</summary>
+    /// <summary>The harness's lines: "S w0 w1 …" a result each (hex words), "I key values…" a measurement.
+    /// </summary>
     private static uint[][] Parse(string output, int expected, out Dictionary<string, string[]> info)
     {
         var scores = new List<uint[]>();
@@ -132,26 +162,39 @@ public static class CVerifier
         foreach (var line in output.Split('\n'))
         {
             var parts = line.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length > 1 && parts[0] == "S") scores.Add(parts.Skip(1).Select(p => uint.Parse(p, NumberStyles.HexNumber, CultureInfo.InvariantCulture)).ToArray());
+            if (parts.Length > 1 && parts[0] == "S")
+                scores.Add(parts.Skip(1)
+                    .Select(p => uint.Parse(p, NumberStyles.HexNumber, CultureInfo.InvariantCulture)).ToArray());
             else if (parts.Length > 1 && parts[0] == "I") info[parts[1]] = parts[2..];
         }
         if (scores.Count != expected)
-            throw new ColdmindException($"The C build gave {scores.Count} results for {expected} inputs; its output ends: {string.Concat(output.TakeLast(400))}");
+            throw new ColdmindException(
+                $"The C build gave {scores.Count} results for {expected} inputs; its output ends: "
+                    + string.Concat(output.TakeLast(400)));
         return scores.ToArray();
     }
 
     private static string Q(string path) => "'" + path.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
-    /// <summary>Runs a tool (through sh, for the quoting); its stdout, or a ColdmindException naming what failed and what it said.</summary>
+    private static double Number(string text) => double.Parse(text, CultureInfo.InvariantCulture);
+    
+    /// <summary>
+    /// Runs a tool (through sh, for the quoting); its stdout, or a ColdmindException naming what failed and what it
+    /// said.
+    /// </summary>
     private static string Run(string tool, string arguments, string directory, TimeSpan? timeout = null)
     {
         var info = new ProcessStartInfo("sh", ["-c", $"{Q(tool)} {arguments}"])
         {
-            WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true,
+            UseShellExecute = false,
         };
         Process process;
         try { process = Process.Start(info)!; }
-        catch (System.ComponentModel.Win32Exception e) { throw new ColdmindException($"Cannot run {tool}: {e.Message}"); }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new ColdmindException($"Cannot run {tool}: {e.Message}");
+        }
         using (process)
         {
             var stderr = process.StandardError.ReadToEndAsync();
@@ -159,12 +202,16 @@ public static class CVerifier
             if (!process.WaitForExit(timeout ?? TimeSpan.FromMinutes(5)))
             {
                 process.Kill(entireProcessTree: true);
-                throw new ColdmindException($"{tool} did not finish within {(timeout ?? TimeSpan.FromMinutes(5)).TotalMinutes:0} minutes.");
+                throw new ColdmindException(
+                    $"{tool} did not finish within {(timeout ?? TimeSpan.FromMinutes(5)).TotalMinutes:0} minutes.");
             }
             string output = stdout.Result, errors = stderr.Result;
-            if (process.ExitCode == 127) throw new ColdmindException($"{tool} is not installed; on Debian: apt-get install {Package(tool)}.");
+            if (process.ExitCode == 127)
+                throw new ColdmindException($"{tool} is not installed; on Debian: apt-get install {Package(tool)}.");
             if (process.ExitCode != 0)
-                throw new ColdmindException($"{tool} {arguments} failed (exit {process.ExitCode}): {string.Concat((errors + output).Take(2000)).Trim()}");
+                throw new ColdmindException(
+                    $"{tool} {arguments} failed (exit {process.ExitCode}): "
+                        + string.Concat((errors + output).Take(2000)).Trim());
             return output;
         }
     }
@@ -272,7 +319,10 @@ public static class CVerifier
 
         """;
 
-    /// <summary>Vector table (16 entries), reset handler: copy .data, zero .bss, FPU on (CPACR) when the core has one, semihosting, main.</summary>
+    /// <summary>
+    /// Vector table (16 entries), reset handler: copy .data, zero .bss, FPU on (CPACR) when the core has one,
+    /// semihosting, main.
+    /// </summary>
     private const string Startup = """
         #include <stdint.h>
         #include <stdlib.h>
@@ -307,7 +357,9 @@ public static class CVerifier
 
         """;
 
-    /// <summary>MPS2 boards: 4 MB at 0x00000000 (code, read-only data) and 4 MB at 0x20000000 (data, bss, heap, stack).</summary>
+    /// <summary>
+    /// MPS2 boards: 4 MB at 0x00000000 (code, read-only data) and 4 MB at 0x20000000 (data, bss, heap, stack).
+    /// </summary>
     private const string LinkerScript = """
         MEMORY
         {

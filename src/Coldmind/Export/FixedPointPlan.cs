@@ -2,26 +2,34 @@ using Coldmind.Quantization;
 
 namespace Coldmind.Export;
 
-/// <summary>Whether the exported code's float parts (input scaling, float layers, RMSNorm, scores) use the FPU or fixed point.</summary>
+/// <summary>
+/// Whether the exported code's float parts (input scaling, float layers, RMSNorm, scores) use the FPU or fixed point.
+/// </summary>
 public enum Fpu { Single, None }
 
-/// <summary>Fixed-point constants of one layer (see <see cref="FixedPointPlan"/>); the output is int8 at <see cref="OutScale"/>, or int32 for the last layer.</summary>
+/// <summary>
+/// Fixed-point constants of one layer (see <see cref="FixedPointPlan"/>); the output is int8 at
+/// <see cref="OutScale"/>, or int32 for the last layer.
+/// </summary>
 public abstract record LayerFixedPoint(double InScale, double OutScale, int Shift);
 
 /// <summary>
 /// A code layer in integers: acc_g = Σ code·x_q over group g (int32), then
-/// y_q = RoundShift(Σ_g acc_g·Multiplier[g] + Bias[r], Shift), the multiplier ≈ scale_g·s_in/s_out·2^Shift (int32)
-/// and the bias ≈ b/s_out·2^Shift (int64): CMSIS-NN's and TFLite Micro's requantization, per group.
+/// y_q = RoundShift(Σ_g acc_g·Multiplier[g] + Bias[r], Shift), the multiplier ≈ scale_g·s_in/s_out·2^Shift
+/// (int32) and the bias ≈ b/s_out·2^Shift (int64): CMSIS-NN's and TFLite Micro's requantization, per group.
 /// </summary>
-public sealed record CodeFixedPoint(double InScale, double OutScale, int Shift, int[] Multipliers, long[]? Bias) : LayerFixedPoint(InScale, OutScale, Shift);
+public sealed record CodeFixedPoint(double InScale, double OutScale, int Shift, int[] Multipliers, long[]? Bias)
+    : LayerFixedPoint(InScale, OutScale, Shift);
 
 /// <summary>
 /// A BitNet layer in integers, RMSNorm folded in. p_i = x_i·Gain_i (gain in Q<see cref="GainShift"/>), m = max|p|,
 /// q_i = round(127·p_i/m) (absmax int8 is blind to the 1/rms factor, so it needs no division by rms), acc = Σ±q.
-/// The real output is scale·(m_real/127)/rms·acc; with S = Σx_q² and D = isqrt(S·2^16 + Eps) ≈ 2^8·rms·√n/s_in it is
-/// y_q = RoundShift(acc·(m·K/D), Shift), K = scale·2^−GainShift·√n·2^8/(127·s_out)·2^Shift: one division an example.
+/// The real output is scale·(m_real/127)/rms·acc; with S = Σx_q² and D = isqrt(S·2^16 + Eps) ≈ 2^8·rms·√n/s_in
+/// it is y_q = RoundShift(acc·(m·K/D), Shift), K = scale·2^−GainShift·√n·2^8/(127·s_out)·2^Shift: one division
+/// an example.
 /// </summary>
-public sealed record TernaryFixedPoint(double InScale, double OutScale, int Shift, int GainShift, short[] Gain, long K, long Eps)
+public sealed record TernaryFixedPoint(
+    double InScale, double OutScale, int Shift, int GainShift, short[] Gain, long K, long Eps)
     : LayerFixedPoint(InScale, OutScale, Shift);
 
 /// <summary>
@@ -31,7 +39,9 @@ public sealed record TernaryFixedPoint(double InScale, double OutScale, int Shif
 /// are rounded to int8 codes with a scale per row. The input is quantized from the float's bits by
 /// <see cref="InputInverse"/>·2^−<see cref="InputShift"/> ≈ 1/<see cref="InputScale"/>.
 /// </summary>
-public sealed record FixedPointPlan(IReadOnlyList<ExportLayer> Layers, IReadOnlyList<LayerFixedPoint> Steps, double InputScale, long InputInverse, int InputShift)
+public sealed record FixedPointPlan(
+    IReadOnlyList<ExportLayer> Layers, IReadOnlyList<LayerFixedPoint> Steps, double InputScale, long InputInverse,
+    int InputShift)
 {
     public double ScoreScale => Steps[^1].OutScale;
 
@@ -42,9 +52,13 @@ public sealed record FixedPointPlan(IReadOnlyList<ExportLayer> Layers, IReadOnly
     public static FixedPointPlan Build(ExportGraph graph, float[] calibration)
     {
         if (graph.Layers.FirstOrDefault(l => l is ConvLayer) is { } conv)
-            throw new ColdmindException($"Layer {graph.Layers.ToList().IndexOf(conv)} is a float 3×3 convolution; --fpu none writes MLP layers (float, int8/int4 codes, ternary) only. Export the CNN with --fpu single (a Cortex-M without FPU runs it in soft float), or shrink it to an MLP with `coldmind shrink`.");
+            throw new ColdmindException($"Layer {graph.Layers.ToList().IndexOf(conv)} is a float 3×3 convolution; "
+                + "--fpu none writes MLP layers (float, int8/int4 codes, ternary) only. Export the CNN with "
+                + "--fpu single (a Cortex-M without FPU runs it in soft float), or shrink it to an MLP with "
+                + "`coldmind shrink`.");
         int n = graph.Inputs, examples = calibration.Length / n;
-        if (examples == 0) throw new ColdmindException("--fpu none needs calibration examples to set its activation scales; none were given.");
+        if (examples == 0)
+            throw new ColdmindException("--fpu none needs calibration examples to set its activation scales.");
         var max = new double[graph.Layers.Count];
         double inputMax = 0;
         for (int e = 0; e < examples; e++)
@@ -87,7 +101,8 @@ public sealed record FixedPointPlan(IReadOnlyList<ExportLayer> Layers, IReadOnly
             float amax = 0;
             foreach (float v in row) amax = Math.Max(amax, Math.Abs(v));
             scales[r] = amax > 0 ? amax / 127 : 1;
-            for (int c = 0; c < f.Columns; c++) codes[r * f.Columns + c] = (sbyte)MathF.Round(row[c] / scales[r], MidpointRounding.AwayFromZero);
+            for (int c = 0; c < f.Columns; c++)
+                codes[r * f.Columns + c] = (sbyte)MathF.Round(row[c] / scales[r], MidpointRounding.AwayFromZero);
         }
         return new CodeLayer(f.Rows, f.Columns, f.Relu, PtqMethod.Int8, f.Columns, codes, scales, f.Bias);
     }
@@ -96,7 +111,8 @@ public sealed record FixedPointPlan(IReadOnlyList<ExportLayer> Layers, IReadOnly
     {
         double largest = c.Scales.Max(v => Math.Abs((double)v)) * inScale / outScale;
         int shift = ShiftFor(largest, 30);
-        var multipliers = c.Scales.Select(v => checked((int)Math.Round(v * inScale / outScale * Math.Pow(2, shift)))).ToArray();
+        var multipliers = c.Scales.Select(v => checked((int)Math.Round(v * inScale / outScale * Math.Pow(2, shift))))
+            .ToArray();
         var bias = c.Bias?.Select(b => checked((long)Math.Round(b / outScale * Math.Pow(2, shift)))).ToArray();
         return new CodeFixedPoint(inScale, outScale, shift, multipliers, bias);
     }
@@ -107,14 +123,16 @@ public sealed record FixedPointPlan(IReadOnlyList<ExportLayer> Layers, IReadOnly
         int gainShift = ShiftFor(gmax, 15);
         var gain = t.Norm.Select(v => (short)Math.Round(v * Math.Pow(2, gainShift))).ToArray();
         double c1 = t.Scale * Math.Pow(2, -gainShift) / (127 * outScale) * Math.Sqrt(t.Columns) * 256;
-        // m/D ≤ max|Gain|·2^−8 (m ≤ max|x_q|·max|Gain| and D ≥ 2^8·max|x_q|), so the multiplier m·K/D stays below 2^30
+        // m/D ≤ max|Gain|·2^−8 (m ≤ max|x_q|·max|Gain| and D ≥ 2^8·max|x_q|): the multiplier m·K/D stays below 2^30
         int shift = ShiftFor(c1 * gain.Max(v => Math.Abs((int)v)) / 256.0, 30);
         long k = checked((long)Math.Round(c1 * Math.Pow(2, shift)));
         long eps = (long)Math.Round(t.Columns * (double)t.Eps / (inScale * inScale) * 65536);
         return new TernaryFixedPoint(inScale, outScale, shift, gainShift, gain, k, eps);
     }
 
-    /// <summary>The largest shift (0 to 40) that keeps <paramref name="value"/>·2^shift below 2^<paramref name="bits"/>.</summary>
+    /// <summary>
+    /// The largest shift (0 to 40) that keeps <paramref name="value"/>·2^shift below 2^<paramref name="bits"/>.
+    /// </summary>
     private static int ShiftFor(double value, int bits) =>
         value <= 0 ? 0 : Math.Clamp((int)Math.Floor(bits - Math.Log2(value)) - 1, 0, 40);
 

@@ -53,7 +53,8 @@ public sealed record ShrinkStage(string Name, string Description, float TestAccu
 public sealed record ShrinkResult(IReadOnlyList<ShrinkStage> Stages, CompactClassifier Final, IReadOnlyList<TicketRound> Rounds, Module Teacher, ClassifierSpec TeacherSpec)
 {
     /// <summary>Every stage compiled to a compact classifier, by stage name (a CNN teacher is not among them).</summary>
-    public IReadOnlyDictionary<string, CompactClassifier> Compiled { get; init; } = new Dictionary<string, CompactClassifier>();
+    public IReadOnlyDictionary<string, CompactClassifier> Compiled { get; init; } =
+        new Dictionary<string, CompactClassifier>();
 }
 
 /// <summary>

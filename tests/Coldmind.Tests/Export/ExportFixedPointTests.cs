@@ -32,7 +32,8 @@ public class ExportFixedPointTests
     public void SquareRootIsTheFloorOfTheRoot()
     {
         var rng = new Random(2);
-        foreach (ulong v in Enumerable.Range(0, 5000).Select(_ => (ulong)rng.NextInt64(0, long.MaxValue) >> rng.Next(0, 60)).Concat([0UL, 1UL, 3UL, 4UL, ulong.MaxValue]))
+        var values = Enumerable.Range(0, 5000).Select(_ => (ulong)rng.NextInt64(0, long.MaxValue) >> rng.Next(0, 60));
+        foreach (ulong v in values.Concat([0UL, 1UL, 3UL, 4UL, ulong.MaxValue]))
         {
             var r = new BigInteger(FixedPointPlan.SquareRoot(v));
             Assert.True(r * r <= v && (r + 1) * (r + 1) > v, $"isqrt({v}) = {r}");
@@ -44,7 +45,8 @@ public class ExportFixedPointTests
     {
         // a one-layer plan whose input scale is 1/127 of the calibration's largest value, 3.0
         var layer = new CodeLayer(2, 4, false, PtqMethod.Int8, 0, [1, 2, 3, 4, -1, -2, -3, -4], [0.5f], null);
-        var plan = FixedPointPlan.Build(new ExportGraph("t", [layer], [4], new Dictionary<string, string>()), [3f, 0, 0, 0]);
+        var graph = new ExportGraph("t", [layer], [4], new Dictionary<string, string>());
+        var plan = FixedPointPlan.Build(graph, [3f, 0, 0, 0]);
         Assert.Equal(3.0 / 127, plan.InputScale, 12);
         var rng = new Random(3);
         int off = 0;
