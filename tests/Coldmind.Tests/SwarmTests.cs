@@ -1305,6 +1305,9 @@ public class SwarmNodeProcessTests
 
             // kill two nodes mid-run, then restart them from their checkpoints
             var killed = new[] { 2, 5 };
+            // on a loaded machine a node may start seconds after node 0: kill each only once it has learnt something
+            for (var until = DateTime.UtcNow.AddMinutes(1); DateTime.UtcNow < until; await Task.Delay(200))
+                if (killed.All(i => File.Exists(dir.File($"n{i}.st")) && CheckpointAge(dir.File($"n{i}.st")) > 0)) break;
             foreach (int i in killed) nodes[i].Process.Kill();
             foreach (int i in killed) await nodes[i].Process.WaitForExitAsync();
             var agesAtKill = killed.ToDictionary(i => i, i => CheckpointAge(dir.File($"n{i}.st")));
