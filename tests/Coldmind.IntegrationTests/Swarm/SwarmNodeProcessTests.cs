@@ -165,10 +165,12 @@ public class SwarmNodeProcessTests
             Assert.Equal(HttpStatusCode.BadRequest, await Post(BadMessages.WithNaN(good), auth));
             Assert.Equal(HttpStatusCode.RequestEntityTooLarge, await Post(new byte[200_000], auth));
 
-            // kill two nodes mid-run (once each has checkpointed: a loaded machine starts eight processes slowly), then
+            // kill two nodes mid-run (once each has checkpointed what it learnt: a loaded machine starts eight processes
+            // slowly), then
             // restart them from their checkpoints
             var killed = new[] { 2, 5 };
-            for (var waited = System.Diagnostics.Stopwatch.StartNew(); !killed.All(i => File.Exists(dir.File($"n{i}.st")));)
+            for (var waited = System.Diagnostics.Stopwatch.StartNew();
+                 !killed.All(i => File.Exists(dir.File($"n{i}.st")) && CheckpointAge(dir.File($"n{i}.st")) > 0);)
             {
                 Assert.True(waited.Elapsed < TimeSpan.FromMinutes(2), "the nodes to be killed never wrote a checkpoint");
                 await Task.Delay(200);
