@@ -130,14 +130,17 @@ public class PrivacyTests
     public void Gossip_nodes_under_DP_SGD_each_account_their_epsilon_and_learn()
     {
         var digits = BuiltinData.Load("digits");
-        var o = new SwarmOptions { Nodes = 10, Protocol = "gossip", Rounds = 40, Hidden = [16], EvalNodes = 5,
+        // Four devices of about 300 examples each: sampled at q ≈ 0.05 they take enough DP-SGD steps before ε reaches 4
+        // to learn (74–78 % in three runs). The noise comes from a CSPRNG, so runs differ; with ten devices of 126
+        // examples the budget ran out after a few steps and accuracy ranged from 18 to 49 % between runs.
+        var o = new SwarmOptions { Nodes = 4, Protocol = "gossip", Rounds = 40, Hidden = [16], EvalNodes = 4,
             EvalExamples = 200,
             Local = new LocalTraining(5, 16, 0.5f), Dp = new DpOptions(NoiseMultiplier: 1.0, Clip: 1.0,
                 TargetEpsilon: 4) };
         o.Validate();
         var result = new SwarmSimulator(o, digits.Train, digits.Test).Run("digits");
         Assert.True(result.Epsilon is > 0.1 and <= 4, $"ε = {result.Epsilon}");
-        Assert.True(result.FinalMeanAccuracy > 0.3,
+        Assert.True(result.FinalMeanAccuracy > 0.5,
             $"{result.FinalMeanAccuracy:P1} at ε = {result.Epsilon:F2} (chance: 10 %)");
     }
 
