@@ -116,8 +116,9 @@ internal static class ServingVsRun
         {
             if (!line.StartsWith("data: {", StringComparison.Ordinal)) continue;
             using var json = JsonDocument.Parse(line.AsMemory(6));
-            if (json.RootElement.TryGetProperty("usage",
-                out var usage)) tokens = usage.GetProperty("completion_tokens").GetInt32();
+            // every chunk carries "usage": null but the last, which carries the counts
+            if (json.RootElement.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object)
+                tokens = usage.GetProperty("completion_tokens").GetInt32();
             else if (first < 0 && json.RootElement.GetProperty("choices")[0].GetProperty("text").GetString()
                 is { Length: > 0 })
                 first = clock.Elapsed.TotalSeconds;
