@@ -59,7 +59,7 @@ internal static class AdaptCommand
             if (ModelFile.Open(path) is ClassifierFile { IsCompact: false } file) // a training checkpoint: its latent float weights can be fine-tuned
             {
                 var net = file.Provenance.Spec!.Build(new Rng(0));
-                net.LoadState(file.File.Tensors);
+                net.LoadState(file.File.ToTensors());
                 clock.Restart();
                 Trainer.Fit(net, adaptOn, null, new TrainOptions { Epochs = r.GetValue(epochs), BatchSize = 32, LearningRate = 1e-3f, Seed = seed });
                 var tuned = CompactClassifier.Compile(net);

@@ -43,9 +43,10 @@ internal static class PtqCommand
 
             var checkpoint = TrainedCheckpoint.Load(path);
             var (file, spec, dataSpec, test) = (checkpoint.File, checkpoint.Spec, checkpoint.DataSpec, checkpoint.Test);
-            var matrices = file.Tensors.Where(kv => kv.Value.Rank >= 2).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToArray();
-            long matrixWeights = matrices.Sum(n => (long)file.Tensors[n].Numel);
-            long otherWeights = file.Tensors.Where(kv => kv.Value.Rank < 2).Sum(kv => (long)kv.Value.Numel);
+            var tensors = file.ToTensors();
+            var matrices = tensors.Where(kv => kv.Value.Rank >= 2).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToArray();
+            long matrixWeights = matrices.Sum(n => (long)tensors[n].Numel);
+            long otherWeights = tensors.Where(kv => kv.Value.Rank < 2).Sum(kv => (long)kv.Value.Numel);
 
             float baseline = checkpoint.Accuracy();
             var results = new List<(PtqScheme Scheme, float Accuracy, long Bytes, Dictionary<string, double> Errors)>();
@@ -53,11 +54,11 @@ internal static class PtqCommand
             {
                 foreach (var scheme in chosen)
                 {
-                    var state = new Dictionary<string, Tensor>(file.Tensors);
+                    var state = new Dictionary<string, Tensor>(tensors);
                     var errors = new Dictionary<string, double>();
                     foreach (var name in matrices)
                     {
-                        var t = file.Tensors[name];
+                        var t = tensors[name];
                         var w = t.ToArray();
                         var q = scheme.Apply(w, t.Numel / t.Shape[0]);
                         errors[name] = QuantizationError.NormalizedRmse(w, q);

@@ -142,7 +142,7 @@ internal static class ShrinkCommand
         };
         var spec = file.Provenance.Spec!;
         var model = spec.Build(new Tensors.Rng(0));
-        model.LoadState(file.File.Tensors);
+        model.LoadState(file.File.ToTensors());
         if (!spec.InputShape.SequenceEqual(train.SampleShape) || spec.Classes != train.Classes)
             throw new ColdmindException($"The teacher '{path}' takes {Tensors.Shape.Format(spec.InputShape)} and gives {spec.Classes} classes; " +
                 $"'{dataSpec}' has examples of {Tensors.Shape.Format(train.SampleShape)} and {train.Classes} classes.");

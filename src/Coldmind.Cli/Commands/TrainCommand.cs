@@ -68,7 +68,7 @@ internal static class TrainCommand
             var net = spec.Build(new Rng(s));
             if (r.GetValue(init) is { } initPath)
             {
-                int loaded = net.LoadState(Safetensors.Read(initPath).Tensors, partial: true);
+                int loaded = net.LoadState(Safetensors.Read(initPath).ToTensors(), partial: true);
                 if (loaded == 0) throw new ColdmindException($"'{initPath}' has no tensor whose name matches this model ({spec.Describe()}).");
             }
             var options = new TrainOptions

@@ -33,7 +33,7 @@ internal sealed record TrainedCheckpoint(string Path, Safetensors.File File, Cla
     public float Accuracy(IReadOnlyDictionary<string, Tensor>? state = null)
     {
         var net = Spec.Build(new Rng(0));
-        net.LoadState(state ?? File.Tensors);
+        net.LoadState(state ?? File.ToTensors());
         return Trainer.Accuracy(net, Test);
     }
 }

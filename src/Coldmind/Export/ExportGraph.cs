@@ -81,7 +81,7 @@ public sealed record ExportGraph(
         if (classifier.IsCompact) return FromCompact(classifier, name);
         var spec = classifier.Provenance.Spec!;
         var module = spec.Build(new Rng(0));
-        module.LoadState(classifier.File.Tensors);
+        module.LoadState(classifier.File.ToTensors());
         return FromModule(module, spec.InputShape, name, classifier.File.Metadata);
     }
 

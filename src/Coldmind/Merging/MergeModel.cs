@@ -72,11 +72,12 @@ public sealed partial class MergeModel
                 ? new ColdmindException($"'{path}' is a compact (shrunk) classifier; merge the float or ternary checkpoints written by `coldmind train` instead.")
                 : opened.NotA("a classifier checkpoint or a GGUF language model to merge");
         var (st, spec) = (checkpoint.File, checkpoint.Provenance.Spec!);
+        var stored = st.ToTensors();
         var expected = spec.Build(new Rng(0)).NamedParameters().ToList();
         var list = new List<WeightTensor>();
         foreach (var (n, p) in expected)
         {
-            if (!st.Tensors.TryGetValue(n, out var t)) throw new ColdmindException($"'{path}' has no tensor '{n}', which a {spec.Describe()} needs.");
+            if (!stored.TryGetValue(n, out var t)) throw new ColdmindException($"'{path}' has no tensor '{n}', which a {spec.Describe()} needs.");
             if (!Shape.SameShape(t.Shape, p.Shape))
                 throw new ColdmindException($"'{path}': tensor '{n}' has shape {Shape.Format(t.Shape)}, a {spec.Describe()} needs {Shape.Format(p.Shape)}.");
             list.Add(new WeightTensor(n, t.Shape.ToArray(), t.ToArray()));

@@ -5,12 +5,9 @@ namespace Coldmind.Tensors;
 /// <summary>Safetensors files seen as tensors: the Formats layer stores plain arrays, this is their Tensor view.</summary>
 public static class TensorFile
 {
-    extension(Safetensors.File file)
-    {
-        /// <summary>Every stored array as a tensor sharing its memory.</summary>
-        public IReadOnlyDictionary<string, Tensor> Tensors =>
-            file.Arrays.ToDictionary(a => a.Key, a => Tensor.FromArray(a.Value.Values, a.Value.Shape));
-    }
+    /// <summary>Every stored array as a tensor sharing its memory (a new dictionary each call: call it once).</summary>
+    public static IReadOnlyDictionary<string, Tensor> ToTensors(this Safetensors.File file) =>
+        file.Arrays.ToDictionary(a => a.Key, a => Tensor.FromArray(a.Value.Values, a.Value.Shape));
 
     /// <summary>Writes tensors (their current values) as <see cref="Safetensors.Write"/> does.</summary>
     public static void Write(string path, IEnumerable<(string Name, Tensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata = null,

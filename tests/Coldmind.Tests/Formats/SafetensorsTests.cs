@@ -28,10 +28,10 @@ public class SafetensorsTests
         Assert.Equal(8 + headerLen + 15 * 4 + 3 * 4 + 15 * 4, bytes.Length);
 
         var read = Safetensors.Read(path);
-        Assert.Equal(a.ToArray(), read.Tensors["layer.weight"].ToArray());
-        Assert.Equal(b.ToArray(), read.Tensors["layer.bias"].ToArray());
-        Assert.Equal(a.Transpose().ToArray(), read.Tensors["view"].ToArray());
-        Assert.Equal([5, 3], read.Tensors["view"].Shape);
+        Assert.Equal(a.ToArray(), read.Arrays["layer.weight"].Values);
+        Assert.Equal(b.ToArray(), read.Arrays["layer.bias"].Values);
+        Assert.Equal(a.Transpose().ToArray(), read.Arrays["view"].Values);
+        Assert.Equal([5, 3], read.Arrays["view"].Shape);
         Assert.Equal("v", read.Metadata["k"]);
     }
 
@@ -40,8 +40,8 @@ public class SafetensorsTests
     {
         var path = SharedFiles.Require("models/stories260K/stories260K.safetensors");
         var file = Safetensors.Read(path);
-        Assert.NotEmpty(file.Tensors);
-        Assert.All(file.Tensors.Values, t => Assert.All(t.ToArray(), v => Assert.True(float.IsFinite(v))));
+        Assert.NotEmpty(file.Arrays);
+        Assert.All(file.Arrays.Values, t => Assert.All(t.Values, v => Assert.True(float.IsFinite(v))));
     }
 
     [Fact]
@@ -70,8 +70,8 @@ public class SafetensorsTests
         TensorFile.Write(path, [("i8", i8), ("u8", u8), ("f", Tensor.Full(0.5f, 2))], dtypes: new Dictionary<string, string> { ["i8"] = "I8", ["u8"] = "U8" });
         Assert.Equal(8 + 4 + 3 + 8, new FileInfo(path).Length - (long)BinaryPrimitives.ReadUInt64LittleEndian(File.ReadAllBytes(path)));
         var read = Safetensors.Read(path);
-        Assert.Equal(i8.ToArray(), read.Tensors["i8"].ToArray());
-        Assert.Equal(u8.ToArray(), read.Tensors["u8"].ToArray());
+        Assert.Equal(i8.ToArray(), read.Arrays["i8"].Values);
+        Assert.Equal(u8.ToArray(), read.Arrays["u8"].Values);
         Assert.Equal("I8", read.DTypes["i8"]);
         Assert.Equal("U8", read.DTypes["u8"]);
         var e = Assert.Throws<ColdmindException>(() => TensorFile.Write(path, [("bad", Tensor.FromArray([1.5f], 1))], dtypes: new Dictionary<string, string> { ["bad"] = "I8" }));

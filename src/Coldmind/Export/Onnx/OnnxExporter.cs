@@ -37,7 +37,7 @@ public static class OnnxExporter
         if (file.IsCompact) return Export(CompactClassifier.Load(file), file.File.Metadata);
         var spec = file.Provenance.Spec!;
         var model = spec.Build(new Rng(0));
-        model.LoadState(file.File.Tensors);
+        model.LoadState(file.File.ToTensors());
         return Export(model, spec, file.File.Metadata);
     }
 

@@ -67,7 +67,7 @@ public sealed class ClassifierModel
         if (file.IsCompact) return Of(CompactClassifier.Load(file), name);
         var spec = file.Provenance.Spec!;
         var model = spec.Build(new Rng(0));
-        model.LoadState(file.File.Tensors);
+        model.LoadState(file.File.ToTensors());
         return Of(model, spec, name, file.File.Metadata);
     }
 

@@ -99,17 +99,18 @@ public class CompactClassifierTests
         string path = dir.File("q.safetensors"), bad = dir.File("bad.safetensors");
         CompactClassifier.Compile(model, schemes: [PtqScheme.Parse("ternary/g32"), null]).Save(path);
         var file = Safetensors.Read(path);
+        var stored = file.ToTensors();
         void Damage(string name, float[] values, string expected)
         {
-            var tensors = file.Tensors.Select(kv => (kv.Key, kv.Key == name ? Tensor.FromArray(values, values.Length) : kv.Value));
+            var tensors = stored.Select(kv => (kv.Key, kv.Key == name ? Tensor.FromArray(values, values.Length) : kv.Value));
             TensorFile.Write(bad, tensors, file.Metadata, file.DTypes.Where(kv => kv.Value != "F32").ToDictionary(kv => kv.Key, kv => kv.Value));
             var e = Assert.Throws<ColdmindException>(() => CompactClassifier.Load(bad));
             Assert.Contains(expected, e.Message);
         }
-        var codes = file.Tensors["layers.0.codes"].ToArray();
+        var codes = stored["layers.0.codes"].ToArray();
         Damage("layers.0.codes", codes[..^1], "codes");
         Damage("layers.0.codes", [.. codes[..^1], 250f], "not Ternary codes");
-        Damage("layers.0.scales", file.Tensors["layers.0.scales"].ToArray()[..3], "scales for a 48×64");
+        Damage("layers.0.scales", stored["layers.0.scales"].ToArray()[..3], "scales for a 48×64");
         Assert.Throws<ColdmindException>(() => CompactClassifier.Compile(new Mlp(64, [48], 10, new Rng(5), ternary: true), schemes: [PtqScheme.Parse("int8/g32"), null]));
     }
 
