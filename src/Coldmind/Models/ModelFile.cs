@@ -23,7 +23,8 @@ public abstract record ModelFile(string Path)
 
     public static ModelFile Open(string path)
     {
-        if (!File.Exists(path)) throw new ColdmindException($"Model '{path}' does not exist.");
+        if (!File.Exists(path))
+            throw new ColdmindException(Directory.Exists(path) ? $"'{path}' is a folder, not a model file." : $"Model '{path}' does not exist.");
         Span<byte> head = stackalloc byte[8];
         int read;
         long length;

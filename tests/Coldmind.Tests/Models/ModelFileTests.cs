@@ -58,6 +58,7 @@ public class ModelFileTests
         var e = Assert.Throws<ColdmindException>(() => ClassifierModel.Load(plain));
         Assert.Contains("without Coldmind metadata", e.Message);
         Assert.Contains("quantize and inspect take it", e.Message);
+        Assert.Contains("is a folder", Assert.Throws<ColdmindException>(() => ModelFile.Open(dir.Path)).Message);
         e = Assert.Throws<ColdmindException>(() => ClassifierModel.Load(SharedFiles.Require("models/stories260K/stories260K.f32.gguf")));
         Assert.Contains("a GGUF language model", e.Message);
         Assert.Contains("run, chat", e.Message);
