@@ -152,15 +152,18 @@ public class PrivacyTests
     public void DP_FedAvg_in_the_simulator_reports_epsilon_and_learns()
     {
         var digits = BuiltinData.Load("digits");
-        var o = new SwarmOptions { Nodes = 50, Protocol = "fedavg", Rounds = 40, ClientFraction = 0.2, Hidden = [16],
+        // The accountant stops the run at its target: ε = 16 lets 100 rounds of σ = 1 noise on 10 of 50 clients through,
+        // enough to learn (71–78 % in five runs). At ε = 8 it stopped after 40 rounds, and accuracy, drawn with noise
+        // from a CSPRNG, ranged over 27–47 % between runs.
+        var o = new SwarmOptions { Nodes = 50, Protocol = "fedavg", Rounds = 120, ClientFraction = 0.2, Hidden = [16],
             EvalNodes = 5, EvalExamples = 200,
-            Dp = new DpOptions(NoiseMultiplier: 1.0, Clip: 1.0, TargetEpsilon: 8) };
+            Dp = new DpOptions(NoiseMultiplier: 1.0, Clip: 1.0, TargetEpsilon: 16) };
         o.Validate();
         var result = new SwarmSimulator(o, digits.Train, digits.Test).Run("digits");
         Assert.NotNull(result.Epsilon);
-        Assert.True(result.Epsilon is > 0.1 and <= 8, $"ε = {result.Epsilon} after {result.RoundsDone} rounds");
+        Assert.True(result.Epsilon is > 0.1 and <= 16, $"ε = {result.Epsilon} after {result.RoundsDone} rounds");
         Assert.All(result.Curve.Skip(1), p => Assert.NotNull(p.Epsilon));
-        Assert.True(result.FinalMeanAccuracy > 0.3,
+        Assert.True(result.FinalMeanAccuracy > 0.5,
             $"{result.FinalMeanAccuracy:P1} at ε = {result.Epsilon:F2} (chance: 10 %)");
         Assert.Throws<ColdmindException>(() => (o with { Memory = new MemoryOptions(Replay: 10), Tasks = [[0, 1], [2,
             3]] }).Validate());
