@@ -5,11 +5,7 @@ namespace Coldmind.Numerics;
 /// <see cref="Total"/> (0 when unknown), and a metric where one means something (the training loss). Library code
 /// reports through <see cref="IProgress{T}"/> of this one type; the command line renders it on stderr.
 /// </summary>
-public readonly record struct StageProgress(string Stage, long Step, long Total, string? Metric = null, double Value = double.NaN)
-{
-    /// <summary>The same report with a metric.</summary>
-    public StageProgress With(string metric, double value) => this with { Metric = metric, Value = value };
-}
+public readonly record struct StageProgress(string Stage, long Step, long Total, string? Metric = null, double Value = double.NaN);
 
 /// <summary>Helpers to report <see cref="StageProgress"/> from code that knows only part of a job.</summary>
 public static class ProgressReports

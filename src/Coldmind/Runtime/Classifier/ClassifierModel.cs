@@ -27,7 +27,7 @@ public sealed class ClassifierModel
     public long Parameters { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
     /// <summary>What the file says of the model: its data, split seed, label column, temperature, …</summary>
-    public Provenance Provenance => Provenance.Read(Metadata, Name);
+    public Provenance Provenance { get; }
     /// <summary>The compact form, when there is one (the head of an MLP can then be refitted on the device).</summary>
     public CompactClassifier? Compact => _compact;
 
@@ -35,6 +35,7 @@ public sealed class ClassifierModel
         long parameters, IReadOnlyDictionary<string, string> metadata)
     {
         (Name, _compact, _module, Spec, _inputShape, Classes, Parameters, Metadata) = (name, compact, module, spec, inputShape, classes, parameters, metadata);
+        Provenance = Provenance.Read(metadata, name);
         Inputs = Tensors.Shape.Numel(inputShape);
     }
 

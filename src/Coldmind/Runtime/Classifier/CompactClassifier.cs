@@ -206,8 +206,11 @@ public sealed class CompactClassifier
     }
 
     /// <summary>A compact classifier file; any other kind of model file is an error saying what it is.</summary>
-    public static CompactClassifier Load(string path) =>
-        ModelFile.Open(path) is ClassifierFile { IsCompact: true } file ? Load(file) : throw ModelFile.Open(path).NotA("a compact classifier");
+    public static CompactClassifier Load(string path) => ModelFile.Open(path) switch
+    {
+        ClassifierFile { IsCompact: true } file => Load(file),
+        var other => throw other.NotA("a compact classifier"),
+    };
 
     /// <summary>The compact classifier in <paramref name="classifier"/>.</summary>
     public static CompactClassifier Load(ClassifierFile classifier)
